@@ -1,0 +1,155 @@
+/**
+ * The embedded engine: one SQLite file, shared safely by every process on the host.
+ * WAL + synchronous=FULL makes each commit fsync the log before it returns; BEGIN IMMEDIATE
+ * takes the write lock before the read, so two processes cannot both read the same
+ * watermark and both grant on it.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreUnavailableError, errorMessage } from '../errors.js';
+import type { Watermark } from '../guard/watermark.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+import {
+  parseScopeId,
+  scopeId,
+  type StoreUpdate,
+  type WatermarkScope,
+  type WatermarkStore,
+} from './types.js';
+
+export interface SqliteStoreOptions {
+  readonly path: string;
+  /** How long a writer waits for another process's transaction before refusing. */
+  readonly busyTimeoutMs?: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+export class SqliteWatermarkStore implements WatermarkStore {
+  readonly engine = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly selectOne: Database.Statement<[string], { record: string }>;
+  private readonly upsert: Database.Statement<[string, string, string, string, string]>;
+  private readonly selectAll: Database.Statement<[], { scope: string; record: string }>;
+
+  private constructor(
+    readonly path: string,
+    busyTimeoutMs: number,
+  ) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path, { timeout: busyTimeoutMs });
+      const mode = this.db.pragma('journal_mode = WAL', { simple: true });
+      if (path !== ':memory:' && mode !== 'wal') {
+        throw new Error(`the filesystem refused WAL mode (journal_mode=${String(mode)})`);
+      }
+      this.db.pragma('synchronous = FULL');
+      this.migrate();
+    } catch (err) {
+      throw new StoreUnavailableError(
+        `cannot open the SQLite watermark store at ${path}: ${errorMessage(err)}`,
+        'check that the directory exists, is writable by this user and sits on a local filesystem',
+        { cause: err },
+      );
+    }
+    this.selectOne = this.db.prepare('SELECT record FROM watermarks WHERE scope = ?');
+    this.upsert = this.db.prepare(
+      `INSERT INTO watermarks (scope, chain_id, key_id, family, record) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (scope) DO UPDATE SET record = excluded.record`,
+    );
+    this.selectAll = this.db.prepare('SELECT scope, record FROM watermarks ORDER BY scope');
+  }
+
+  static open(options: SqliteStoreOptions): SqliteWatermarkStore {
+    return new SqliteWatermarkStore(options.path, options.busyTimeoutMs ?? 5000);
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(
+        `store schema version ${version} is newer than this Vigil understands (${SCHEMA_VERSION})`,
+      );
+    }
+    if (version === SCHEMA_VERSION) return;
+    this.db.exec(`
+      BEGIN IMMEDIATE;
+      CREATE TABLE IF NOT EXISTS watermarks (
+        scope    TEXT PRIMARY KEY,
+        chain_id TEXT NOT NULL,
+        key_id   TEXT NOT NULL,
+        family   TEXT NOT NULL,
+        record   TEXT NOT NULL
+      ) STRICT;
+      PRAGMA user_version = ${SCHEMA_VERSION};
+      COMMIT;
+    `);
+  }
+
+  async update<T>(
+    scope: WatermarkScope,
+    decide: (current: Watermark | undefined) => StoreUpdate<T>,
+  ): Promise<T> {
+    const id = scopeId(scope);
+    const run = this.db.transaction(() => {
+      const row = this.selectOne.get(id);
+      const plan = decide(row ? decodeRecord(row.record, id) : undefined);
+      if (plan.write) {
+        this.upsert.run(id, scope.chainId, scope.keyId, scope.family, encodeRecord(plan.write));
+      }
+      return plan.result;
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      throw this.wrap(err, `update ${id}`);
+    }
+  }
+
+  async get(scope: WatermarkScope): Promise<Watermark | undefined> {
+    const id = scopeId(scope);
+    try {
+      const row = this.selectOne.get(id);
+      return row ? decodeRecord(row.record, id) : undefined;
+    } catch (err) {
+      throw this.wrap(err, `read ${id}`);
+    }
+  }
+
+  async list(): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>> {
+    try {
+      return this.selectAll.all().map((row) => ({
+        scope: parseScopeId(row.scope),
+        watermark: decodeRecord(row.record, row.scope),
+      }));
+    } catch (err) {
+      throw this.wrap(err, 'list');
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.db.prepare('SELECT count(*) FROM watermarks').get();
+    } catch (err) {
+      throw this.wrap(err, 'ping');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private wrap(err: unknown, what: string): Error {
+    // Errors of our own (a corrupt record, a rule's bug) pass through unchanged.
+    if (!(err instanceof Database.SqliteError)) return err as Error;
+    const busy = err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED';
+    return new StoreUnavailableError(
+      `SQLite store ${this.path}: ${what} failed: ${err.message}`,
+      busy
+        ? 'another process held the write lock past the busy timeout'
+        : 'check the disk and the file permissions',
+      { cause: err },
+    );
+  }
+}

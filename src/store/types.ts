@@ -1,0 +1,47 @@
+import type { DutyFamily, Watermark } from '../guard/watermark.js';
+
+/** One watermark per (chain, key, duty family). `keyId` is the public key in hex, never a
+ * configured name, so two agents that name one key differently still share its watermark. */
+export interface WatermarkScope {
+  readonly chainId: string;
+  readonly keyId: string;
+  readonly family: DutyFamily;
+}
+
+export function scopeId(scope: WatermarkScope): string {
+  return [scope.chainId, scope.keyId, scope.family].map(encodeURIComponent).join('/');
+}
+
+export function parseScopeId(id: string): WatermarkScope {
+  const parts = id.split('/').map(decodeURIComponent);
+  if (parts.length !== 3) throw new Error(`malformed scope id ${JSON.stringify(id)}`);
+  return { chainId: parts[0]!, keyId: parts[1]!, family: parts[2] as DutyFamily };
+}
+
+export interface StoreUpdate<T> {
+  /** The watermark to commit, or nothing to leave the store as it is. */
+  readonly write?: Watermark;
+  readonly result: T;
+}
+
+export type StoreEngine = 'sqlite' | 'etcd';
+
+/**
+ * Where watermarks live. Engines differ (one SQLite file, an etcd cluster) but make the same
+ * promise: `update` reads the current watermark, lets `decide` look at it and commits what
+ * `decide` returns atomically with that read, and resolves only once the write is durable.
+ * Any doubt (unreachable, timed out, not confirmed) rejects with StoreUnavailableError.
+ */
+export interface WatermarkStore {
+  readonly engine: StoreEngine;
+  /** `decide` must be pure: an engine may call it again after losing a race. */
+  update<T>(
+    scope: WatermarkScope,
+    decide: (current: Watermark | undefined) => StoreUpdate<T>,
+  ): Promise<T>;
+  get(scope: WatermarkScope): Promise<Watermark | undefined>;
+  list(): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>>;
+  /** Resolves when the store answers reads; used by readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
