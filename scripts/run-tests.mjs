@@ -2,6 +2,7 @@
 // Runs every compiled test file under dist/test with Node's own test runner.
 // Node 20's runner takes no globs, so the files are listed here. Optional arguments
 // filter the list by substring: `node scripts/run-tests.mjs guard store`.
+// VIGIL_BUILD_DIR picks another compiled tree (default: dist).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ function collect(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = collect('dist/test').filter(
+const files = collect(join(process.env.VIGIL_BUILD_DIR ?? 'dist', 'test')).filter(
   (f) => filters.length === 0 || filters.some((p) => f.includes(p)),
 );
 if (files.length === 0) {

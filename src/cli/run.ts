@@ -1,0 +1,4 @@
+/** Process entry point: `node dist/src/cli/run.js …` is the same as `vigil …`. */
+import { main } from './main.js';
+
+await main(process.argv);
