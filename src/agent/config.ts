@@ -1,0 +1,88 @@
+/**
+ * The agent's configuration file (YAML), validated with zod. Relative paths are resolved
+ * against the directory of the config file, so a config can be moved with its keys.
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { loadYamlFile } from '../config/yaml-file.js';
+
+const hexBytes = z
+  .string()
+  .regex(/^(0x)?([0-9a-fA-F]{2}){1,64}$/, 'expected hex bytes (up to 64), optionally 0x-prefixed')
+  .transform((s) => s.replace(/^0x/, '').toLowerCase());
+
+const KeySchema = z
+  .object({
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only'),
+    /** priv_validator_key.json or a plain Ed25519 key file: this agent signs with it. */
+    file: z.string().min(1).optional(),
+    /** For authorization-only keys: the node signs itself and asks Vigil first. */
+    publicKey: hexBytes.optional(),
+  })
+  .strict()
+  .refine((k) => (k.file === undefined) !== (k.publicKey === undefined), {
+    message:
+      'give exactly one of `file` (a key this agent signs with) or `publicKey` (authorization only)',
+  });
+
+const SqliteStoreSchema = z
+  .object({
+    engine: z.literal('sqlite'),
+    path: z.string().min(1),
+    busyTimeoutMs: z.number().int().min(0).max(60_000).default(5000),
+  })
+  .strict();
+
+export const AgentConfigSchema = z
+  .object({
+    agent: z
+      .object({
+        /** Shown in logs and written into each watermark record. */
+        id: z.string().min(1).max(128),
+        /** This agent's own files (local watermarks); never shared between agents. */
+        dataDir: z.string().min(1),
+      })
+      .strict(),
+    listen: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(7710),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 7710 }),
+    store: z.discriminatedUnion('engine', [SqliteStoreSchema]),
+    keys: z.array(KeySchema).default([]),
+    log: z
+      .object({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
+export type StoreConfig = AgentConfig['store'];
+
+function resolvePaths(config: AgentConfig, baseDir: string): AgentConfig {
+  const abs = (p: string) => (p === ':memory:' || isAbsolute(p) ? p : resolve(baseDir, p));
+  return {
+    ...config,
+    agent: { ...config.agent, dataDir: abs(config.agent.dataDir) },
+    store:
+      config.store.engine === 'sqlite'
+        ? { ...config.store, path: abs(config.store.path) }
+        : config.store,
+    keys: config.keys.map((k) => (k.file ? { ...k, file: abs(k.file) } : k)),
+  };
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  return resolvePaths(loadYamlFile(file, AgentConfigSchema), dirname(resolve(file)));
+}
