@@ -229,15 +229,21 @@ export function parseSignBytes(signBytes: Uint8Array): ParsedSignBytes {
   };
 }
 
-/** The sign bytes with the timestamp field cut out: equal iff two requests differ only in time. */
+/**
+ * The sign bytes' body with the timestamp field cut out: equal iff two requests differ only in
+ * time. The length prefix is left out too, since it changes with the timestamp's encoded length
+ * (nanos 0 is omitted, nanos 1 is not).
+ */
 export function signBytesWithoutTimestamp(
   signBytes: Uint8Array,
   parsed: ParsedSignBytes,
 ): Uint8Array {
   const { start, end } = parsed.timestampRange;
-  const out = new Uint8Array(signBytes.length - (end - start));
-  out.set(signBytes.subarray(0, start));
-  out.set(signBytes.subarray(end), start);
+  const bodyStart = new ProtoReader(signBytes);
+  bodyStart.uvarint();
+  const out = new Uint8Array(signBytes.length - bodyStart.pos - (end - start));
+  out.set(signBytes.subarray(bodyStart.pos, start));
+  out.set(signBytes.subarray(end), start - bodyStart.pos);
   return out;
 }
 
