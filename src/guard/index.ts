@@ -60,3 +60,4 @@ export function positionOf(req: RuleRequest): Position {
       return grandpaPosition(req.setId, req.round, req.stage);
   }
 }
+export { describePosition, positionComponents } from './describe.js';

@@ -30,13 +30,20 @@ import {
   type Watermark,
 } from '../guard/index.js';
 import type { KeyRing, KnownKey } from '../keys/keyring.js';
-import type { WatermarkScope, WatermarkStore } from '../store/types.js';
+import {
+  FencedError,
+  type FenceToken,
+  type WatermarkScope,
+  type WatermarkStore,
+} from '../store/types.js';
 import type { LocalWatermarks } from './local-watermark.js';
 
 interface Common {
   readonly chainId: string;
   /** Configured key id or public key hex. */
   readonly keyId: string;
+  /** For an exclusive role: commit only while this leadership is current. */
+  readonly fence?: FenceToken;
 }
 
 /** What adapters (HTTP API, privval signer, supervisor) hand to the guard. */
@@ -100,6 +107,7 @@ export interface DecisionObserver {
     keyId: string;
     outcome: GuardResult['outcome'];
     reason?: RefusalReason;
+    message?: string;
     seconds: number;
     watermark?: Watermark;
   }): void;
@@ -209,7 +217,7 @@ export class GuardedSigner {
       chainId: req.chainId,
       keyId: key?.id ?? req.keyId,
       outcome: result.outcome,
-      ...(result.outcome === 'refused' ? { reason: result.reason } : {}),
+      ...(result.outcome === 'refused' ? { reason: result.reason, message: result.message } : {}),
       seconds: (performance.now() - started) / 1000,
       ...(result.watermark ? { watermark: result.watermark } : {}),
     });
@@ -280,10 +288,14 @@ export class GuardedSigner {
           };
           return { write, result: { decision, watermark: write } };
         },
+        req.fence ? { fence: req.fence } : undefined,
       );
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
         return { outcome: 'refused', reason: 'store_unavailable', message: err.message };
+      }
+      if (err instanceof FencedError) {
+        return { outcome: 'refused', reason: 'fenced', message: err.message };
       }
       throw err;
     }

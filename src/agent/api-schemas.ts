@@ -1,0 +1,109 @@
+/**
+ * Request bodies of the agent's HTTP API. Positions travel as decimal strings: JSON numbers
+ * lose precision above 2^53 and heights are 64-bit.
+ */
+import { z } from 'zod';
+import { MAX_POSITION } from '../guard/position.js';
+
+const position = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,18})$/, 'expected a decimal integer string, e.g. "42"')
+  .refine((s) => BigInt(s) <= MAX_POSITION, 'must be at most 2^63-1')
+  .transform((s) => BigInt(s))
+  .meta({ description: 'unsigned 63-bit integer as a decimal string' });
+
+const hex = (max: number) =>
+  z
+    .string()
+    .regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'expected hex bytes, optionally 0x-prefixed')
+    .max(2 + max * 2, `at most ${max} bytes`)
+    .transform((s) => new Uint8Array(Buffer.from(s.replace(/^0x/, ''), 'hex')));
+
+/** Largest payload the API signs; CometBFT sign bytes are a few hundred bytes. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+const id = (what: string) => z.string().min(1).max(256).meta({ description: what });
+const common = {
+  chainId: id('chain id (CometBFT chain_id, genesis hash, network name)'),
+  keyId: id('configured key id, or the public key in hex'),
+};
+
+export const SignBodySchema = z.discriminatedUnion('family', [
+  z
+    .object({
+      family: z.literal('cometbft'),
+      ...common,
+      position: z
+        .object({
+          height: position,
+          round: position,
+          step: z.enum(['proposal', 'prevote', 'precommit']),
+        })
+        .strict(),
+      payload: hex(MAX_PAYLOAD_BYTES).meta({
+        description: 'canonical sign bytes, length-prefixed, as CometBFT signs them',
+      }),
+      extension: hex(MAX_PAYLOAD_BYTES)
+        .optional()
+        .meta({ description: 'vote extension to sign with a non-nil precommit' }),
+    })
+    .strict(),
+  z
+    .object({
+      family: z.literal('slot'),
+      ...common,
+      position: z.object({ slot: position }).strict(),
+      payload: hex(MAX_PAYLOAD_BYTES),
+    })
+    .strict(),
+  z
+    .object({
+      family: z.literal('grandpa'),
+      ...common,
+      position: z
+        .object({
+          setId: position,
+          round: position,
+          stage: z.enum(['propose', 'prevote', 'precommit']),
+        })
+        .strict(),
+      payload: hex(MAX_PAYLOAD_BYTES),
+    })
+    .strict(),
+]);
+
+const nodeId = z
+  .string()
+  .min(1)
+  .max(256)
+  .meta({ description: 'stable id of the asking node; a retry by the same node is granted again' });
+
+export const AuthorizeBodySchema = z.discriminatedUnion('family', [
+  z
+    .object({
+      family: z.literal('slot'),
+      ...common,
+      position: z.object({ slot: position }).strict(),
+      nodeId,
+      payload: hex(MAX_PAYLOAD_BYTES).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      family: z.literal('grandpa'),
+      ...common,
+      position: z
+        .object({
+          setId: position,
+          round: position,
+          stage: z.enum(['propose', 'prevote', 'precommit']),
+        })
+        .strict(),
+      nodeId,
+      payload: hex(MAX_PAYLOAD_BYTES).optional(),
+    })
+    .strict(),
+]);
+
+export type SignBody = z.output<typeof SignBodySchema>;
+export type AuthorizeBody = z.output<typeof AuthorizeBodySchema>;

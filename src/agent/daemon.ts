@@ -1,0 +1,88 @@
+/**
+ * Wires one agent together: config → keys, store, local watermarks → guarded signer → HTTP API.
+ * `startAgent` returns once the API listens; `stop` releases everything in reverse order.
+ */
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { GuardedSigner, type DecisionObserver } from '../signer/guarded-signer.js';
+import { LocalWatermarks } from '../signer/local-watermark.js';
+import type { WatermarkStore } from '../store/types.js';
+import type { AgentConfig } from './config.js';
+import { buildHttpApi } from './http.js';
+import { loadKeyRing } from './keys.js';
+import { AgentMetrics } from './metrics.js';
+import { openStore } from './store.js';
+
+export interface RunningAgent {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:7710 */
+  readonly url: string;
+  readonly guard: GuardedSigner;
+  readonly store: WatermarkStore;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
+  const log = logger ?? pino({ level: config.log.level, base: { agent: config.agent.id } });
+  const keys = loadKeyRing(config);
+  const local = new LocalWatermarks(join(config.agent.dataDir, 'local-watermarks.db'));
+  let store: WatermarkStore | undefined;
+  try {
+    store = await openStore(config.store);
+    const metrics = new AgentMetrics({ agent: config.agent.id });
+    const observer: DecisionObserver = {
+      onDecision(e) {
+        metrics.onDecision(e);
+        if (e.outcome === 'refused') {
+          log.warn(
+            {
+              family: e.family,
+              chainId: e.chainId,
+              key: e.keyId,
+              reason: e.reason,
+              message: e.message,
+            },
+            'refused',
+          );
+        } else {
+          log.debug(
+            { family: e.family, chainId: e.chainId, key: e.keyId, outcome: e.outcome },
+            'signed',
+          );
+        }
+      },
+    };
+    const guard = new GuardedSigner({ store, keys, local, agentId: config.agent.id, observer });
+    const app = await buildHttpApi({ guard, store, metrics, logger: log });
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    const url = `http://${host}:${port}`;
+    log.info(
+      {
+        url,
+        store: store.engine,
+        keys: keys.all().map((k) => ({ id: k.id, publicKey: k.scopeKeyId, signs: !!k.signer })),
+      },
+      'agent ready',
+    );
+    const openedStore = store;
+    return {
+      url,
+      guard,
+      store: openedStore,
+      logger: log,
+      async stop() {
+        await app.close();
+        await openedStore.close();
+        local.close();
+        log.info('agent stopped');
+      },
+    };
+  } catch (err) {
+    await store?.close();
+    local.close();
+    throw err;
+  }
+}

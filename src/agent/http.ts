@@ -1,0 +1,255 @@
+/**
+ * The agent's HTTP API (fastify): sign, authorize, health, readiness, metrics and its own
+ * OpenAPI document. Bodies are validated with the zod schemas in api-schemas.ts, which also
+ * produce the documented JSON Schemas, so the document cannot drift from what is enforced.
+ */
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
+import swagger from '@fastify/swagger';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import { formatTimestamp } from '../chains/cometbft/sign-bytes.js';
+import { errorMessage } from '../errors.js';
+import { describePosition } from '../guard/describe.js';
+import type { Watermark } from '../guard/index.js';
+import type { GuardResult, GuardedSigner } from '../signer/guarded-signer.js';
+import type { WatermarkStore } from '../store/types.js';
+import {
+  AuthorizeBodySchema,
+  MAX_PAYLOAD_BYTES,
+  SignBodySchema,
+  type AuthorizeBody,
+  type SignBody,
+} from './api-schemas.js';
+import type { AgentMetrics } from './metrics.js';
+
+export interface HttpApiOptions {
+  readonly guard: GuardedSigner;
+  readonly store: WatermarkStore;
+  readonly metrics: AgentMetrics;
+  readonly logger: Logger;
+  readonly readinessTimeoutMs?: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export function watermarkJson(w: Watermark) {
+  return {
+    family: w.family,
+    position: describePosition(w.family, w.position),
+    ...(w.payloadHash ? { payloadHash: hex(w.payloadHash) } : {}),
+    hasSignature: w.signature !== undefined,
+    ...(w.writer ? { writer: w.writer } : {}),
+    ...(w.updatedAtMs ? { updatedAt: new Date(w.updatedAtMs).toISOString() } : {}),
+  };
+}
+
+const STATUS_BY_REASON: Record<string, number> = {
+  invalid_request: 400,
+  unknown_key: 404,
+  store_unavailable: 503,
+};
+
+function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize') {
+  if (result.outcome === 'refused') {
+    return res.code(STATUS_BY_REASON[result.reason] ?? 409).send({
+      decision: 'refused',
+      ...(mode === 'authorize' ? { allowed: false } : {}),
+      reason: result.reason,
+      message: result.message,
+      ...(result.watermark ? { watermark: watermarkJson(result.watermark) } : {}),
+    });
+  }
+  return res.code(200).send({
+    decision: result.outcome,
+    ...(mode === 'authorize' ? { allowed: true } : {}),
+    ...(result.signature ? { signature: hex(result.signature) } : {}),
+    ...(result.timestamp ? { timestamp: formatTimestamp(result.timestamp) } : {}),
+    ...(result.extensionSignature ? { extensionSignature: hex(result.extensionSignature) } : {}),
+    watermark: watermarkJson(result.watermark),
+  });
+}
+
+function toSignRequest(b: SignBody): Parameters<GuardedSigner['sign']>[0] {
+  const base = { chainId: b.chainId, keyId: b.keyId };
+  switch (b.family) {
+    case 'cometbft':
+      return {
+        ...base,
+        family: 'cometbft',
+        ...b.position,
+        signBytes: b.payload,
+        ...(b.extension !== undefined ? { extension: b.extension } : {}),
+      };
+    case 'slot':
+      return { ...base, family: 'slot', slot: b.position.slot, payload: b.payload };
+    case 'grandpa':
+      return { ...base, family: 'grandpa', ...b.position, payload: b.payload };
+  }
+}
+
+function toAuthorizeRequest(b: AuthorizeBody): Parameters<GuardedSigner['authorize']>[0] {
+  const base = {
+    chainId: b.chainId,
+    keyId: b.keyId,
+    nodeId: b.nodeId,
+    ...(b.payload ? { payload: b.payload } : {}),
+  };
+  return b.family === 'slot'
+    ? { ...base, family: 'slot', slot: b.position.slot }
+    : { ...base, family: 'grandpa', ...b.position };
+}
+
+/** Zod schemas stand behind the JSON Schemas handed to fastify; the validator looks them up. */
+const zodBehind = new WeakMap<object, z.ZodType>();
+function documented(schema: z.ZodType): object {
+  const json = z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0' }) as object;
+  zodBehind.set(json, schema);
+  return json;
+}
+
+export class BodyValidationError extends Error {
+  readonly statusCode = 400;
+  readonly code = 'INVALID_REQUEST';
+}
+
+export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // Decisions are counted in metrics and refusals logged by the guard; per-request lines would drown them.
+    logController: new LogController({ disableRequestLogging: true }),
+    // A hex payload doubles in size; leave room for the envelope.
+    bodyLimit: MAX_PAYLOAD_BYTES * 2 * 2 + 4096,
+  });
+
+  app.setValidatorCompiler(({ schema }) => {
+    const zod = zodBehind.get(schema);
+    if (zod === undefined) throw new Error('route schema was not built with documented()');
+    return (data: unknown) => {
+      const parsed = zod.safeParse(data);
+      if (parsed.success) return { value: parsed.data };
+      const detail = parsed.error.issues
+        .map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`)
+        .join('; ');
+      return { error: new BodyValidationError(detail) };
+    };
+  });
+  // Replies are plain objects we build; bigints never reach them.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  app.setErrorHandler(
+    (err: { statusCode?: number; code?: string; message?: string }, _req, res) => {
+      const status =
+        err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      if (status === 500) opts.logger.error({ err }, 'unhandled error in request');
+      return res.code(status).send({
+        error: {
+          code: status === 500 ? 'INTERNAL' : (err.code ?? 'BAD_REQUEST'),
+          message:
+            status === 500 ? 'internal error; nothing was signed' : (err.message ?? 'bad request'),
+        },
+      });
+    },
+  );
+  app.setNotFoundHandler((req, res) =>
+    res
+      .code(404)
+      .send({
+        error: {
+          code: 'NOT_FOUND',
+          message: `no route ${req.method} ${req.url}; see GET /openapi.json`,
+        },
+      }),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Vigil agent API',
+        version: '1',
+        description:
+          'Guarded signing and duty authorization. A signature is returned only after a watermark covering it was durably committed to the store.',
+      },
+    },
+  });
+
+  app.post(
+    '/v1/sign',
+    {
+      schema: {
+        summary: 'Sign a payload at a position, if the guard grants it',
+        description:
+          '200 with the signature when granted (or replayed: the identical request was granted before). 409 when refused (regression, conflict, fenced, store behind this agent), 400 invalid request, 404 unknown key, 503 store unavailable. Nothing is signed on any non-200 answer.',
+        body: documented(SignBodySchema),
+      },
+    },
+    async (req, res) =>
+      reply(res, await opts.guard.sign(toSignRequest(req.body as SignBody)), 'sign'),
+  );
+
+  app.post(
+    '/v1/authorize',
+    {
+      schema: {
+        summary:
+          'Ask permission for a duty the node signs itself (author slot N, vote in round R of set S)',
+        description:
+          '200 with allowed=true when granted; a retry by the same nodeId is granted again. 409 with allowed=false when another node holds that position or the position went back.',
+        body: documented(AuthorizeBodySchema),
+      },
+    },
+    async (req, res) =>
+      reply(
+        res,
+        await opts.guard.authorize(toAuthorizeRequest(req.body as AuthorizeBody)),
+        'authorize',
+      ),
+  );
+
+  app.get('/healthz', { schema: { summary: 'The process is alive' } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Ready when the watermark store answers' } },
+    async (_req, res) => {
+      const timeoutMs = opts.readinessTimeoutMs ?? 2000;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          opts.store.ping(),
+          new Promise((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+          }),
+        ]);
+        opts.metrics.storeUp.set(1);
+        return { status: 'ready', store: opts.store.engine };
+      } catch (err) {
+        opts.metrics.storeUp.set(0);
+        return res
+          .code(503)
+          .send({ status: 'not ready', store: opts.store.engine, reason: errorMessage(err) });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics' } }, async (_req, res) => {
+    res.header('content-type', opts.metrics.registry.contentType);
+    return res.send(await opts.metrics.registry.metrics());
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

@@ -1,0 +1,62 @@
+/**
+ * The agent's Prometheus metrics. Each agent owns its registry, so several agents (tests, the
+ * devnet) can live in one process without sharing counters.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { describePosition, positionComponents } from '../guard/describe.js';
+import type { DecisionObserver } from '../signer/guarded-signer.js';
+
+export class AgentMetrics implements DecisionObserver {
+  readonly registry = new Registry();
+  private readonly decisions: Counter<'family' | 'outcome' | 'reason'>;
+  private readonly latency: Histogram<'family' | 'outcome'>;
+  private readonly watermark: Gauge<'chain_id' | 'key' | 'family' | 'component'>;
+  readonly storeUp: Gauge;
+
+  constructor(defaultLabels: Record<string, string> = {}) {
+    this.registry.setDefaultLabels(defaultLabels);
+    collectDefaultMetrics({ register: this.registry });
+    this.decisions = new Counter({
+      name: 'vigil_guard_decisions_total',
+      help: 'Guard decisions by duty family, outcome (granted, replayed, refused) and refusal reason.',
+      labelNames: ['family', 'outcome', 'reason'],
+      registers: [this.registry],
+    });
+    this.latency = new Histogram({
+      name: 'vigil_guard_decision_seconds',
+      help: 'Time from a request reaching the guard to its decision, store commit included.',
+      labelNames: ['family', 'outcome'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.watermark = new Gauge({
+      name: 'vigil_watermark',
+      help: 'Current watermark per chain, key and family, one series per position component (height, round, step, slot, setId, stage).',
+      labelNames: ['chain_id', 'key', 'family', 'component'],
+      registers: [this.registry],
+    });
+    this.storeUp = new Gauge({
+      name: 'vigil_store_up',
+      help: '1 when the last readiness check reached the watermark store, else 0.',
+      registers: [this.registry],
+    });
+  }
+
+  onDecision(e: Parameters<DecisionObserver['onDecision']>[0]): void {
+    this.decisions.inc({ family: e.family, outcome: e.outcome, reason: e.reason ?? '' });
+    this.latency.observe({ family: e.family, outcome: e.outcome }, e.seconds);
+    if (e.watermark && e.outcome !== 'refused') {
+      const named = describePosition(e.family, e.watermark.position);
+      positionComponents(e.family).forEach((component, i) => {
+        const v = e.watermark!.position[i];
+        // Gauges are float64: exact up to 2^53, which covers any real height or slot.
+        if (v !== undefined && named[component] !== undefined) {
+          this.watermark.set(
+            { chain_id: e.chainId, key: e.keyId, family: e.family, component },
+            Number(v),
+          );
+        }
+      });
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/** Writes new Ed25519 keys in CometBFT's priv_validator_key.json format, mode 0600. */
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync, existsSync } from 'node:fs';
+import { VigilError } from '../errors.js';
+import { Ed25519Key } from './ed25519.js';
+
+export function cometbftKeyJson(seed: Uint8Array): string {
+  const key = Ed25519Key.fromSeed(seed);
+  const pub = Buffer.from(key.publicKey);
+  return (
+    JSON.stringify(
+      {
+        address: createHash('sha256')
+          .update(pub)
+          .digest()
+          .subarray(0, 20)
+          .toString('hex')
+          .toUpperCase(),
+        pub_key: { type: 'tendermint/PubKeyEd25519', value: pub.toString('base64') },
+        priv_key: {
+          type: 'tendermint/PrivKeyEd25519',
+          value: Buffer.concat([seed, pub]).toString('base64'),
+        },
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}
+
+/** Creates the file exclusively: an existing key is never overwritten. Returns the public key. */
+export function generateCometbftKeyFile(path: string): Uint8Array {
+  if (existsSync(path)) {
+    throw new VigilError(
+      'KEY_EXISTS',
+      `${path} already exists`,
+      'Vigil never overwrites a key; choose another path',
+    );
+  }
+  const seed = randomBytes(32);
+  try {
+    writeFileSync(path, cometbftKeyJson(seed), { mode: 0o600, flag: 'wx' });
+    return Ed25519Key.fromSeed(seed).publicKey;
+  } finally {
+    seed.fill(0);
+  }
+}
