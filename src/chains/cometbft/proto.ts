@@ -82,7 +82,9 @@ export class ProtoReader {
 
   /** The bounds of a length-delimited field's content; the reader moves past it. */
   bytesRange(): { start: number; end: number } {
-    const len = this.uvarintNumber(this.end - this.pos);
+    const len = this.uvarintNumber();
+    // Checked after the prefix is read: the prefix's own bytes are not part of the content.
+    if (len > this.end - this.pos) throw new ProtoError('length-delimited field runs past its end');
     const start = this.pos;
     this.pos += len;
     return { start, end: this.pos };
