@@ -1,0 +1,77 @@
+/**
+ * Runs a Vigil agent as a child process, the way an operator runs it, and finds its API URL
+ * from its "agent ready" log line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { VigilError } from '../errors.js';
+
+const CLI_ENTRY = fileURLToPath(new URL('../cli/run.js', import.meta.url));
+
+export interface AgentProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** Sends SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startAgentProcess(
+  name: string,
+  configFile: string,
+  readyTimeoutMs = 15_000,
+): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr: string[] = [];
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new VigilError(
+          'DEVNET_AGENT_TIMEOUT',
+          `agent ${name} was not ready within ${readyTimeoutMs} ms: ${stderr.join('')}`,
+        ),
+      );
+    }, readyTimeoutMs);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === 'agent ready' && entry.url) {
+          clearTimeout(timer);
+          resolve(entry.url);
+        }
+      } catch {
+        // not a log line of ours
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(
+        new VigilError(
+          'DEVNET_AGENT_EXITED',
+          `agent ${name} exited (${signal ?? code}) before it was ready: ${stderr.join('').trim()}`,
+        ),
+      );
+    });
+  });
+
+  return {
+    name,
+    child,
+    url,
+    async stop(graceMs = 3000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

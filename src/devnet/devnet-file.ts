@@ -1,0 +1,27 @@
+/** The devnet file `vigil up` reads: which simulated chains to run and on which store. */
+import { z } from 'zod';
+import { loadYamlFile } from '../config/yaml-file.js';
+
+const SlotChainSchema = z
+  .object({
+    family: z.literal('slot'),
+    chainId: z.string().min(1).max(128),
+    /** Slot length; every node tries to author every slot, the guard lets exactly one win. */
+    slotMs: z.number().int().min(50).max(60_000).default(1000),
+    /** Validator nodes sharing one key, each with its own agent. */
+    nodes: z.number().int().min(1).max(16).default(3),
+  })
+  .strict();
+
+export const DevnetFileSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9-]{1,40}$/, 'lower-case letters, digits and dashes'),
+    store: z.enum(['sqlite']).default('sqlite'),
+    chains: z.array(SlotChainSchema).min(1),
+  })
+  .strict();
+
+export type DevnetFile = z.output<typeof DevnetFileSchema>;
+export type SlotChainSpec = DevnetFile['chains'][number];
+
+export const loadDevnetFile = (path: string): DevnetFile => loadYamlFile(path, DevnetFileSchema);
