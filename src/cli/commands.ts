@@ -2,5 +2,9 @@
 import type { Command } from 'commander';
 import { agentCommand } from './agent.js';
 import { keysCommand } from './keys.js';
+import { upCommand } from './up.js';
+import { planCommand } from './plan.js';
+import { applyCommand } from './apply.js';
+import { destroyCommand } from './destroy.js';
 
-export const commands: Array<() => Command> = [agentCommand, keysCommand];
+export const commands: Array<() => Command> = [agentCommand, keysCommand, upCommand, planCommand, applyCommand, destroyCommand];
