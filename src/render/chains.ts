@@ -1,0 +1,312 @@
+/** Chain node configuration: CometBFT, Cardano, Decred and Substrate (Polkadot). */
+import { stringify as toToml } from 'smol-toml';
+import { peersOf, DCRD_RPC_PORT, DCRWALLET_RPC_PORT } from '../topology/plan.js';
+import type { Plan, PlannedHost } from '../topology/plan.js';
+import type { Artifact, CardanoChain, Chain, CometbftChain } from '../topology/schema.js';
+import type { PlanState } from './state.js';
+
+export interface RenderedFile {
+  /** Absolute path on the host. */
+  readonly path: string;
+  readonly content: string;
+  readonly permissions: string;
+  readonly owner: string;
+}
+
+export const SERVICE_USER = 'vigild';
+
+export function chainDir(chain: Chain): string {
+  return `/opt/${chain.name}`;
+}
+export function chainDataDir(chain: Chain): string {
+  return `/var/lib/${chain.name}`;
+}
+
+/** The executable inside an artifact: its `binary`, else the URL's file name without archive suffix. */
+export function artifactBinary(a: Artifact): string {
+  if (a.binary) return a.binary;
+  const base = new URL(a.url).pathname.split('/').pop() ?? 'node';
+  return base.replace(/\.(tar\.gz|tgz|tar\.xz|zip)$/, '');
+}
+
+/** The installed command name: archives are linked into <dir>/bin by their base name. */
+export function binaryName(a: Artifact): string {
+  return artifactBinary(a).split('/').pop()!;
+}
+
+function nodeAddr(h: PlannedHost, chain: CometbftChain): string {
+  return `${h.cometbftNodeKey!.id}@${h.vpnAddress}:${chain.p2pPort}`;
+}
+
+export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftChain): string {
+  const validators = peersOf(plan.hosts, host, 'validator');
+  const sentries = peersOf(plan.hosts, host, 'sentry');
+  const isValidator = host.role === 'validator';
+  const peers = isValidator ? sentries : validators;
+  const config = {
+    moniker: host.name,
+    // The node listens for its signer; Vigil agents dial in over the VPN.
+    ...(isValidator
+      ? { priv_validator_laddr: `tcp://${host.vpnAddress}:${chain.privvalPort}` }
+      : {}),
+    rpc: { laddr: 'tcp://127.0.0.1:26657' },
+    p2p: {
+      laddr: isValidator
+        ? `tcp://${host.vpnAddress}:${chain.p2pPort}`
+        : `tcp://0.0.0.0:${chain.p2pPort}`,
+      persistent_peers: peers.map((p) => nodeAddr(p, chain)).join(','),
+      pex: !isValidator,
+      // Validator peers are private VPN addresses, which strict address books reject.
+      addr_book_strict: false,
+      ...(isValidator
+        ? {}
+        : {
+            private_peer_ids: validators.map((v) => v.cometbftNodeKey!.id).join(','),
+            unconditional_peer_ids: validators.map((v) => v.cometbftNodeKey!.id).join(','),
+          }),
+    },
+    consensus: { double_sign_check_height: chain.doubleSignCheckHeight },
+    instrumentation: {
+      prometheus: true,
+      prometheus_listen_addr: `${host.vpnAddress}:${chain.metricsPort}`,
+    },
+  };
+  return `# CometBFT config for ${host.name} (${host.role}) on ${chain.chainId}.\n${toToml(config)}\n`;
+}
+
+export function cardanoTopology(plan: Plan, host: PlannedHost, chain: CardanoChain): string {
+  const producers = peersOf(plan.hosts, host, 'producer');
+  const relays = peersOf(plan.hosts, host, 'relay').filter((r) => r.name !== host.name);
+  const ap = (h: PlannedHost) => ({ address: h.vpnAddress, port: chain.p2pPort });
+  if (host.role === 'producer') {
+    return (
+      JSON.stringify(
+        {
+          bootstrapPeers: null,
+          localRoots: [
+            {
+              accessPoints: relays.map(ap),
+              advertise: false,
+              trustable: true,
+              hotValency: relays.length,
+            },
+          ],
+          publicRoots: [],
+          useLedgerAfterSlot: -1,
+        },
+        null,
+        2,
+      ) + '\n'
+    );
+  }
+  return (
+    JSON.stringify(
+      {
+        bootstrapPeers: chain.bootstrapPeers,
+        localRoots: [
+          {
+            accessPoints: [...producers, ...relays].map(ap),
+            advertise: false,
+            trustable: true,
+            hotValency: producers.length + relays.length,
+          },
+        ],
+        publicRoots: [{ accessPoints: [], advertise: false }],
+        useLedgerAfterSlot: chain.useLedgerAfterSlot,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}
+
+function ini(section: string, entries: Array<[string, string | number]>): string {
+  return `[${section}]\n${entries.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
+}
+
+export function decredConfigs(
+  host: PlannedHost,
+  chain: Extract<Chain, { kind: 'decred' }>,
+  state: PlanState,
+): { dcrd: string; dcrwallet: string; voteChoices: string } {
+  const password = state.secret(`${host.name}.dcrd-rpc`);
+  const walletPassword = state.secret(`${host.name}.dcrwallet-rpc`);
+  const net: Array<[string, string | number]> = chain.network === 'testnet' ? [['testnet', 1]] : [];
+  const dcrd = ini('Application Options', [
+    ['datadir', '/var/lib/dcrd/data'],
+    ['logdir', '/var/lib/dcrd/logs'],
+    ...net,
+    ['listen', `0.0.0.0:${chain.p2pPort}`],
+    ['rpclisten', `127.0.0.1:${DCRD_RPC_PORT}`],
+    ['rpcuser', 'vigil'],
+    ['rpcpass', password],
+    ['rpccert', '/var/lib/dcrd/rpc.cert'],
+    ['rpckey', '/var/lib/dcrd/rpc.key'],
+  ]);
+  const dcrwallet = ini('Application Options', [
+    ['appdata', '/var/lib/dcrwallet'],
+    ...net,
+    // A voting wallet needs its own full node: never SPV.
+    ['rpcconnect', `127.0.0.1:${DCRD_RPC_PORT}`],
+    ['cafile', '/var/lib/dcrd/rpc.cert'],
+    ['dcrdusername', 'vigil'],
+    ['dcrdpassword', password],
+    ['enablevoting', 1],
+    ['rpclisten', `127.0.0.1:${DCRWALLET_RPC_PORT}`],
+    ['username', 'vigil'],
+    ['password', walletPassword],
+    ['nogrpc', 1],
+  ]);
+  const choices = Object.fromEntries(
+    Object.entries(chain.voteChoices).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  return { dcrd, dcrwallet, voteChoices: JSON.stringify(choices, null, 2) + '\n' };
+}
+
+export interface UnitSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly execStart: string;
+  readonly user: string;
+  readonly after?: readonly string[];
+  /** Started at boot; passive signers' nodes are left for Vigil to start on promotion. */
+  readonly enable: boolean;
+}
+
+export function renderUnit(u: UnitSpec): string {
+  const after = ['network-online.target', 'wg-quick@wg0.service', ...(u.after ?? [])];
+  return [
+    '[Unit]',
+    `Description=${u.description}`,
+    `Wants=network-online.target`,
+    `After=${after.join(' ')}`,
+    '',
+    '[Service]',
+    `User=${u.user}`,
+    `ExecStart=${u.execStart}`,
+    'Restart=on-failure',
+    'RestartSec=5',
+    'LimitNOFILE=65536',
+    'NoNewPrivileges=true',
+    'ProtectSystem=full',
+    'PrivateTmp=true',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+/** The systemd unit(s) for a host's chain software, with the flags each chain needs. */
+export function chainUnits(host: PlannedHost): UnitSpec[] {
+  const chain = host.chain;
+  if (!chain) return [];
+  const enable = host.active;
+  const dir = chainDir(chain);
+  const data = chainDataDir(chain);
+  switch (chain.kind) {
+    case 'cometbft':
+      return [
+        {
+          name: `${chain.name}-node.service`,
+          description: `CometBFT node for ${chain.chainId}`,
+          execStart: `${dir}/bin/${binaryName(chain.binary)} start --home ${data}`,
+          user: SERVICE_USER,
+          enable,
+        },
+      ];
+    case 'substrate': {
+      const flags = [
+        `--chain ${chain.chainSpec}`,
+        `--name ${host.name}`,
+        `--base-path ${data}`,
+        host.role === 'validator' ? '--validator' : '',
+        `--listen-addr /ip4/0.0.0.0/tcp/${chain.p2pPort}`,
+        `--port ${chain.p2pPort}`,
+        `--prometheus-port ${chain.metricsPort}`,
+        // Bound on all interfaces; nftables lets only the monitor in, over the VPN.
+        '--prometheus-external',
+        '--rpc-methods Safe',
+        '--rpc-port 9944',
+        '--no-mdns',
+      ].filter((f) => f !== '');
+      return [
+        {
+          name: `${chain.name}-node.service`,
+          description: `Substrate node for ${chain.chainSpec}`,
+          execStart: `${dir}/bin/${binaryName(chain.binary)} ${flags.join(' ')}`,
+          user: SERVICE_USER,
+          enable,
+        },
+      ];
+    }
+    case 'cardano': {
+      const listen = host.role === 'producer' ? host.vpnAddress : '0.0.0.0';
+      const keys =
+        host.role === 'producer'
+          ? ' --shelley-kes-key /etc/cardano/keys/kes.skey --shelley-vrf-key /etc/cardano/keys/vrf.skey --shelley-operational-certificate /etc/cardano/keys/node.cert'
+          : '';
+      return [
+        {
+          name: `${chain.name}-node.service`,
+          description: `Cardano ${host.role} (${chain.network})`,
+          execStart:
+            `${dir}/bin/${binaryName(chain.binary)} run --config ${dir}/share/${chain.network}/config.json` +
+            ` --topology /etc/cardano/topology.json --database-path ${data}/db --socket-path ${data}/node.socket` +
+            ` --host-addr ${listen} --port ${chain.p2pPort}${keys}`,
+          user: SERVICE_USER,
+          enable,
+        },
+      ];
+    }
+    case 'decred':
+      return [
+        {
+          name: 'dcrd.service',
+          description: `dcrd full node (${chain.network})`,
+          execStart: `${dir}/bin/${binaryName(chain.dcrd)} --configfile=/etc/decred/dcrd.conf`,
+          user: SERVICE_USER,
+          enable: true,
+        },
+        {
+          name: 'dcrwallet.service',
+          description: 'dcrwallet voting wallet',
+          execStart: `${dir}/bin/${binaryName(chain.dcrwallet)} --configfile=/etc/decred/dcrwallet.conf`,
+          user: SERVICE_USER,
+          after: ['dcrd.service'],
+          enable: true,
+        },
+      ];
+  }
+}
+
+/** Chain config files for a host. */
+export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): RenderedFile[] {
+  const chain = host.chain;
+  if (!chain) return [];
+  const f = (path: string, content: string, permissions = '0644'): RenderedFile => ({
+    path,
+    content,
+    permissions,
+    owner: `${SERVICE_USER}:${SERVICE_USER}`,
+  });
+  switch (chain.kind) {
+    case 'cometbft':
+      return [
+        f(`${chainDataDir(chain)}/config/config.toml`, cometbftConfig(plan, host, chain)),
+        f(`${chainDataDir(chain)}/config/node_key.json`, host.cometbftNodeKey!.json, '0600'),
+      ];
+    case 'cardano':
+      return [f('/etc/cardano/topology.json', cardanoTopology(plan, host, chain))];
+    case 'decred': {
+      const c = decredConfigs(host, chain, state);
+      return [
+        f('/etc/decred/dcrd.conf', c.dcrd, '0600'),
+        f('/etc/decred/dcrwallet.conf', c.dcrwallet, '0600'),
+        f('/etc/vigil/decred-vote-choices.json', c.voteChoices),
+      ];
+    }
+    case 'substrate':
+      return [];
+  }
+}

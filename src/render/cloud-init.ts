@@ -1,0 +1,239 @@
+/**
+ * One #cloud-config per host: an operator user with SSH hardening, packages, every rendered
+ * file, and systemd units for the chain node, the Vigil agent, etcd and node_exporter.
+ */
+import { stringify as toYaml } from 'yaml';
+import type { Plan, PlannedHost } from '../topology/plan.js';
+import type { Artifact } from '../topology/schema.js';
+import { InputError } from '../errors.js';
+import {
+  SERVICE_USER,
+  artifactBinary,
+  binaryName,
+  chainDataDir,
+  chainDir,
+  chainFiles,
+  chainUnits,
+  renderUnit,
+  type RenderedFile,
+  type UnitSpec,
+} from './chains.js';
+import { WG_ENDPOINTS_SCRIPT, renderNftables, renderWireguard } from './network.js';
+import { agentConfig, etcdConfig, prometheusConfig } from './services.js';
+import type { PlanState } from './state.js';
+
+/** Downloads an artifact, refuses it unless its sha256 matches, and installs it. */
+const FETCH_SCRIPT = `#!/bin/sh
+# vigil-fetch URL SHA256 DEST BINARY: verified download; archives are unpacked into DEST.
+set -eu
+url="$1"; sum="$2"; dest="$3"; bin="$4"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+curl --fail --silent --show-error --location --retry 5 --output "$tmp/artifact" "$url"
+echo "$sum  $tmp/artifact" | sha256sum --check --strict --quiet -
+mkdir -p "$dest/bin"
+case "$url" in
+  *.tar.gz|*.tgz) tar -xzf "$tmp/artifact" -C "$dest" ;;
+  *.tar.xz) tar -xJf "$tmp/artifact" -C "$dest" ;;
+  *) install -m 0755 "$tmp/artifact" "$dest/bin/$bin" ;;
+esac
+name="$(basename "$bin")"
+if [ ! -x "$dest/bin/$name" ] && [ -x "$dest/$bin" ]; then ln -sf "$dest/$bin" "$dest/bin/$name"; fi
+`;
+
+const SSHD_HARDENING = (port: number, user: string) =>
+  [
+    '# Vigil SSH hardening: keys only, no root, one operator user.',
+    `Port ${port}`,
+    'PermitRootLogin no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'AuthenticationMethods publickey',
+    'X11Forwarding no',
+    'AllowAgentForwarding no',
+    'MaxAuthTries 3',
+    `AllowUsers ${user}`,
+    '',
+  ].join('\n');
+
+export interface HostRender {
+  readonly cloudInit: string;
+  /** Every file written on the host, for review next to the cloud-config. */
+  readonly files: readonly RenderedFile[];
+}
+
+function fetchCommand(a: Artifact, dest: string, what: string): string[] {
+  if (!a.sha256) throw new InputError(`${what}: ${a.url} has no sha256; refusing to render`);
+  return ['/usr/local/sbin/vigil-fetch', a.url, a.sha256, dest, artifactBinary(a)];
+}
+
+export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): HostRender {
+  const t = plan.topology;
+  const root = 'root:root';
+  const files: RenderedFile[] = [
+    {
+      path: '/etc/ssh/sshd_config.d/50-vigil.conf',
+      content: SSHD_HARDENING(t.ssh.port, t.ssh.user),
+      permissions: '0644',
+      owner: root,
+    },
+    {
+      path: '/etc/nftables.conf',
+      content: renderNftables(plan, host),
+      permissions: '0755',
+      owner: root,
+    },
+    {
+      path: '/etc/wireguard/wg0.conf',
+      content: renderWireguard(plan, host),
+      permissions: '0600',
+      owner: root,
+    },
+    {
+      path: '/usr/local/sbin/vigil-fetch',
+      content: FETCH_SCRIPT,
+      permissions: '0755',
+      owner: root,
+    },
+    {
+      path: '/usr/local/sbin/vigil-wg-endpoints',
+      content: WG_ENDPOINTS_SCRIPT,
+      permissions: '0755',
+      owner: root,
+    },
+    {
+      path: '/etc/default/prometheus-node-exporter',
+      content: `ARGS="--web.listen-address=${host.vpnAddress}:9100"\n`,
+      permissions: '0644',
+      owner: root,
+    },
+  ];
+  const packages = ['ca-certificates', 'curl', 'nftables', 'wireguard', 'prometheus-node-exporter'];
+  const units: UnitSpec[] = [];
+  const fetches: string[][] = [];
+  const packagedServices: string[] = ['nftables', 'wg-quick@wg0', 'prometheus-node-exporter'];
+
+  if (host.role !== 'monitor') {
+    files.push({
+      path: '/etc/vigil/agent.yaml',
+      content: agentConfig(plan, host),
+      permissions: '0640',
+      owner: `root:${SERVICE_USER}`,
+    });
+    fetches.push(fetchCommand(t.vigil.agent, '/opt/vigil', 'vigil.agent'));
+    units.push({
+      name: 'vigil-agent.service',
+      description: 'Vigil agent',
+      execStart: `/opt/vigil/bin/${binaryName(t.vigil.agent)} agent --config /etc/vigil/agent.yaml`,
+      user: SERVICE_USER,
+      enable: true,
+    });
+  }
+  if (host.role === 'guard-member') {
+    files.push({
+      path: '/etc/vigil/etcd.yaml',
+      content: etcdConfig(plan, host, state.clusterToken(t.name)),
+      permissions: '0644',
+      owner: root,
+    });
+    let etcdBin = '/usr/bin/etcd';
+    if (t.vigil.etcd) {
+      fetches.push(fetchCommand(t.vigil.etcd, '/opt/etcd', 'vigil.etcd'));
+      etcdBin = `/opt/etcd/bin/${binaryName(t.vigil.etcd)}`;
+    } else packages.push('etcd-server');
+    units.push({
+      name: 'vigil-etcd.service',
+      description: 'etcd member of the Vigil guard cluster (mutual TLS)',
+      execStart: `${etcdBin} --config-file /etc/vigil/etcd.yaml`,
+      user: 'root',
+      enable: true,
+    });
+  }
+  if (host.role === 'monitor') {
+    packages.push('prometheus');
+    files.push({
+      path: '/etc/prometheus/prometheus.yml',
+      content: prometheusConfig(plan),
+      permissions: '0644',
+      owner: root,
+    });
+    packagedServices.push('prometheus');
+  }
+  const chain = host.chain;
+  if (chain) {
+    files.push(...chainFiles(plan, host, state));
+    if (chain.kind === 'decred') {
+      fetches.push(fetchCommand(chain.dcrd, chainDir(chain), `${chain.name}.dcrd`));
+      fetches.push(fetchCommand(chain.dcrwallet, chainDir(chain), `${chain.name}.dcrwallet`));
+    } else {
+      fetches.push(fetchCommand(chain.binary, chainDir(chain), `${chain.name}.binary`));
+    }
+    units.push(...chainUnits(host));
+  }
+  for (const u of units)
+    files.push({
+      path: `/etc/systemd/system/${u.name}`,
+      content: renderUnit(u),
+      permissions: '0644',
+      owner: root,
+    });
+
+  const dataDirs = ['/var/lib/vigil', ...(chain ? [chainDataDir(chain)] : [])];
+  if (chain?.kind === 'decred') dataDirs.push('/var/lib/dcrd', '/var/lib/dcrwallet');
+  const runcmd: Array<string | string[]> = [
+    ['systemctl', 'daemon-reload'],
+    // Ubuntu 24.04 socket-activates sshd: restarting the socket applies the new port.
+    ['sh', '-c', 'systemctl restart ssh.socket 2>/dev/null || true; systemctl restart ssh'],
+    ['mkdir', '-p', ...dataDirs],
+    ['chown', '-R', `${SERVICE_USER}:${SERVICE_USER}`, ...dataDirs],
+    ...fetches,
+    ...(host.role === 'guard-member' && !t.vigil.etcd
+      ? [['systemctl', 'disable', '--now', 'etcd']]
+      : []),
+    ['systemctl', 'enable', '--now', ...packagedServices],
+    ['systemctl', 'restart', 'prometheus-node-exporter'],
+    ...units.filter((u) => u.enable).map((u) => ['systemctl', 'enable', '--now', u.name]),
+  ];
+
+  const cloudConfig = {
+    hostname: host.name,
+    preserve_hostname: false,
+    users: [
+      {
+        name: t.ssh.user,
+        groups: ['sudo'],
+        shell: '/bin/bash',
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        lock_passwd: true,
+        ssh_authorized_keys: t.ssh.keys,
+      },
+      {
+        name: SERVICE_USER,
+        system: true,
+        shell: '/usr/sbin/nologin',
+        homedir: '/var/lib/vigil',
+        no_create_home: false,
+      },
+    ],
+    disable_root: true,
+    ssh_pwauth: false,
+    package_update: true,
+    package_upgrade: true,
+    packages,
+    write_files: files.map((f) => ({
+      path: f.path,
+      content: f.content,
+      permissions: f.permissions,
+      owner: f.owner,
+      // Files owned by the service user are written after users exist.
+      ...(f.owner === root ? {} : { defer: true }),
+    })),
+    runcmd,
+  };
+  const cloudInit =
+    '#cloud-config\n' +
+    `# Vigil host ${host.name}: ${host.role}${chain ? ` of ${chain.name}` : ''}, ${host.provider} ${host.region}.\n` +
+    toYaml(cloudConfig, { lineWidth: 0 });
+  return { cloudInit, files };
+}

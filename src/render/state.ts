@@ -1,0 +1,122 @@
+/**
+ * Secrets made once at plan time and kept in the state directory, so a re-plan with the same
+ * state is byte-identical and hosts keep their VPN and p2p identities across plans.
+ */
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, VigilError, errorMessage } from '../errors.js';
+
+export interface WireguardKeys {
+  readonly privateKey: string;
+  readonly publicKey: string;
+}
+
+export interface CometbftNodeKey {
+  /** node_key.json exactly as CometBFT reads it. */
+  readonly json: string;
+  /** hex of the first 20 bytes of sha256(ed25519 public key). */
+  readonly id: string;
+}
+
+function b64urlToB64(s: string): string {
+  return Buffer.from(s, 'base64url').toString('base64');
+}
+
+export function newWireguardKeys(): WireguardKeys {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const priv = privateKey.export({ format: 'jwk' });
+  const pub = publicKey.export({ format: 'jwk' });
+  return { privateKey: b64urlToB64(priv.d!), publicKey: b64urlToB64(pub.x!) };
+}
+
+export function cometbftNodeId(publicKey: Uint8Array): string {
+  return createHash('sha256').update(publicKey).digest().subarray(0, 20).toString('hex');
+}
+
+export function newCometbftNodeKey(): CometbftNodeKey {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d!, 'base64url');
+  const pub = Buffer.from(jwk.x!, 'base64url');
+  return nodeKeyFromParts(seed, pub);
+}
+
+function nodeKeyFromParts(seed: Buffer, pub: Buffer): CometbftNodeKey {
+  const json =
+    JSON.stringify({
+      priv_key: {
+        type: 'tendermint/PrivKeyEd25519',
+        value: Buffer.concat([seed, pub]).toString('base64'),
+      },
+    }) + '\n';
+  return { json, id: cometbftNodeId(pub) };
+}
+
+export function parseCometbftNodeKey(text: string, file: string): CometbftNodeKey {
+  let value: unknown;
+  try {
+    value = (JSON.parse(text) as { priv_key?: { value?: unknown } }).priv_key?.value;
+  } catch (err) {
+    throw new InputError(`${file}: not JSON: ${errorMessage(err)}`);
+  }
+  const raw = typeof value === 'string' ? Buffer.from(value, 'base64') : Buffer.alloc(0);
+  if (raw.length !== 64) throw new InputError(`${file}: priv_key.value is not 64 bytes`);
+  return { json: text, id: cometbftNodeId(raw.subarray(32)) };
+}
+
+/** Files in the state directory; each secret is created on first use and then only read. */
+export class PlanState {
+  constructor(readonly dir: string) {}
+
+  private readOrCreate(rel: string, create: () => string): string {
+    const path = join(this.dir, rel);
+    if (existsSync(path)) return readFileSync(path, 'utf8');
+    const text = create();
+    try {
+      mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+      writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      throw new VigilError(
+        'STATE_UNWRITABLE',
+        `cannot write ${path}: ${errorMessage(err)}`,
+        'check the --state directory is writable',
+      );
+    }
+    return text;
+  }
+
+  wireguard(host: string): WireguardKeys {
+    const text = this.readOrCreate(
+      `wireguard/${host}.json`,
+      () => JSON.stringify(newWireguardKeys()) + '\n',
+    );
+    const keys = JSON.parse(text) as WireguardKeys;
+    if (
+      typeof keys.privateKey !== 'string' ||
+      typeof keys.publicKey !== 'string' ||
+      Buffer.from(keys.privateKey, 'base64').length !== 32
+    )
+      throw new InputError(`${join(this.dir, 'wireguard', host + '.json')} is damaged`);
+    return keys;
+  }
+
+  cometbftNodeKey(host: string): CometbftNodeKey {
+    const rel = `cometbft/${host}.node_key.json`;
+    const text = this.readOrCreate(rel, () => newCometbftNodeKey().json);
+    return parseCometbftNodeKey(text, join(this.dir, rel));
+  }
+
+  /** A random password for a local RPC (dcrd ↔ dcrwallet); hex so no config quoting issues. */
+  secret(name: string): string {
+    return this.readOrCreate(`secrets/${name}`, () => randomBytes(24).toString('hex')).trim();
+  }
+
+  /** etcd's initial-cluster-token: stable per fleet. */
+  clusterToken(fleet: string): string {
+    return this.readOrCreate(
+      `secrets/etcd-cluster-token`,
+      () => `${fleet}-${randomBytes(6).toString('hex')}`,
+    ).trim();
+  }
+}

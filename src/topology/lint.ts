@@ -1,0 +1,373 @@
+/**
+ * Operators' hard-won rules for a fleet, checked before anything is rendered. Every finding
+ * carries a stable code, a severity, a one-line reason and the path in the topology file it
+ * concerns. Pure functions: no I/O.
+ */
+import type { Artifact, Chain, Role, Topology } from './schema.js';
+import { expandHosts, signingKey, type ExpandedHost } from './expand.js';
+
+export type Severity = 'error' | 'warning';
+
+export interface LintFinding {
+  readonly code: string;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly path: string;
+}
+
+/** Every rule's code and what it guards against, for docs and `vigil plan --rules`. */
+export const LINT_RULES = {
+  'single-active-signer': 'one key signs on one host at a time unless Vigil guards the key',
+  'cardano-relay-count': 'a Cardano block producer needs at least two relays',
+  'cardano-producer-isolated': 'a Cardano block producer talks only to its own relays',
+  'cometbft-sentry-count': 'a CometBFT validator sits behind at least two sentries',
+  'guard-member-count': 'a guard cluster has an odd number of members, at least three',
+  'guard-region-quorum': 'losing any one region must leave the guard cluster a quorum',
+  'decred-wallet-count': 'Decred solo voting needs at least three voting wallets',
+  'decred-wallet-spread': 'Decred voting wallets sit in different regions and providers',
+  'decred-full-node': 'each Decred voting wallet has its own full dcrd, never SPV',
+  'decred-consistency': 'Decred voting wallets run the same version and vote the same way',
+  'artifact-checksum': 'every downloaded artifact is pinned by sha256',
+  'artifact-unpinned': 'artifacts name an exact release, never "latest"',
+  'region-spread': 'with spread asked, no two hosts of one role share a region',
+  'role-chain': 'each host role fits its chain kind',
+  'duplicate-name': 'host and chain names are unique',
+  'provider-settings': 'providers that need account settings have them',
+  'monitor-missing': 'a fleet without a monitor host is flying blind',
+  'vpn-size': 'the VPN /24 holds at most 253 hosts',
+} as const;
+export type LintCode = keyof typeof LINT_RULES;
+
+const ROLES_BY_KIND: Record<Chain['kind'], readonly Role[]> = {
+  cometbft: ['validator', 'sentry'],
+  substrate: ['validator'],
+  cardano: ['producer', 'relay'],
+  decred: ['voting-wallet'],
+};
+const CHAINLESS_ROLES: readonly Role[] = ['guard-member', 'monitor'];
+
+function finding(
+  code: LintCode,
+  path: string,
+  message: string,
+  severity: Severity = 'error',
+): LintFinding {
+  return { code, severity, message, path };
+}
+
+/**
+ * True when every single-region loss leaves a strict majority of the members: that is the
+ * exact condition for an etcd cluster to keep a quorum through the loss of any one region.
+ * Returns the regions whose loss would break quorum.
+ */
+export function regionsBreakingQuorum(memberRegions: readonly string[]): string[] {
+  const total = memberRegions.length;
+  const quorum = Math.floor(total / 2) + 1;
+  const perRegion = new Map<string, number>();
+  for (const r of memberRegions) perRegion.set(r, (perRegion.get(r) ?? 0) + 1);
+  return [...perRegion.entries()]
+    .filter(([, n]) => total - n < quorum)
+    .map(([r]) => r)
+    .sort();
+}
+
+/** Region identity includes the provider: fra1 on two clouds is still one metro in practice,
+ * but providers name regions differently, so we compare the literal pair. */
+function regionOf(e: ExpandedHost): string {
+  return `${e.host.provider}:${e.host.region}`;
+}
+
+function artifactsOf(topology: Topology): Array<{ path: string; artifact: Artifact }> {
+  const out: Array<{ path: string; artifact: Artifact }> = [
+    { path: 'vigil.agent', artifact: topology.vigil.agent },
+  ];
+  if (topology.vigil.etcd) out.push({ path: 'vigil.etcd', artifact: topology.vigil.etcd });
+  topology.chains.forEach((chain, i) => {
+    if (chain.kind === 'decred') {
+      out.push({ path: `chains[${i}].dcrd`, artifact: chain.dcrd });
+      out.push({ path: `chains[${i}].dcrwallet`, artifact: chain.dcrwallet });
+    } else {
+      out.push({ path: `chains[${i}].binary`, artifact: chain.binary });
+    }
+  });
+  return out;
+}
+
+export function lintTopology(topology: Topology): LintFinding[] {
+  const out: LintFinding[] = [];
+  const expanded = expandHosts(topology);
+  const chainIndex = new Map(topology.chains.map((c, i) => [c.name, i]));
+
+  // Names.
+  const seenHosts = new Map<string, number>();
+  for (const e of expanded) {
+    const prior = seenHosts.get(e.name);
+    if (prior !== undefined && prior !== e.index)
+      out.push(
+        finding('duplicate-name', `hosts[${e.index}].name`, `host name ${e.name} is used twice`),
+      );
+    seenHosts.set(e.name, e.index);
+  }
+  const seenChains = new Set<string>();
+  topology.chains.forEach((c, i) => {
+    if (seenChains.has(c.name))
+      out.push(
+        finding('duplicate-name', `chains[${i}].name`, `chain name ${c.name} is used twice`),
+      );
+    seenChains.add(c.name);
+  });
+  if (expanded.length > 253)
+    out.push(
+      finding('vpn-size', 'hosts', `${expanded.length} hosts do not fit in the VPN's /24 (253)`),
+    );
+
+  // Roles fit chains.
+  topology.hosts.forEach((h, i) => {
+    if (CHAINLESS_ROLES.includes(h.role)) {
+      if (h.chain !== undefined)
+        out.push(finding('role-chain', `hosts[${i}].chain`, `a ${h.role} serves no chain`));
+      return;
+    }
+    if (h.chain === undefined) {
+      out.push(finding('role-chain', `hosts[${i}].chain`, `a ${h.role} must name its chain`));
+      return;
+    }
+    const ci = chainIndex.get(h.chain);
+    if (ci === undefined) {
+      out.push(finding('role-chain', `hosts[${i}].chain`, `no chain named ${h.chain}`));
+      return;
+    }
+    const kind = topology.chains[ci]!.kind;
+    if (!ROLES_BY_KIND[kind].includes(h.role))
+      out.push(
+        finding(
+          'role-chain',
+          `hosts[${i}].role`,
+          `a ${kind} chain has no ${h.role} role (use ${ROLES_BY_KIND[kind].join(' or ')})`,
+        ),
+      );
+  });
+
+  // One active signer per key unless guarded.
+  const activeByKey = new Map<string, ExpandedHost[]>();
+  for (const e of expanded) {
+    if ((e.host.role !== 'validator' && e.host.role !== 'producer') || !e.host.active) continue;
+    if (!e.chain || e.chain.guarded) continue;
+    const k = `${e.chain.name}/${signingKey(e.host)}`;
+    activeByKey.set(k, [...(activeByKey.get(k) ?? []), e]);
+  }
+  for (const [key, hosts] of activeByKey) {
+    if (hosts.length < 2) continue;
+    const second = hosts[1]!;
+    out.push(
+      finding(
+        'single-active-signer',
+        `hosts[${second.index}]`,
+        `key ${key} is active on ${hosts.map((h) => h.name).join(', ')}: mark all but one active: false or set guarded: true on the chain`,
+      ),
+    );
+  }
+
+  // Per chain.
+  topology.chains.forEach((chain, ci) => {
+    const members = expanded.filter((e) => e.host.chain === chain.name);
+    const ofRole = (r: Role) => members.filter((e) => e.host.role === r);
+    if (chain.kind === 'cardano') {
+      const producers = ofRole('producer');
+      const relays = ofRole('relay');
+      if (producers.length > 0 && relays.length < 2)
+        out.push(
+          finding(
+            'cardano-relay-count',
+            `chains[${ci}]`,
+            `${chain.name} has ${relays.length} relay(s); a producer needs at least 2`,
+          ),
+        );
+      for (const p of new Set(producers.map((e) => e.index)))
+        if (topology.hosts[p]!.peers.length > 0)
+          out.push(
+            finding(
+              'cardano-producer-isolated',
+              `hosts[${p}].peers`,
+              'a block producer must talk only to its relays: remove its extra peers',
+            ),
+          );
+    }
+    if (chain.kind === 'cometbft') {
+      const validators = ofRole('validator');
+      const sentries = ofRole('sentry');
+      if (validators.length > 0 && sentries.length < 2)
+        out.push(
+          finding(
+            'cometbft-sentry-count',
+            `chains[${ci}]`,
+            `${chain.name} has ${sentries.length} sentry(ies); a validator needs at least 2`,
+          ),
+        );
+    }
+    if (chain.kind === 'decred') {
+      const wallets = ofRole('voting-wallet');
+      if (wallets.length < 3)
+        out.push(
+          finding(
+            'decred-wallet-count',
+            `chains[${ci}]`,
+            `${chain.name} has ${wallets.length} voting wallet(s); solo voting needs at least 3`,
+          ),
+        );
+      const byRegion = new Map<string, ExpandedHost>();
+      const byProvider = new Map<string, ExpandedHost>();
+      for (const w of wallets) {
+        const r = byRegion.get(w.host.region);
+        if (r)
+          out.push(
+            finding(
+              'decred-wallet-spread',
+              `hosts[${w.index}].region`,
+              `voting wallets ${r.name} and ${w.name} share region ${w.host.region}`,
+            ),
+          );
+        else byRegion.set(w.host.region, w);
+        const p = byProvider.get(w.host.provider);
+        if (p)
+          out.push(
+            finding(
+              'decred-wallet-spread',
+              `hosts[${w.index}].provider`,
+              `voting wallets ${p.name} and ${w.name} share provider ${w.host.provider}`,
+            ),
+          );
+        else byProvider.set(w.host.provider, w);
+      }
+      const baseVersion = chain.dcrwallet.version ?? chain.dcrd.version;
+      const baseChoices = JSON.stringify(sortedRecord(chain.voteChoices));
+      for (const i of new Set(wallets.map((w) => w.index))) {
+        const d = topology.hosts[i]!.decred;
+        if (d?.spv)
+          out.push(
+            finding(
+              'decred-full-node',
+              `hosts[${i}].decred.spv`,
+              'a voting wallet must use its own full dcrd, not SPV',
+            ),
+          );
+        if (d?.version !== undefined && d.version !== baseVersion)
+          out.push(
+            finding(
+              'decred-consistency',
+              `hosts[${i}].decred.version`,
+              `version ${d.version} differs from the chain's ${baseVersion ?? '(unset)'}`,
+            ),
+          );
+        if (
+          d?.voteChoices !== undefined &&
+          JSON.stringify(sortedRecord(d.voteChoices)) !== baseChoices
+        )
+          out.push(
+            finding(
+              'decred-consistency',
+              `hosts[${i}].decred.voteChoices`,
+              'vote choices differ from the chain-wide choices',
+            ),
+          );
+      }
+    }
+  });
+
+  // Guard cluster.
+  const needsGuard =
+    topology.vigil.store === 'etcd' && topology.chains.some((c) => c.guarded === true);
+  const guards = expanded.filter((e) => e.host.role === 'guard-member');
+  if (needsGuard || guards.length > 0) {
+    if (guards.length < 3 || guards.length % 2 === 0)
+      out.push(
+        finding(
+          'guard-member-count',
+          'hosts',
+          `the guard cluster has ${guards.length} member(s); it needs an odd number, at least 3`,
+        ),
+      );
+    if (guards.length > 0) {
+      const breaking = regionsBreakingQuorum(guards.map(regionOf));
+      for (const region of breaking)
+        out.push(
+          finding(
+            'guard-region-quorum',
+            `hosts[${guards.find((g) => regionOf(g) === region)!.index}].region`,
+            `losing region ${region} leaves the guard cluster without a quorum`,
+          ),
+        );
+    }
+  }
+
+  // Artifacts.
+  for (const { path, artifact } of artifactsOf(topology)) {
+    if (artifact.sha256 === undefined)
+      out.push(finding('artifact-checksum', `${path}.sha256`, `${artifact.url} has no sha256`));
+    if (/latest/i.test(artifact.url) || artifact.version?.toLowerCase() === 'latest')
+      out.push(
+        finding('artifact-unpinned', path, `${artifact.url} is not pinned to an exact release`),
+      );
+  }
+
+  // Spread.
+  if (topology.spread) {
+    const seen = new Map<string, ExpandedHost>();
+    for (const e of expanded) {
+      const k = `${e.host.role}|${e.host.chain ?? ''}|${regionOf(e)}`;
+      const prior = seen.get(k);
+      if (prior)
+        out.push(
+          finding(
+            'region-spread',
+            `hosts[${e.index}].region`,
+            `${prior.name} and ${e.name} are both ${e.host.role}s in ${e.host.region}`,
+          ),
+        );
+      else seen.set(k, e);
+    }
+  }
+
+  // Provider settings.
+  topology.hosts.forEach((h, i) => {
+    if (h.provider === 'gcp' && !topology.providers.gcp)
+      out.push(
+        finding(
+          'provider-settings',
+          `hosts[${i}].provider`,
+          'gcp hosts need providers.gcp.project',
+        ),
+      );
+    if (h.provider === 'ovh') {
+      if (!topology.providers.ovh)
+        out.push(
+          finding(
+            'provider-settings',
+            `hosts[${i}].provider`,
+            'ovh hosts need providers.ovh.serviceName',
+          ),
+        );
+      if (h.image === undefined)
+        out.push(finding('provider-settings', `hosts[${i}].image`, 'ovh hosts need an image id'));
+    }
+  });
+
+  if (!expanded.some((e) => e.host.role === 'monitor'))
+    out.push(
+      finding('monitor-missing', 'hosts', 'no monitor host: nothing scrapes metrics', 'warning'),
+    );
+
+  return out;
+}
+
+function sortedRecord(r: Record<string, string>): Array<[string, string]> {
+  return Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export function hasErrors(findings: readonly LintFinding[]): boolean {
+  return findings.some((f) => f.severity === 'error');
+}
+
+export function formatFinding(file: string, f: LintFinding): string {
+  return `${file}: ${f.severity} [${f.code}] ${f.path}: ${f.message}`;
+}

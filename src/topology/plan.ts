@@ -1,0 +1,218 @@
+/**
+ * The one internal plan model every renderer reads: machines expanded from counts, their VPN
+ * addresses and keys, and the ports each one opens, to whom.
+ */
+import type { PlanState, CometbftNodeKey, WireguardKeys } from '../render/state.js';
+import { expandHosts, signingKey } from './expand.js';
+import type { Chain, Provider, Role, Topology } from './schema.js';
+
+export const NODE_EXPORTER_PORT = 9100;
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+export const ETCD_METRICS_PORT = 2381;
+export const PROMETHEUS_PORT = 9090;
+export const DCRD_RPC_PORT = 9109;
+export const DCRWALLET_RPC_PORT = 9110;
+
+export interface PortRule {
+  readonly proto: 'tcp' | 'udp';
+  readonly port: number;
+  /** `any` = the internet; `ssh` = the configured SSH sources; otherwise VPN addresses. */
+  readonly from: 'any' | 'ssh' | readonly string[];
+  /** True when the rule only applies on the WireGuard interface. */
+  readonly vpnOnly: boolean;
+  readonly purpose: string;
+}
+
+export interface PlannedHost {
+  readonly name: string;
+  readonly index: number;
+  readonly role: Role;
+  readonly provider: Provider;
+  readonly region: string;
+  readonly size: string;
+  readonly image?: string;
+  readonly chain?: Chain;
+  readonly key?: string;
+  readonly active: boolean;
+  readonly vpnAddress: string;
+  readonly wireguard: WireguardKeys;
+  readonly cometbftNodeKey?: CometbftNodeKey;
+  readonly ports: readonly PortRule[];
+}
+
+export interface Plan {
+  readonly topology: Topology;
+  readonly hosts: readonly PlannedHost[];
+}
+
+export function vpnAddress(cidr: string, ordinal: number): string {
+  const base = cidr.split('/')[0]!.split('.').slice(0, 3).join('.');
+  return `${base}.${ordinal + 1}`;
+}
+
+type Draft = Omit<PlannedHost, 'ports'>;
+
+export function buildPlan(topology: Topology, state: PlanState): Plan {
+  const drafts: Draft[] = expandHosts(topology).map((e, i) => ({
+    name: e.name,
+    index: e.index,
+    role: e.host.role,
+    provider: e.host.provider,
+    region: e.host.region,
+    size: e.host.size,
+    ...(e.host.image !== undefined ? { image: e.host.image } : {}),
+    ...(e.chain ? { chain: e.chain } : {}),
+    ...(e.host.role === 'validator' || e.host.role === 'producer'
+      ? { key: signingKey(e.host) }
+      : {}),
+    active: e.host.active,
+    vpnAddress: vpnAddress(topology.vpn.cidr, i),
+    wireguard: state.wireguard(e.name),
+    ...(e.chain?.kind === 'cometbft' ? { cometbftNodeKey: state.cometbftNodeKey(e.name) } : {}),
+  }));
+  const hosts = drafts.map((d) => ({ ...d, ports: portsFor(topology, d, drafts) }));
+  return { topology, hosts };
+}
+
+/** Hosts of the same chain with the given role. */
+export function peersOf<T extends { chain?: Chain; role: Role }>(
+  hosts: readonly T[],
+  host: { chain?: Chain },
+  role: Role,
+): T[] {
+  return hosts.filter((h) => h.role === role && h.chain?.name === host.chain?.name);
+}
+
+function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule[] {
+  const monitors = all.filter((x) => x.role === 'monitor').map((x) => x.vpnAddress);
+  const rules: PortRule[] = [
+    { proto: 'tcp', port: topology.ssh.port, from: 'ssh', vpnOnly: false, purpose: 'ssh' },
+    { proto: 'udp', port: topology.vpn.port, from: 'any', vpnOnly: false, purpose: 'wireguard' },
+    {
+      proto: 'tcp',
+      port: NODE_EXPORTER_PORT,
+      from: monitors,
+      vpnOnly: true,
+      purpose: 'node_exporter',
+    },
+  ];
+  if (h.role !== 'monitor')
+    rules.push({
+      proto: 'tcp',
+      port: topology.vigil.apiPort,
+      from: all.filter((x) => x.name !== h.name).map((x) => x.vpnAddress),
+      vpnOnly: true,
+      purpose: 'vigil agent api and metrics',
+    });
+  const chain = h.chain;
+  if (chain && chain.kind !== 'decred') {
+    rules.push({
+      proto: 'tcp',
+      port: chain.metricsPort,
+      from: monitors,
+      vpnOnly: true,
+      purpose: `${chain.kind} metrics`,
+    });
+  }
+  switch (h.role) {
+    case 'validator':
+      if (chain?.kind === 'cometbft') {
+        rules.push({
+          proto: 'tcp',
+          port: chain.p2pPort,
+          from: peersOf(all, h, 'sentry').map((s) => s.vpnAddress),
+          vpnOnly: true,
+          purpose: 'cometbft p2p from its sentries',
+        });
+        rules.push({
+          proto: 'tcp',
+          port: chain.privvalPort,
+          from: peersOf(all, h, 'validator').map((v) => v.vpnAddress),
+          vpnOnly: true,
+          purpose: 'privval: Vigil signers dial the node',
+        });
+      } else if (chain?.kind === 'substrate') {
+        rules.push({
+          proto: 'tcp',
+          port: chain.p2pPort,
+          from: 'any',
+          vpnOnly: false,
+          purpose: 'substrate p2p',
+        });
+      }
+      break;
+    case 'sentry':
+      if (chain?.kind === 'cometbft')
+        rules.push({
+          proto: 'tcp',
+          port: chain.p2pPort,
+          from: 'any',
+          vpnOnly: false,
+          purpose: 'cometbft p2p (public)',
+        });
+      break;
+    case 'producer':
+      if (chain?.kind === 'cardano')
+        rules.push({
+          proto: 'tcp',
+          port: chain.p2pPort,
+          from: peersOf(all, h, 'relay').map((r) => r.vpnAddress),
+          vpnOnly: true,
+          purpose: 'cardano node-to-node from its relays',
+        });
+      break;
+    case 'relay':
+      if (chain?.kind === 'cardano')
+        rules.push({
+          proto: 'tcp',
+          port: chain.p2pPort,
+          from: 'any',
+          vpnOnly: false,
+          purpose: 'cardano node-to-node (public)',
+        });
+      break;
+    case 'voting-wallet':
+      if (chain?.kind === 'decred')
+        rules.push({
+          proto: 'tcp',
+          port: chain.p2pPort,
+          from: 'any',
+          vpnOnly: false,
+          purpose: 'dcrd p2p',
+        });
+      break;
+    case 'guard-member': {
+      const signers = all.filter((x) => x.role !== 'monitor' && x.name !== h.name);
+      rules.push(
+        {
+          proto: 'tcp',
+          port: ETCD_CLIENT_PORT,
+          from: signers.map((x) => x.vpnAddress),
+          vpnOnly: true,
+          purpose: 'etcd clients (mutual TLS)',
+        },
+        {
+          proto: 'tcp',
+          port: ETCD_PEER_PORT,
+          from: all
+            .filter((x) => x.role === 'guard-member' && x.name !== h.name)
+            .map((x) => x.vpnAddress),
+          vpnOnly: true,
+          purpose: 'etcd peers (mutual TLS)',
+        },
+        {
+          proto: 'tcp',
+          port: ETCD_METRICS_PORT,
+          from: monitors,
+          vpnOnly: true,
+          purpose: 'etcd metrics',
+        },
+      );
+      break;
+    }
+    case 'monitor':
+      break;
+  }
+  return rules;
+}

@@ -1,0 +1,192 @@
+/**
+ * The topology file: one YAML document that describes a whole fleet. The schema checks shape
+ * only; operational rules (relay counts, quorum spread, checksums…) live in lint.ts so they can
+ * be reported all at once with a code, a severity and a reason.
+ */
+import { z } from 'zod';
+
+export const CHAIN_KINDS = ['cometbft', 'substrate', 'cardano', 'decred'] as const;
+export type ChainKind = (typeof CHAIN_KINDS)[number];
+
+export const ROLES = [
+  'validator',
+  'producer',
+  'sentry',
+  'relay',
+  'voting-wallet',
+  'guard-member',
+  'monitor',
+] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PROVIDERS = [
+  'digitalocean',
+  'hetzner',
+  'vultr',
+  'linode',
+  'aws',
+  'gcp',
+  'upcloud',
+  'ovh',
+] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,40}[a-z0-9]$/, 'lower-case letters, digits and dashes, 2–42 long');
+
+/** A downloadable release. The checksum is optional here so lint can name every missing one. */
+export const ArtifactSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lower-case hex digits')
+    .optional(),
+  version: z.string().min(1).optional(),
+  /** Path of the executable inside an archive (or the file itself when not an archive). */
+  binary: z.string().min(1).optional(),
+});
+export type Artifact = z.infer<typeof ArtifactSchema>;
+
+const port = z.number().int().min(1).max(65535);
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, 'an IPv4 or IPv6 CIDR');
+
+const chainBase = {
+  name,
+  /** Guarded chains have their signing key protected by Vigil, so several signers may be up. */
+  guarded: z.boolean().default(false),
+};
+
+export const CometbftChainSchema = z.strictObject({
+  ...chainBase,
+  kind: z.literal('cometbft'),
+  chainId: z.string().min(1),
+  binary: ArtifactSchema,
+  /** Home directory name under /var/lib (e.g. `.gaia`); the node binary's --home. */
+  home: z.string().min(1).default('/var/lib/cometbft'),
+  p2pPort: port.default(26656),
+  metricsPort: port.default(26660),
+  privvalPort: port.default(26659),
+  doubleSignCheckHeight: z.number().int().min(0).default(10),
+});
+
+export const SubstrateChainSchema = z.strictObject({
+  ...chainBase,
+  kind: z.literal('substrate'),
+  /** The --chain argument (polkadot, kusama, westend or a spec path). */
+  chainSpec: z.string().min(1),
+  binary: ArtifactSchema,
+  p2pPort: port.default(30333),
+  metricsPort: port.default(9615),
+});
+
+export const CardanoChainSchema = z.strictObject({
+  ...chainBase,
+  kind: z.literal('cardano'),
+  network: z.enum(['mainnet', 'preprod', 'preview']),
+  binary: ArtifactSchema,
+  p2pPort: port.default(3001),
+  metricsPort: port.default(12798),
+  bootstrapPeers: z
+    .array(z.strictObject({ address: z.string().min(1), port }))
+    .default([{ address: 'backbone.cardano.iog.io', port: 3001 }]),
+  useLedgerAfterSlot: z.number().int().min(-1).default(-1),
+});
+
+const voteChoices = z.record(z.string().min(1), z.string().min(1));
+
+export const DecredChainSchema = z.strictObject({
+  ...chainBase,
+  kind: z.literal('decred'),
+  network: z.enum(['mainnet', 'testnet']),
+  dcrd: ArtifactSchema,
+  dcrwallet: ArtifactSchema,
+  p2pPort: port.default(9108),
+  voteChoices: voteChoices.default({}),
+});
+
+export const ChainSchema = z.discriminatedUnion('kind', [
+  CometbftChainSchema,
+  SubstrateChainSchema,
+  CardanoChainSchema,
+  DecredChainSchema,
+]);
+export type Chain = z.infer<typeof ChainSchema>;
+export type CometbftChain = z.infer<typeof CometbftChainSchema>;
+export type SubstrateChain = z.infer<typeof SubstrateChainSchema>;
+export type CardanoChain = z.infer<typeof CardanoChainSchema>;
+export type DecredChain = z.infer<typeof DecredChainSchema>;
+
+export const HostSchema = z.strictObject({
+  name,
+  role: z.enum(ROLES),
+  /** Which chain this host serves; guard members and monitors serve none. */
+  chain: name.optional(),
+  provider: z.enum(PROVIDERS),
+  region: z.string().min(1),
+  size: z.string().min(1),
+  count: z.number().int().min(1).max(50).default(1),
+  /** OS image; each provider has an Ubuntu 24.04 default (OVH needs an image id). */
+  image: z.string().min(1).optional(),
+  /** Signing key served by a validator/producer; defaults to the chain's name. */
+  key: z.string().min(1).optional(),
+  /** A passive (standby) signer holds the key but must not sign unless promoted. */
+  active: z.boolean().default(true),
+  /** Extra public peers this host dials (a producer must have none). */
+  peers: z.array(z.strictObject({ address: z.string().min(1), port })).default([]),
+  /** Decred voting wallets: per-host overrides checked for consistency by lint. */
+  decred: z
+    .strictObject({
+      spv: z.boolean().default(false),
+      version: z.string().min(1).optional(),
+      voteChoices: voteChoices.optional(),
+    })
+    .optional(),
+});
+export type Host = z.infer<typeof HostSchema>;
+
+export const TopologySchema = z.strictObject({
+  version: z.literal(1),
+  name,
+  /** Ask for spread: no two hosts of the same role (and chain) in one region. */
+  spread: z.boolean().default(true),
+  ssh: z.strictObject({
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+      .default('vigil'),
+    port: port.default(22),
+    keys: z.array(z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+|sk-\S+) \S+/)).min(1),
+    allowFrom: z.array(cidr).min(1).default(['0.0.0.0/0', '::/0']),
+  }),
+  vpn: z
+    .strictObject({
+      cidr: z
+        .string()
+        .regex(/^10\.\d{1,3}\.\d{1,3}\.0\/24$/, 'a 10.x.y.0/24 network')
+        .default('10.77.0.0/24'),
+      port: port.default(51820),
+    })
+    .default({ cidr: '10.77.0.0/24', port: 51820 }),
+  vigil: z.strictObject({
+    agent: ArtifactSchema,
+    /** Watermark store: sqlite on each signer, or the etcd cluster on the guard members. */
+    store: z.enum(['sqlite', 'etcd']).default('etcd'),
+    apiPort: port.default(9900),
+    etcd: ArtifactSchema.optional(),
+  }),
+  /** Provider-wide settings Terraform needs that are not per host. */
+  providers: z
+    .strictObject({
+      gcp: z.strictObject({ project: z.string().min(1) }).optional(),
+      ovh: z.strictObject({ serviceName: z.string().min(1) }).optional(),
+    })
+    .default({}),
+  chains: z.array(ChainSchema).default([]),
+  hosts: z.array(HostSchema).min(1),
+});
+export type Topology = z.infer<typeof TopologySchema>;
+/** The file as written (defaults not yet applied), for tests and generators. */
+export type TopologyInput = z.input<typeof TopologySchema>;
