@@ -1,0 +1,353 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { AgentConfigSchema } from '../../src/agent/config.js';
+import { startAgent, type RunningAgent } from '../../src/agent/daemon.js';
+import {
+  voteSignBytes,
+  SignedMsgType,
+  type CanonicalVote,
+} from '../../src/chains/cometbft/sign-bytes.js';
+import { cometbftKeyJson } from '../../src/keys/generate.js';
+import { Ed25519Key, verifyEd25519 } from '../../src/keys/ed25519.js';
+
+const SEED = new Uint8Array(32).fill(7);
+const KEY = Ed25519Key.fromSeed(SEED);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+let dir: string;
+let agent: RunningAgent;
+
+async function post(path: string, body: unknown, raw?: string) {
+  const res = await fetch(`${agent.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: raw ?? JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+const slotSign = (slot: string, payload: string, keyId = 'val') =>
+  post('/v1/sign', { family: 'slot', chainId: 'c1', keyId, position: { slot }, payload });
+
+function vote(
+  height: bigint,
+  round: bigint,
+  type: number,
+  blockHash: Uint8Array | undefined,
+  seconds: bigint,
+): CanonicalVote {
+  return {
+    type,
+    height,
+    round,
+    ...(blockHash
+      ? {
+          blockId: {
+            hash: blockHash,
+            partSetHeader: { total: 1, hash: new Uint8Array(32).fill(2) },
+          },
+        }
+      : {}),
+    timestamp: { seconds, nanos: 0 },
+    chainId: 'cosmos-1',
+  };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'vigil-http-'));
+  writeFileSync(join(dir, 'key.json'), cometbftKeyJson(SEED), { mode: 0o600 });
+  const config = AgentConfigSchema.parse({
+    agent: { id: 'test-agent', dataDir: join(dir, 'agent') },
+    listen: { host: '127.0.0.1', port: 0 },
+    store: { engine: 'sqlite', path: join(dir, 'store.db') },
+    keys: [
+      { id: 'val', file: join(dir, 'key.json') },
+      { id: 'authority', publicKey: '11'.repeat(32) },
+    ],
+  });
+  agent = await startAgent(config, pino({ level: 'silent' }));
+});
+
+after(async () => {
+  await agent.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('POST /v1/sign', () => {
+  test('grants, replays the identical request, refuses a conflict and a regression', async () => {
+    const first = await slotSign('100', 'aa01');
+    assert.equal(first.status, 200);
+    assert.equal(first.body.decision, 'granted');
+    assert.ok(
+      verifyEd25519(
+        KEY.publicKey,
+        Buffer.from('aa01', 'hex'),
+        Buffer.from(first.body.signature, 'hex'),
+      ),
+    );
+    assert.deepEqual(first.body.watermark.position, { slot: '100' });
+
+    const again = await slotSign('100', 'aa01');
+    assert.equal(again.status, 200);
+    assert.equal(again.body.decision, 'replayed');
+    assert.equal(again.body.signature, first.body.signature);
+
+    const conflict = await slotSign('100', 'aa02');
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.reason, 'conflict');
+    assert.equal(conflict.body.signature, undefined);
+    assert.deepEqual(conflict.body.watermark.position, { slot: '100' });
+
+    const regression = await slotSign('99', 'aa03');
+    assert.equal(regression.status, 409);
+    assert.equal(regression.body.reason, 'regression');
+  });
+
+  test('the key may be named by its public key, sharing the same watermark', async () => {
+    const r = await slotSign('100', 'aa01', hex(KEY.publicKey));
+    assert.equal(r.body.decision, 'replayed');
+  });
+
+  test('CometBFT: timestamp-only difference replays with the stored timestamp', async () => {
+    const hash = new Uint8Array(32).fill(9);
+    const first = voteSignBytes(vote(5n, 0n, SignedMsgType.Prevote, hash, 1_700_000_000n));
+    const later = voteSignBytes(vote(5n, 0n, SignedMsgType.Prevote, hash, 1_700_000_005n));
+    const body = (payload: Uint8Array) => ({
+      family: 'cometbft',
+      chainId: 'cosmos-1',
+      keyId: 'val',
+      position: { height: '5', round: '0', step: 'prevote' },
+      payload: hex(payload),
+    });
+    const a = await post('/v1/sign', body(first));
+    assert.equal(a.body.decision, 'granted');
+    const b = await post('/v1/sign', body(later));
+    assert.equal(b.status, 200);
+    assert.equal(b.body.decision, 'replayed');
+    assert.equal(b.body.signature, a.body.signature);
+    assert.equal(b.body.timestamp, '2023-11-14T22:13:20Z');
+
+    const otherBlock = voteSignBytes(
+      vote(5n, 0n, SignedMsgType.Prevote, new Uint8Array(32).fill(8), 1_700_000_000n),
+    );
+    const c = await post('/v1/sign', body(otherBlock));
+    assert.equal(c.status, 409);
+    assert.equal(c.body.reason, 'conflict');
+  });
+
+  test('CometBFT: the declared position must be the one in the sign bytes', async () => {
+    const bytes = voteSignBytes(
+      vote(7n, 0n, SignedMsgType.Prevote, new Uint8Array(32).fill(1), 1n),
+    );
+    const r = await post('/v1/sign', {
+      family: 'cometbft',
+      chainId: 'cosmos-1',
+      keyId: 'val',
+      position: { height: '8', round: '0', step: 'prevote' },
+      payload: hex(bytes),
+    });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.reason, 'invalid_request');
+    assert.match(r.body.message, /height 7/);
+  });
+
+  test('CometBFT: a vote extension is refused on a nil precommit and signed on a non-nil one', async () => {
+    const nilPrecommit = voteSignBytes(vote(9n, 0n, SignedMsgType.Precommit, undefined, 1n));
+    const base = {
+      family: 'cometbft',
+      chainId: 'cosmos-1',
+      keyId: 'val',
+      position: { height: '9', round: '0', step: 'precommit' },
+    };
+    const refused = await post('/v1/sign', {
+      ...base,
+      payload: hex(nilPrecommit),
+      extension: 'beef',
+    });
+    assert.equal(refused.status, 400);
+    const blockPrecommit = voteSignBytes(
+      vote(9n, 0n, SignedMsgType.Precommit, new Uint8Array(32).fill(3), 1n),
+    );
+    const ok = await post('/v1/sign', { ...base, payload: hex(blockPrecommit), extension: 'beef' });
+    assert.equal(ok.status, 200);
+    assert.equal(typeof ok.body.extensionSignature, 'string');
+  });
+
+  test('unknown keys and authorization-only keys cannot sign', async () => {
+    assert.equal((await slotSign('1', 'aa', 'nope')).status, 404);
+    const r = await slotSign('1', 'aa', 'authority');
+    assert.equal(r.status, 404);
+    assert.match(r.body.message, /authorization only/);
+  });
+});
+
+describe('POST /v1/authorize', () => {
+  const ask = (slot: string, nodeId: string) =>
+    post('/v1/authorize', {
+      family: 'slot',
+      chainId: 'dot',
+      keyId: 'authority',
+      position: { slot },
+      nodeId,
+    });
+
+  test('one node per slot; a retry by the same node is allowed again', async () => {
+    const a = await ask('50', 'node-a');
+    assert.equal(a.status, 200);
+    assert.equal(a.body.allowed, true);
+    assert.equal(a.body.signature, undefined);
+    assert.equal((await ask('50', 'node-a')).body.allowed, true);
+    const b = await ask('50', 'node-b');
+    assert.equal(b.status, 409);
+    assert.equal(b.body.allowed, false);
+    assert.equal(b.body.reason, 'conflict');
+    assert.equal((await ask('49', 'node-a')).body.reason, 'regression');
+  });
+
+  test('GRANDPA rounds restart only with a higher set id', async () => {
+    const g = (setId: string, round: string, stage: string, nodeId = 'n') =>
+      post('/v1/authorize', {
+        family: 'grandpa',
+        chainId: 'dot',
+        keyId: 'authority',
+        position: { setId, round, stage },
+        nodeId,
+      });
+    assert.equal((await g('3', '10', 'prevote')).status, 200);
+    assert.equal((await g('3', '10', 'precommit')).status, 200);
+    assert.equal((await g('3', '9', 'precommit')).body.reason, 'regression');
+    assert.equal((await g('4', '1', 'prevote')).status, 200);
+    assert.equal((await g('3', '11', 'prevote')).body.reason, 'regression');
+  });
+});
+
+describe('malformed requests', () => {
+  const cases: Array<[string, unknown, string?]> = [
+    ['not JSON', undefined, '{bad'],
+    ['no body fields', {}],
+    [
+      'unknown family',
+      { family: 'pow', chainId: 'c', keyId: 'val', position: { slot: '1' }, payload: '00' },
+    ],
+    [
+      'negative slot',
+      { family: 'slot', chainId: 'c', keyId: 'val', position: { slot: '-1' }, payload: '00' },
+    ],
+    [
+      'slot above 2^63-1',
+      {
+        family: 'slot',
+        chainId: 'c',
+        keyId: 'val',
+        position: { slot: '9223372036854775808' },
+        payload: '00',
+      },
+    ],
+    [
+      'slot as a JSON number',
+      { family: 'slot', chainId: 'c', keyId: 'val', position: { slot: 5 }, payload: '00' },
+    ],
+    [
+      'odd hex',
+      { family: 'slot', chainId: 'c', keyId: 'val', position: { slot: '1' }, payload: 'abc' },
+    ],
+    [
+      'extra field',
+      {
+        family: 'slot',
+        chainId: 'c',
+        keyId: 'val',
+        position: { slot: '1' },
+        payload: '00',
+        sneaky: 1,
+      },
+    ],
+    [
+      'cometbft garbage sign bytes',
+      {
+        family: 'cometbft',
+        chainId: 'c',
+        keyId: 'val',
+        position: { height: '1', round: '0', step: 'prevote' },
+        payload: 'ffff',
+      },
+    ],
+  ];
+  for (const [name, body, raw] of cases) {
+    test(`${name} → 400 with a message, nothing recorded`, async () => {
+      const r = await post('/v1/sign', body, raw);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      const message = r.body.error?.message ?? r.body.message;
+      assert.equal(typeof message, 'string');
+      assert.ok(message.length > 5);
+    });
+  }
+
+  test('an oversized body is rejected and the daemon keeps serving', async () => {
+    const r = await post('/v1/sign', {
+      family: 'slot',
+      chainId: 'c',
+      keyId: 'val',
+      position: { slot: '1' },
+      payload: 'aa'.repeat(200_000),
+    });
+    assert.ok(r.status === 413 || r.status === 400, String(r.status));
+    const health = await fetch(`${agent.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal((await slotSign('200', 'bb')).status, 200);
+  });
+
+  test('a refused or malformed request leaves the watermark where it was', async () => {
+    await slotSign('300', 'cc');
+    await post('/v1/sign', {
+      family: 'slot',
+      chainId: 'c1',
+      keyId: 'val',
+      position: { slot: '-5' },
+      payload: 'cc',
+    });
+    await slotSign('299', 'cc');
+    const w = await agent.store.list();
+    const slot = w.find((e) => e.scope.chainId === 'c1' && e.scope.family === 'slot');
+    assert.deepEqual(slot?.watermark.position, [300n]);
+  });
+});
+
+describe('health, readiness, metrics and the API document', () => {
+  test('/healthz and /readyz answer', async () => {
+    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
+    const ready = await fetch(`${agent.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { store: string }).store, 'sqlite');
+  });
+
+  test('/metrics counts decisions by outcome and reason and exports watermarks', async () => {
+    const text = await (await fetch(`${agent.url}/metrics`)).text();
+    assert.match(
+      text,
+      /vigil_guard_decisions_total\{family="slot",outcome="refused",reason="conflict",agent="test-agent"\} [1-9]/,
+    );
+    assert.match(text, /vigil_guard_decision_seconds_bucket/);
+    assert.match(
+      text,
+      /vigil_watermark\{chain_id="c1",key="val",family="slot",component="slot",agent="test-agent"\} 300/,
+    );
+  });
+
+  test('/openapi.json documents the request bodies', async () => {
+    const doc = (await (await fetch(`${agent.url}/openapi.json`)).json()) as any;
+    assert.equal(doc.openapi, '3.0.3');
+    for (const path of ['/v1/sign', '/v1/authorize']) {
+      const schema = doc.paths[path].post.requestBody.content['application/json'].schema;
+      assert.ok(
+        Array.isArray(schema.oneOf) || Array.isArray(schema.anyOf),
+        `${path} has no union body schema`,
+      );
+    }
+    assert.ok(doc.paths['/readyz']);
+  });
+});
