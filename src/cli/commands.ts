@@ -6,5 +6,6 @@ import { upCommand } from './up.js';
 import { planCommand } from './plan.js';
 import { applyCommand } from './apply.js';
 import { destroyCommand } from './destroy.js';
+import { stateCommand } from './state.js';
 
-export const commands: Array<() => Command> = [agentCommand, keysCommand, upCommand, planCommand, applyCommand, destroyCommand];
+export const commands: Array<() => Command> = [agentCommand, keysCommand, upCommand, planCommand, applyCommand, destroyCommand, stateCommand];

@@ -1,0 +1,319 @@
+/**
+ * `vigil state import|show|export`: move a validator's last-signed state between Vigil's store
+ * and the state files of CometBFT's FilePV, tmkms and Horcrux, in both directions, without ever
+ * letting a watermark go backwards by accident.
+ */
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Command, Option } from 'commander';
+import { InputError, VigilError, errorMessage } from '../errors.js';
+import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
+import { loadKeyRing } from '../agent/keys.js';
+import { openStore } from '../agent/store.js';
+import { verifyEd25519 } from '../keys/ed25519.js';
+import type { KeyRing } from '../keys/keyring.js';
+import { comparePositions, formatPosition } from '../guard/position.js';
+import type { Watermark } from '../guard/watermark.js';
+import type { WatermarkScope, WatermarkStore } from '../store/types.js';
+import {
+  STATE_FORMATS,
+  StateFileError,
+  checkSignBytesMatch,
+  parseStateFile,
+  renderStateFile,
+  stepName,
+  type StateFormat,
+} from '../migration/priv-validator-state.js';
+import {
+  planImport,
+  positionOfState,
+  stateFromWatermark,
+  watermarkFromState,
+  type ImportPlan,
+} from '../migration/import-plan.js';
+
+const IMPORT_WRITER = 'vigil state import';
+
+function formatOption(): Option {
+  return new Option('--format <format>', 'state file format (default: detected)').choices([
+    ...STATE_FORMATS,
+  ]);
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read ${file}: ${errorMessage(err)}`);
+  }
+}
+
+function resolveKey(ring: KeyRing, key: string): string {
+  const known = ring.resolve(key);
+  if (!known) {
+    const ids = ring.all().map((k) => k.id);
+    throw new InputError(
+      `key ${JSON.stringify(key)} is not configured in this agent`,
+      ids.length > 0 ? `configured keys: ${ids.join(', ')}` : 'the config lists no keys',
+      'UNKNOWN_KEY',
+    );
+  }
+  return known.scopeKeyId;
+}
+
+async function withStore<T>(config: AgentConfig, use: (store: WatermarkStore) => Promise<T>) {
+  const store = await openStore(config.store);
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Writes a file the way the signers do: a temp file in the same directory, fsync, rename. */
+export function writeFileAtomic0600(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.vigil-${process.pid}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), constants.O_RDONLY);
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+function describe(w: Watermark | undefined): string {
+  if (!w) return 'none';
+  const step = w.family === 'cometbft' ? ` ${stepName(w.position[2] ?? -1n)}` : '';
+  return `${formatPosition(w.position)}${step}${w.signature ? ', signature stored' : ''}`;
+}
+
+function importCommand(): Command {
+  return new Command('import')
+    .description(
+      'read a FilePV / tmkms / Horcrux state file into the store as the starting watermark',
+    )
+    .argument('<file>', 'priv_validator_state.json (FilePV, Horcrux) or tmkms state file')
+    .requiredOption('--config <file>', 'agent config (YAML)')
+    .requiredOption('--chain-id <id>', 'chain the state belongs to')
+    .requiredOption('--key <id|pubkeyhex>', 'configured key id, or its public key in hex')
+    .addOption(formatOption())
+    .option('--force', 'write even if it moves the watermark backwards (dangerous)', false)
+    .action(async (file: string, opts) => {
+      const config = loadAgentConfig(opts.config);
+      const keyId = resolveKey(loadKeyRing(config), opts.key);
+      const parsed = parseStateFile(readText(file), file, opts.format as StateFormat | undefined);
+      const { state } = parsed;
+      checkSignBytesMatch(file, state, opts.chainId);
+      if (state.signature && state.signBytes) {
+        if (!verifyEd25519(Buffer.from(keyId, 'hex'), state.signBytes, state.signature)) {
+          throw new StateFileError(
+            file,
+            [`its signature was not made by key ${keyId}`],
+            'is this the state file of this key? nothing was changed',
+          );
+        }
+      }
+      const incoming = watermarkFromState(state, IMPORT_WRITER, Date.now());
+      const scope: WatermarkScope = { chainId: opts.chainId, keyId, family: 'cometbft' };
+      const plan = await withStore(config, (store) =>
+        store.update<ImportPlan>(scope, (current) => {
+          const p = planImport(current, incoming, opts.force === true);
+          return p.next ? { write: p.next, result: p } : { result: p };
+        }),
+      );
+      const where = `chain ${opts.chainId}, key ${keyId}`;
+      if (plan.outcome === 'refused') {
+        throw new VigilError(
+          'IMPORT_REFUSED',
+          `${file} not imported (${where}): ${plan.message}`,
+          'nothing was changed; pass --force only if you are sure no signer used the newer state',
+        );
+      }
+      if (plan.outcome === 'forced') {
+        process.stderr.write(
+          `vigil: WARNING: ${plan.message}\n` +
+            `  ${where}\n  before: ${describe(plan.previous)}\n  after:  ${describe(plan.next)}\n`,
+        );
+      }
+      process.stdout.write(
+        `imported ${file} (${parsed.layout}) for ${where}: ${plan.message}\n` +
+          `  position ${formatPosition(positionOfState(state))} ${stepName(state.step)}` +
+          `${state.signature ? ', signature and sign bytes stored' : ''}\n`,
+      );
+    });
+}
+
+interface ShownWatermark {
+  family: string;
+  chainId: string;
+  keyId: string;
+  keyNames: string[];
+  position: string[];
+  step?: string;
+  writer?: string;
+  updatedAt?: string;
+  signatureStored: boolean;
+  signBytesStored: boolean;
+  payloadHash?: string;
+}
+
+function showCommand(): Command {
+  return new Command('show')
+    .description('print the stored watermarks')
+    .requiredOption('--config <file>', 'agent config (YAML)')
+    .option('--chain-id <id>', 'only this chain')
+    .option('--key <id|pubkeyhex>', 'only this key')
+    .option('--json', 'print JSON', false)
+    .action(async (opts) => {
+      const config = loadAgentConfig(opts.config);
+      const names = new Map<string, string[]>();
+      let ring: KeyRing | undefined;
+      try {
+        ring = loadKeyRing(config);
+        for (const k of ring.all())
+          names.set(k.scopeKeyId, [...(names.get(k.scopeKeyId) ?? []), k.id]);
+      } catch (err) {
+        process.stderr.write(`vigil: note: key names unavailable (${errorMessage(err)})\n`);
+      }
+      let keyFilter: string | undefined;
+      if (opts.key !== undefined) {
+        keyFilter = ring?.resolve(opts.key)?.scopeKeyId;
+        if (keyFilter === undefined) {
+          if (!/^([0-9a-fA-F]{2})+$/.test(opts.key)) {
+            throw new InputError(`key ${JSON.stringify(opts.key)} is neither configured nor hex`);
+          }
+          keyFilter = opts.key.toLowerCase();
+        }
+      }
+      const rows = (await withStore(config, (store) => store.list())).filter(
+        ({ scope }) =>
+          (opts.chainId === undefined || scope.chainId === opts.chainId) &&
+          (keyFilter === undefined || scope.keyId === keyFilter),
+      );
+      const shown: ShownWatermark[] = rows.map(({ scope, watermark: w }) => ({
+        family: scope.family,
+        chainId: scope.chainId,
+        keyId: scope.keyId,
+        keyNames: names.get(scope.keyId) ?? [],
+        position: w.position.map(String),
+        ...(scope.family === 'cometbft' ? { step: stepName(w.position[2] ?? -1n) } : {}),
+        ...(w.writer !== undefined ? { writer: w.writer } : {}),
+        ...(w.updatedAtMs !== undefined
+          ? { updatedAt: new Date(w.updatedAtMs).toISOString() }
+          : {}),
+        signatureStored: w.signature !== undefined,
+        signBytesStored: w.signBytes !== undefined,
+        ...(w.payloadHash ? { payloadHash: Buffer.from(w.payloadHash).toString('hex') } : {}),
+      }));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        return;
+      }
+      if (shown.length === 0) {
+        process.stdout.write('no watermarks stored\n');
+        return;
+      }
+      for (const s of shown) {
+        const name = s.keyNames.length > 0 ? ` (${s.keyNames.join(', ')})` : '';
+        process.stdout.write(
+          `${s.family} chain=${s.chainId} key=${s.keyId}${name}\n` +
+            `  position (${s.position.join(', ')})${s.step ? ` ${s.step}` : ''}\n` +
+            `  signature ${s.signatureStored ? 'stored' : 'not stored'}` +
+            `${s.signBytesStored ? ', sign bytes stored' : ''}\n` +
+            `  written by ${s.writer ?? 'unknown'} at ${s.updatedAt ?? 'unknown time'}\n`,
+        );
+      }
+    });
+}
+
+function exportCommand(): Command {
+  return new Command('export')
+    .description('write the stored watermark as a FilePV / tmkms / Horcrux state file')
+    .requiredOption('--config <file>', 'agent config (YAML)')
+    .requiredOption('--chain-id <id>', 'chain')
+    .requiredOption('--key <id|pubkeyhex>', 'configured key id, or its public key in hex')
+    .addOption(formatOption().default('filepv'))
+    .option('--out <file>', 'write here (mode 0600) instead of standard output')
+    .option('--force', 'overwrite a state file that is ahead of the store', false)
+    .action(async (opts) => {
+      const config = loadAgentConfig(opts.config);
+      const keyId = resolveKey(loadKeyRing(config), opts.key);
+      const format = opts.format as StateFormat;
+      const scope: WatermarkScope = { chainId: opts.chainId, keyId, family: 'cometbft' };
+      const w = await withStore(config, (store) => store.get(scope));
+      if (!w) {
+        throw new VigilError(
+          'NO_WATERMARK',
+          `no CometBFT watermark stored for chain ${opts.chainId}, key ${keyId}`,
+          'check the chain id and key with `vigil state show`',
+        );
+      }
+      const state = stateFromWatermark(w);
+      const text = renderStateFile(state, format);
+      if (opts.out === undefined) {
+        process.stdout.write(`${text}\n`);
+        return;
+      }
+      guardOverwrite(opts.out, format, w, opts.force === true);
+      writeFileAtomic0600(opts.out, text);
+      process.stdout.write(
+        `wrote ${opts.out} (${format}) at ${formatPosition(w.position)} ${stepName(state.step)}\n`,
+      );
+    });
+}
+
+/** Refuses to replace a state file that records a later position than the store's. */
+function guardOverwrite(path: string, format: StateFormat, w: Watermark, force: boolean): void {
+  let existing: string;
+  try {
+    existing = readFileSync(path, 'utf8');
+  } catch {
+    return; // nothing there yet
+  }
+  let position;
+  try {
+    position = positionOfState(parseStateFile(existing, path, format).state);
+  } catch (err) {
+    if (force) return;
+    throw new VigilError(
+      'EXPORT_REFUSED',
+      `${path} exists and cannot be read as a ${format} state file (${errorMessage(err)})`,
+      'move it away first, or pass --force',
+    );
+  }
+  if (comparePositions(position, w.position) > 0 && !force) {
+    throw new VigilError(
+      'EXPORT_REFUSED',
+      `${path} records ${formatPosition(position)}, ahead of the store's ${formatPosition(w.position)}; overwriting it would let that signer sign those positions again`,
+      'import it first (`vigil state import`), or pass --force',
+    );
+  }
+}
+
+export function stateCommand(): Command {
+  return new Command('state')
+    .description('import, show and export double-sign watermarks')
+    .addCommand(importCommand())
+    .addCommand(showCommand())
+    .addCommand(exportCommand());
+}
