@@ -6,6 +6,7 @@
 import { InputError } from '../errors.js';
 import {
   parseSignBytes,
+  signBytesWithoutTimestamp,
   SignedMsgType,
   type ParsedSignBytes,
 } from '../chains/cometbft/sign-bytes.js';
@@ -65,25 +66,9 @@ function differsOnlyInTimestamp(stored: Watermark, req: CometbftRequest): boolea
     return false;
   }
   return sameBytes(
-    bodyWithoutTimestamp(stored.signBytes, storedParsed),
-    bodyWithoutTimestamp(req.signBytes, req.parsed),
+    signBytesWithoutTimestamp(stored.signBytes, storedParsed),
+    signBytesWithoutTimestamp(req.signBytes, req.parsed),
   );
-}
-
-/**
- * The sign bytes without their uvarint length prefix and without the timestamp field. The
- * prefix counts the timestamp too, so it differs whenever two timestamps encode to different
- * lengths (nanos 0 is omitted, 5 is one byte, 123456789 four): it must not be compared.
- */
-function bodyWithoutTimestamp(signBytes: Uint8Array, parsed: ParsedSignBytes): Uint8Array {
-  let bodyStart = 0;
-  while (bodyStart < signBytes.length && (signBytes[bodyStart]! & 0x80) !== 0) bodyStart++;
-  bodyStart++;
-  const { start, end } = parsed.timestampRange;
-  const out = new Uint8Array(signBytes.length - bodyStart - (end - start));
-  out.set(signBytes.subarray(bodyStart, start));
-  out.set(signBytes.subarray(end), start - bodyStart);
-  return out;
 }
 
 export function decideCometbft(current: Watermark | undefined, req: CometbftRequest): Decision {
