@@ -1,0 +1,27 @@
+/** Small topology builders shared by the topology and render tests. */
+import { TopologySchema, type Topology, type TopologyInput } from '../../src/topology/schema.js';
+
+export const SHA = 'a'.repeat(64);
+export const artifact = (name: string) => ({
+  url: `https://example.org/${name}-1.0.0.tar.gz`,
+  sha256: SHA,
+  version: '1.0.0',
+});
+
+export function baseInput(): TopologyInput {
+  return {
+    version: 1,
+    name: 'fleet',
+    spread: true,
+    ssh: { keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@host'] },
+    vigil: { agent: artifact('vigil'), store: 'sqlite' },
+    chains: [],
+    hosts: [
+      { name: 'monitor', role: 'monitor', provider: 'hetzner', region: 'nbg1', size: 'cx22' },
+    ],
+  };
+}
+
+export function topology(input: TopologyInput): Topology {
+  return TopologySchema.parse(input);
+}
