@@ -274,7 +274,7 @@ function exportCommand(): Command {
         process.stdout.write(`${text}\n`);
         return;
       }
-      guardOverwrite(opts.out, format, w, opts.force === true);
+      guardOverwrite(opts.out, format, text, opts.force === true);
       writeFileAtomic0600(opts.out, text);
       process.stdout.write(
         `wrote ${opts.out} (${format}) at ${formatPosition(w.position)} ${stepName(state.step)}\n`,
@@ -282,17 +282,22 @@ function exportCommand(): Command {
     });
 }
 
-/** Refuses to replace a state file that records a later position than the store's. */
-function guardOverwrite(path: string, format: StateFormat, w: Watermark, force: boolean): void {
+/**
+ * Refuses to replace a state file that records a later position than the one about to be
+ * written. Both are read back in the same format, so format-specific rounding (Vigil's step 0
+ * written as tmkms' 0) compares like with like.
+ */
+function guardOverwrite(path: string, format: StateFormat, text: string, force: boolean): void {
   let existing: string;
   try {
     existing = readFileSync(path, 'utf8');
   } catch {
     return; // nothing there yet
   }
-  let position;
+  const ours = positionOfState(parseStateFile(text, 'export', format).state);
+  let theirs;
   try {
-    position = positionOfState(parseStateFile(existing, path, format).state);
+    theirs = positionOfState(parseStateFile(existing, path, format).state);
   } catch (err) {
     if (force) return;
     throw new VigilError(
@@ -301,10 +306,10 @@ function guardOverwrite(path: string, format: StateFormat, w: Watermark, force: 
       'move it away first, or pass --force',
     );
   }
-  if (comparePositions(position, w.position) > 0 && !force) {
+  if (comparePositions(theirs, ours) > 0 && !force) {
     throw new VigilError(
       'EXPORT_REFUSED',
-      `${path} records ${formatPosition(position)}, ahead of the store's ${formatPosition(w.position)}; overwriting it would let that signer sign those positions again`,
+      `${path} records ${formatPosition(theirs)}, ahead of the store's ${formatPosition(ours)}; overwriting it would let that signer sign those positions again`,
       'import it first (`vigil state import`), or pass --force',
     );
   }

@@ -274,6 +274,18 @@ describe('vigil state (CLI, SQLite store)', () => {
     assert.equal(show().length, 3);
   });
 
+  it('exports a fresh FilePV state to tmkms repeatedly over the same file', () => {
+    const fresh = write('fresh.json', FILEPV_FRESH);
+    const args = ['--config', config, '--chain-id', 'fresh-chain', '--key', 'watcher'];
+    assert.equal(vigil('import', ...args, fresh).code, 0);
+    const out = join(dir, 'fresh-tmkms.json');
+    for (let i = 0; i < 2; i++) {
+      const r = vigil('export', ...args, '--format', 'tmkms', '--out', out);
+      assert.equal(r.code, 0, r.err);
+    }
+    assert.equal(readFileSync(out, 'utf8'), tmkmsText(0n, 0n, 0));
+  });
+
   it('refuses to overwrite a state file that is ahead of the store', () => {
     const ahead = write('ahead.json', filePvText(signed(5_000n, 0n, 'prevote')));
     const r = vigil(
