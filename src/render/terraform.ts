@@ -220,9 +220,10 @@ export function renderTerraform(plan: Plan): string {
           region: h.region,
           billing_period: 'monthly',
           name: fleetName(h),
-          flavor: [{ flavor_id: h.size }],
-          boot_from: [{ image_id: h.image ?? '' }],
-          network: [{ public: true }],
+          // Single nested attributes in this provider: JSON objects, never lists.
+          flavor: { flavor_id: h.size },
+          boot_from: { image_id: h.image ?? '' },
+          network: { public: true },
           user_data: ud,
         });
         break;
