@@ -20,6 +20,7 @@
  * The neutral step uses Vigil's (and FilePV's) numbering: 0 nothing signed yet at (height, round),
  * 1 proposal, 2 prevote, 3 precommit.
  */
+import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { formatPath } from '../config/yaml-file.js';
@@ -281,6 +282,16 @@ export function parseStateFile(
     doc = JSON.parse(text);
   } catch (err) {
     throw new StateFileError(source, [`not valid JSON (${(err as Error).message})`]);
+  }
+  // JSON.parse keeps the last of two equal keys; a file saying two heights is not trusted.
+  const dup = parseDocument(text, { uniqueKeys: true }).errors.find(
+    (e) => e.code === 'DUPLICATE_KEY',
+  );
+  if (dup) {
+    const at = dup.linePos?.[0];
+    throw new StateFileError(source, [
+      `a key appears twice${at ? ` (line ${at.line}, column ${at.col})` : ''}`,
+    ]);
   }
   const fmt = format ?? detectFormat(doc, source);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {

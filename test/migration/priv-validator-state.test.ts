@@ -86,6 +86,7 @@ describe('FilePV priv_validator_state.json', () => {
       /signbytes/,
     ],
     ['not JSON', () => '{"height": "1",', /JSON/],
+    ['a duplicated key', (t: string) => t.replace('{\n', '{\n  "height": "99999999",\n'), /twice/],
   ] as const) {
     it(`refuses ${name} with a precise error`, () => {
       const text = (mutate as (t: string) => string)(
