@@ -11,6 +11,7 @@ const CLI_ENTRY = fileURLToPath(new URL('../cli/run.js', import.meta.url));
 
 export interface AgentProcess {
   readonly name: string;
+  readonly configFile: string;
   readonly child: ChildProcess;
   readonly url: string;
   /** Sends SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
@@ -64,10 +65,13 @@ export async function startAgentProcess(
 
   return {
     name,
+    configFile,
     child,
     url,
     async stop(graceMs = 3000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      // A paused agent (fault injection) would hold SIGTERM pending until killed.
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;

@@ -1,7 +1,8 @@
 /**
  * `vigil up`: a local HA devnet. Several validator nodes share one key, each through its own
- * agent process, all agents on one store; simulated chains drive them over the real API and
- * an evidence collector watches every signature for equivocation.
+ * agent process, all agents on one store; simulated chains drive them over the real API (each
+ * node reaches its agent through a TCP proxy, so links can be cut) and an evidence collector
+ * watches every signature for equivocation.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,27 @@ import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import type { DevnetFile } from './devnet-file.js';
 import { EvidenceCollector, type Equivocation } from './evidence.js';
 import { SlotNetwork, type SlotNode, type SlotOutcome } from './slot-network.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+/** One validator node and the agent that guards it. */
+export interface DevnetMember {
+  readonly name: string;
+  readonly configFile: string;
+  /** undefined while the agent is down. */
+  agent: AgentProcess | undefined;
+  readonly proxy: TcpProxy;
+  readonly node: SlotNode;
+}
+
+/** What fault injection may do to a running devnet. */
+export interface DevnetControl {
+  readonly members: readonly DevnetMember[];
+  readonly networks: readonly SlotNetwork[];
+  /** SIGKILL the member's agent; its node keeps pointing at the dead address. */
+  killAgent(member: DevnetMember): void;
+  /** Starts a fresh agent process for a member whose agent is down. */
+  restartAgent(member: DevnetMember): Promise<void>;
+}
 
 export interface DevnetOptions {
   readonly file: DevnetFile;
@@ -21,8 +43,13 @@ export interface DevnetOptions {
   readonly signal?: AbortSignal;
   readonly onSlot?: (o: SlotOutcome, totals: DevnetTotals) => void;
   readonly onAgent?: (event: string) => void;
+  /**
+   * Negative control for tests only: each agent gets its own store, which is exactly the
+   * misconfiguration that double-signs. The evidence collector must catch it.
+   */
+  readonly separateStores?: boolean;
   /** Called once every agent is ready, before the chains start; fault injection hooks in here. */
-  readonly onStarted?: (agents: readonly AgentProcess[], nodes: readonly SlotNode[]) => void;
+  readonly onStarted?: (control: DevnetControl) => void;
 }
 
 export interface DevnetTotals {
@@ -43,7 +70,7 @@ export interface DevnetReport extends DevnetTotals {
 
 const KEY_ID = 'validator';
 
-function writeAgentConfig(workDir: string, name: string): string {
+function writeAgentConfig(workDir: string, name: string, separateStore: boolean): string {
   const file = join(workDir, 'agents', `${name}.yaml`);
   mkdirSync(join(workDir, 'agents'), { recursive: true });
   writeFileSync(
@@ -51,13 +78,21 @@ function writeAgentConfig(workDir: string, name: string): string {
     stringify({
       agent: { id: name, dataDir: `./${name}` },
       listen: { host: '127.0.0.1', port: 0 },
-      store: { engine: 'sqlite', path: '../watermarks.db' },
+      // A short busy timeout: an agent frozen inside a transaction should cost a slot or
+      // two, not stall the others for seconds.
+      store: {
+        engine: 'sqlite',
+        path: separateStore ? `./${name}/watermarks.db` : '../watermarks.db',
+        busyTimeoutMs: 500,
+      },
       keys: [{ id: KEY_ID, file: '../validator_key.json' }],
       log: { level: 'info' },
     }),
   );
   return file;
 }
+
+const portOf = (url: string) => Number(new URL(url).port);
 
 export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const workDir = resolve(opts.workDir);
@@ -68,7 +103,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
 
   const nodeCount = Math.max(...opts.file.chains.map((c) => c.nodes));
   const names = Array.from({ length: nodeCount }, (_, i) => `node-${i + 1}`);
-  const agents: AgentProcess[] = [];
+  const members: DevnetMember[] = [];
   const evidence = new EvidenceCollector();
   const totals: DevnetTotals = {
     slots: 0,
@@ -79,26 +114,31 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     equivocations: 0,
   };
   const networks: SlotNetwork[] = [];
-  const allNodes: SlotNode[] = [];
+  const restarts = new Set<Promise<void>>();
+  let stopping = false;
   try {
-    agents.push(
-      ...(await Promise.all(names.map((n) => startAgentProcess(n, writeAgentConfig(workDir, n))))),
+    const agents = await Promise.all(
+      names.map((n) =>
+        startAgentProcess(n, writeAgentConfig(workDir, n, opts.separateStores === true)),
+      ),
     );
-    for (const a of agents) opts.onAgent?.(`${a.name} agent pid ${a.child.pid} at ${a.url}`);
+    for (const agent of agents) {
+      const proxy = new TcpProxy(portOf(agent.url));
+      await proxy.start();
+      members.push({
+        name: agent.name,
+        configFile: agent.configFile,
+        agent,
+        proxy,
+        node: { name: agent.name, agentUrl: `http://127.0.0.1:${proxy.port}` },
+      });
+      opts.onAgent?.(`${agent.name} agent pid ${agent.child.pid} at ${agent.url}`);
+    }
 
     for (const chain of opts.file.chains) {
-      const nodes: SlotNode[] = agents
-        .slice(0, chain.nodes)
-        .map((a) => ({ name: a.name, agentUrl: a.url }));
-      allNodes.push(...nodes);
-      const network = new SlotNetwork(
-        chain.chainId,
-        chain.slotMs,
-        KEY_ID,
-        publicKey,
-        nodes,
-        evidence,
-        (o) => {
+      const nodes = members.slice(0, chain.nodes).map((m) => m.node);
+      networks.push(
+        new SlotNetwork(chain.chainId, chain.slotMs, KEY_ID, publicKey, nodes, evidence, (o) => {
           totals.slots++;
           if (o.author) totals.signed++;
           else totals.missed++;
@@ -106,11 +146,28 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
           totals.signatures = evidence.signatures;
           totals.equivocations = evidence.equivocations.length;
           opts.onSlot?.(o, totals);
-        },
+        }),
       );
-      networks.push(network);
     }
-    opts.onStarted?.(agents, allNodes);
+    opts.onStarted?.({
+      members,
+      networks,
+      killAgent(m) {
+        m.agent?.child.kill('SIGKILL');
+        m.agent = undefined;
+      },
+      async restartAgent(m) {
+        if (m.agent || stopping) return;
+        const restart = startAgentProcess(m.name, m.configFile).then(async (agent) => {
+          // The devnet may have begun stopping while this agent started.
+          if (stopping) return agent.stop();
+          m.proxy.setTarget(portOf(agent.url));
+          m.agent = agent;
+        });
+        restarts.add(restart);
+        await restart.finally(() => restarts.delete(restart));
+      },
+    });
     for (const n of networks) n.start();
 
     await new Promise<void>((done) => {
@@ -121,12 +178,15 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       });
     });
   } finally {
+    stopping = true;
     for (const n of networks) n.stop();
-    await Promise.all(agents.map((a) => a.stop()));
+    await Promise.allSettled([...restarts]);
+    await Promise.all(members.map((m) => m.agent?.stop()));
+    await Promise.all(members.map((m) => m.proxy.stop()));
   }
   return {
     name: opts.file.name,
-    agents: agents.length,
+    agents: members.length,
     ...totals,
     equivocationDetails: evidence.equivocations,
     invalidSignatures: evidence.invalidSignatures.length,

@@ -11,6 +11,8 @@ export interface SlotNode {
   readonly name: string;
   /** The node's agent; undefined while it is down. */
   agentUrl: string | undefined;
+  /** A node whose clock is off authors the wrong slot: this many slots ahead (or behind). */
+  clockSkewSlots?: bigint;
 }
 
 export interface SlotOutcome {
@@ -80,7 +82,8 @@ export class SlotNetwork {
     this.onSlot(outcome);
   }
 
-  private async author(node: SlotNode, slot: bigint) {
+  private async author(node: SlotNode, chainSlot: bigint) {
+    const slot = chainSlot + (node.clockSkewSlots ?? 0n);
     const payload = Buffer.from(
       `${this.chainId}|slot=${slot}|parent=${this.parent}|author=${node.name}`,
     );

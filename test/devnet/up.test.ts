@@ -52,11 +52,11 @@ test('killing the agent that signs lets another node take over, still without eq
       },
       workDir: dir,
       durationMs: 3000,
-      onStarted: (agents, nodes) => {
+      onStarted: (control) => {
         setTimeout(() => {
           // A crash, not a shutdown: the node still points at its dead agent.
-          agents[0]!.child.kill('SIGKILL');
-          killed.push(nodes[0]!.name);
+          control.killAgent(control.members[0]!);
+          killed.push(control.members[0]!.name);
         }, 1000);
       },
       onSlot: (o) => authors.push({ slot: o.slot, ...(o.author ? { author: o.author } : {}) }),

@@ -1,0 +1,88 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDevnetFile } from '../devnet/devnet-file.js';
+import { FAULT_KINDS, runChaos, type ChaosReport, type FaultKind } from '../devnet/chaos.js';
+import { packageRoot } from '../package-root.js';
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function kindsOption(v: string): FaultKind[] {
+  const kinds = v.split(',').map((k) => k.trim());
+  for (const k of kinds) {
+    if (!FAULT_KINDS.includes(k as FaultKind))
+      throw new InvalidArgumentError(`unknown fault kind ${k}; known: ${FAULT_KINDS.join(', ')}`);
+  }
+  return kinds as FaultKind[];
+}
+
+export function formatChaosReport(r: ChaosReport): string {
+  const d = r.devnet;
+  return [
+    `chaos report (seed ${r.seed}, ${(r.durationMs / 1000).toFixed(0)} s)`,
+    `  faults injected   ${r.faults}  (${Object.entries(r.faultsByKind)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')})`,
+    `  slots             ${d.slots}  signed ${d.signed}  missed ${d.missed} (${r.missedPercent.toFixed(2)} %)`,
+    `  signatures        ${d.signatures}  refusals ${d.refusals}  invalid ${d.invalidSignatures}`,
+    `  EQUIVOCATIONS     ${d.equivocations}`,
+    `  fault → next good signature  p50 ${r.recoveryMs.p50} ms  p95 ${r.recoveryMs.p95} ms  max ${r.recoveryMs.max} ms  (${r.recoveryMs.samples} faults)`,
+  ].join('\n');
+}
+
+export function chaosCommand(): Command {
+  return new Command('chaos')
+    .description(
+      'run a devnet under seeded, reproducible fault injection and report equivocations, misses and recovery times',
+    )
+    .argument('[devnet]', 'devnet file (YAML); default: examples/devnet/devnet.yaml')
+    .option('--seed <n>', 'seed of the fault schedule', (v) => Math.trunc(positive(v)), 1)
+    .option('--duration <seconds>', 'how long to run', positive, 60)
+    .option('--interval <ms>', 'mean time between faults', positive, 1000)
+    .option('--max-fault <ms>', 'longest a single fault lasts', positive, 3000)
+    .option(
+      '--kinds <list>',
+      `fault kinds, comma separated (${FAULT_KINDS.join(', ')})`,
+      kindsOption,
+    )
+    .option('--work-dir <dir>', 'where keys, configs and the store are kept', '.vigil/chaos')
+    .option('--json <file>', 'also write the report as JSON to this file')
+    .action(
+      async (
+        file: string | undefined,
+        opts: {
+          seed: number;
+          duration: number;
+          interval: number;
+          maxFault: number;
+          kinds?: FaultKind[];
+          workDir: string;
+          json?: string;
+        },
+      ) => {
+        const devnet = loadDevnetFile(
+          file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
+        );
+        process.stdout.write(
+          `vigil chaos: devnet ${devnet.name}, seed ${opts.seed}, ${opts.duration} s\n`,
+        );
+        const report = await runChaos({
+          file: devnet,
+          workDir: opts.workDir,
+          seed: opts.seed,
+          durationMs: opts.duration * 1000,
+          meanIntervalMs: opts.interval,
+          maxFaultMs: opts.maxFault,
+          ...(opts.kinds ? { kinds: opts.kinds } : {}),
+        });
+        process.stdout.write(`${formatChaosReport(report)}\n`);
+        if (opts.json) writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+        if (report.devnet.equivocations > 0 || report.devnet.invalidSignatures > 0)
+          process.exitCode = 2;
+      },
+    );
+}
