@@ -3,9 +3,21 @@ import type { Command } from 'commander';
 import { agentCommand } from './agent.js';
 import { keysCommand } from './keys.js';
 import { upCommand } from './up.js';
+import { chaosCommand } from './chaos.js';
 import { planCommand } from './plan.js';
 import { applyCommand } from './apply.js';
 import { destroyCommand } from './destroy.js';
 import { stateCommand } from './state.js';
+import { cometbftCommand } from './cometbft.js';
 
-export const commands: Array<() => Command> = [agentCommand, keysCommand, upCommand, planCommand, applyCommand, destroyCommand, stateCommand];
+export const commands: Array<() => Command> = [
+  agentCommand,
+  keysCommand,
+  upCommand,
+  chaosCommand,
+  planCommand,
+  applyCommand,
+  destroyCommand,
+  stateCommand,
+  cometbftCommand,
+];
