@@ -27,7 +27,7 @@ export function formatChaosReport(r: ChaosReport): string {
     `  faults injected   ${r.faults}  (${Object.entries(r.faultsByKind)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ')})`,
-    `  slots             ${d.slots}  signed ${d.signed}  missed ${d.missed} (${r.missedPercent.toFixed(2)} %)`,
+    `  positions         ${d.ticks}  signed ${d.signed}  missed ${d.missed} (${r.missedPercent.toFixed(2)} %)`,
     `  signatures        ${d.signatures}  refusals ${d.refusals}  invalid ${d.invalidSignatures}`,
     `  EQUIVOCATIONS     ${d.equivocations}`,
     `  fault → next good signature  p50 ${r.recoveryMs.p50} ms  p95 ${r.recoveryMs.p95} ms  max ${r.recoveryMs.max} ms  (${r.recoveryMs.samples} faults)`,

@@ -44,9 +44,9 @@ export function upCommand(): Command {
           signal: abort.signal,
           ...(opts.duration !== undefined ? { durationMs: opts.duration * 1000 } : {}),
           onAgent: (e) => say(`  ${e}`),
-          onSlot: (o, t) =>
+          onTick: (o, t) =>
             say(
-              `${new Date().toISOString().slice(11, 19)}  ${o.chainId}  slot ${o.slot}  ` +
+              `${new Date().toISOString().slice(11, 19)}  ${o.chainId}  ${o.label}  ` +
                 `${o.author ? `signed by ${o.author}` : 'MISSED'}  refused ${o.refused}  down ${o.unreachable}` +
                 `  | signed ${t.signed}  missed ${t.missed}  equivocations ${t.equivocations}`,
             ),
@@ -57,7 +57,7 @@ export function upCommand(): Command {
         if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else {
           say(
-            `\nstopped: ${report.slots} slots, ${report.signed} signed, ${report.missed} missed, ` +
+            `\nstopped: ${report.ticks} positions, ${report.signed} signed, ${report.missed} missed, ` +
               `${report.refusals} refusals, ${report.equivocations} equivocations, ${report.invalidSignatures} invalid signatures`,
           );
         }

@@ -1,8 +1,8 @@
 /**
  * `vigil chaos`: seeded, reproducible fault injection against a devnet. Faults hit agents
  * (SIGKILL and restart, SIGSTOP/SIGCONT), links (node ↔ agent cut through the TCP proxy) and
- * clocks (a node's clock jumps by some slots). The report says what was injected, what the
- * chain saw (signatures, equivocations, missed slots) and how long each fault took to be
+ * clocks (a node's clock jumps by a few ticks). The report says what was injected, what the
+ * chain saw (signatures, equivocations, missed ticks) and how long each fault took to be
  * followed by the next good signature.
  */
 import type { DevnetFile } from './devnet-file.js';
@@ -44,13 +44,13 @@ export interface PlannedFault {
   readonly target: number;
   readonly atMs: number;
   readonly lastsMs: number;
-  /** clock-jump only: how many slots the node's clock is off. */
-  readonly skewSlots: number;
+  /** clock-jump only: how many ticks the node's clock is off. */
+  readonly skewTicks: number;
 }
 
 export interface InjectedFault extends PlannedFault {
   readonly targetName: string;
-  /** Time from the injection to the next slot any node got signed. */
+  /** Time from the injection to the next position any node got signed. */
   recoveryMs?: number;
 }
 
@@ -74,10 +74,10 @@ export function planFaults(
     const target = Math.floor(random() * members);
     const kind = kinds[Math.floor(random() * kinds.length)]!;
     const lastsMs = Math.round(100 + random() * (opts.maxFaultMs - 100));
-    const skewSlots = Math.floor(random() * 7) - 3 || 1;
+    const skewTicks = Math.floor(random() * 7) - 3 || 1;
     if (freeAt[target]! > at) continue;
     freeAt[target] = at + lastsMs + SETTLE_MS;
-    plan.push({ kind, target, atMs: at, lastsMs, skewSlots });
+    plan.push({ kind, target, atMs: at, lastsMs, skewTicks });
   }
   return plan;
 }
@@ -142,9 +142,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         member.proxy.cut(f.lastsMs);
         break;
       case 'clock-jump':
-        member.node.clockSkewSlots = BigInt(f.skewSlots);
+        member.node.clockSkewTicks = BigInt(f.skewTicks);
         heal(() => {
-          member.node.clockSkewSlots = 0n;
+          member.node.clockSkewTicks = 0n;
         });
         break;
     }
@@ -162,7 +162,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       start = Date.now();
       for (const f of plan) at(f.atMs, () => inject(control, f));
     },
-    onSlot: (o) => {
+    onTick: (o) => {
       if (!o.author) return;
       const now = Date.now() - start;
       for (const f of pending) {
@@ -187,7 +187,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     faults: injected.length,
     faultsByKind,
     devnet,
-    missedPercent: devnet.slots === 0 ? 0 : (100 * devnet.missed) / devnet.slots,
+    missedPercent: devnet.ticks === 0 ? 0 : (100 * devnet.missed) / devnet.ticks,
     recoveryMs: {
       p50: percentile(recoveries, 50),
       p95: percentile(recoveries, 95),

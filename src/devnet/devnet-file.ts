@@ -13,15 +13,27 @@ const SlotChainSchema = z
   })
   .strict();
 
+const GrandpaChainSchema = z
+  .object({
+    family: z.literal('grandpa'),
+    chainId: z.string().min(1).max(128),
+    /** Time per vote stage; a round is a prevote tick then a precommit tick. */
+    stageMs: z.number().int().min(50).max(60_000).default(500),
+    /** The authority set id rises (and rounds restart) after this many rounds. */
+    roundsPerSet: z.number().int().min(1).max(1_000_000).default(20),
+    nodes: z.number().int().min(1).max(16).default(3),
+  })
+  .strict();
+
 export const DevnetFileSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9-]{1,40}$/, 'lower-case letters, digits and dashes'),
     store: z.enum(['sqlite']).default('sqlite'),
-    chains: z.array(SlotChainSchema).min(1),
+    chains: z.array(z.discriminatedUnion('family', [SlotChainSchema, GrandpaChainSchema])).min(1),
   })
   .strict();
 
 export type DevnetFile = z.output<typeof DevnetFileSchema>;
-export type SlotChainSpec = DevnetFile['chains'][number];
+export type ChainSpec = DevnetFile['chains'][number];
 
 export const loadDevnetFile = (path: string): DevnetFile => loadYamlFile(path, DevnetFileSchema);

@@ -12,7 +12,13 @@ import { generateCometbftKeyFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import type { DevnetFile } from './devnet-file.js';
 import { EvidenceCollector, type Equivocation } from './evidence.js';
-import { SlotNetwork, type SlotNode, type SlotOutcome } from './slot-network.js';
+import {
+  DutyNetwork,
+  grandpaSchedule,
+  slotSchedule,
+  type DutyNode,
+  type TickOutcome,
+} from './duty-network.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /** One validator node and the agent that guards it. */
@@ -22,13 +28,13 @@ export interface DevnetMember {
   /** undefined while the agent is down. */
   agent: AgentProcess | undefined;
   readonly proxy: TcpProxy;
-  readonly node: SlotNode;
+  readonly node: DutyNode;
 }
 
 /** What fault injection may do to a running devnet. */
 export interface DevnetControl {
   readonly members: readonly DevnetMember[];
-  readonly networks: readonly SlotNetwork[];
+  readonly networks: readonly DutyNetwork[];
   /** SIGKILL the member's agent; its node keeps pointing at the dead address. */
   killAgent(member: DevnetMember): void;
   /** Starts a fresh agent process for a member whose agent is down. */
@@ -41,7 +47,7 @@ export interface DevnetOptions {
   /** Stop by itself after this long; otherwise runs until `signal` aborts. */
   readonly durationMs?: number;
   readonly signal?: AbortSignal;
-  readonly onSlot?: (o: SlotOutcome, totals: DevnetTotals) => void;
+  readonly onTick?: (o: TickOutcome, totals: DevnetTotals) => void;
   readonly onAgent?: (event: string) => void;
   /**
    * Negative control for tests only: each agent gets its own store, which is exactly the
@@ -53,7 +59,8 @@ export interface DevnetOptions {
 }
 
 export interface DevnetTotals {
-  slots: number;
+  /** Positions the chains asked for (slots, vote stages). */
+  ticks: number;
   signed: number;
   missed: number;
   refusals: number;
@@ -106,14 +113,14 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const members: DevnetMember[] = [];
   const evidence = new EvidenceCollector();
   const totals: DevnetTotals = {
-    slots: 0,
+    ticks: 0,
     signed: 0,
     missed: 0,
     refusals: 0,
     signatures: 0,
     equivocations: 0,
   };
-  const networks: SlotNetwork[] = [];
+  const networks: DutyNetwork[] = [];
   const restarts = new Set<Promise<void>>();
   let stopping = false;
   try {
@@ -137,16 +144,29 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
 
     for (const chain of opts.file.chains) {
       const nodes = members.slice(0, chain.nodes).map((m) => m.node);
+      const [tickMs, schedule] =
+        chain.family === 'slot'
+          ? [chain.slotMs, slotSchedule]
+          : [chain.stageMs, grandpaSchedule(chain.roundsPerSet)];
       networks.push(
-        new SlotNetwork(chain.chainId, chain.slotMs, KEY_ID, publicKey, nodes, evidence, (o) => {
-          totals.slots++;
-          if (o.author) totals.signed++;
-          else totals.missed++;
-          totals.refusals += o.refused;
-          totals.signatures = evidence.signatures;
-          totals.equivocations = evidence.equivocations.length;
-          opts.onSlot?.(o, totals);
-        }),
+        new DutyNetwork(
+          chain.chainId,
+          tickMs,
+          schedule,
+          KEY_ID,
+          publicKey,
+          nodes,
+          evidence,
+          (o) => {
+            totals.ticks++;
+            if (o.author) totals.signed++;
+            else totals.missed++;
+            totals.refusals += o.refused;
+            totals.signatures = evidence.signatures;
+            totals.equivocations = evidence.equivocations.length;
+            opts.onTick?.(o, totals);
+          },
+        ),
       );
     }
     opts.onStarted?.({

@@ -1,54 +1,85 @@
 /**
- * A simulated slot-based chain (BABE/Aura/Cardano-like). One validator key, several nodes:
- * at every slot each node builds its own block and asks its agent to sign it. Blocks from
- * different nodes differ, so the guard must let exactly one through per slot; a slot where no
- * node got a signature is missed.
+ * A simulated chain that drives one duty family through the agents' real API. One validator
+ * key, several nodes: at every tick each node builds its own message (a block for a slot, a
+ * GRANDPA vote) and asks its agent to sign it. Messages from different nodes differ, so the
+ * guard must let exactly one through per position; a tick where no node got a signature is
+ * missed.
  */
 import { createHash } from 'node:crypto';
 import type { EvidenceCollector } from './evidence.js';
 
-export interface SlotNode {
+export interface DutyNode {
   readonly name: string;
   /** The node's agent; undefined while it is down. */
   agentUrl: string | undefined;
-  /** A node whose clock is off authors the wrong slot: this many slots ahead (or behind). */
-  clockSkewSlots?: bigint;
+  /** A node whose clock is off works on the wrong tick: this many ahead (or behind). */
+  clockSkewTicks?: bigint;
 }
 
-export interface SlotOutcome {
+/** Where a tick sits in a family's order, as the API takes it and as evidence names it. */
+export interface DutyPosition {
+  readonly family: 'slot' | 'grandpa';
+  readonly position: Record<string, string>;
+  readonly label: string;
+}
+
+/** Ticks follow wall-clock time, so a restarted devnet never reuses a position. */
+export type DutySchedule = (tick: bigint) => DutyPosition;
+
+export const slotSchedule: DutySchedule = (tick) => ({
+  family: 'slot',
+  position: { slot: String(tick) },
+  label: `slot ${tick}`,
+});
+
+/** Two ticks a round (prevote, precommit); the authority set changes every `roundsPerSet` rounds. */
+export function grandpaSchedule(roundsPerSet: number): DutySchedule {
+  const perSet = BigInt(roundsPerSet) * 2n;
+  return (tick) => {
+    const setId = tick / perSet;
+    const round = (tick % perSet) / 2n + 1n;
+    const stage = tick % 2n === 0n ? 'prevote' : 'precommit';
+    return {
+      family: 'grandpa',
+      position: { setId: String(setId), round: String(round), stage },
+      label: `set ${setId} round ${round} ${stage}`,
+    };
+  };
+}
+
+export interface TickOutcome {
   readonly chainId: string;
-  readonly slot: bigint;
-  /** The node whose block was signed, if any. */
+  readonly tick: bigint;
+  readonly label: string;
+  /** The node whose message was signed, if any. */
   readonly author?: string;
   readonly refused: number;
   readonly unreachable: number;
 }
 
 interface SignReply {
-  decision?: string;
   signature?: string;
-  reason?: string;
 }
 
-export class SlotNetwork {
+export class DutyNetwork {
   private timer: NodeJS.Timeout | undefined;
   private parent = createHash('sha256').update('genesis').digest('hex');
   private running = false;
-  readonly outcomes: SlotOutcome[] = [];
 
   constructor(
     readonly chainId: string,
-    readonly slotMs: number,
+    readonly tickMs: number,
+    private readonly schedule: DutySchedule,
     readonly keyId: string,
     readonly publicKey: Uint8Array,
-    readonly nodes: SlotNode[],
+    readonly nodes: DutyNode[],
     private readonly evidence: EvidenceCollector,
-    private readonly onSlot: (o: SlotOutcome) => void,
+    private readonly onTick: (o: TickOutcome) => void,
   ) {}
 
   start(): void {
     this.running = true;
-    this.schedule();
+    this.scheduleNext();
   }
 
   stop(): void {
@@ -56,36 +87,36 @@ export class SlotNetwork {
     clearTimeout(this.timer);
   }
 
-  /** Slots follow wall-clock time, so a restarted devnet never reuses a slot. */
-  private schedule(): void {
+  private scheduleNext(): void {
     if (!this.running) return;
     const now = Date.now();
-    const next = (Math.floor(now / this.slotMs) + 1) * this.slotMs;
+    const next = (Math.floor(now / this.tickMs) + 1) * this.tickMs;
     this.timer = setTimeout(() => {
-      void this.runSlot(BigInt(Math.floor(next / this.slotMs)));
-      this.schedule();
+      void this.runTick(BigInt(Math.floor(next / this.tickMs)));
+      this.scheduleNext();
     }, next - now);
   }
 
-  private async runSlot(slot: bigint): Promise<void> {
-    const attempts = await Promise.all(this.nodes.map((node) => this.author(node, slot)));
+  private async runTick(tick: bigint): Promise<void> {
+    const attempts = await Promise.all(this.nodes.map((node) => this.attempt(node, tick)));
     const signed = attempts.find((a) => a.signed);
     if (signed) this.parent = createHash('sha256').update(signed.payload).digest('hex');
-    const outcome: SlotOutcome = {
+    const outcome: TickOutcome = {
       chainId: this.chainId,
-      slot,
+      tick,
+      label: this.schedule(tick).label,
       ...(signed ? { author: signed.node } : {}),
       refused: attempts.filter((a) => a.refused).length,
       unreachable: attempts.filter((a) => a.unreachable).length,
     };
-    this.outcomes.push(outcome);
-    this.onSlot(outcome);
+    this.onTick(outcome);
   }
 
-  private async author(node: SlotNode, chainSlot: bigint) {
-    const slot = chainSlot + (node.clockSkewSlots ?? 0n);
+  private async attempt(node: DutyNode, chainTick: bigint) {
+    const duty = this.schedule(chainTick + (node.clockSkewTicks ?? 0n));
+    // Each node builds on what it saw, and names itself: two nodes never build the same message.
     const payload = Buffer.from(
-      `${this.chainId}|slot=${slot}|parent=${this.parent}|author=${node.name}`,
+      `${this.chainId}|${duty.label}|parent=${this.parent}|by=${node.name}`,
     );
     const result = { node: node.name, payload, signed: false, refused: false, unreachable: false };
     if (node.agentUrl === undefined) return { ...result, unreachable: true };
@@ -94,20 +125,20 @@ export class SlotNetwork {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
-          family: 'slot',
+          family: duty.family,
           chainId: this.chainId,
           keyId: this.keyId,
-          position: { slot: String(slot) },
+          position: duty.position,
           payload: payload.toString('hex'),
         }),
-        signal: AbortSignal.timeout(Math.max(100, this.slotMs / 2)),
+        signal: AbortSignal.timeout(Math.max(100, this.tickMs / 2)),
       });
       const reply = (await res.json()) as SignReply;
       if (res.ok && reply.signature) {
         this.evidence.record({
           chainId: this.chainId,
           publicKey: this.publicKey,
-          position: `slot ${slot}`,
+          position: duty.label,
           payload,
           signature: Buffer.from(reply.signature, 'hex'),
           node: node.name,
@@ -116,7 +147,7 @@ export class SlotNetwork {
       }
       return { ...result, refused: true };
     } catch {
-      // Down, or too slow for this slot: either way the node cannot author it.
+      // Down, or too slow for this tick: either way the node cannot sign it.
       return { ...result, unreachable: true };
     }
   }

@@ -21,14 +21,14 @@ test('vigil up runs the default devnet and reports no equivocation', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout) as {
       agents: number;
-      slots: number;
+      ticks: number;
       signed: number;
       signatures: number;
       equivocations: number;
       invalidSignatures: number;
     };
     assert.equal(report.agents, 3);
-    assert.ok(report.slots >= 2, `only ${report.slots} slots ran`);
+    assert.ok(report.ticks >= 4, `only ${report.ticks} positions ran`);
     assert.equal(report.equivocations, 0);
     assert.equal(report.invalidSignatures, 0);
     assert.ok(report.signed >= 1);
@@ -43,7 +43,7 @@ test('killing the agent that signs lets another node take over, still without eq
   const dir = mkdtempSync(join(tmpdir(), 'vigil-failover-'));
   try {
     const killed: string[] = [];
-    const authors: Array<{ slot: bigint; author?: string }> = [];
+    const authors: Array<{ tick: bigint; author?: string }> = [];
     const report = await runDevnet({
       file: {
         name: 'failover',
@@ -59,14 +59,14 @@ test('killing the agent that signs lets another node take over, still without eq
           killed.push(control.members[0]!.name);
         }, 1000);
       },
-      onSlot: (o) => authors.push({ slot: o.slot, ...(o.author ? { author: o.author } : {}) }),
+      onTick: (o) => authors.push({ tick: o.tick, ...(o.author ? { author: o.author } : {}) }),
     });
     assert.deepEqual(killed, ['node-1']);
     assert.equal(report.equivocations, 0);
     const late = authors.slice(-3);
     assert.ok(
       late.length === 3 && late.every((a) => a.author === 'node-2'),
-      `last slots: ${JSON.stringify(late.map((a) => a.author))}`,
+      `last ticks: ${JSON.stringify(late.map((a) => a.author))}`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
