@@ -187,12 +187,13 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     ['sh', '-c', 'systemctl restart ssh.socket 2>/dev/null || true; systemctl restart ssh'],
     ['mkdir', '-p', ...dataDirs],
     ['chown', '-R', `${SERVICE_USER}:${SERVICE_USER}`, ...dataDirs],
-    ...fetches,
+    // Firewall and VPN come up before anything is downloaded or started.
+    ['systemctl', 'enable', '--now', ...packagedServices],
+    ['systemctl', 'restart', 'prometheus-node-exporter'],
     ...(host.role === 'guard-member' && !t.vigil.etcd
       ? [['systemctl', 'disable', '--now', 'etcd']]
       : []),
-    ['systemctl', 'enable', '--now', ...packagedServices],
-    ['systemctl', 'restart', 'prometheus-node-exporter'],
+    ...fetches,
     ...units.filter((u) => u.enable).map((u) => ['systemctl', 'enable', '--now', u.name]),
   ];
 
