@@ -65,7 +65,8 @@ test('WireGuard keys are X25519 pairs in wg base64, and every peer is a /32', ()
   const pub = x25519.getPublicKey(Buffer.from(k.privateKey, 'base64'));
   assert.equal(Buffer.from(pub).toString('base64'), k.publicKey);
   assert.deepEqual(state.wireguard('a'), k, 'read back, not regenerated');
-  if (requireTool('wg', ['--version'])) {
+  // wg is a cross-check only (noble already verifies the pair), so CI need not install it.
+  if (requireTool('wg', ['--version'], false)) {
     const r = spawnSync('wg', ['pubkey'], { input: k.privateKey + '\n', encoding: 'utf8' });
     assert.equal(r.stdout.trim(), k.publicKey);
   }
