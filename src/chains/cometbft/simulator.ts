@@ -58,6 +58,11 @@ export interface SimulatorOptions {
   readonly name?: string;
   /** Timestamps per message; deterministic by default so two nodes send identical requests. */
   readonly timestampOf?: (height: bigint, round: bigint, step: SimulatedStep) => Timestamp;
+  /**
+   * Awaited before each step; lets several simulated nodes move in lockstep, as nodes of one
+   * network do (a node does not prevote before it has seen the proposal).
+   */
+  readonly beforeStep?: (height: bigint, step: SimulatedStep) => Promise<void>;
   readonly requestTimeoutMs?: number;
   readonly pingIntervalMs?: number;
   readonly handshakeTimeoutMs?: number;
@@ -419,8 +424,14 @@ export class CometbftNodeSimulator {
         !this.stopped &&
         (this.opts.lastHeight === undefined || height <= this.opts.lastHeight)
       ) {
-        if (isProposer(height)) await this.signProposal(height, round);
+        const gate = this.opts.beforeStep ?? (async () => undefined);
+        if (isProposer(height)) {
+          await gate(height, 'proposal');
+          await this.signProposal(height, round);
+        }
+        await gate(height, 'prevote');
         await this.signVote(height, round, 'prevote');
+        await gate(height, 'precommit');
         await this.signVote(height, round, 'precommit');
         this.completedHeight = height;
         this.events.emit('height', height);

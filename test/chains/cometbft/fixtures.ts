@@ -76,3 +76,24 @@ export function makeAgent(dir: string, name: string, storePath = join(dir, 'stor
   };
   return agent;
 }
+
+/** A barrier per (height, step): `parties` simulated nodes start each step together. */
+export function lockstep(parties: number): (height: bigint, step: string) => Promise<void> {
+  const waiting = new Map<string, { count: number; release: () => void; done: Promise<void> }>();
+  return (height, step) => {
+    const key = `${height}/${step}`;
+    let entry = waiting.get(key);
+    if (!entry) {
+      let release!: () => void;
+      const done = new Promise<void>((r) => (release = r));
+      entry = { count: 0, release, done };
+      waiting.set(key, entry);
+    }
+    entry.count++;
+    if (entry.count >= parties) {
+      entry.release();
+      waiting.delete(key);
+    }
+    return entry.done;
+  };
+}
