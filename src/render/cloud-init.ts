@@ -113,6 +113,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   const units: UnitSpec[] = [];
   const fetches: string[][] = [];
   const packagedServices: string[] = ['nftables', 'wg-quick@wg0', 'prometheus-node-exporter'];
+  let etcdDataOwner: string | undefined;
 
   if (host.role !== 'monitor') {
     files.push({
@@ -138,6 +139,9 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       owner: root,
     });
     let etcdBin = '/usr/bin/etcd';
+    // Debian's etcd-server package brings an etcd user; a pinned artifact runs as ours.
+    const etcdUser = t.vigil.etcd ? SERVICE_USER : 'etcd';
+    etcdDataOwner = `${etcdUser}:${etcdUser}`;
     if (t.vigil.etcd) {
       fetches.push(fetchCommand(t.vigil.etcd, '/opt/etcd', 'vigil.etcd'));
       etcdBin = `/opt/etcd/bin/${binaryName(t.vigil.etcd)}`;
@@ -146,7 +150,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       name: 'vigil-etcd.service',
       description: 'etcd member of the Vigil guard cluster (mutual TLS)',
       execStart: `${etcdBin} --config-file /etc/vigil/etcd.yaml`,
-      user: 'root',
+      user: etcdUser,
       enable: true,
     });
   }
@@ -187,6 +191,12 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     ['sh', '-c', 'systemctl restart ssh.socket 2>/dev/null || true; systemctl restart ssh'],
     ['mkdir', '-p', ...dataDirs],
     ['chown', '-R', `${SERVICE_USER}:${SERVICE_USER}`, ...dataDirs],
+    ...(etcdDataOwner
+      ? [
+          ['mkdir', '-p', '-m', '0700', '/var/lib/vigil-etcd'],
+          ['chown', etcdDataOwner, '/var/lib/vigil-etcd'],
+        ]
+      : []),
     // Firewall and VPN come up before anything is downloaded or started.
     ['systemctl', 'enable', '--now', ...packagedServices],
     ['systemctl', 'restart', 'prometheus-node-exporter'],

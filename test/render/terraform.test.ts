@@ -4,7 +4,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildPlan } from '../../src/topology/plan.js';
 import { PROVIDERS } from '../../src/topology/schema.js';
@@ -12,7 +13,7 @@ import { PlanState } from '../../src/render/state.js';
 import { renderTerraform } from '../../src/render/terraform.js';
 import { lintTopology } from '../../src/topology/lint.js';
 import { baseInput, topology } from '../topology/fixtures.js';
-import { exampleNames, planExample, removeDir, tempDir } from './helpers.js';
+import { exampleNames, planExample, removeDir, requireTool, tempDir } from './helpers.js';
 
 interface BlockSchema {
   required?: string[];
@@ -163,4 +164,19 @@ test('AWS and GCP open at their cloud firewall exactly the public ports nftables
       .sort(),
     ['tcp/22', 'udp/51820'],
   );
+});
+
+test('terraform itself reads the rendered configuration and its provider requirements', () => {
+  // `terraform providers` loads the configuration without downloading anything, so it runs
+  // offline; argument checking needs provider schemas, hence the recorded list above.
+  if (!requireTool('terraform', ['version'], false)) return;
+  const dir = join(root, 'tf-real');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'main.tf.json'), JSON.stringify(allProvidersDoc()));
+  const r = spawnSync('terraform', ['providers'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const source of Object.values(recorded.providers).map((p) => p.source))
+    assert.match(r.stdout, new RegExp(`registry\\.terraform\\.io/${source}\\]`, 'i'));
+  writeFileSync(join(dir, 'main.tf.json'), '{"resource": {"x": ');
+  assert.notEqual(spawnSync('terraform', ['providers'], { cwd: dir }).status, 0);
 });
