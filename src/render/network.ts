@@ -25,7 +25,7 @@ function ruleLines(rule: PortRule, sshFrom: readonly string[]): string[] {
     return out;
   }
   if (rule.from.length === 0)
-    return [`# ${rule.purpose}: no peers in this fleet, port stays closed`];
+    return [`# ${rule.purpose}: no other host needs it (this host reaches itself over loopback)`];
   return [`${iface}ip saddr { ${rule.from.join(', ')} } ${proto} accept ${comment}`];
 }
 

@@ -71,7 +71,13 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
     wireguard: state.wireguard(e.name),
     ...(e.chain?.kind === 'cometbft' ? { cometbftNodeKey: state.cometbftNodeKey(e.name) } : {}),
   }));
-  const hosts = drafts.map((d) => ({ ...d, ports: portsFor(topology, d, drafts) }));
+  // A host reaching its own VPN address goes over loopback, which is always accepted.
+  const hosts = drafts.map((d) => ({
+    ...d,
+    ports: portsFor(topology, d, drafts).map((r) =>
+      typeof r.from === 'string' ? r : { ...r, from: r.from.filter((a) => a !== d.vpnAddress) },
+    ),
+  }));
   return { topology, hosts };
 }
 
