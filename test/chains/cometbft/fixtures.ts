@@ -27,6 +27,7 @@ export function tempDir(): { path: string; remove(): void } {
 
 export interface Agent {
   readonly guard: GuardedSigner;
+  readonly store: SqliteWatermarkStore;
   readonly decisions: Array<{ outcome: string; reason?: string }>;
   signer?: CometbftSignerHandle;
   start(nodes: string[], protocol: PrivvalProtocol, idleMs?: number): Promise<void>;
@@ -47,6 +48,7 @@ export function makeAgent(dir: string, name: string, storePath = join(dir, 'stor
   const guard = new GuardedSigner({ store, keys, local, agentId: name, observer });
   const agent: Agent = {
     guard,
+    store,
     decisions,
     async start(nodes, protocol, idleMs = 5000) {
       const config = CometbftSignerConfigSchema.parse({
