@@ -3,7 +3,7 @@
  * SQLite file in a temp dir.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -163,4 +163,32 @@ export function openSignerRig(
       await store.close();
     },
   };
+}
+
+/** CometBFT's priv_validator_key.json for `keyFromTag(tag)`, written owner-only. */
+export function writePrivValidatorKey(path: string, tag: number): Ed25519Key {
+  const seed = new Uint8Array(32).fill(tag);
+  const key = Ed25519Key.fromSeed(seed);
+  const pub = key.publicKey;
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+  const address = createHash('sha256')
+    .update(pub)
+    .digest()
+    .subarray(0, 20)
+    .toString('hex')
+    .toUpperCase();
+  writeFileSync(
+    path,
+    JSON.stringify({
+      address,
+      pub_key: { type: 'tendermint/PubKeyEd25519', value: b64(pub) },
+      priv_key: {
+        type: 'tendermint/PrivKeyEd25519',
+        value: b64(new Uint8Array([...seed, ...pub])),
+      },
+    }),
+    { mode: 0o600 },
+  );
+  chmodSync(path, 0o600);
+  return key;
 }
