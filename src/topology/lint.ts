@@ -148,11 +148,13 @@ export function lintTopology(topology: Topology): LintFinding[] {
       );
   });
 
-  // One active signer per key unless guarded.
+  // One active signer per key unless guarded. A guard needs a shared store: with SQLite each
+  // host keeps its own watermark, so two active hosts could still sign conflicting messages.
+  const sharedStore = topology.vigil.store === 'etcd';
   const activeByKey = new Map<string, ExpandedHost[]>();
   for (const e of expanded) {
     if ((e.host.role !== 'validator' && e.host.role !== 'producer') || !e.host.active) continue;
-    if (!e.chain || e.chain.guarded) continue;
+    if (!e.chain || (e.chain.guarded && sharedStore)) continue;
     const k = `${e.chain.name}/${signingKey(e.host)}`;
     activeByKey.set(k, [...(activeByKey.get(k) ?? []), e]);
   }
@@ -163,7 +165,7 @@ export function lintTopology(topology: Topology): LintFinding[] {
       finding(
         'single-active-signer',
         `hosts[${second.index}]`,
-        `key ${key} is active on ${hosts.map((h) => h.name).join(', ')}: mark all but one active: false or set guarded: true on the chain`,
+        `key ${key} is active on ${hosts.map((h) => h.name).join(', ')}: mark all but one active: false, or guard the chain (guarded: true with vigil.store: etcd)`,
       ),
     );
   }

@@ -75,9 +75,17 @@ test('two active unguarded validators on one key: single-active-signer; guarded:
         h('g3', 'guard-member', 'c'),
       ],
       [{ ...cometChain, guarded: true }],
+      { vigil: { agent: artifact('vigil'), store: 'etcd' } },
     ),
   );
   assert.deepEqual(codes(guarded), []);
+  // Guarded but with per-host SQLite watermarks: nothing is shared, so still two signers.
+  const local = lintTopology(
+    withHosts(hosts, [{ ...cometChain, guarded: true }], {
+      vigil: { agent: artifact('vigil'), store: 'sqlite' },
+    }),
+  );
+  assert.ok(codes(local).includes('single-active-signer'));
 });
 
 test('each rule fires on its own violation and points at an existing path', () => {
