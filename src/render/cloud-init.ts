@@ -103,6 +103,14 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       owner: root,
     },
     {
+      // The packaged unit knows nothing of the VPN it now listens on.
+      path: '/etc/systemd/system/prometheus-node-exporter.service.d/10-vigil.conf',
+      content:
+        '[Unit]\nWants=wg-quick@wg0.service\nAfter=wg-quick@wg0.service\n\n[Service]\nRestart=always\nRestartSec=5\n',
+      permissions: '0644',
+      owner: root,
+    },
+    {
       path: '/etc/default/prometheus-node-exporter',
       content: `ARGS="--web.listen-address=${host.vpnAddress}:9100"\n`,
       permissions: '0644',
