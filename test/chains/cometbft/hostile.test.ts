@@ -109,14 +109,22 @@ describe('hostile nodes', () => {
       await agent.start([...hostile.map((h) => h.address), sim.address], 'v0.38', 800);
       const names = Object.keys(attacks);
       await Promise.all(
-        hostile.map((h, i) =>
-          Promise.race([
-            h.closed,
-            new Promise((_, rej) =>
-              setTimeout(() => rej(new Error(`${names[i]}: the signer kept the connection`)), 5000),
-            ),
-          ]),
-        ),
+        hostile.map(async (h, i) => {
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            await Promise.race([
+              h.closed,
+              new Promise((_, rej) => {
+                timer = setTimeout(
+                  () => rej(new Error(`${names[i]}: the signer kept the connection`)),
+                  5000,
+                );
+              }),
+            ]);
+          } finally {
+            clearTimeout(timer);
+          }
+        }),
       );
       const reached = sim.completedHeight;
       await sim.waitForHeight(reached + 3n);
