@@ -1,0 +1,368 @@
+/**
+ * The guard's own cost, each figure next to a baseline measured in the same run:
+ *
+ *   in process:  GuardedSigner.sign (slot family, rising slots) on a real SQLite file
+ *   baseline:    a raw better-sqlite3 durable transaction doing the same write (WAL,
+ *                synchronous=FULL, BEGIN IMMEDIATE, one upsert of a same-size row)
+ *   over HTTP:   POST /v1/sign to a `vigil agent` child process on loopback, one request in
+ *                flight, keep-alive
+ *
+ * Targets (issue 2): in-process throughput ≥ 0.8× the raw baseline; HTTP p99 ≤ 5 ms.
+ * Runs are interleaved in blocks so that disk and CPU drift hit both sides alike.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { Ed25519Key } from '../src/keys/ed25519.js';
+import { KeyRing } from '../src/keys/keyring.js';
+import { GuardedSigner } from '../src/signer/guarded-signer.js';
+import { LocalWatermarks } from '../src/signer/local-watermark.js';
+import { encodeRecord } from '../src/store/record-codec.js';
+import { SqliteWatermarkStore } from '../src/store/sqlite.js';
+import type { BenchFigure } from './figures.js';
+
+const CLI_ENTRY = fileURLToPath(new URL('../src/cli/run.js', import.meta.url));
+const SEED = new Uint8Array(32).fill(42);
+const PAYLOAD = new Uint8Array(96).fill(7); // a block header hash plus a little envelope
+
+interface Sample {
+  readonly latenciesMs: number[];
+  readonly wallMs: number;
+}
+
+function merge(samples: Sample[]): Sample {
+  return {
+    latenciesMs: samples.flatMap((s) => s.latenciesMs),
+    wallMs: samples.reduce((a, s) => a + s.wallMs, 0),
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface Summary {
+  readonly n: number;
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+function summarize(s: Sample): Summary {
+  const sorted = [...s.latenciesMs].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    perSecond: (sorted.length / s.wallMs) * 1000,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+  };
+}
+
+/** The record the guard writes for a slot signature, so the baseline writes the same size. */
+function guardSizedRecord(slot: bigint): string {
+  return encodeRecord({
+    family: 'slot',
+    position: [slot],
+    payloadHash: new Uint8Array(32).fill(1),
+    signature: new Uint8Array(64).fill(2),
+    writer: 'bench-agent',
+    updatedAtMs: Date.now(),
+  });
+}
+
+/** The raw durable transaction: what any guard must at least pay. */
+class RawBaseline {
+  private readonly db: Database.Database;
+  private readonly upsert: Database.Statement<[string, string, string, string, string]>;
+  private slot = 0n;
+  private readonly scope = `bench/${'ab'.repeat(32)}/slot`;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS watermarks (scope TEXT PRIMARY KEY, chain_id TEXT NOT NULL,
+       key_id TEXT NOT NULL, family TEXT NOT NULL, record TEXT NOT NULL) STRICT`,
+    );
+    this.upsert = this.db.prepare(
+      `INSERT INTO watermarks (scope, chain_id, key_id, family, record) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (scope) DO UPDATE SET record = excluded.record`,
+    );
+  }
+
+  run(n: number): Sample {
+    const write = this.db.transaction((record: string) => {
+      this.upsert.run(this.scope, 'bench', 'ab'.repeat(32), 'slot', record);
+    });
+    const latenciesMs: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      write.immediate(guardSizedRecord(this.slot++));
+      latenciesMs.push(performance.now() - t);
+    }
+    return { latenciesMs, wallMs: performance.now() - started };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+class InProcessGuard {
+  private readonly store: SqliteWatermarkStore;
+  private readonly local: LocalWatermarks;
+  private readonly signer: GuardedSigner;
+  private slot = 0n;
+
+  constructor(dir: string) {
+    this.store = SqliteWatermarkStore.open({ path: join(dir, 'guard.db') });
+    this.local = new LocalWatermarks(join(dir, 'guard-local.db'));
+    const key = Ed25519Key.fromSeed(SEED);
+    const keys = new KeyRing();
+    keys.add({ id: 'bench', scopeKeyId: key.publicKeyHex, signer: key });
+    this.signer = new GuardedSigner({
+      store: this.store,
+      keys,
+      local: this.local,
+      agentId: 'bench-agent',
+    });
+  }
+
+  async run(n: number): Promise<Sample> {
+    const latenciesMs: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      const r = await this.signer.sign({
+        family: 'slot',
+        chainId: 'bench',
+        keyId: 'bench',
+        slot: this.slot++,
+        payload: PAYLOAD,
+      });
+      latenciesMs.push(performance.now() - t);
+      if (r.outcome !== 'granted') throw new Error(`guard bench refused: ${JSON.stringify(r)}`);
+    }
+    return { latenciesMs, wallMs: performance.now() - started };
+  }
+
+  async close(): Promise<void> {
+    this.local.close();
+    await this.store.close();
+  }
+}
+
+/** A `vigil agent` child process with one signing key, on a free loopback port. */
+async function startAgent(dir: string): Promise<{ url: URL; stop: () => Promise<void> }> {
+  const keyFile = join(dir, 'key.hex');
+  writeFileSync(keyFile, Buffer.from(SEED).toString('hex') + '\n', { mode: 0o600 });
+  mkdirSync(join(dir, 'agent-data'), { recursive: true });
+  const config = join(dir, 'agent.yaml');
+  writeFileSync(
+    config,
+    [
+      'agent: { id: bench-agent, dataDir: agent-data }',
+      'listen: { host: 127.0.0.1, port: 0 }',
+      'store: { engine: sqlite, path: agent.db }',
+      'keys: [{ id: bench, file: key.hex }]',
+      'log: { level: info }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  const url = await new Promise<URL>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent not ready in 30 s:\n${out}`)), 30_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      out += line + '\n';
+      try {
+        const e = JSON.parse(line) as { msg?: string; url?: string };
+        if (e.msg === 'agent ready' && e.url) {
+          clearTimeout(timer);
+          resolve(new URL(e.url));
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited before ready:\n${out}`));
+    });
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+class HttpClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  private slot = 0n;
+  constructor(private readonly url: URL) {}
+
+  private post(body: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          agent: this.agent,
+          host: this.url.hostname,
+          port: this.url.port,
+          path: '/v1/sign',
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async run(n: number): Promise<Sample> {
+    const payload = Buffer.from(PAYLOAD).toString('hex');
+    const latenciesMs: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const body = JSON.stringify({
+        family: 'slot',
+        chainId: 'bench',
+        keyId: 'bench',
+        position: { slot: String(this.slot++) },
+        payload,
+      });
+      const t = performance.now();
+      const r = await this.post(body);
+      latenciesMs.push(performance.now() - t);
+      if (r.status !== 200) throw new Error(`HTTP bench got ${r.status}: ${r.text}`);
+    }
+    return { latenciesMs, wallMs: performance.now() - started };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+const ms = (x: number) => `${x.toFixed(3)} ms`;
+const rate = (x: number) => `${x.toFixed(0)}/s`;
+
+export async function run(): Promise<BenchFigure[]> {
+  const n = Number(process.env.VIGIL_BENCH_N ?? 2000);
+  const blocks = 5;
+  const per = Math.max(1, Math.floor(n / blocks));
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-guard-'));
+  const raw = new RawBaseline(join(dir, 'raw.db'));
+  const guard = new InProcessGuard(dir);
+  const rawSamples: Sample[] = [];
+  const guardSamples: Sample[] = [];
+  const httpSamples: Sample[] = [];
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  let http: HttpClient | undefined;
+  try {
+    // Warm-up: page cache, JIT, prepared statements.
+    raw.run(50);
+    await guard.run(50);
+    agent = await startAgent(dir);
+    http = new HttpClient(agent.url);
+    await http.run(50);
+    for (let b = 0; b < blocks; b++) {
+      rawSamples.push(raw.run(per));
+      guardSamples.push(await guard.run(per));
+      httpSamples.push(await http.run(per));
+    }
+  } finally {
+    http?.close();
+    await agent?.stop();
+    raw.close();
+    await guard.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const r = summarize(merge(rawSamples));
+  const g = summarize(merge(guardSamples));
+  const h = summarize(merge(httpSamples));
+
+  console.log(
+    `Guard decisions on SQLite, ${blocks}×${per} each, interleaved (slot family, rising slots)`,
+  );
+  console.log(
+    `  raw better-sqlite3 durable upsert  ${rate(r.perSecond).padStart(8)}  p50 ${ms(r.p50)}  p99 ${ms(r.p99)}   (baseline)`,
+  );
+  console.log(
+    `  GuardedSigner.sign in process      ${rate(g.perSecond).padStart(8)}  p50 ${ms(g.p50)}  p99 ${ms(g.p99)}   ` +
+      `throughput ${(g.perSecond / r.perSecond).toFixed(2)}× raw (target ≥ 0.80×)`,
+  );
+  console.log(
+    `  POST /v1/sign over loopback HTTP   ${rate(h.perSecond).padStart(8)}  p50 ${ms(h.p50)}  p99 ${ms(h.p99)}   ` +
+      `p99 ${(h.p99 / r.p99).toFixed(2)}× raw p99, ${(h.p99 / 5).toFixed(2)}× the 5 ms target`,
+  );
+
+  return [
+    {
+      name: 'guard in-process throughput',
+      value: g.perSecond,
+      unit: '/s',
+      baseline: r.perSecond,
+      baselineName: 'raw durable upsert',
+      ratio: g.perSecond / r.perSecond,
+      target: '≥ 0.80× raw',
+      ok: g.perSecond >= 0.8 * r.perSecond,
+    },
+    {
+      name: 'guard in-process p99',
+      value: g.p99,
+      unit: 'ms',
+      baseline: r.p99,
+      baselineName: 'raw durable upsert p99',
+      ratio: g.p99 / r.p99,
+    },
+    {
+      name: 'POST /v1/sign p99',
+      value: h.p99,
+      unit: 'ms',
+      baseline: r.p99,
+      baselineName: 'raw durable upsert p99',
+      ratio: h.p99 / r.p99,
+      target: '≤ 5 ms',
+      ok: h.p99 <= 5,
+    },
+    {
+      name: 'POST /v1/sign p50',
+      value: h.p50,
+      unit: 'ms',
+      baseline: r.p50,
+      baselineName: 'raw durable upsert p50',
+      ratio: h.p50 / r.p50,
+    },
+  ];
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await run();
+}
