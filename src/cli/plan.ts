@@ -3,7 +3,13 @@ import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { loadTopology, topologyJsonSchema } from '../topology/load.js';
-import { formatFinding, hasErrors, lintTopology, type LintFinding } from '../topology/lint.js';
+import {
+  LINT_RULES,
+  formatFinding,
+  hasErrors,
+  lintTopology,
+  type LintFinding,
+} from '../topology/lint.js';
 import { buildPlan, type Plan } from '../topology/plan.js';
 import type { Topology } from '../topology/schema.js';
 import {
@@ -54,6 +60,14 @@ export function planFleet(
   return { topology, findings, plan, files, summary, out, state: stateDir };
 }
 
+interface PlanOptions {
+  out?: string;
+  state?: string;
+  jsonSchema?: string;
+  json?: boolean;
+  rules?: boolean;
+}
+
 export function planCommand(): Command {
   return new Command('plan')
     .description('check a topology file against the fleet rules and render every file for it')
@@ -61,36 +75,51 @@ export function planCommand(): Command {
     .option('--out <dir>', 'where rendered files go (default .vigil/<fleet>/plan)')
     .option('--state <dir>', 'where generated keys are kept (default .vigil/<fleet>/state)')
     .option('--json-schema <file>', 'write the topology JSON Schema for editors to this file')
-    .action(
-      (file: string | undefined, opts: { out?: string; state?: string; jsonSchema?: string }) => {
-        if (opts.jsonSchema) {
-          mkdirSync(resolve(opts.jsonSchema, '..'), { recursive: true });
-          writeFileSync(opts.jsonSchema, topologyJsonSchema());
-          process.stdout.write(`wrote ${opts.jsonSchema}\n`);
-          if (!file) return;
-        }
-        if (!file)
-          throw new VigilError(
-            'USAGE',
-            'vigil plan needs a topology file',
-            'vigil plan fleet.yaml',
-          );
-        const r = planFleet(file, opts);
-        for (const f of r.findings) process.stderr.write(formatFinding(file, f) + '\n');
-        if (!r.plan) {
-          const n = r.findings.filter((f) => f.severity === 'error').length;
-          throw new VigilError(
-            'LINT_FAILED',
-            `${file}: ${n} lint error(s); nothing was rendered`,
-            'fix the findings above and plan again',
-          );
-        }
+    .option('--json', 'print findings and the summary as JSON (for scripts)')
+    .option('--rules', 'list the lint rules and exit')
+    .action((file: string | undefined, opts: PlanOptions) => {
+      if (opts.rules) {
+        for (const [code, reason] of Object.entries(LINT_RULES))
+          process.stdout.write(`${code.padEnd(28)} ${reason}\n`);
+        return;
+      }
+      if (opts.jsonSchema) {
+        mkdirSync(resolve(opts.jsonSchema, '..'), { recursive: true });
+        writeFileSync(opts.jsonSchema, topologyJsonSchema());
+        process.stdout.write(`wrote ${opts.jsonSchema}\n`);
+        if (!file) return;
+      }
+      if (!file)
+        throw new VigilError('USAGE', 'vigil plan needs a topology file', 'vigil plan fleet.yaml');
+      const r = planFleet(file, opts);
+      if (opts.json)
         process.stdout.write(
-          `Planned fleet ${r.topology.name}: ${r.plan.hosts.length} hosts, ${r.files!.size} files in ${r.out}\n` +
-            `Keys are kept in ${r.state} (back it up; never commit it).\n`,
+          JSON.stringify(
+            {
+              fleet: r.topology.name,
+              ok: r.plan !== undefined,
+              findings: r.findings,
+              ...(r.plan ? { out: r.out, state: r.state, summary: r.summary } : {}),
+            },
+            null,
+            2,
+          ) + '\n',
         );
-        process.stdout.write(formatSummary(r.summary!));
-        process.stdout.write(`Next: vigil apply --out ${r.out}\n`);
-      },
-    );
+      for (const f of r.findings) process.stderr.write(formatFinding(file, f) + '\n');
+      if (!r.plan) {
+        const n = r.findings.filter((f) => f.severity === 'error').length;
+        throw new VigilError(
+          'LINT_FAILED',
+          `${file}: ${n} lint error(s); nothing was rendered`,
+          'fix the findings above and plan again',
+        );
+      }
+      if (opts.json) return;
+      process.stdout.write(
+        `Planned fleet ${r.topology.name}: ${r.plan.hosts.length} hosts, ${r.files!.size} files in ${r.out}\n` +
+          `Keys are kept in ${r.state} (back it up; never commit it).\n`,
+      );
+      process.stdout.write(formatSummary(r.summary!));
+      process.stdout.write(`Next: vigil apply --out ${r.out}\n`);
+    });
 }

@@ -155,3 +155,31 @@ test('the real terraform binary passes preflight version checks when installed',
   const v = (JSON.parse(r.stdout) as { terraform_version: string }).terraform_version;
   assert.match(v, /^\d+\.\d+\.\d+/);
 });
+
+test('vigil plan --json, --rules and --json-schema without a topology', () => {
+  const r = vigil([
+    'plan',
+    'examples/topologies/decred-solo.yaml',
+    '--json',
+    '--out',
+    join(root, 'dcr'),
+    '--state',
+    join(root, 'dcr-state'),
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as {
+    ok: boolean;
+    findings: unknown[];
+    summary: { monthlyCost: { total: number } };
+  };
+  assert.equal(doc.ok, true);
+  assert.deepEqual(doc.findings, []);
+  assert.ok(doc.summary.monthlyCost.total > 0);
+  const rules = vigil(['plan', '--rules']);
+  assert.equal(rules.status, 0);
+  assert.match(rules.stdout, /^guard-region-quorum\s+losing any one region/m);
+  const schemaFile = join(root, 'editor', 'topology.schema.json');
+  const s = vigil(['plan', '--json-schema', schemaFile]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.ok((JSON.parse(readFileSync(schemaFile, 'utf8')) as { properties: object }).properties);
+});
