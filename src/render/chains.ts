@@ -197,11 +197,26 @@ export function renderUnit(u: UnitSpec): string {
   ].join('\n');
 }
 
+/**
+ * Block producers whose nodes hold the key themselves (Substrate, Cardano) can only be made
+ * exclusive by starting at most one node at a time. On guarded chains the Vigil agent starts
+ * the node once it holds the lease, so boot must not start it.
+ */
+export function supervisedByVigil(host: PlannedHost): boolean {
+  const c = host.chain;
+  return (
+    c !== undefined &&
+    c.guarded &&
+    (c.kind === 'substrate' || c.kind === 'cardano') &&
+    (host.role === 'validator' || host.role === 'producer')
+  );
+}
+
 /** The systemd unit(s) for a host's chain software, with the flags each chain needs. */
 export function chainUnits(host: PlannedHost): UnitSpec[] {
   const chain = host.chain;
   if (!chain) return [];
-  const enable = host.active;
+  const enable = host.active && !supervisedByVigil(host);
   const dir = chainDir(chain);
   const data = chainDataDir(chain);
   switch (chain.kind) {

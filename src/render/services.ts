@@ -1,5 +1,6 @@
 /** etcd (guard cluster, mutual TLS), the Vigil agent's settings and Prometheus. */
 import { stringify as toYaml } from 'yaml';
+import { supervisedByVigil } from './chains.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_METRICS_PORT,
@@ -57,6 +58,9 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
     role: host.role,
     ...(host.chain ? { chain: host.chain.name, chainKind: host.chain.kind } : {}),
     ...(host.key ? { key: host.key, active: host.active } : {}),
+    ...(host.chain && supervisedByVigil(host)
+      ? { supervise: { unit: `${host.chain.name}-node.service` } }
+      : {}),
     listen: `${host.vpnAddress}:${t.vigil.apiPort}`,
     store:
       t.vigil.store === 'etcd' && guardMembers(plan).length > 0

@@ -123,3 +123,15 @@ test('Decred wallets: full dcrd, voting on, same choices everywhere', () => {
   }
   assert.equal(choices.size, 1);
 });
+
+test('guarded Polkadot validators are started by Vigil, never both at boot', () => {
+  const files = planExample('polkadot-guarded', join(root, 'dot')).files!;
+  for (const v of ['validator-a', 'validator-b']) {
+    const ci = files.get(`hosts/${v}/cloud-init.yaml`)!;
+    assert.doesNotMatch(ci, /^\s+- polkadot-node\.service$/m, `${v} must not start at boot`);
+    assert.match(ci, /--validator/);
+    const agent = files.get(`hosts/${v}/files/etc__vigil__agent.yaml`)!;
+    assert.match(agent, /supervise:\n\s+unit: polkadot-node\.service/);
+    assert.match(agent, /engine: etcd/);
+  }
+});
