@@ -29,6 +29,7 @@ export const LINT_RULES = {
   'decred-consistency': 'Decred voting wallets run the same version and vote the same way',
   'artifact-checksum': 'every downloaded artifact is pinned by sha256',
   'artifact-unpinned': 'artifacts name an exact release, never "latest"',
+  'artifact-placeholder': 'an all-zero sha256 is a placeholder: hosts will refuse the download',
   'region-spread': 'with spread asked, no two hosts of one role share a region',
   'role-chain': 'each host role fits its chain kind',
   'duplicate-name': 'host and chain names are unique',
@@ -306,6 +307,15 @@ export function lintTopology(topology: Topology): LintFinding[] {
   for (const { path, artifact } of artifactsOf(topology)) {
     if (artifact.sha256 === undefined)
       out.push(finding('artifact-checksum', `${path}.sha256`, `${artifact.url} has no sha256`));
+    if (artifact.sha256 !== undefined && /^0{64}$/.test(artifact.sha256))
+      out.push(
+        finding(
+          'artifact-placeholder',
+          `${path}.sha256`,
+          `placeholder checksum for ${artifact.url}: copy the release's real sha256 before apply`,
+          'warning',
+        ),
+      );
     if (/latest/i.test(artifact.url) || artifact.version?.toLowerCase() === 'latest')
       out.push(
         finding('artifact-unpinned', path, `${artifact.url} is not pinned to an exact release`),

@@ -165,7 +165,10 @@ export const TopologySchema = z.strictObject({
     .strictObject({
       cidr: z
         .string()
-        .regex(/^10\.\d{1,3}\.\d{1,3}\.0\/24$/, 'a 10.x.y.0/24 network')
+        .regex(
+          /^10\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.0\/24$/,
+          'a 10.x.y.0/24 network',
+        )
         .default('10.77.0.0/24'),
       port: port.default(51820),
     })
