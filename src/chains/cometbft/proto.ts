@@ -96,7 +96,12 @@ export class ProtoReader {
   }
 
   string(): string {
-    return new TextDecoder('utf-8', { fatal: true }).decode(this.bytes());
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(this.bytes());
+    } catch (err) {
+      if (err instanceof ProtoError) throw err;
+      throw new ProtoError('string field is not valid UTF-8');
+    }
   }
 
   skip(wire: number): void {

@@ -331,3 +331,32 @@ test('takeDelimited waits for more bytes and refuses oversized or overlong prefi
   const t = takeDelimited(Buffer.from('02aabbcc', 'hex'));
   assert.deepEqual(t && { m: hex(t.message), c: t.consumed }, { m: 'aabb', c: 3 });
 });
+
+test('property: arbitrary bytes decode or fail with ProtoError, never another exception', () => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200 }),
+        // mostly-valid messages with one byte changed
+        fc.tuple(messageArb('v1'), fc.nat(), fc.integer({ min: 1, max: 255 })).map(([m, at, x]) => {
+          const b = Uint8Array.from(encodePrivvalMessage(m, 'v1'));
+          b[at % b.length]! ^= x;
+          return b;
+        }),
+      ),
+      fc.constantFrom('v0.38', 'v1') as fc.Arbitrary<PrivvalProtocol>,
+      (bytes, protocol) => {
+        try {
+          decodePrivvalMessage(bytes, protocol);
+        } catch (err) {
+          assert.ok(err instanceof ProtoError, String(err));
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  assert.throws(
+    () => decodePrivvalMessage(Buffer.from('0a030a01ff', 'hex'), 'v0.38'),
+    (e) => e instanceof ProtoError && /UTF-8/.test(e.message),
+  );
+});
