@@ -63,6 +63,8 @@ export interface SimulatorOptions {
    * network do (a node does not prevote before it has seen the proposal).
    */
   readonly beforeStep?: (height: bigint, step: SimulatedStep) => Promise<void>;
+  /** Called with every answer as it arrives (an evidence collector can stream them). */
+  readonly onRecord?: (record: SignedRecord | RefusedRecord) => void;
   readonly requestTimeoutMs?: number;
   readonly pingIntervalMs?: number;
   readonly handshakeTimeoutMs?: number;
@@ -236,7 +238,7 @@ export class CometbftNodeSimulator {
             chainId: this.opts.chainId,
           }).catch(() => undefined);
           if (!r) continue;
-          if (r.kind !== 'pubKeyResponse' || r.error || !r.pubKey) {
+          if (r.kind !== 'pubKeyResponse' || r.error || r.pubKey?.type !== 'ed25519') {
             this.incidents.push(
               `pubkey: ${JSON.stringify(r.kind === 'pubKeyResponse' ? r.error : r.kind)}`,
             );
@@ -244,9 +246,9 @@ export class CometbftNodeSimulator {
             link.conn.close();
             continue;
           }
-          if (this.validatorPublicKey === undefined) this.validatorPublicKey = r.pubKey.bytes;
+          if (this.validatorPublicKey === undefined) this.validatorPublicKey = r.pubKey!.bytes;
           else if (
-            Buffer.compare(Buffer.from(this.validatorPublicKey), Buffer.from(r.pubKey.bytes)) !== 0
+            Buffer.compare(Buffer.from(this.validatorPublicKey), Buffer.from(r.pubKey!.bytes)) !== 0
           ) {
             this.incidents.push('pubkey: the signer answered with another validator key');
             link.alive = false;
@@ -274,6 +276,11 @@ export class CometbftNodeSimulator {
         this.incidents.push(`request: ${errorMessage(err)}`);
       }
     }
+  }
+
+  private record<T extends SignedRecord | RefusedRecord>(list: T[], r: T): void {
+    list.push(r);
+    this.opts.onRecord?.(r);
   }
 
   private timestamp(height: bigint, round: bigint, step: SimulatedStep): Timestamp {
@@ -315,7 +322,7 @@ export class CometbftNodeSimulator {
     if (response.kind !== 'signedProposalResponse')
       throw new SimulatorError(`expected a signed proposal, got ${response.kind}`);
     if (response.error) {
-      this.refused.push({
+      this.record(this.refused, {
         node: this.name,
         step: 'proposal',
         height,
@@ -333,7 +340,7 @@ export class CometbftNodeSimulator {
         ),
         Buffer.from(signBytesOfProposal(proposal, this.opts.chainId)),
       ) === 0;
-    this.signed.push({
+    this.record(this.signed, {
       node: this.name,
       step: 'proposal',
       height,
@@ -378,7 +385,7 @@ export class CometbftNodeSimulator {
     if (response.kind !== 'signedVoteResponse')
       throw new SimulatorError(`expected a signed vote, got ${response.kind}`);
     if (response.error) {
-      this.refused.push({ node: this.name, step, height, round, error: response.error });
+      this.record(this.refused, { node: this.name, step, height, round, error: response.error });
       return;
     }
     const v = response.vote;
@@ -395,7 +402,7 @@ export class CometbftNodeSimulator {
         v.extensionSignature,
       );
     }
-    this.signed.push({
+    this.record(this.signed, {
       node: this.name,
       step,
       height,

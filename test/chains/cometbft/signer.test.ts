@@ -51,7 +51,9 @@ describe('CometBFT signer over real TCP', () => {
   for (const protocol of ['v0.38', 'v1'] as const) {
     it(`${protocol}: signs proposals, votes and extensions the node verifies`, async () => {
       const dir = tempDir();
+      const streamed: unknown[] = [];
       const sim = await CometbftNodeSimulator.start({
+        onRecord: (r) => streamed.push(r),
         chainId: CHAIN_ID,
         protocol,
         validatorPublicKey: validatorKey.publicKey,
@@ -66,6 +68,7 @@ describe('CometBFT signer over real TCP', () => {
         await sim.waitForHeight(6n);
         assert.deepEqual(sim.refused, []);
         assert.equal(sim.signed.length, 2 * 6 + 3);
+        assert.equal(streamed.length, sim.signed.length);
         assert.ok(sim.signed.every((r) => r.verified));
         const precommits = sim.signed.filter((r) => r.step === 'precommit');
         assert.ok(precommits.every((r) => r.extensionSignature?.length === 64));
