@@ -4,6 +4,7 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { CometbftSignerConfigSchema } from '../chains/cometbft/config.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 
 const hexBytes = z
@@ -56,6 +57,8 @@ export const AgentConfigSchema = z
       .default({ host: '127.0.0.1', port: 7710 }),
     store: z.discriminatedUnion('engine', [SqliteStoreSchema]),
     keys: z.array(KeySchema).default([]),
+    /** CometBFT remote signing: the validator nodes this agent dials (priv_validator_laddr). */
+    cometbft: CometbftSignerConfigSchema.optional(),
     log: z
       .object({
         level: z
@@ -80,6 +83,17 @@ function resolvePaths(config: AgentConfig, baseDir: string): AgentConfig {
         ? { ...config.store, path: abs(config.store.path) }
         : config.store,
     keys: config.keys.map((k) => (k.file ? { ...k, file: abs(k.file) } : k)),
+    ...(config.cometbft
+      ? {
+          cometbft: {
+            ...config.cometbft,
+            chains: config.cometbft.chains.map((c) => ({
+              ...c,
+              connectionKeyFile: abs(c.connectionKeyFile),
+            })),
+          },
+        }
+      : {}),
   };
 }
 

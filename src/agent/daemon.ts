@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { startCometbftSigner } from '../chains/cometbft/signer.js';
 import { GuardedSigner, type DecisionObserver } from '../signer/guarded-signer.js';
 import { LocalWatermarks } from '../signer/local-watermark.js';
 import type { WatermarkStore } from '../store/types.js';
@@ -27,6 +28,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   const keys = loadKeyRing(config);
   const local = new LocalWatermarks(join(config.agent.dataDir, 'local-watermarks.db'));
   let store: WatermarkStore | undefined;
+  // Undone in reverse order on stop, or when startup fails half-way.
+  const stoppers: Array<() => unknown> = [];
+  const unwind = async () => {
+    for (const stop of stoppers.reverse()) await stop();
+    stoppers.length = 0;
+  };
   try {
     store = await openStore(config.store);
     const metrics = new AgentMetrics({ agent: config.agent.id });
@@ -53,7 +60,23 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       },
     };
     const guard = new GuardedSigner({ store, keys, local, agentId: config.agent.id, observer });
-    const app = await buildHttpApi({ guard, store, metrics, logger: log });
+    const cometbft = config.cometbft
+      ? await startCometbftSigner({
+          config: config.cometbft,
+          guard,
+          publicKeyOf: (id) => keys.resolve(id)?.signer?.publicKey,
+          logger: log.child({ component: 'cometbft' }),
+        })
+      : undefined;
+    stoppers.push(() => cometbft?.stop());
+    const app = await buildHttpApi({
+      guard,
+      store,
+      metrics,
+      logger: log,
+      ...(cometbft ? { links: () => cometbft.status() } : {}),
+    });
+    stoppers.push(() => app.close());
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
@@ -74,13 +97,14 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       store: openedStore,
       logger: log,
       async stop() {
-        await app.close();
+        await unwind();
         await openedStore.close();
         local.close();
         log.info('agent stopped');
       },
     };
   } catch (err) {
+    await unwind();
     await store?.close();
     local.close();
     throw err;

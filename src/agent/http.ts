@@ -33,6 +33,8 @@ export interface HttpApiOptions {
   readonly metrics: AgentMetrics;
   readonly logger: Logger;
   readonly readinessTimeoutMs?: number;
+  /** State of the links to CometBFT nodes, shown (not gated on) by /readyz. */
+  readonly links?: () => unknown;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -156,14 +158,12 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     },
   );
   app.setNotFoundHandler((req, res) =>
-    res
-      .code(404)
-      .send({
-        error: {
-          code: 'NOT_FOUND',
-          message: `no route ${req.method} ${req.url}; see GET /openapi.json`,
-        },
-      }),
+    res.code(404).send({
+      error: {
+        code: 'NOT_FOUND',
+        message: `no route ${req.method} ${req.url}; see GET /openapi.json`,
+      },
+    }),
   );
 
   await app.register(swagger, {
@@ -232,7 +232,11 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
           }),
         ]);
         opts.metrics.storeUp.set(1);
-        return { status: 'ready', store: opts.store.engine };
+        return {
+          status: 'ready',
+          store: opts.store.engine,
+          ...(opts.links ? { cometbft: opts.links() } : {}),
+        };
       } catch (err) {
         opts.metrics.storeUp.set(0);
         return res
