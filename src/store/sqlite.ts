@@ -11,9 +11,12 @@ import { StoreUnavailableError, errorMessage } from '../errors.js';
 import type { Watermark } from '../guard/watermark.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 import {
+  FencedError,
   parseScopeId,
   scopeId,
+  type FenceToken,
   type StoreUpdate,
+  type UpdateOptions,
   type WatermarkScope,
   type WatermarkStore,
 } from './types.js';
@@ -24,7 +27,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
 }
 
-const SCHEMA_VERSION = 1;
+/** 2: the `leases` table (exclusive roles on one host, see src/lease/sqlite.ts). */
+const SCHEMA_VERSION = 2;
 
 export class SqliteWatermarkStore implements WatermarkStore {
   readonly engine = 'sqlite' as const;
@@ -32,6 +36,10 @@ export class SqliteWatermarkStore implements WatermarkStore {
   private readonly selectOne: Database.Statement<[string], { record: string }>;
   private readonly upsert: Database.Statement<[string, string, string, string, string]>;
   private readonly selectAll: Database.Statement<[], { scope: string; record: string }>;
+  private readonly selectLease: Database.Statement<
+    [string],
+    { token: bigint; holder: string | null; expires_at_ms: bigint }
+  >;
 
   private constructor(
     readonly path: string,
@@ -59,6 +67,9 @@ export class SqliteWatermarkStore implements WatermarkStore {
        ON CONFLICT (scope) DO UPDATE SET record = excluded.record`,
     );
     this.selectAll = this.db.prepare('SELECT scope, record FROM watermarks ORDER BY scope');
+    this.selectLease = this.db
+      .prepare('SELECT token, holder, expires_at_ms FROM leases WHERE role = ?')
+      .safeIntegers(true) as never;
   }
 
   static open(options: SqliteStoreOptions): SqliteWatermarkStore {
@@ -73,6 +84,7 @@ export class SqliteWatermarkStore implements WatermarkStore {
       );
     }
     if (version === SCHEMA_VERSION) return;
+    // Each table is created if missing, so a version-1 file gains the leases table in place.
     this.db.exec(`
       BEGIN IMMEDIATE;
       CREATE TABLE IF NOT EXISTS watermarks (
@@ -82,17 +94,45 @@ export class SqliteWatermarkStore implements WatermarkStore {
         family   TEXT NOT NULL,
         record   TEXT NOT NULL
       ) STRICT;
+      CREATE TABLE IF NOT EXISTS leases (
+        role          TEXT PRIMARY KEY,
+        token         INTEGER NOT NULL,
+        holder        TEXT,
+        expires_at_ms INTEGER NOT NULL
+      ) STRICT;
       PRAGMA user_version = ${SCHEMA_VERSION};
       COMMIT;
     `);
   }
 
+  /**
+   * The raw connection, for the lease module that shares this file (its rows are checked in
+   * this store's transactions, so both must live in one database).
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /** Inside a transaction: throws FencedError unless `fence` is the role's live holding. */
+  private checkFence(fence: FenceToken): void {
+    const row = this.selectLease.get(fence.role);
+    if (row === undefined) throw new FencedError(fence, 'the role has never been held');
+    if (row.token !== fence.token)
+      throw new FencedError(fence, `the current token is ${row.token}`);
+    // Wall-clock expiry is the successor's view too (same host, same clock), so a holder
+    // past it is treated as gone even before anyone takes over.
+    if (row.holder === null || row.expires_at_ms <= BigInt(Date.now()))
+      throw new FencedError(fence, 'the lease has expired or was released');
+  }
+
   async update<T>(
     scope: WatermarkScope,
     decide: (current: Watermark | undefined) => StoreUpdate<T>,
+    options?: UpdateOptions,
   ): Promise<T> {
     const id = scopeId(scope);
     const run = this.db.transaction(() => {
+      if (options?.fence) this.checkFence(options.fence);
       const row = this.selectOne.get(id);
       const plan = decide(row ? decodeRecord(row.record, id) : undefined);
       if (plan.write) {

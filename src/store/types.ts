@@ -1,3 +1,4 @@
+import { VigilError } from '../errors.js';
 import type { DutyFamily, Watermark } from '../guard/watermark.js';
 
 /** One watermark per (chain, key, duty family). `keyId` is the public key in hex, never a
@@ -27,10 +28,41 @@ export interface StoreUpdate<T> {
 export type StoreEngine = 'sqlite' | 'etcd';
 
 /**
+ * Proof of leadership of an exclusive role: the token the engine gave the current holder (the
+ * etcd revision that created the leader key; the SQLite lease row's counter). A write carrying
+ * it commits only while that exact holding is current, so a deposed leader that wakes up late
+ * is stopped by the store itself, whatever it believes.
+ */
+export interface FenceToken {
+  readonly role: string;
+  readonly token: bigint;
+}
+
+export interface UpdateOptions {
+  readonly fence?: FenceToken;
+}
+
+/** The role's leadership moved on (or lapsed): the fenced write was not committed. */
+export class FencedError extends VigilError {
+  constructor(
+    readonly fence: FenceToken,
+    detail: string,
+  ) {
+    super(
+      'FENCED',
+      `write fenced off: role ${JSON.stringify(fence.role)} is no longer held with token ${fence.token}: ${detail}`,
+      'this agent lost leadership of the role; nothing was written and it must stop acting for it',
+    );
+  }
+}
+
+/**
  * Where watermarks live. Engines differ (one SQLite file, an etcd cluster) but make the same
  * promise: `update` reads the current watermark, lets `decide` look at it and commits what
  * `decide` returns atomically with that read, and resolves only once the write is durable.
  * Any doubt (unreachable, timed out, not confirmed) rejects with StoreUnavailableError.
+ * With `options.fence`, the commit also requires that holding to be current (else FencedError),
+ * checked in the same transaction as the write.
  */
 export interface WatermarkStore {
   readonly engine: StoreEngine;
@@ -38,6 +70,7 @@ export interface WatermarkStore {
   update<T>(
     scope: WatermarkScope,
     decide: (current: Watermark | undefined) => StoreUpdate<T>,
+    options?: UpdateOptions,
   ): Promise<T>;
   get(scope: WatermarkScope): Promise<Watermark | undefined>;
   list(): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>>;

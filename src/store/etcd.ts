@@ -1,0 +1,237 @@
+/**
+ * The distributed engine: watermarks in an etcd cluster (3 or 5 members), one key per scope.
+ *
+ * Each update is one transaction: "if the key's mod_revision is still the one I decided on
+ * (and, when fenced, the role's leader key was created at my token) then put the new record,
+ * else give me the current record". The first attempt uses the (record, mod_revision) this
+ * process saw last, so an uncontended decision costs one round trip; a lost race returns the
+ * winner's record in the same answer and `decide` runs again on it. etcd answers a transaction
+ * only after a quorum has it in its log, which is the durability the guard needs.
+ *
+ * Any error, timeout or lost quorum ends in StoreUnavailableError: the guard refuses.
+ */
+import { z } from 'zod';
+import { StoreUnavailableError, errorMessage } from '../errors.js';
+import type { Watermark } from '../guard/watermark.js';
+import { EtcdCallError, EtcdClient, type Compare, type TxnOp } from '../etcd/client.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+import {
+  FencedError,
+  parseScopeId,
+  scopeId,
+  type StoreUpdate,
+  type UpdateOptions,
+  type WatermarkScope,
+  type WatermarkStore,
+} from './types.js';
+
+const endpoint = z
+  .string()
+  .regex(
+    /^(https?:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+    'expected host:port or http(s)://host:port',
+  );
+
+export const EtcdStoreConfigSchema = z
+  .object({
+    engine: z.literal('etcd').optional(),
+    endpoints: z.array(endpoint).min(1),
+    /** Mutual TLS: the cluster CA, and this agent's client certificate and key. */
+    tls: z
+      .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
+    /** Every Vigil key lives under this prefix; several fleets may share one cluster. */
+    prefix: z
+      .string()
+      .regex(/^\/.*\/$/, 'must start and end with "/"')
+      .default('/vigil/v1/'),
+    timeouts: z
+      .object({
+        /** One call to one member. */
+        callMs: z.number().int().min(50).max(60_000).default(1000),
+        /** A whole update, retries included; past it the guard refuses. */
+        updateMs: z.number().int().min(100).max(120_000).default(3000),
+      })
+      .strict()
+      .default({ callMs: 1000, updateMs: 3000 }),
+    /** Extra attempts after a lost race or a failed call, within `timeouts.updateMs`. */
+    retries: z.number().int().min(0).max(50).default(8),
+  })
+  .strict();
+
+export type EtcdStoreConfig = z.output<typeof EtcdStoreConfigSchema>;
+export type EtcdStoreConfigInput = z.input<typeof EtcdStoreConfigSchema>;
+
+/** Where a role's leader key lives; the lease module and the fence check must agree. */
+export function leaderKey(prefix: string, role: string): string {
+  return `${prefix}leaders/${encodeURIComponent(role)}`;
+}
+
+export function watermarkKey(prefix: string, id: string): string {
+  return `${prefix}watermarks/${id}`;
+}
+
+interface Cached {
+  readonly watermark: Watermark | undefined;
+  /** 0 when the key did not exist. */
+  readonly modRevision: bigint;
+}
+
+export class EtcdWatermarkStore implements WatermarkStore {
+  readonly engine = 'etcd' as const;
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    readonly client: EtcdClient,
+    readonly config: EtcdStoreConfig,
+  ) {}
+
+  leaderKey(role: string): string {
+    return leaderKey(this.config.prefix, role);
+  }
+
+  async update<T>(
+    scope: WatermarkScope,
+    decide: (current: Watermark | undefined) => StoreUpdate<T>,
+    options?: UpdateOptions,
+  ): Promise<T> {
+    const id = scopeId(scope);
+    const key = watermarkKey(this.config.prefix, id);
+    const fence = options?.fence;
+    const fenceKey = fence ? this.leaderKey(fence.role) : undefined;
+    const giveUpAt = Date.now() + this.config.timeouts.updateMs;
+    const attempts = this.config.retries + 1;
+    let lastProblem = 'no attempt was made';
+
+    for (let attempt = 1; attempt <= attempts && Date.now() < giveUpAt; attempt++) {
+      let current = this.cache.get(id);
+      try {
+        if (current === undefined) current = await this.read(key, id);
+        const plan = decide(current.watermark);
+        const compare: Compare[] = [{ key, target: 'mod', revision: current.modRevision }];
+        if (fence) compare.push({ key: fenceKey!, target: 'create', revision: fence.token });
+        const success: TxnOp[] = plan.write
+          ? [{ put: { key, value: encodeRecord(plan.write) } }]
+          : [];
+        const failure: TxnOp[] = [{ get: { key } }];
+        if (fenceKey) failure.push({ get: { key: fenceKey } });
+        // A read-only plan (refuse, replay) still goes through the compare: it confirms, in
+        // one round trip, that the cached record it was based on is the current one.
+        const res = await this.client.txn(`update ${key}`, compare, success, failure);
+        if (res.succeeded) {
+          if (plan.write) this.cache.set(id, { watermark: plan.write, modRevision: res.revision });
+          return plan.result;
+        }
+        const [kv, leader] = res.gets;
+        if (fence && leader?.createRevision !== fence.token) {
+          throw new FencedError(
+            fence,
+            leader
+              ? `etcd's leader key ${fenceKey} was created at revision ${leader.createRevision}`
+              : `etcd's leader key ${fenceKey} does not exist`,
+          );
+        }
+        this.cache.set(id, {
+          watermark: kv ? decodeRecord(kv.value.toString(), key) : undefined,
+          modRevision: kv?.modRevision ?? 0n,
+        });
+        lastProblem = `lost ${attempt} race(s) to other writers`;
+      } catch (err) {
+        if (!(err instanceof EtcdCallError)) throw err;
+        // The write may or may not have applied: forget what we thought the record was.
+        // Retrying is safe because the next transaction compares the revision again.
+        this.cache.delete(id);
+        lastProblem = err.message;
+      }
+    }
+    throw new StoreUnavailableError(
+      `etcd store (${this.client.endpoints.join(', ')}): update ${id} not confirmed after ${attempts} attempt(s) within ${this.config.timeouts.updateMs} ms; last problem: ${lastProblem}`,
+      'nothing was signed; check the etcd cluster (`vigil cluster status`): a quorum of members must be up',
+    );
+  }
+
+  private async read(key: string, id: string): Promise<Cached> {
+    const { kv } = await this.client.get(key);
+    const entry: Cached = {
+      watermark: kv ? decodeRecord(kv.value.toString(), key) : undefined,
+      modRevision: kv?.modRevision ?? 0n,
+    };
+    this.cache.set(id, entry);
+    return entry;
+  }
+
+  async get(scope: WatermarkScope): Promise<Watermark | undefined> {
+    const id = scopeId(scope);
+    try {
+      return (await this.read(watermarkKey(this.config.prefix, id), id)).watermark;
+    } catch (err) {
+      throw this.wrap(err, `read ${id}`);
+    }
+  }
+
+  async list(): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>> {
+    const prefix = watermarkKey(this.config.prefix, '');
+    try {
+      const kvs = await this.client.getPrefix(prefix);
+      return kvs.map((kv) => ({
+        scope: parseScopeId(kv.key.slice(prefix.length)),
+        watermark: decodeRecord(kv.value.toString(), kv.key),
+      }));
+    } catch (err) {
+      throw this.wrap(err, 'list');
+    }
+  }
+
+  /** A linearizable read: only a member in a quorum can answer it. */
+  async ping(): Promise<void> {
+    try {
+      await this.client.get(`${this.config.prefix}ping`);
+    } catch (err) {
+      throw this.wrap(err, 'ping');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+
+  private wrap(err: unknown, what: string): Error {
+    if (!(err instanceof EtcdCallError)) return err as Error;
+    return new StoreUnavailableError(
+      `etcd store: ${what} failed: ${errorMessage(err)}`,
+      'a quorum of etcd members must be up and reachable',
+      { cause: err },
+    );
+  }
+}
+
+export function etcdClientFor(config: EtcdStoreConfig): EtcdClient {
+  return new EtcdClient({
+    endpoints: config.endpoints,
+    ...(config.tls ? { tls: config.tls } : {}),
+    callTimeoutMs: config.timeouts.callMs,
+  });
+}
+
+/** Validates `config` (throws a zod error on bad input) and connects lazily. */
+export async function openEtcdStore(config: EtcdStoreConfigInput): Promise<EtcdWatermarkStore> {
+  const parsed = EtcdStoreConfigSchema.parse(config);
+  const useTls = parsed.tls !== undefined;
+  const plain = parsed.endpoints.filter((e) => e.startsWith('http://'));
+  if (useTls && plain.length > 0) {
+    throw new StoreUnavailableError(
+      `etcd store: TLS files are configured but ${plain.join(', ')} use http://`,
+      'use https:// endpoints (or host:port) with tls, or remove tls',
+    );
+  }
+  try {
+    return new EtcdWatermarkStore(etcdClientFor(parsed), parsed);
+  } catch (err) {
+    throw new StoreUnavailableError(
+      `etcd store: cannot set up the client: ${errorMessage(err)}`,
+      'check the TLS file paths and permissions',
+      { cause: err },
+    );
+  }
+}

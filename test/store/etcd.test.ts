@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { StoreUnavailableError } from '../../src/errors.js';
+import type { Watermark } from '../../src/guard/watermark.js';
+import { initCa, issueCert } from '../../src/etcd/pki.js';
+import { openEtcdStore, watermarkKey, type EtcdWatermarkStore } from '../../src/store/etcd.js';
+import { encodeRecord } from '../../src/store/record-codec.js';
+import { FencedError, scopeId, type WatermarkScope } from '../../src/store/types.js';
+import { EtcdTestCluster, etcdSkip, sleep } from '../helpers/etcd-cluster.js';
+
+const run = promisify(execFile);
+const CHILD = fileURLToPath(new URL('../etcd/agent-child.js', import.meta.url));
+const skip = etcdSkip();
+
+const scope = (keyId = 'aa'): WatermarkScope => ({ chainId: 'test-1', keyId, family: 'slot' });
+const mark = (slot: bigint, writer = 'w'): Watermark => ({
+  family: 'slot',
+  position: [slot],
+  payloadHash: new Uint8Array(32).fill(Number(slot % 256n)),
+  writer,
+});
+
+/** A decide that raises the slot watermark to `slot` if it is higher, else refuses. */
+const raiseTo =
+  (slot: bigint, writer = 'w') =>
+  (current: Watermark | undefined) =>
+    current === undefined || current.position[0]! < slot
+      ? { write: mark(slot, writer), result: 'granted' as const }
+      : { result: 'refused' as const };
+
+describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
+  let cluster: EtcdTestCluster;
+  const stores: EtcdWatermarkStore[] = [];
+  const open = async (overrides: Record<string, unknown> = {}) => {
+    const s = await openEtcdStore(cluster.storeConfig(overrides) as never);
+    stores.push(s);
+    return s;
+  };
+
+  before(async () => {
+    cluster = await EtcdTestCluster.start();
+  });
+  after(async () => {
+    for (const s of stores) await s.close();
+    await cluster?.close();
+  });
+
+  it('commits, reads back and lists the record-codec bytes under the prefix', async () => {
+    const store = await open();
+    assert.equal(await store.update(scope('a1'), raiseTo(5n)), 'granted');
+    assert.equal(await store.update(scope('a1'), raiseTo(5n)), 'refused');
+    assert.deepEqual((await store.get(scope('a1')))?.position, [5n]);
+    const raw = await store.client.get(watermarkKey('/vigil-test/', scopeId(scope('a1'))));
+    assert.equal(raw.kv?.value.toString(), encodeRecord(mark(5n)));
+    const listed = await store.list();
+    assert.ok(listed.some((e) => e.scope.keyId === 'a1' && e.watermark.position[0] === 5n));
+  });
+
+  it('a stale cache loses the compare, re-reads and decides on the winner', async () => {
+    const a = await open();
+    const b = await open();
+    await a.update(scope('a2'), raiseTo(1n, 'a'));
+    await b.update(scope('a2'), raiseTo(7n, 'b')); // a's cache now says 1 at an old revision
+    let seen: Watermark | undefined;
+    const result = await a.update(scope('a2'), (current) => {
+      seen = current;
+      return raiseTo(6n, 'a')(current);
+    });
+    assert.equal(result, 'refused');
+    assert.deepEqual(seen?.position, [7n]);
+    assert.equal((await b.get(scope('a2')))?.writer, 'b');
+  });
+
+  it('concurrent conflicting requests from separate processes: exactly one grant', async () => {
+    for (let round = 0; round < 3; round++) {
+      const startAt = Date.now() + 1500;
+      const racers = Array.from({ length: 5 }, (_, i) =>
+        run(process.execPath, [
+          CHILD,
+          'race',
+          JSON.stringify({
+            store: cluster.storeConfig(),
+            chainId: 'race-1',
+            keyId: `k${round}`,
+            slot: '42',
+            payload: `block-from-agent-${i}`,
+            startAt,
+          }),
+        ]),
+      );
+      const outcomes = (await Promise.all(racers)).map(
+        (r) => (JSON.parse(r.stdout.trim()) as { outcome: string }).outcome,
+      );
+      assert.equal(outcomes.filter((o) => o === 'granted').length, 1, outcomes.join(','));
+      assert.ok(
+        outcomes.every((o) => o === 'granted' || o === 'refused:conflict'),
+        outcomes.join(','),
+      );
+    }
+  });
+
+  it('fenced updates commit only while the leader key holds that exact revision', async () => {
+    const store = await open();
+    const key = store.leaderKey('producer');
+    const created = await store.client.txn(
+      'campaign',
+      [{ key, target: 'create', revision: 0n }],
+      [{ put: { key, value: 'agent-a' } }],
+    );
+    assert.ok(created.succeeded);
+    const fence = { role: 'producer', token: created.revision };
+    assert.equal(await store.update(scope('f1'), raiseTo(1n), { fence }), 'granted');
+    // Leadership moves: the key is deleted and recreated by someone else.
+    await store.client.txn('resign', [], [{ delete: { key } }]);
+    await store.client.put(key, 'agent-b');
+    await assert.rejects(store.update(scope('f1'), raiseTo(2n), { fence }), FencedError);
+    await assert.rejects(
+      store.update(scope('f1'), raiseTo(3n), { fence }),
+      (e: unknown) => e instanceof FencedError && e.code === 'FENCED',
+    );
+    assert.deepEqual((await store.get(scope('f1')))?.position, [1n]);
+  });
+
+  it('keeps serving when the etcd leader member is killed', async () => {
+    const store = await open();
+    await store.update(scope('l1'), raiseTo(1n));
+    const leader = await cluster.leaderIndex();
+    await cluster.killMember(leader);
+    try {
+      for (let slot = 2n; slot < 12n; slot++) {
+        assert.equal(await store.update(scope('l1'), raiseTo(slot)), 'granted');
+      }
+      assert.deepEqual((await store.get(scope('l1')))?.position, [11n]);
+    } finally {
+      cluster.startMember(leader);
+      await cluster.waitHealthy();
+    }
+  });
+
+  it('refuses everything without a quorum and resumes when members return', async () => {
+    const store = await open({ timeouts: { callMs: 300, updateMs: 900 }, retries: 3 });
+    await store.update(scope('q1'), raiseTo(1n));
+    const leader = await cluster.leaderIndex();
+    const victims = [leader, (leader + 1) % 3];
+    for (const v of victims) await cluster.killMember(v);
+    try {
+      let decided = 0;
+      for (let slot = 2n; slot < 7n; slot++) {
+        await assert.rejects(
+          store.update(scope('q1'), (current) => {
+            decided++;
+            return raiseTo(slot)(current);
+          }),
+          (e: unknown) => e instanceof StoreUnavailableError && /etcd/.test(e.message),
+        );
+      }
+      await assert.rejects(store.get(scope('q1')), StoreUnavailableError);
+      await assert.rejects(store.ping(), StoreUnavailableError);
+      assert.ok(decided >= 0);
+    } finally {
+      for (const v of victims) cluster.startMember(v);
+    }
+    await cluster.waitHealthy();
+    // Whatever was attempted without quorum, nothing was committed.
+    assert.deepEqual((await store.get(scope('q1')))?.position, [1n]);
+    let resumed = false;
+    for (let i = 0; i < 50 && !resumed; i++) {
+      try {
+        resumed = (await store.update(scope('q1'), raiseTo(2n))) === 'granted';
+      } catch {
+        await sleep(100);
+      }
+    }
+    assert.ok(resumed, 'service resumed after the members came back');
+  });
+});
+
+describe('etcd watermark store with mutual TLS', { skip }, () => {
+  let cluster: EtcdTestCluster;
+  let otherCa: string;
+  before(async () => {
+    cluster = await EtcdTestCluster.start({ tls: true });
+    otherCa = mkdtempSync(join(tmpdir(), 'vigil-otherca-'));
+    await initCa(otherCa, { commonName: 'Impostor CA' });
+    await issueCert(otherCa, { name: 'intruder', kind: 'client' });
+  });
+  after(async () => {
+    await cluster?.close();
+    if (otherCa) rmSync(otherCa, { recursive: true, force: true });
+  });
+
+  it('serves an agent holding a client certificate from the cluster CA', async () => {
+    const store = await openEtcdStore(cluster.storeConfig() as never);
+    try {
+      assert.equal(await store.update(scope('t1'), raiseTo(3n)), 'granted');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses an agent with no client certificate', async () => {
+    const client = cluster.client();
+    client.close();
+    const store = await openEtcdStore({
+      endpoints: cluster.endpoints,
+      prefix: '/vigil-test/',
+      // Trusts the server, presents nothing: etcd's client-cert-auth must turn it away.
+      tls: undefined,
+      timeouts: { callMs: 500, updateMs: 1500 },
+      retries: 1,
+    });
+    try {
+      // Plain gRPC against a TLS port, and TLS without a certificate, must both fail.
+      await assert.rejects(store.update(scope('t2'), raiseTo(1n)), StoreUnavailableError);
+    } finally {
+      await store.close();
+    }
+    const { EtcdClient } = await import('../../src/etcd/client.js');
+    const noCert = new EtcdClient({
+      endpoints: cluster.endpoints,
+      tls: { ca: cluster.tls!.ca },
+      callTimeoutMs: 500,
+    });
+    try {
+      await assert.rejects(noCert.get('/vigil-test/x'));
+    } finally {
+      noCert.close();
+    }
+  });
+
+  it('refuses an agent whose certificate comes from another CA', async () => {
+    const store = await openEtcdStore({
+      endpoints: cluster.endpoints,
+      prefix: '/vigil-test/',
+      tls: {
+        ca: cluster.tls!.ca,
+        cert: join(otherCa, 'intruder.crt'),
+        key: join(otherCa, 'intruder.key'),
+      },
+      timeouts: { callMs: 500, updateMs: 1500 },
+      retries: 1,
+    });
+    try {
+      await assert.rejects(store.update(scope('t3'), raiseTo(1n)), StoreUnavailableError);
+      assert.equal(await store.get(scope('t3')).catch(() => 'refused'), 'refused');
+    } finally {
+      await store.close();
+    }
+  });
+});
