@@ -457,6 +457,30 @@ describe('GuardedSigner', () => {
     );
   });
 
+  it('one key under two configured ids shares one watermark', async () => {
+    const { rig } = fresh();
+    rig.keys.add({ id: 'alias', scopeKeyId: rig.key.publicKeyHex, signer: rig.key });
+    const payload = enc('p');
+    granted(
+      await rig.signer.sign({ family: 'slot', chainId: 'c', keyId: 'k1', slot: 5n, payload }),
+    );
+    refused(
+      await rig.signer.sign({
+        family: 'slot',
+        chainId: 'c',
+        keyId: 'alias',
+        slot: 5n,
+        payload: enc('q'),
+      }),
+      'conflict',
+    );
+    refused(
+      await rig.signer.sign({ family: 'slot', chainId: 'c', keyId: 'alias', slot: 4n, payload }),
+      'regression',
+    );
+    assert.equal((await rig.store.list()).length, 1);
+  });
+
   describe('the local watermark', () => {
     const payload = enc('p');
     const slotReq = (slot: bigint) =>
