@@ -55,6 +55,14 @@ export const AgentConfigSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 7710 }),
+    /**
+     * A second listener with only /healthz, /readyz and /metrics, for Prometheus on another
+     * host; the signing API can then stay on loopback.
+     */
+    metricsListen: z
+      .object({ host: z.string().min(1), port: z.number().int().min(0).max(65535) })
+      .strict()
+      .optional(),
     store: z.discriminatedUnion('engine', [SqliteStoreSchema]),
     keys: z.array(KeySchema).default([]),
     /** CometBFT remote signing: the validator nodes this agent dials (priv_validator_laddr). */

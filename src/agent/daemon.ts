@@ -23,6 +23,15 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+function urlOf(
+  app: { server: { address(): unknown } },
+  listen: { host: string; port: number },
+): string {
+  const addr = app.server.address() as { port: number } | null;
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  return `http://${host}:${addr?.port ?? listen.port}`;
+}
+
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
   const log = logger ?? pino({ level: config.log.level, base: { agent: config.agent.id } });
   const keys = loadKeyRing(config);
@@ -78,13 +87,27 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     });
     stoppers.push(() => app.close());
     await app.listen({ host: config.listen.host, port: config.listen.port });
-    const addr = app.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
-    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-    const url = `http://${host}:${port}`;
+    let metricsUrl: string | undefined;
+    if (config.metricsListen) {
+      const observability = await buildHttpApi({
+        guard,
+        store,
+        metrics,
+        logger: log,
+        routes: 'observability',
+      });
+      stoppers.push(() => observability.close());
+      await observability.listen({
+        host: config.metricsListen.host,
+        port: config.metricsListen.port,
+      });
+      metricsUrl = urlOf(observability, config.metricsListen);
+    }
+    const url = urlOf(app, config.listen);
     log.info(
       {
         url,
+        ...(metricsUrl ? { metricsUrl } : {}),
         store: store.engine,
         keys: keys.all().map((k) => ({ id: k.id, publicKey: k.scopeKeyId, signs: !!k.signer })),
       },

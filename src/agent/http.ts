@@ -35,6 +35,8 @@ export interface HttpApiOptions {
   readonly readinessTimeoutMs?: number;
   /** State of the links to CometBFT nodes, shown (not gated on) by /readyz. */
   readonly links?: () => unknown;
+  /** `observability`: only /healthz, /readyz and /metrics, for a listener other hosts reach. */
+  readonly routes?: 'all' | 'observability';
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -178,38 +180,41 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     },
   });
 
-  app.post(
-    '/v1/sign',
-    {
-      schema: {
-        summary: 'Sign a payload at a position, if the guard grants it',
-        description:
-          '200 with the signature when granted (or replayed: the identical request was granted before). 409 when refused (regression, conflict, fenced, store behind this agent), 400 invalid request, 404 unknown key, 503 store unavailable. Nothing is signed on any non-200 answer.',
-        body: documented(SignBodySchema),
+  const signing = (opts.routes ?? 'all') === 'all';
+  if (signing)
+    app.post(
+      '/v1/sign',
+      {
+        schema: {
+          summary: 'Sign a payload at a position, if the guard grants it',
+          description:
+            '200 with the signature when granted (or replayed: the identical request was granted before). 409 when refused (regression, conflict, fenced, store behind this agent), 400 invalid request, 404 unknown key, 503 store unavailable. Nothing is signed on any non-200 answer.',
+          body: documented(SignBodySchema),
+        },
       },
-    },
-    async (req, res) =>
-      reply(res, await opts.guard.sign(toSignRequest(req.body as SignBody)), 'sign'),
-  );
+      async (req, res) =>
+        reply(res, await opts.guard.sign(toSignRequest(req.body as SignBody)), 'sign'),
+    );
 
-  app.post(
-    '/v1/authorize',
-    {
-      schema: {
-        summary:
-          'Ask permission for a duty the node signs itself (author slot N, vote in round R of set S)',
-        description:
-          '200 with allowed=true when granted; a retry by the same nodeId is granted again. 409 with allowed=false when another node holds that position or the position went back.',
-        body: documented(AuthorizeBodySchema),
+  if (signing)
+    app.post(
+      '/v1/authorize',
+      {
+        schema: {
+          summary:
+            'Ask permission for a duty the node signs itself (author slot N, vote in round R of set S)',
+          description:
+            '200 with allowed=true when granted; a retry by the same nodeId is granted again. 409 with allowed=false when another node holds that position or the position went back.',
+          body: documented(AuthorizeBodySchema),
+        },
       },
-    },
-    async (req, res) =>
-      reply(
-        res,
-        await opts.guard.authorize(toAuthorizeRequest(req.body as AuthorizeBody)),
-        'authorize',
-      ),
-  );
+      async (req, res) =>
+        reply(
+          res,
+          await opts.guard.authorize(toAuthorizeRequest(req.body as AuthorizeBody)),
+          'authorize',
+        ),
+    );
 
   app.get('/healthz', { schema: { summary: 'The process is alive' } }, async () => ({
     status: 'ok',
@@ -253,7 +258,7 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     return res.send(await opts.metrics.registry.metrics());
   });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  if (signing) app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return app;
 }
