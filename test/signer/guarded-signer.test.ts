@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { parseSignBytes, voteExtensionSignBytes } from '../../src/chains/cometbft/sign-bytes.js';
 import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import type { GuardResult } from '../../src/signer/guarded-signer.js';
@@ -479,6 +480,37 @@ describe('GuardedSigner', () => {
       'regression',
     );
     assert.equal((await rig.store.list()).length, 1);
+  });
+
+  it('releases nothing when the write fails after the signature was computed', async () => {
+    const { rig, storePath } = fresh();
+    const payload = enc('p');
+    const first = granted(
+      await rig.signer.sign({ family: 'slot', chainId: 'c', keyId: 'k1', slot: 1n, payload }),
+    );
+    // Another process makes every later write fail inside the transaction, after the rule
+    // granted and the key signed: the signer must answer without a signature.
+    const other = new Database(storePath);
+    other.exec(
+      `CREATE TRIGGER refuse_writes BEFORE UPDATE ON watermarks
+       BEGIN SELECT RAISE(ABORT, 'disk says no'); END`,
+    );
+    other.close();
+    const r = refused(
+      await rig.signer.sign({ family: 'slot', chainId: 'c', keyId: 'k1', slot: 2n, payload }),
+      'store_unavailable',
+    );
+    assert.match(r.message, /disk says no/);
+    const w = await rig.store.get({ chainId: 'c', keyId: rig.key.publicKeyHex, family: 'slot' });
+    assert.deepEqual(w?.position, [1n]);
+    assert.deepEqual(w?.signature, first.signature);
+    // Nor did the local watermark move: after the trigger is gone, slot 2 is granted.
+    const fix = new Database(storePath);
+    fix.exec('DROP TRIGGER refuse_writes');
+    fix.close();
+    granted(
+      await rig.signer.sign({ family: 'slot', chainId: 'c', keyId: 'k1', slot: 2n, payload }),
+    );
   });
 
   describe('the local watermark', () => {
