@@ -36,6 +36,7 @@ import {
   type WatermarkScope,
   type WatermarkStore,
 } from '../store/types.js';
+import { CorruptRecordError } from '../store/record-codec.js';
 import type { LocalWatermarks } from './local-watermark.js';
 
 interface Common {
@@ -296,6 +297,11 @@ export class GuardedSigner {
       }
       if (err instanceof FencedError) {
         return { outcome: 'refused', reason: 'fenced', message: err.message };
+      }
+      // An unreadable record is a store that cannot vouch for this scope: refuse like one, so
+      // callers, metrics and logs see a refusal with the repair hint instead of a crash.
+      if (err instanceof CorruptRecordError) {
+        return { outcome: 'refused', reason: 'store_unavailable', message: err.message };
       }
       throw err;
     }
