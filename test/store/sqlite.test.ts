@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreUnavailableError, VigilError } from '../../src/errors.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import type { Watermark } from '../../src/guard/index.js';
 import { CorruptRecordError } from '../../src/store/record-codec.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
@@ -183,20 +183,18 @@ describe('SqliteWatermarkStore', () => {
         });
         assert.equal(first.outcome, 'granted');
         rawDb(rig.store).prepare('UPDATE watermarks SET record = ?').run('{broken');
-        let result: unknown;
-        try {
-          result = await rig.signer.sign({
-            family: 'slot',
-            chainId: 'c',
-            keyId: 'k1',
-            slot: 2n,
-            payload: new Uint8Array([2]),
-          });
-        } catch (e) {
-          assert.ok(e instanceof VigilError, String(e));
-          result = { outcome: 'refused', reason: e.code };
+        const result = await rig.signer.sign({
+          family: 'slot',
+          chainId: 'c',
+          keyId: 'k1',
+          slot: 2n,
+          payload: new Uint8Array([2]),
+        });
+        assert.equal(result.outcome, 'refused');
+        if (result.outcome === 'refused') {
+          assert.equal(result.reason, 'store_unavailable');
+          assert.match(result.message, /unreadable.*vigil state show/);
         }
-        assert.equal((result as { outcome: string }).outcome, 'refused');
         assert.equal((result as { signature?: unknown }).signature, undefined);
       } finally {
         await rig.close();
