@@ -8,7 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { decide, positionOf, type RuleRequest } from '../../src/guard/index.js';
+import { appendFileSync } from 'node:fs';
+import { EtcdLeaderElection } from '../../src/lease/etcd.js';
+import { LeaseTimingSchema } from '../../src/lease/types.js';
 import { openEtcdStore, type EtcdStoreConfigInput } from '../../src/store/etcd.js';
+import { FencedError } from '../../src/store/types.js';
+import { startSupervisor } from '../../src/supervisor/supervisor.js';
 
 interface RaceArgs {
   store: EtcdStoreConfigInput;
@@ -57,8 +62,92 @@ async function race(args: RaceArgs): Promise<void> {
   }
 }
 
+interface SuperviseArgs {
+  store: EtcdStoreConfigInput;
+  role: string;
+  holderId: string;
+  ttlMs: number;
+  /** Shared log: actions append activate/deactivate lines, this process its own events. */
+  eventsFile: string;
+  workEveryMs: number;
+}
+
+/**
+ * Runs the supervisor for one role, and a "duty" loop that every `workEveryMs` makes a fenced
+ * guarded write with the LAST token it ever held, whatever it currently believes: a deposed
+ * holder must be stopped by etcd, not by its own good behaviour.
+ */
+async function supervise(args: SuperviseArgs): Promise<void> {
+  const store = await openEtcdStore(args.store);
+  const log = (line: string) => appendFileSync(args.eventsFile, line + '\n');
+  const timing = LeaseTimingSchema.parse({ ttlMs: args.ttlMs, pollMs: 50, marginMs: 100 });
+  const prefix = (store.config.prefix as string) ?? '/vigil/v1/';
+  const election = new EtcdLeaderElection(store.client, prefix, args.role, args.holderId, timing);
+  const action = (what: string) => ({
+    run: [
+      'sh',
+      '-c',
+      `echo "${what} $VIGIL_HOLDER $VIGIL_FENCE_TOKEN $(date +%s%3N)" >> "$EVENTS"`,
+    ],
+  });
+  process.env.EVENTS = args.eventsFile;
+  let lastToken: bigint | undefined;
+  const supervisor = startSupervisor(
+    {
+      role: args.role,
+      lease: timing,
+      renewEveryMs: Math.floor(args.ttlMs / 8),
+      deactivateBudgetMs: Math.floor(args.ttlMs / 4),
+      activate: [action('activate')],
+      deactivate: [action('deactivate')],
+    },
+    election,
+    (e) => {
+      if (e.type === 'acquired') lastToken = e.token;
+      const deadline = 'deadlineWallMs' in e ? Math.floor(e.deadlineWallMs) : '';
+      log(
+        `event ${args.holderId} ${e.type} ${'token' in e ? e.token : ''} ${Date.now()} ${deadline}`,
+      );
+    },
+  );
+  let slot = 0n;
+  const scope = { chainId: 'duty', keyId: args.role, family: 'slot' as const };
+  const timer = setInterval(() => {
+    if (lastToken === undefined) return;
+    const token = lastToken;
+    const sentAt = Date.now();
+    store
+      .update(
+        scope,
+        (current) => {
+          slot = (current?.position[0] ?? 0n) + 1n;
+          return {
+            write: { family: 'slot', position: [slot], writer: args.holderId },
+            result: slot,
+          };
+        },
+        { fence: { role: args.role, token } },
+      )
+      .then(
+        () => log(`work-ok ${args.holderId} ${token} ${sentAt}`),
+        (err) =>
+          log(
+            `${err instanceof FencedError ? 'work-fenced' : 'work-error'} ${args.holderId} ${token} ${sentAt}`,
+          ),
+      );
+  }, args.workEveryMs);
+  const shutdown = async () => {
+    clearInterval(timer);
+    await supervisor.stop();
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+}
+
 const [mode, json] = process.argv.slice(2);
 if (mode === 'race') await race(JSON.parse(json!) as RaceArgs);
+else if (mode === 'supervise') await supervise(JSON.parse(json!) as SuperviseArgs);
 else {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exitCode = 2;
