@@ -6,17 +6,31 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { writeAgentConfig } from '../helpers/agent-process.js';
 import { DRIVER_ENTRY } from '../helpers/driver-process.js';
-import { sha256, tempDir } from '../helpers/guard-fixtures.js';
+import { sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
+import { CLI_ENTRY } from '../helpers/paths.js';
 import type { WireRequest } from '../helpers/guard-wire.js';
 
 function straceUsable(): boolean {
   const r = spawnSync('strace', ['-f', '-o', '/dev/null', 'true'], { stdio: 'ignore' });
   return r.status === 0;
 }
+
+function skipWithoutStrace(t: { skip(msg: string): void }): boolean {
+  if (straceUsable()) return false;
+  const msg = '!!! SKIPPED: strace is not installed or may not trace here';
+  if (process.env.VIGIL_REQUIRE_STRACE === '1') assert.fail(msg);
+  console.log(`\n${msg}\n`);
+  t.skip(msg);
+  return true;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('durability order', () => {
   let dir: string;
@@ -25,13 +39,7 @@ describe('durability order', () => {
   after(() => cleanup());
 
   it('every released signature follows an fsync of the store WAL', (t) => {
-    if (!straceUsable()) {
-      const msg = '!!! SKIPPED: strace is not installed or may not trace here';
-      if (process.env.VIGIL_REQUIRE_STRACE === '1') assert.fail(msg);
-      console.log(`\n${msg}\n`);
-      t.skip(msg);
-      return;
-    }
+    if (skipWithoutStrace(t)) return;
     const storePath = join(dir, 'store.db');
     const requests: WireRequest[] = [];
     for (let s = 0; s < 25; s++) {
@@ -94,5 +102,108 @@ describe('durability order', () => {
       syncedSinceLastRelease = false;
     }
     assert.equal(released, 25, 'every grant was seen in the trace');
+  });
+
+  it('the agent answers 200 to POST /v1/sign only after an fsync of the store WAL', async (t) => {
+    if (skipWithoutStrace(t)) return;
+    const storePath = join(dir, 'agent.db');
+    const dataDir = join(dir, 'agent-data');
+    mkdirSync(dataDir, { recursive: true });
+    const keyFile = join(dir, 'key.json');
+    writePrivValidatorKey(keyFile, 7);
+    const config = writeAgentConfig({ dir, storePath, dataDir, keyFile }, 'strace-agent');
+    const trace = join(dir, 'agent-trace.txt');
+    const strace = spawn(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-qq',
+        '-s',
+        '64',
+        '-e',
+        'trace=fsync,fdatasync,write,writev,sendto,sendmsg',
+        '-o',
+        trace,
+        process.execPath,
+        CLI_ENTRY,
+        'agent',
+        '--config',
+        config,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((res) => strace.on('exit', res));
+    let agentPid: number | undefined;
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('agent not ready in 30 s')), 30_000);
+        createInterface({ input: strace.stdout! }).on('line', (line) => {
+          try {
+            const e = JSON.parse(line) as { msg?: string; url?: string };
+            if (e.msg === 'agent ready' && e.url) {
+              clearTimeout(timer);
+              resolve(e.url);
+            }
+          } catch {
+            // not a log line
+          }
+        });
+        void exited.then(() => reject(new Error('strace or the agent exited early')));
+      });
+      // The agent is strace's only child process.
+      agentPid = Number(
+        readFileSync(`/proc/${strace.pid}/task/${strace.pid}/children`, 'utf8')
+          .trim()
+          .split(' ')[0],
+      );
+      let granted = 0;
+      for (let s = 0; s < 15; s++) {
+        for (const _again of s % 5 === 0 ? [1, 2] : [1]) {
+          const res = await fetch(`${url}/v1/sign`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              family: 'slot',
+              chainId: 'c',
+              keyId: 'k1',
+              position: { slot: String(s) },
+              payload: Buffer.from(sha256(`s${s}`)).toString('hex'),
+            }),
+          });
+          const body = (await res.json()) as { decision: string };
+          assert.equal(res.status, 200);
+          if (body.decision === 'granted') granted++;
+        }
+      }
+      assert.equal(granted, 15);
+    } finally {
+      if (agentPid) process.kill(agentPid, 'SIGTERM');
+      else strace.kill('SIGKILL');
+      await exited;
+    }
+
+    const walSync = new RegExp(`f(data)?sync\\(\\d+<${escapeRe(storePath)}-wal>\\)`);
+    // Requests were sequential: a grant for every slot, then a replay after slots 0, 5, 10.
+    const kinds = Array.from({ length: 15 }, (_, s) =>
+      s % 5 === 0 ? ['grant', 'replay'] : ['grant'],
+    ).flat();
+    let syncedSinceLastAnswer = false;
+    let answers = 0;
+    for (const line of readFileSync(trace, 'utf8').split('\n')) {
+      if (walSync.test(line)) syncedSinceLastAnswer = true;
+      if (!/(write|writev|sendto|sendmsg)\(\d+<(socket|TCP)[^>]*>.*HTTP\/1\.1 200/.test(line))
+        continue;
+      // A replay answers from an already durable record and needs no new sync.
+      if (kinds[answers] === 'grant') {
+        assert.ok(
+          syncedSinceLastAnswer,
+          `answer ${answers} (a grant) was sent before the WAL was synced`,
+        );
+      }
+      answers++;
+      syncedSinceLastAnswer = false;
+    }
+    assert.equal(answers, kinds.length, 'every 200 answer was seen in the trace');
   });
 });
