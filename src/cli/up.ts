@@ -2,7 +2,15 @@ import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { loadDevnetFile } from '../devnet/devnet-file.js';
 import { runDevnet } from '../devnet/devnet.js';
+import type { TickOutcome } from '../devnet/duty-network.js';
 import { packageRoot } from '../package-root.js';
+
+/** Who got the position signed; CometBFT votes are identical, so several nodes may. */
+function signedBy(o: TickOutcome): string {
+  if (!o.author) return 'MISSED';
+  const who = o.signers && o.signers.length > 1 ? o.signers.join(',') : o.author;
+  return `signed for ${who}${o.proposer ? ` (proposal by ${o.proposer})` : ''}`;
+}
 
 function seconds(v: string): number {
   const n = Number(v);
@@ -47,7 +55,7 @@ export function upCommand(): Command {
           onTick: (o, t) =>
             say(
               `${new Date().toISOString().slice(11, 19)}  ${o.chainId}  ${o.label}  ` +
-                `${o.author ? `signed by ${o.author}` : 'MISSED'}  refused ${o.refused}  down ${o.unreachable}` +
+                `${signedBy(o)}  refused ${o.refused}  down ${o.unreachable}` +
                 `  | signed ${t.signed}  missed ${t.missed}  equivocations ${t.equivocations}`,
             ),
         }).finally(() => {

@@ -6,7 +6,8 @@
  * followed by the next good signature.
  */
 import type { DevnetFile } from './devnet-file.js';
-import { runDevnet, type DevnetControl, type DevnetReport } from './devnet.js';
+import { runDevnet, type DevnetControl, type DevnetReport, type DevnetTotals } from './devnet.js';
+import type { TickOutcome } from './duty-network.js';
 
 export const FAULT_KINDS = ['agent-kill', 'agent-pause', 'link-cut', 'clock-jump'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -34,6 +35,8 @@ export interface ChaosOptions {
   readonly maxFaultMs: number;
   readonly kinds?: readonly FaultKind[];
   readonly onFault?: (f: InjectedFault) => void;
+  /** Every position reported by any chain (for a live view or a test's own checks). */
+  readonly onTick?: (o: TickOutcome, totals: DevnetTotals) => void;
 }
 
 /** One planned fault. The whole plan is drawn from the seed before the run starts, so the
@@ -139,7 +142,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         break;
       }
       case 'link-cut':
+        // Every link between this member's nodes and its agent: the HTTP API and privval.
         member.proxy.cut(f.lastsMs);
+        for (const link of member.nodeLinks) link.cut(f.lastsMs);
         break;
       case 'clock-jump':
         member.node.clockSkewTicks = BigInt(f.skewTicks);
@@ -162,7 +167,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       start = Date.now();
       for (const f of plan) at(f.atMs, () => inject(control, f));
     },
-    onTick: (o) => {
+    onTick: (o, totals) => {
+      opts.onTick?.(o, totals);
       if (!o.author) return;
       const now = Date.now() - start;
       for (const f of pending) {

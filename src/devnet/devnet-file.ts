@@ -25,15 +25,34 @@ const GrandpaChainSchema = z
   })
   .strict();
 
+const CometbftChainSchema = z
+  .object({
+    family: z.literal('cometbft'),
+    /** CometBFT limits chain ids to 50 characters. */
+    chainId: z.string().min(1).max(50),
+    /** Time per height: proposal, prevote and precommit are spread over it. */
+    blockMs: z.number().int().min(150).max(60_000).default(1000),
+    nodes: z.number().int().min(1).max(16).default(3),
+    /** Each node proposes its own block at every height: the guard must sign only one. */
+    conflictingProposals: z.boolean().default(false),
+    protocol: z.enum(['v0.38', 'v1']).default('v0.38'),
+  })
+  .strict();
+
 export const DevnetFileSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9-]{1,40}$/, 'lower-case letters, digits and dashes'),
     store: z.enum(['sqlite']).default('sqlite'),
-    chains: z.array(z.discriminatedUnion('family', [SlotChainSchema, GrandpaChainSchema])).min(1),
+    chains: z
+      .array(
+        z.discriminatedUnion('family', [SlotChainSchema, GrandpaChainSchema, CometbftChainSchema]),
+      )
+      .min(1),
   })
   .strict();
 
 export type DevnetFile = z.output<typeof DevnetFileSchema>;
 export type ChainSpec = DevnetFile['chains'][number];
+export type CometbftChainSpec = Extract<ChainSpec, { family: 'cometbft' }>;
 
 export const loadDevnetFile = (path: string): DevnetFile => loadYamlFile(path, DevnetFileSchema);

@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { loadEd25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
+import { CometbftNetwork } from './cometbft-network.js';
 import type { DevnetFile } from './devnet-file.js';
 import { EvidenceCollector, type Equivocation } from './evidence.js';
 import {
@@ -28,13 +29,21 @@ export interface DevnetMember {
   /** undefined while the agent is down. */
   agent: AgentProcess | undefined;
   readonly proxy: TcpProxy;
+  /** The agent → node links of this member's CometBFT nodes (one per CometBFT chain). */
+  readonly nodeLinks: readonly TcpProxy[];
   readonly node: DutyNode;
+}
+
+/** What the devnet runs and fault injection may inspect: any simulated chain. */
+export interface DevnetNetwork {
+  readonly chainId: string;
+  readonly tickMs: number;
 }
 
 /** What fault injection may do to a running devnet. */
 export interface DevnetControl {
   readonly members: readonly DevnetMember[];
-  readonly networks: readonly DutyNetwork[];
+  readonly networks: readonly DevnetNetwork[];
   /** SIGKILL the member's agent; its node keeps pointing at the dead address. */
   killAgent(member: DevnetMember): void;
   /** Starts a fresh agent process for a member whose agent is down. */
@@ -68,7 +77,18 @@ export interface DevnetTotals {
   equivocations: number;
 }
 
+/** One chain's share of the totals. */
+export interface ChainTotals {
+  readonly family: DevnetFile['chains'][number]['family'];
+  ticks: number;
+  signed: number;
+  missed: number;
+  refusals: number;
+  signatures: number;
+}
+
 export interface DevnetReport extends DevnetTotals {
+  readonly chains: Readonly<Record<string, ChainTotals>>;
   readonly name: string;
   readonly agents: number;
   readonly equivocationDetails: readonly Equivocation[];
@@ -77,7 +97,38 @@ export interface DevnetReport extends DevnetTotals {
 
 const KEY_ID = 'validator';
 
-function writeAgentConfig(workDir: string, name: string, separateStore: boolean): string {
+interface AgentConfigInput {
+  readonly workDir: string;
+  readonly name: string;
+  readonly index: number;
+  readonly separateStore: boolean;
+  readonly cometbft: readonly CometbftNetwork[];
+}
+
+function cometbftSection(name: string, index: number, networks: readonly CometbftNetwork[]) {
+  const chains = networks
+    .filter((n) => index < n.links.length)
+    .map((n) => ({
+      chainId: n.chainId,
+      keyId: KEY_ID,
+      protocol: n.protocol,
+      nodes: [n.nodeAddress(index)],
+      connectionKeyFile: `./${name}/connection_key.json`,
+      // Faults last about a second: a link must come back within a block, not after the
+      // production defaults (15 s idle, 5 s backoff) meant for flaky WANs.
+      timeouts: { dialMs: 1000, handshakeMs: 2000, idleMs: Math.max(3000, 3 * n.tickMs) },
+      backoff: { initialMs: 50, maxMs: 500, multiplier: 2 },
+    }));
+  return chains.length > 0 ? { cometbft: { chains } } : {};
+}
+
+function writeAgentConfig({
+  workDir,
+  name,
+  index,
+  separateStore,
+  cometbft,
+}: AgentConfigInput): string {
   const file = join(workDir, 'agents', `${name}.yaml`);
   mkdirSync(join(workDir, 'agents'), { recursive: true });
   writeFileSync(
@@ -93,6 +144,7 @@ function writeAgentConfig(workDir: string, name: string, separateStore: boolean)
         busyTimeoutMs: 500,
       },
       keys: [{ id: KEY_ID, file: '../validator_key.json' }],
+      ...cometbftSection(name, index, cometbft),
       log: { level: 'info' },
     }),
   );
@@ -121,28 +173,80 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     equivocations: 0,
   };
   const networks: DutyNetwork[] = [];
+  const cometbftNetworks: CometbftNetwork[] = [];
   const restarts = new Set<Promise<void>>();
   let stopping = false;
+  const chainTotals: Record<string, ChainTotals> = Object.fromEntries(
+    opts.file.chains.map((c) => [
+      c.chainId,
+      { family: c.family, ticks: 0, signed: 0, missed: 0, refusals: 0, signatures: 0 },
+    ]),
+  );
+  const countTick = (o: TickOutcome) => {
+    const chain = chainTotals[o.chainId];
+    if (chain) {
+      chain.ticks++;
+      if (o.author) chain.signed++;
+      else chain.missed++;
+      chain.refusals += o.refused;
+      chain.signatures = evidence.signaturesOf(o.chainId);
+    }
+    totals.ticks++;
+    if (o.author) totals.signed++;
+    else totals.missed++;
+    totals.refusals += o.refused;
+    totals.signatures = evidence.signatures;
+    totals.equivocations = evidence.equivocations.length;
+    opts.onTick?.(o, totals);
+  };
+  // One clock per member, shared by all its chains (a clock jump hits every chain it runs).
+  const clocks: DutyNode[] = names.map((name) => ({ name, agentUrl: undefined }));
   try {
+    for (const chain of opts.file.chains) {
+      if (chain.family !== 'cometbft') continue;
+      // The nodes listen first: each agent's config names its node's (proxied) address.
+      cometbftNetworks.push(
+        await CometbftNetwork.create({
+          spec: chain,
+          publicKey,
+          nodes: clocks.slice(0, chain.nodes),
+          evidence,
+          onTick: countTick,
+        }),
+      );
+    }
     const agents = await Promise.all(
-      names.map((n) =>
-        startAgentProcess(n, writeAgentConfig(workDir, n, opts.separateStores === true)),
+      names.map((name, index) =>
+        startAgentProcess(
+          name,
+          writeAgentConfig({
+            workDir,
+            name,
+            index,
+            separateStore: opts.separateStores === true,
+            cometbft: cometbftNetworks,
+          }),
+        ),
       ),
     );
-    for (const agent of agents) {
+    for (const [index, agent] of agents.entries()) {
       const proxy = new TcpProxy(portOf(agent.url));
       await proxy.start();
+      const node = clocks[index]!;
+      node.agentUrl = `http://127.0.0.1:${proxy.port}`;
       members.push({
         name: agent.name,
         configFile: agent.configFile,
         agent,
         proxy,
-        node: { name: agent.name, agentUrl: `http://127.0.0.1:${proxy.port}` },
+        nodeLinks: cometbftNetworks.flatMap((n) => n.links.slice(index, index + 1)),
+        node,
       });
       opts.onAgent?.(`${agent.name} agent pid ${agent.child.pid} at ${agent.url}`);
     }
 
     for (const chain of opts.file.chains) {
+      if (chain.family === 'cometbft') continue;
       const nodes = members.slice(0, chain.nodes).map((m) => m.node);
       const [tickMs, schedule] =
         chain.family === 'slot'
@@ -157,21 +261,13 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
           publicKey,
           nodes,
           evidence,
-          (o) => {
-            totals.ticks++;
-            if (o.author) totals.signed++;
-            else totals.missed++;
-            totals.refusals += o.refused;
-            totals.signatures = evidence.signatures;
-            totals.equivocations = evidence.equivocations.length;
-            opts.onTick?.(o, totals);
-          },
+          countTick,
         ),
       );
     }
     opts.onStarted?.({
       members,
-      networks,
+      networks: [...networks, ...cometbftNetworks],
       killAgent(m) {
         m.agent?.child.kill('SIGKILL');
         m.agent = undefined;
@@ -189,6 +285,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       },
     });
     for (const n of networks) n.start();
+    for (const n of cometbftNetworks) n.start();
 
     await new Promise<void>((done) => {
       const timer = opts.durationMs !== undefined ? setTimeout(done, opts.durationMs) : undefined;
@@ -200,6 +297,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   } finally {
     stopping = true;
     for (const n of networks) n.stop();
+    await Promise.all(cometbftNetworks.map((n) => n.stop()));
     await Promise.allSettled([...restarts]);
     await Promise.all(members.map((m) => m.agent?.stop()));
     await Promise.all(members.map((m) => m.proxy.stop()));
@@ -208,6 +306,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     name: opts.file.name,
     agents: members.length,
     ...totals,
+    chains: chainTotals,
     equivocationDetails: evidence.equivocations,
     invalidSignatures: evidence.invalidSignatures.length,
   };

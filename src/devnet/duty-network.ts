@@ -53,6 +53,10 @@ export interface TickOutcome {
   readonly label: string;
   /** The node whose message was signed, if any. */
   readonly author?: string;
+  /** CometBFT: every node that got the (identical) precommit signed. */
+  readonly signers?: readonly string[];
+  /** CometBFT: the node whose proposal was signed. */
+  readonly proposer?: string;
   readonly refused: number;
   readonly unreachable: number;
 }

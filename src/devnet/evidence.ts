@@ -27,9 +27,15 @@ export class EvidenceCollector {
   readonly equivocations: Equivocation[] = [];
   readonly invalidSignatures: SignedMessage[] = [];
   signatures = 0;
+  private readonly perChain = new Map<string, number>();
+
+  signaturesOf(chainId: string): number {
+    return this.perChain.get(chainId) ?? 0;
+  }
 
   record(m: SignedMessage): void {
     this.signatures++;
+    this.perChain.set(m.chainId, this.signaturesOf(m.chainId) + 1);
     if (!verifyEd25519(m.publicKey, m.payload, m.signature)) this.invalidSignatures.push(m);
     const key = `${m.chainId}\0${Buffer.from(m.publicKey).toString('hex')}\0${m.position}`;
     const payloadHash = createHash('sha256').update(m.payload).digest('hex');
