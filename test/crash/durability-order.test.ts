@@ -30,6 +30,24 @@ function skipWithoutStrace(t: { skip(msg: string): void }): boolean {
   return true;
 }
 
+/** The agent strace runs: strace's only child, or else the first pid in the trace file. */
+function tracedPid(stracePid: number, trace: string): number | undefined {
+  const candidates = [
+    () =>
+      readFileSync(`/proc/${stracePid}/task/${stracePid}/children`, 'utf8').trim().split(' ')[0],
+    () => /^(\d+) /.exec(readFileSync(trace, 'utf8'))?.[1],
+  ];
+  for (const read of candidates) {
+    try {
+      const pid = Number(read());
+      if (Number.isInteger(pid) && pid > 0) return pid;
+    } catch {
+      // try the next source
+    }
+  }
+  return undefined;
+}
+
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('durability order', () => {
@@ -151,12 +169,7 @@ describe('durability order', () => {
         });
         void exited.then(() => reject(new Error('strace or the agent exited early')));
       });
-      // The agent is strace's only child process.
-      agentPid = Number(
-        readFileSync(`/proc/${strace.pid}/task/${strace.pid}/children`, 'utf8')
-          .trim()
-          .split(' ')[0],
-      );
+      agentPid = tracedPid(strace.pid!, trace);
       let granted = 0;
       for (let s = 0; s < 15; s++) {
         for (const _again of s % 5 === 0 ? [1, 2] : [1]) {
@@ -178,7 +191,7 @@ describe('durability order', () => {
       }
       assert.equal(granted, 15);
     } finally {
-      if (agentPid) process.kill(agentPid, 'SIGTERM');
+      if (agentPid !== undefined) process.kill(agentPid, 'SIGTERM');
       else strace.kill('SIGKILL');
       await exited;
     }
