@@ -9,6 +9,9 @@ import { applyCommand } from './apply.js';
 import { destroyCommand } from './destroy.js';
 import { stateCommand } from './state.js';
 import { cometbftCommand } from './cometbft.js';
+import { etcdCommand } from './etcd.js';
+import { pkiCommand } from './pki.js';
+import { clusterCommand } from './cluster.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -20,4 +23,7 @@ export const commands: Array<() => Command> = [
   destroyCommand,
   stateCommand,
   cometbftCommand,
+  etcdCommand,
+  pkiCommand,
+  clusterCommand,
 ];

@@ -11,7 +11,7 @@
  * Any error, timeout or lost quorum ends in StoreUnavailableError: the guard refuses.
  */
 import { z } from 'zod';
-import { StoreUnavailableError, errorMessage } from '../errors.js';
+import { InputError, StoreUnavailableError, errorMessage } from '../errors.js';
 import type { Watermark } from '../guard/watermark.js';
 import { EtcdCallError, EtcdClient, type Compare, type TxnOp } from '../etcd/client.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
@@ -34,7 +34,8 @@ const endpoint = z
 
 export const EtcdStoreConfigSchema = z
   .object({
-    engine: z.literal('etcd').optional(),
+    /** Required, so this schema can sit in a discriminated union of store engines. */
+    engine: z.literal('etcd'),
     endpoints: z.array(endpoint).min(1),
     /** Mutual TLS: the cluster CA, and this agent's client certificate and key. */
     tls: z
@@ -61,7 +62,10 @@ export const EtcdStoreConfigSchema = z
   .strict();
 
 export type EtcdStoreConfig = z.output<typeof EtcdStoreConfigSchema>;
-export type EtcdStoreConfigInput = z.input<typeof EtcdStoreConfigSchema>;
+/** What `openEtcdStore` takes: the config, with `engine` optional. */
+export type EtcdStoreConfigInput = Omit<z.input<typeof EtcdStoreConfigSchema>, 'engine'> & {
+  engine?: 'etcd';
+};
 
 /** Where a role's leader key lives; the lease module and the fence check must agree. */
 export function leaderKey(prefix: string, role: string): string {
@@ -214,9 +218,12 @@ export function etcdClientFor(config: EtcdStoreConfig): EtcdClient {
   });
 }
 
-/** Validates `config` (throws a zod error on bad input) and connects lazily. */
+/** Validates `config` (InputError on bad input) and connects lazily, on first use. */
 export async function openEtcdStore(config: EtcdStoreConfigInput): Promise<EtcdWatermarkStore> {
-  const parsed = EtcdStoreConfigSchema.parse(config);
+  const result = EtcdStoreConfigSchema.safeParse({ ...config, engine: 'etcd' });
+  if (!result.success)
+    throw new InputError(`invalid etcd store config:\n${z.prettifyError(result.error)}`);
+  const parsed = result.data;
   const useTls = parsed.tls !== undefined;
   const plain = parsed.endpoints.filter((e) => e.startsWith('http://'));
   if (useTls && plain.length > 0) {

@@ -1,0 +1,140 @@
+/** `vigil cluster status`: etcd members, leader, health, role holders and every watermark. */
+import { Command } from 'commander';
+import { z } from 'zod';
+import { loadYamlFile } from '../config/yaml-file.js';
+import { InputError } from '../errors.js';
+import { formatPosition } from '../guard/position.js';
+import { EtcdStoreConfigSchema, openEtcdStore, type EtcdStoreConfigInput } from '../store/etcd.js';
+
+const FileSchema = z.looseObject({ store: EtcdStoreConfigSchema });
+
+interface Options {
+  config?: string;
+  endpoints?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  prefix?: string;
+  json?: boolean;
+}
+
+function storeConfig(o: Options): EtcdStoreConfigInput {
+  if (o.config) return loadYamlFile(o.config, FileSchema).store;
+  if (!o.endpoints) throw new InputError('give --config <file> or --endpoints host:port,…');
+  const tls = o.ca || o.cert || o.key;
+  if (tls && !(o.ca && o.cert && o.key))
+    throw new InputError('--ca, --cert and --key go together (etcd requires a client certificate)');
+  return {
+    endpoints: o.endpoints.split(',').map((e) => e.trim()),
+    ...(tls ? { tls: { ca: o.ca!, cert: o.cert!, key: o.key! } } : {}),
+    ...(o.prefix ? { prefix: o.prefix } : {}),
+    timeouts: { callMs: 2000, updateMs: 4000 },
+  };
+}
+
+export function clusterCommand(): Command {
+  const cluster = new Command('cluster').description('the etcd guard cluster');
+  cluster
+    .command('status')
+    .description('members, raft leader, per-endpoint health, role holders and watermarks')
+    .option('--config <file>', 'agent config file with `store: { engine: etcd, … }`')
+    .option('--endpoints <list>', 'comma-separated client endpoints (instead of --config)')
+    .option('--ca <file>', 'cluster CA certificate')
+    .option('--cert <file>', 'client certificate')
+    .option('--key <file>', 'client key')
+    .option('--prefix <prefix>', 'key prefix', '/vigil/v1/')
+    .option('--json', 'machine-readable output')
+    .action(async (o: Options) => {
+      const store = await openEtcdStore(storeConfig(o));
+      const prefix = store.config.prefix;
+      try {
+        const statuses = await store.client.statusAll();
+        const healthy = statuses.filter((s) => 'memberId' in s);
+        let members: Awaited<ReturnType<typeof store.client.memberList>> = [];
+        let watermarks: Awaited<ReturnType<typeof store.list>> = [];
+        let leaders: Array<{ role: string; holder: string; token: bigint }> = [];
+        const problems: string[] = [];
+        try {
+          members = await store.client.memberList();
+          watermarks = await store.list();
+          leaders = (await store.client.getPrefix(`${prefix}leaders/`)).map((kv) => ({
+            role: decodeURIComponent(kv.key.slice(`${prefix}leaders/`.length)),
+            holder: kv.value.toString(),
+            token: kv.createRevision,
+          }));
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+        const leaderId = healthy.find((s) => 'leaderId' in s && s.leaderId !== '0');
+        const report = {
+          leader: leaderId && 'leaderId' in leaderId ? leaderId.leaderId : undefined,
+          endpoints: statuses.map((s) =>
+            'error' in s
+              ? { endpoint: s.endpoint, healthy: false, error: s.error }
+              : {
+                  endpoint: s.endpoint,
+                  healthy: true,
+                  memberId: s.memberId,
+                  isLeader: s.memberId === s.leaderId,
+                  version: s.version,
+                  raftTerm: s.raftTerm.toString(),
+                  raftIndex: s.raftIndex.toString(),
+                  dbSize: s.dbSize.toString(),
+                },
+          ),
+          members,
+          roles: leaders.map((l) => ({ ...l, token: l.token.toString() })),
+          watermarks: watermarks.map((w) => ({
+            chainId: w.scope.chainId,
+            keyId: w.scope.keyId,
+            family: w.scope.family,
+            position: formatPosition(w.watermark.position),
+            writer: w.watermark.writer,
+            updatedAt:
+              w.watermark.updatedAtMs !== undefined
+                ? new Date(w.watermark.updatedAtMs).toISOString()
+                : undefined,
+          })),
+          problems,
+        };
+        if (o.json) {
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        } else {
+          const out: string[] = [];
+          const memberName = (id: string | undefined) =>
+            members.find((m) => m.id === id)?.name ?? id ?? '(none)';
+          out.push(
+            `leader: ${report.leader ? memberName(report.leader) : '(no leader: no quorum?)'}`,
+          );
+          out.push('members:');
+          for (const m of members)
+            out.push(
+              `  ${m.name.padEnd(12)} ${m.id}  ${m.clientUrls.join(',')}${m.isLearner ? ' (learner)' : ''}`,
+            );
+          out.push('endpoints:');
+          for (const e of report.endpoints)
+            out.push(
+              e.healthy
+                ? `  ${e.endpoint.padEnd(28)} healthy  ${memberName(e.memberId)}${e.isLeader ? ' [leader]' : ''}  term ${e.raftTerm} index ${e.raftIndex}`
+                : `  ${e.endpoint.padEnd(28)} DOWN     ${e.error}`,
+            );
+          out.push('roles:');
+          for (const r of report.roles)
+            out.push(`  ${r.role.padEnd(24)} held by ${r.holder} (token ${r.token})`);
+          if (report.roles.length === 0) out.push('  (none held)');
+          out.push('watermarks:');
+          for (const w of report.watermarks)
+            out.push(
+              `  ${w.chainId} ${w.keyId.slice(0, 16)}… ${w.family.padEnd(8)} ${w.position.padEnd(28)} ${w.writer ?? ''} ${w.updatedAt ?? ''}`,
+            );
+          if (report.watermarks.length === 0) out.push('  (none)');
+          for (const p of problems) out.push(`problem: ${p}`);
+          process.stdout.write(out.join('\n') + '\n');
+        }
+        if (healthy.length * 2 <= statuses.length || problems.length > 0) process.exitCode = 2;
+      } finally {
+        await store.close();
+      }
+    });
+  return cluster;
+}
