@@ -123,6 +123,9 @@ export interface GuardedSignerOptions {
   readonly observer?: DecisionObserver;
 }
 
+/** JSON can carry one ("\ud800"); such a chain id has no UTF-8 form, so no scope key. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
 
 /** Authorizations hash their requester, never their payload alone, so a retry by the same
@@ -240,6 +243,13 @@ export class GuardedSigner {
       if (err instanceof InputError)
         return { outcome: 'refused', reason: 'invalid_request', message: err.message };
       throw err;
+    }
+    if (LONE_SURROGATE.test(req.chainId)) {
+      return {
+        outcome: 'refused',
+        reason: 'invalid_request',
+        message: 'chainId is not well-formed Unicode (it contains a lone UTF-16 surrogate)',
+      };
     }
     const scope: WatermarkScope = {
       chainId: req.chainId,
