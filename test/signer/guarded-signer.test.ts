@@ -353,6 +353,38 @@ describe('GuardedSigner', () => {
     );
   });
 
+  it('refuses a chain id that is not well-formed Unicode as invalid_request', async () => {
+    const { rig } = fresh();
+    // JSON can carry a lone surrogate ("\ud800"); it cannot become a scope key.
+    for (const chainId of ['bad\ud800', '\udc00x', 'a\ud800\ud800']) {
+      refused(
+        await rig.signer.sign({
+          family: 'slot',
+          chainId,
+          keyId: 'k1',
+          slot: 1n,
+          payload: enc('x'),
+        }),
+        'invalid_request',
+      );
+      refused(
+        await rig.signer.authorize({ family: 'slot', chainId, keyId: 'k1', slot: 1n, nodeId: 'n' }),
+        'invalid_request',
+      );
+    }
+    assert.deepEqual(await rig.store.list(), []);
+    // Well-formed text of any script is fine.
+    granted(
+      await rig.signer.sign({
+        family: 'slot',
+        chainId: 'чейн/😀 %2F',
+        keyId: 'k1',
+        slot: 1n,
+        payload: enc('x'),
+      }),
+    );
+  });
+
   it('authorize: replay by the same node, conflict for another node or a signature', async () => {
     const { rig } = fresh();
     const a = granted(
