@@ -32,7 +32,10 @@ const watermark: fc.Arbitrary<Watermark> = fc
   .map((w) => ({ ...w }) as Watermark); // fast-check builds null-prototype objects
 
 const scope: fc.Arbitrary<WatermarkScope> = fc.record({
-  chainId: fc.string({ minLength: 1, maxLength: 30 }),
+  chainId: fc.oneof(
+    fc.string({ minLength: 1, maxLength: 30 }),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }),
+  ),
   keyId: fc.string({ minLength: 1, maxLength: 64 }),
   family: fc.constantFrom(...DUTY_FAMILIES),
 });
