@@ -143,6 +143,7 @@ async function supervise(args: SuperviseArgs): Promise<void> {
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown());
+  log(`ready ${args.holderId} ${Date.now()}`);
 }
 
 const [mode, json] = process.argv.slice(2);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { EtcdClient } from '../../src/etcd/client.js';
 import { EtcdMemberConfigSchema, etcdArgs, type EtcdMemberConfig } from '../../src/etcd/member.js';
 import { initCa, issueCert } from '../../src/etcd/pki.js';
+import type { EtcdStoreConfigInput } from '../../src/store/etcd.js';
 
 export function etcdAvailable(): boolean {
   const r = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
@@ -126,7 +127,7 @@ export class EtcdTestCluster {
   }
 
   /** Store config for agents of this cluster. */
-  storeConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  storeConfig(overrides: Partial<EtcdStoreConfigInput> = {}): EtcdStoreConfigInput {
     return {
       endpoints: this.endpoints,
       ...(this.tls ? { tls: { ca: this.tls.ca, ...this.tls.client } } : {}),
