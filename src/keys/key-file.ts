@@ -78,8 +78,11 @@ function parseCometbftJson(path: string, text: string): Ed25519Key {
 }
 
 function parsePlain(path: string, raw: Buffer): Ed25519Key {
-  if (raw.length === 32 || raw.length === 64) return keyFromBytes(path, raw);
   const text = raw.toString('utf8').trim();
+  // Text first: a hex seed without a newline is exactly 64 bytes long, like a raw seed‖key.
+  if (/^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{128}$/.test(text))
+    return keyFromBytes(path, Buffer.from(text, 'hex'));
+  if (raw.length === 32 || raw.length === 64) return keyFromBytes(path, raw);
   if (/^([0-9a-fA-F]{64}|[0-9a-fA-F]{128})$/.test(text))
     return keyFromBytes(path, Buffer.from(text, 'hex'));
   if (/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return keyFromBytes(path, Buffer.from(text, 'base64'));

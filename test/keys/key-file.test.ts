@@ -111,16 +111,11 @@ describe('key files', () => {
     assertSameKey(loadEd25519KeyFile(write(b64(SEED), 0o400)));
   });
 
-  // Known bug (reported to the lead, src/keys/key-file.ts parsePlain): 64 hex characters
-  // without a newline are exactly 64 bytes, so the file is taken for a raw seed‖public key
-  // and refused as "public key does not match". Marked todo so it shows without failing CI.
-  it(
-    'reads a hex seed written without a trailing newline (64 bytes of text)',
-    { todo: 'src/keys/key-file.ts treats any 64-byte file as raw seed‖public key' },
-    () => {
-      assertSameKey(loadEd25519KeyFile(write(hexOf(SEED))));
-    },
-  );
+  // 64 hex characters without a newline are exactly 64 bytes: the file must still be read as
+  // text, not as a raw seed‖public key (which would be refused as a mismatched key).
+  it('reads a hex seed written without a trailing newline (64 bytes of text)', () => {
+    assertSameKey(loadEd25519KeyFile(write(hexOf(SEED))));
+  });
 
   for (const mode of [0o640, 0o604, 0o644, 0o660, 0o606, 0o610, 0o601]) {
     it(`refuses a key file with mode 0${mode.toString(8)}, with a chmod hint`, () => {
