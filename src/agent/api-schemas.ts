@@ -28,6 +28,11 @@ const common = {
   keyId: id('configured key id, or the public key in hex'),
 };
 
+const slotPosition = z.object({ slot: position }).strict();
+const grandpaPosition = z
+  .object({ setId: position, round: position, stage: z.enum(['propose', 'prevote', 'precommit']) })
+  .strict();
+
 export const SignBodySchema = z.discriminatedUnion('family', [
   z
     .object({
@@ -52,7 +57,7 @@ export const SignBodySchema = z.discriminatedUnion('family', [
     .object({
       family: z.literal('slot'),
       ...common,
-      position: z.object({ slot: position }).strict(),
+      position: slotPosition,
       payload: hex(MAX_PAYLOAD_BYTES),
     })
     .strict(),
@@ -60,13 +65,7 @@ export const SignBodySchema = z.discriminatedUnion('family', [
     .object({
       family: z.literal('grandpa'),
       ...common,
-      position: z
-        .object({
-          setId: position,
-          round: position,
-          stage: z.enum(['propose', 'prevote', 'precommit']),
-        })
-        .strict(),
+      position: grandpaPosition,
       payload: hex(MAX_PAYLOAD_BYTES),
     })
     .strict(),
@@ -83,7 +82,7 @@ export const AuthorizeBodySchema = z.discriminatedUnion('family', [
     .object({
       family: z.literal('slot'),
       ...common,
-      position: z.object({ slot: position }).strict(),
+      position: slotPosition,
       nodeId,
       payload: hex(MAX_PAYLOAD_BYTES).optional(),
     })
@@ -92,13 +91,7 @@ export const AuthorizeBodySchema = z.discriminatedUnion('family', [
     .object({
       family: z.literal('grandpa'),
       ...common,
-      position: z
-        .object({
-          setId: position,
-          round: position,
-          stage: z.enum(['propose', 'prevote', 'precommit']),
-        })
-        .strict(),
+      position: grandpaPosition,
       nodeId,
       payload: hex(MAX_PAYLOAD_BYTES).optional(),
     })
