@@ -6,8 +6,10 @@
  *
  * Other modes are added by the lease and supervisor tests.
  */
-import { createHash } from 'node:crypto';
-import { decide, positionOf, type RuleRequest } from '../../src/guard/index.js';
+import { Ed25519Key } from '../../src/keys/ed25519.js';
+import { KeyRing } from '../../src/keys/keyring.js';
+import { GuardedSigner } from '../../src/signer/guarded-signer.js';
+import { LocalWatermarks } from '../../src/signer/local-watermark.js';
 import { appendFileSync } from 'node:fs';
 import { EtcdLeaderElection } from '../../src/lease/etcd.js';
 import { LeaseTimingSchema } from '../../src/lease/types.js';
@@ -18,46 +20,41 @@ import { startSupervisor } from '../../src/supervisor/supervisor.js';
 interface RaceArgs {
   store: EtcdStoreConfigInput;
   chainId: string;
-  keyId: string;
+  /** Every racer holds the same key (as HA agents do). */
+  seedHex: string;
   slot: string;
   payload: string;
+  /** Where this agent keeps its own local watermarks (one file per agent). */
+  localPath: string;
   /** Wall-clock ms at which every racer fires, so they really overlap. */
   startAt: number;
 }
 
+/** One signing request through the real GuardedSigner on the etcd store. */
 async function race(args: RaceArgs): Promise<void> {
   const store = await openEtcdStore(args.store);
-  const rule: RuleRequest = {
-    family: 'slot',
-    slot: BigInt(args.slot),
-    payloadHash: new Uint8Array(createHash('sha256').update(args.payload).digest()),
-    mode: 'sign',
-  };
+  const local = new LocalWatermarks(args.localPath);
+  const key = Ed25519Key.fromSeed(new Uint8Array(Buffer.from(args.seedHex, 'hex')));
+  const keys = new KeyRing();
+  keys.add({ id: 'producer', scopeKeyId: key.publicKeyHex, signer: key });
+  const signer = new GuardedSigner({ store, keys, local, agentId: args.payload });
   // Warm the connection and the cache so the race is on the one-round-trip path.
-  await store.get({ chainId: args.chainId, keyId: args.keyId, family: 'slot' });
+  await store.get({ chainId: args.chainId, keyId: key.publicKeyHex, family: 'slot' });
   await new Promise((r) => setTimeout(r, Math.max(0, args.startAt - Date.now())));
   try {
-    const outcome = await store.update(
-      { chainId: args.chainId, keyId: args.keyId, family: 'slot' },
-      (current) => {
-        const d = decide(current, rule);
-        return d.outcome === 'grant'
-          ? {
-              write: {
-                family: 'slot',
-                position: positionOf(rule),
-                payloadHash: rule.payloadHash,
-                writer: args.payload,
-              },
-              result: 'granted',
-            }
-          : { result: d.outcome === 'replay' ? 'replayed' : `refused:${d.reason}` };
-      },
-    );
-    process.stdout.write(JSON.stringify({ outcome }) + '\n');
-  } catch (err) {
-    process.stdout.write(JSON.stringify({ outcome: 'error', error: String(err) }) + '\n');
+    const r = await signer.sign({
+      family: 'slot',
+      chainId: args.chainId,
+      keyId: 'producer',
+      slot: BigInt(args.slot),
+      payload: new TextEncoder().encode(args.payload),
+    });
+    const outcome = r.outcome === 'refused' ? `refused:${r.reason}` : r.outcome;
+    const signature =
+      r.outcome !== 'refused' && r.signature ? Buffer.from(r.signature).toString('hex') : undefined;
+    process.stdout.write(JSON.stringify({ outcome, signature }) + '\n');
   } finally {
+    local.close();
     await store.close();
   }
 }

@@ -11,12 +11,46 @@ import type { Watermark } from '../../src/guard/watermark.js';
 import { initCa, issueCert } from '../../src/etcd/pki.js';
 import { openEtcdStore, watermarkKey, type EtcdWatermarkStore } from '../../src/store/etcd.js';
 import { encodeRecord } from '../../src/store/record-codec.js';
-import { FencedError, scopeId, type WatermarkScope } from '../../src/store/types.js';
+import { Ed25519Key } from '../../src/keys/ed25519.js';
+import { KeyRing } from '../../src/keys/keyring.js';
+import { GuardedSigner } from '../../src/signer/guarded-signer.js';
+import { LocalWatermarks } from '../../src/signer/local-watermark.js';
+import {
+  FencedError,
+  scopeId,
+  type FenceToken,
+  type WatermarkScope,
+} from '../../src/store/types.js';
 import { EtcdTestCluster, etcdSkip, sleep } from '../helpers/etcd-cluster.js';
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL('../etcd/agent-child.js', import.meta.url));
 const skip = etcdSkip();
+
+/** A GuardedSigner on `store` with its own key and local watermark file. */
+function signerOn(store: EtcdWatermarkStore) {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-signer-'));
+  const local = new LocalWatermarks(join(dir, 'local.db'));
+  const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(Math.floor(Math.random() * 255)));
+  const keys = new KeyRing();
+  keys.add({ id: 'k', scopeKeyId: key.publicKeyHex, signer: key });
+  const signer = new GuardedSigner({ store, keys, local, agentId: 'test' });
+  return {
+    sign: (slot: bigint, fence?: FenceToken) =>
+      signer.sign({
+        family: 'slot',
+        chainId: 'signer-test',
+        keyId: 'k',
+        slot,
+        payload: new Uint8Array([1, 2, 3]),
+        ...(fence ? { fence } : {}),
+      }),
+    close: () => {
+      local.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 const scope = (keyId = 'aa'): WatermarkScope => ({ chainId: 'test-1', keyId, family: 'slot' });
 const mark = (slot: bigint, writer = 'w'): Watermark => ({
@@ -77,31 +111,39 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
     assert.equal((await b.get(scope('a2')))?.writer, 'b');
   });
 
-  it('concurrent conflicting requests from separate processes: exactly one grant', async () => {
-    for (let round = 0; round < 3; round++) {
-      const startAt = Date.now() + 1500;
-      const racers = Array.from({ length: 5 }, (_, i) =>
-        run(process.execPath, [
-          CHILD,
-          'race',
-          JSON.stringify({
-            store: cluster.storeConfig(),
-            chainId: 'race-1',
-            keyId: `k${round}`,
-            slot: '42',
-            payload: `block-from-agent-${i}`,
-            startAt,
-          }),
-        ]),
-      );
-      const outcomes = (await Promise.all(racers)).map(
-        (r) => (JSON.parse(r.stdout.trim()) as { outcome: string }).outcome,
-      );
-      assert.equal(outcomes.filter((o) => o === 'granted').length, 1, outcomes.join(','));
-      assert.ok(
-        outcomes.every((o) => o === 'granted' || o === 'refused:conflict'),
-        outcomes.join(','),
-      );
+  it('concurrent conflicting requests from separate agent processes: exactly one grant', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-race-'));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const startAt = Date.now() + 1200;
+        const racers = Array.from({ length: 5 }, (_, i) =>
+          run(process.execPath, [
+            CHILD,
+            'race',
+            JSON.stringify({
+              store: cluster.storeConfig(),
+              chainId: `race-${round}`,
+              seedHex: '07'.repeat(32),
+              slot: '42',
+              payload: `block-from-agent-${i}`,
+              localPath: join(dir, `agent-${round}-${i}.db`),
+              startAt,
+            }),
+          ]),
+        );
+        const answers = (await Promise.all(racers)).map(
+          (r) => JSON.parse(r.stdout.trim()) as { outcome: string; signature?: string },
+        );
+        const outcomes = answers.map((a) => a.outcome);
+        assert.equal(outcomes.filter((o) => o === 'granted').length, 1, outcomes.join(','));
+        assert.ok(
+          outcomes.every((o) => o === 'granted' || o === 'refused:conflict'),
+          outcomes.join(','),
+        );
+        assert.equal(answers.filter((a) => a.signature).length, 1, 'exactly one signature left');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -145,24 +187,27 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
 
   it('refuses everything without a quorum and resumes when members return', async () => {
     const store = await open({ timeouts: { callMs: 300, updateMs: 900 }, retries: 3 });
+    const rig = signerOn(store);
     await store.update(scope('q1'), raiseTo(1n));
+    assert.equal((await rig.sign(1n)).outcome, 'granted');
     const leader = await cluster.leaderIndex();
     const victims = [leader, (leader + 1) % 3];
     for (const v of victims) await cluster.killMember(v);
     try {
-      let decided = 0;
       for (let slot = 2n; slot < 7n; slot++) {
         await assert.rejects(
-          store.update(scope('q1'), (current) => {
-            decided++;
-            return raiseTo(slot)(current);
-          }),
+          store.update(scope('q1'), raiseTo(slot)),
           (e: unknown) => e instanceof StoreUnavailableError && /etcd/.test(e.message),
         );
       }
       await assert.rejects(store.get(scope('q1')), StoreUnavailableError);
       await assert.rejects(store.ping(), StoreUnavailableError);
-      assert.ok(decided >= 0);
+      for (let slot = 2n; slot < 5n; slot++) {
+        const r = await rig.sign(slot);
+        assert.equal(r.outcome, 'refused');
+        assert.equal(r.outcome === 'refused' && r.reason, 'store_unavailable');
+        assert.equal((r as { signature?: unknown }).signature, undefined, 'nothing signed');
+      }
     } finally {
       for (const v of victims) cluster.startMember(v);
     }
@@ -178,6 +223,27 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
       }
     }
     assert.ok(resumed, 'service resumed after the members came back');
+    assert.equal((await rig.sign(5n)).outcome, 'granted');
+    rig.close();
+  });
+
+  it('the signer answers refused/fenced for a deposed leader and signs nothing', async () => {
+    const store = await open();
+    const rig = signerOn(store);
+    const key = store.leaderKey('signer-role');
+    const won = await store.client.txn(
+      'campaign',
+      [{ key, target: 'create', revision: 0n }],
+      [{ put: { key, value: 'me' } }],
+    );
+    const fence = { role: 'signer-role', token: won.revision };
+    assert.equal((await rig.sign(1n, fence)).outcome, 'granted');
+    await store.client.txn('depose', [], [{ delete: { key } }]);
+    const r = await rig.sign(2n, fence);
+    assert.equal(r.outcome, 'refused');
+    assert.equal(r.outcome === 'refused' && r.reason, 'fenced');
+    assert.equal((r as { signature?: unknown }).signature, undefined);
+    rig.close();
   });
 });
 
