@@ -162,4 +162,66 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
       if (member.exitCode === null) member.kill('SIGKILL');
     }
   });
+
+  it('restarts the member when etcd dies', async () => {
+    const [client, peer] = [await freePort(), await freePort()];
+    const cfg = join(dir, 'plain.yaml');
+    writeFileSync(
+      cfg,
+      [
+        'etcd:',
+        '  name: p0',
+        `  dataDir: ${join(dir, 'plain-data')}`,
+        `  listenClientUrls: [http://127.0.0.1:${client}]`,
+        `  listenPeerUrls: [http://127.0.0.1:${peer}]`,
+        `  initialCluster: { p0: http://127.0.0.1:${peer} }`,
+        '',
+      ].join('\n'),
+    );
+    const member = spawn(process.execPath, [CLI_ENTRY, 'etcd', '--config', cfg], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    member.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const pids = () => [...stderr.matchAll(/started, pid (\d+)/g)].map((m) => Number(m[1]));
+    const store = await openEtcdStore({
+      endpoints: [`http://127.0.0.1:${client}`],
+      timeouts: { callMs: 300, updateMs: 600 },
+    });
+    const up = async () => {
+      for (let i = 0; i < 100; i++) {
+        if (
+          await store.ping().then(
+            () => true,
+            () => false,
+          )
+        )
+          return true;
+        await sleep(100);
+      }
+      return false;
+    };
+    try {
+      assert.ok(await up(), 'first start');
+      const first = pids()[0]!;
+      process.kill(first, 'SIGKILL');
+      for (let i = 0; i < 100 && pids().length < 2; i++) await sleep(50);
+      assert.match(stderr, /restarting in \d+ ms/);
+      assert.notEqual(pids()[1], first);
+      assert.ok(await up(), 'serving again after the restart');
+    } finally {
+      await store.close();
+      const exited = new Promise((r) => member.once('exit', r));
+      member.kill('SIGTERM');
+      await Promise.race([exited, sleep(12_000)]);
+      if (member.exitCode === null) member.kill('SIGKILL');
+      for (const pid of pids()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already stopped by vigil etcd */
+        }
+      }
+    }
+  });
 });
