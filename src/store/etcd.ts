@@ -227,9 +227,16 @@ export async function openEtcdStore(config: EtcdStoreConfigInput): Promise<EtcdW
   const useTls = parsed.tls !== undefined;
   const plain = parsed.endpoints.filter((e) => e.startsWith('http://'));
   if (useTls && plain.length > 0) {
-    throw new StoreUnavailableError(
-      `etcd store: TLS files are configured but ${plain.join(', ')} use http://`,
+    throw new InputError(
+      `invalid etcd store config: tls is set but ${plain.join(', ')} use http://`,
       'use https:// endpoints (or host:port) with tls, or remove tls',
+    );
+  }
+  const secure = parsed.endpoints.filter((e) => e.startsWith('https://'));
+  if (!useTls && secure.length > 0) {
+    throw new InputError(
+      `invalid etcd store config: ${secure.join(', ')} use https:// but no tls files are set`,
+      'add tls: { ca, cert, key } (the members require a client certificate)',
     );
   }
   try {

@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { InputError, StoreUnavailableError } from '../../src/errors.js';
 import type { Watermark } from '../../src/guard/watermark.js';
 import { initCa, issueCert } from '../../src/etcd/pki.js';
 import { openEtcdStore, watermarkKey, type EtcdWatermarkStore } from '../../src/store/etcd.js';
@@ -147,6 +148,35 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
     }
   });
 
+  it('property: concurrent agents never grant one slot twice, and the store ends at the highest grant', async () => {
+    const agents = await Promise.all([0, 1, 2, 3].map(() => open()));
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.bigInt({ min: 1n, max: 40n }), { minLength: 1, maxLength: 12 }), {
+          minLength: 4,
+          maxLength: 4,
+        }),
+        async (plans) => {
+          const s = scope(`prop-${run++}`);
+          const granted: bigint[] = [];
+          await Promise.all(
+            plans.map(async (slots, i) => {
+              for (const slot of slots) {
+                if ((await agents[i]!.update(s, raiseTo(slot, `a${i}`))) === 'granted')
+                  granted.push(slot);
+              }
+            }),
+          );
+          assert.equal(new Set(granted).size, granted.length, `a slot granted twice: ${granted}`);
+          const max = granted.reduce((a, b) => (b > a ? b : a), 0n);
+          assert.deepEqual((await agents[0]!.get(s))?.position, [max]);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
   it('fenced updates commit only while the leader key holds that exact revision', async () => {
     const store = await open();
     const key = store.leaderKey('producer');
@@ -271,22 +301,24 @@ describe('etcd watermark store with mutual TLS', { skip }, () => {
   });
 
   it('refuses an agent with no client certificate', async () => {
-    const client = cluster.client();
-    client.close();
-    const store = await openEtcdStore({
-      endpoints: cluster.endpoints,
+    // https:// without certificates is a configuration error, caught before any connection.
+    await assert.rejects(
+      openEtcdStore({ endpoints: cluster.endpoints, prefix: '/vigil-test/' }),
+      (e: unknown) => e instanceof InputError && /no tls files/.test(e.message),
+    );
+    // Plain gRPC against the TLS port fails.
+    const plain = await openEtcdStore({
+      endpoints: cluster.endpoints.map((e) => e.replace('https://', '')),
       prefix: '/vigil-test/',
-      // Trusts the server, presents nothing: etcd's client-cert-auth must turn it away.
-      tls: undefined,
       timeouts: { callMs: 500, updateMs: 1500 },
       retries: 1,
     });
     try {
-      // Plain gRPC against a TLS port, and TLS without a certificate, must both fail.
-      await assert.rejects(store.update(scope('t2'), raiseTo(1n)), StoreUnavailableError);
+      await assert.rejects(plain.update(scope('t2'), raiseTo(1n)), StoreUnavailableError);
     } finally {
-      await store.close();
+      await plain.close();
     }
+    // TLS that trusts the server but presents no certificate: client-cert-auth turns it away.
     const { EtcdClient } = await import('../../src/etcd/client.js');
     const noCert = new EtcdClient({
       endpoints: cluster.endpoints,
