@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EtcdLeaderElection } from '../../src/lease/etcd.js';
+import { openElection } from '../../src/lease/index.js';
 import { LeaseTimingSchema, now } from '../../src/lease/types.js';
 import { openEtcdStore, type EtcdWatermarkStore } from '../../src/store/etcd.js';
 import { FencedError } from '../../src/store/types.js';
@@ -50,6 +51,15 @@ describe('etcd leadership', { skip }, () => {
     assert.equal(await write(1n, la.fence), 1n);
     await la.release();
     assert.equal(la.held(), false);
+  });
+
+  it('openElection on the etcd store shares its connection and prefix', async () => {
+    const e = openElection(store, 'other-role', 'A', LeaseTimingSchema.parse({ ttlMs: 2000 }));
+    assert.ok(e instanceof EtcdLeaderElection);
+    const l = (await e.tryAcquire())!;
+    assert.equal(await write(7n, l.fence), 7n);
+    await l.release();
+    await assert.rejects(write(8n, l.fence), FencedError);
   });
 
   it('a holder that stops renewing is deposed by its own clock, then fenced by etcd', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { openElection } from '../../src/lease/index.js';
 import { SqliteLeaderElection } from '../../src/lease/sqlite.js';
 import { LeaseTimingSchema, now, type Leadership } from '../../src/lease/types.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
@@ -52,6 +53,21 @@ describe('SQLite leadership and fencing', () => {
       assert.deepEqual((await store.get(scope))?.position, [3n]);
     } finally {
       await Promise.all([a.close(), b.close(), store.close()]);
+    }
+  });
+
+  it('openElection picks the engine and file of the store, so its tokens fence that store', async () => {
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'open.db') });
+    const election = openElection(store, 'producer', 'A', timing(5000));
+    try {
+      assert.ok(election instanceof SqliteLeaderElection);
+      const l = (await election.tryAcquire())!;
+      assert.equal(await write(store, 1n, l.fence), 1n);
+      await l.release();
+      await assert.rejects(write(store, 2n, l.fence), FencedError);
+    } finally {
+      await election.close();
+      await store.close();
     }
   });
 
