@@ -26,6 +26,9 @@ const id = (what: string) => z.string().min(1).max(256).meta({ description: what
 const common = {
   chainId: id('chain id (CometBFT chain_id, genesis hash, network name)'),
   keyId: id('configured key id, or the public key in hex'),
+  role: id(
+    'an exclusive role this agent supervises: granted only while it holds the role, fenced in the store',
+  ).optional(),
 };
 
 const slotPosition = z.object({ slot: position }).strict();

@@ -6,9 +6,15 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { CometbftSignerConfigSchema } from '../chains/cometbft/config.js';
 import { loadYamlFile } from '../config/yaml-file.js';
+import { EtcdMemberConfigSchema } from '../etcd/member.js';
+import { EtcdStoreConfigSchema } from '../store/etcd.js';
+import { SupervisorConfigSchema } from '../supervisor/supervisor.js';
 
 const hexBytes = z
-  .string()
+  // Unquoted, YAML reads 0x… as a number: say so instead of "expected string".
+  .string({
+    error: 'expected a quoted hex string, e.g. "0x8eaf…" (unquoted, YAML reads 0x… as a number)',
+  })
   .regex(/^(0x)?([0-9a-fA-F]{2}){1,64}$/, 'expected hex bytes (up to 64), optionally 0x-prefixed')
   .transform((s) => s.replace(/^0x/, '').toLowerCase());
 
@@ -63,8 +69,18 @@ export const AgentConfigSchema = z
       .object({ host: z.string().min(1), port: z.number().int().min(0).max(65535) })
       .strict()
       .optional(),
-    store: z.discriminatedUnion('engine', [SqliteStoreSchema]),
+    store: z.discriminatedUnion('engine', [SqliteStoreSchema, EtcdStoreConfigSchema]),
     keys: z.array(KeySchema).default([]),
+    /** Exclusive roles this agent may hold: only the lease holder is active. */
+    supervisors: z
+      .array(SupervisorConfigSchema)
+      .default([])
+      .refine(
+        (list) => new Set(list.map((s) => s.role)).size === list.length,
+        'each role may be supervised once',
+      ),
+    /** The local etcd member `vigil etcd --config` runs; the agent itself ignores it. */
+    etcd: EtcdMemberConfigSchema.optional(),
     /** CometBFT remote signing: the validator nodes this agent dials (priv_validator_laddr). */
     cometbft: CometbftSignerConfigSchema.optional(),
     log: z
@@ -89,7 +105,18 @@ function resolvePaths(config: AgentConfig, baseDir: string): AgentConfig {
     store:
       config.store.engine === 'sqlite'
         ? { ...config.store, path: abs(config.store.path) }
-        : config.store,
+        : {
+            ...config.store,
+            ...(config.store.tls
+              ? {
+                  tls: {
+                    ca: abs(config.store.tls.ca),
+                    cert: abs(config.store.tls.cert),
+                    key: abs(config.store.tls.key),
+                  },
+                }
+              : {}),
+          },
     keys: config.keys.map((k) => (k.file ? { ...k, file: abs(k.file) } : k)),
     ...(config.cometbft
       ? {

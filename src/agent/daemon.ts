@@ -5,7 +5,9 @@
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { startCometbftSigner } from '../chains/cometbft/signer.js';
+import { openElection } from '../lease/index.js';
 import { GuardedSigner, type DecisionObserver } from '../signer/guarded-signer.js';
+import { startSupervisor, type Supervisor } from '../supervisor/index.js';
 import { LocalWatermarks } from '../signer/local-watermark.js';
 import type { WatermarkStore } from '../store/types.js';
 import type { AgentConfig } from './config.js';
@@ -78,7 +80,30 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
         })
       : undefined;
     stoppers.push(() => cometbft?.stop());
+    // Exclusive roles: only the lease holder is active; guarded requests naming the role carry
+    // its fence, so a deposed holder's writes are refused by the store itself.
+    const supervisors = new Map<string, Supervisor>();
+    for (const role of config.supervisors) {
+      const election = openElection(store, role.role, role.holderId ?? config.agent.id, role.lease);
+      const supervisor = startSupervisor(role, election, (event) => {
+        metrics.onRoleEvent(role.role, event);
+        const fields = {
+          role: role.role,
+          ...event,
+          ...('token' in event ? { token: String(event.token) } : {}),
+        };
+        if (event.type === 'action-failed' || event.type === 'renewal-unconfirmed')
+          log.warn(fields, 'role');
+        else log.info(fields, 'role');
+      });
+      supervisors.set(role.role, supervisor);
+      stoppers.push(async () => {
+        await supervisor.stop();
+        await election.close();
+      });
+    }
     const app = await buildHttpApi({
+      supervisors,
       guard,
       store,
       metrics,
@@ -90,6 +115,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     let metricsUrl: string | undefined;
     if (config.metricsListen) {
       const observability = await buildHttpApi({
+        supervisors,
         guard,
         store,
         metrics,

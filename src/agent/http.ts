@@ -17,7 +17,8 @@ import { errorMessage } from '../errors.js';
 import { describePosition } from '../guard/describe.js';
 import type { Watermark } from '../guard/index.js';
 import type { GuardResult, GuardedSigner } from '../signer/guarded-signer.js';
-import type { WatermarkStore } from '../store/types.js';
+import type { FenceToken, WatermarkStore } from '../store/types.js';
+import type { Supervisor } from '../supervisor/index.js';
 import {
   AuthorizeBodySchema,
   MAX_PAYLOAD_BYTES,
@@ -35,6 +36,8 @@ export interface HttpApiOptions {
   readonly readinessTimeoutMs?: number;
   /** State of the links to CometBFT nodes, shown (not gated on) by /readyz. */
   readonly links?: () => unknown;
+  /** Exclusive roles by name, for requests that name one. */
+  readonly supervisors?: ReadonlyMap<string, Supervisor>;
   /** `observability`: only /healthz, /readyz and /metrics, for a listener other hosts reach. */
   readonly routes?: 'all' | 'observability';
 }
@@ -78,8 +81,34 @@ function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize
   });
 }
 
-function toSignRequest(b: SignBody): Parameters<GuardedSigner['sign']>[0] {
-  const base = { chainId: b.chainId, keyId: b.keyId };
+/** A request naming a role is guarded under that role's fence, or refused when not held. */
+function fenceFor(
+  role: string | undefined,
+  supervisors: ReadonlyMap<string, Supervisor> | undefined,
+): FenceToken | GuardResult | undefined {
+  if (role === undefined) return undefined;
+  const supervisor = supervisors?.get(role);
+  if (supervisor === undefined) {
+    return {
+      outcome: 'refused',
+      reason: 'invalid_request',
+      message: `this agent supervises no role ${JSON.stringify(role)}`,
+    };
+  }
+  return (
+    supervisor.fence() ?? {
+      outcome: 'refused',
+      reason: 'fenced',
+      message: `this agent does not hold role ${JSON.stringify(role)} (state: ${supervisor.state()})`,
+    }
+  );
+}
+
+function toSignRequest(
+  b: SignBody,
+  fence: FenceToken | undefined,
+): Parameters<GuardedSigner['sign']>[0] {
+  const base = { chainId: b.chainId, keyId: b.keyId, ...(fence ? { fence } : {}) };
   switch (b.family) {
     case 'cometbft':
       return {
@@ -96,8 +125,12 @@ function toSignRequest(b: SignBody): Parameters<GuardedSigner['sign']>[0] {
   }
 }
 
-function toAuthorizeRequest(b: AuthorizeBody): Parameters<GuardedSigner['authorize']>[0] {
+function toAuthorizeRequest(
+  b: AuthorizeBody,
+  fence: FenceToken | undefined,
+): Parameters<GuardedSigner['authorize']>[0] {
   const base = {
+    ...(fence ? { fence } : {}),
     chainId: b.chainId,
     keyId: b.keyId,
     nodeId: b.nodeId,
@@ -192,8 +225,12 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
           body: documented(SignBodySchema),
         },
       },
-      async (req, res) =>
-        reply(res, await opts.guard.sign(toSignRequest(req.body as SignBody)), 'sign'),
+      async (req, res) => {
+        const body = req.body as SignBody;
+        const fence = fenceFor(body.role, opts.supervisors);
+        if (fence && 'outcome' in fence) return reply(res, fence, 'sign');
+        return reply(res, await opts.guard.sign(toSignRequest(body, fence)), 'sign');
+      },
     );
 
   if (signing)
@@ -208,12 +245,12 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
           body: documented(AuthorizeBodySchema),
         },
       },
-      async (req, res) =>
-        reply(
-          res,
-          await opts.guard.authorize(toAuthorizeRequest(req.body as AuthorizeBody)),
-          'authorize',
-        ),
+      async (req, res) => {
+        const body = req.body as AuthorizeBody;
+        const fence = fenceFor(body.role, opts.supervisors);
+        if (fence && 'outcome' in fence) return reply(res, fence, 'authorize');
+        return reply(res, await opts.guard.authorize(toAuthorizeRequest(body, fence)), 'authorize');
+      },
     );
 
   app.get('/healthz', { schema: { summary: 'The process is alive' } }, async () => ({
@@ -241,6 +278,9 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
           status: 'ready',
           store: opts.store.engine,
           ...(opts.links ? { cometbft: opts.links() } : {}),
+          ...(opts.supervisors?.size
+            ? { roles: [...opts.supervisors].map(([role, sup]) => ({ role, state: sup.state() })) }
+            : {}),
         };
       } catch (err) {
         opts.metrics.storeUp.set(0);

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { describePosition, positionComponents } from '../guard/describe.js';
 import type { DecisionObserver } from '../signer/guarded-signer.js';
+import type { SupervisorEvent } from '../supervisor/index.js';
 
 export class AgentMetrics implements DecisionObserver {
   readonly registry = new Registry();
@@ -12,6 +13,8 @@ export class AgentMetrics implements DecisionObserver {
   private readonly latency: Histogram<'family' | 'outcome'>;
   private readonly watermark: Gauge<'chain_id' | 'key' | 'family' | 'component'>;
   readonly storeUp: Gauge;
+  private readonly roleActive: Gauge<'role'>;
+  private readonly roleEvents: Counter<'role' | 'event'>;
 
   constructor(defaultLabels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(defaultLabels);
@@ -35,11 +38,29 @@ export class AgentMetrics implements DecisionObserver {
       labelNames: ['chain_id', 'key', 'family', 'component'],
       registers: [this.registry],
     });
+    this.roleActive = new Gauge({
+      name: 'vigil_role_active',
+      help: '1 while this agent holds an exclusive role and has activated it, else 0.',
+      labelNames: ['role'],
+      registers: [this.registry],
+    });
+    this.roleEvents = new Counter({
+      name: 'vigil_role_events_total',
+      help: 'Exclusive-role events: acquired, activated, renewed, renewal-unconfirmed, deactivating, deactivated, action-failed.',
+      labelNames: ['role', 'event'],
+      registers: [this.registry],
+    });
     this.storeUp = new Gauge({
       name: 'vigil_store_up',
       help: '1 when the last readiness check reached the watermark store, else 0.',
       registers: [this.registry],
     });
+  }
+
+  onRoleEvent(role: string, e: SupervisorEvent): void {
+    this.roleEvents.inc({ role, event: e.type });
+    if (e.type === 'activated') this.roleActive.set({ role }, 1);
+    if (e.type === 'deactivating' || e.type === 'deactivated') this.roleActive.set({ role }, 0);
   }
 
   onDecision(e: Parameters<DecisionObserver['onDecision']>[0]): void {

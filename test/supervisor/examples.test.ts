@@ -1,34 +1,35 @@
-/** The documented recipes and the guard-cluster example must stay valid configuration. */
+/** The documented recipes and the guard-cluster example must stay valid agent configuration. */
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { z } from 'zod';
-import { loadYamlFile } from '../../src/config/yaml-file.js';
-import { EtcdMemberConfigSchema, etcdArgs } from '../../src/etcd/member.js';
-import { EtcdStoreConfigSchema } from '../../src/store/etcd.js';
-import { SupervisorConfigSchema } from '../../src/supervisor/supervisor.js';
+import { loadAgentConfig } from '../../src/agent/config.js';
+import { etcdArgs } from '../../src/etcd/member.js';
 
 const examples = resolve(process.cwd(), 'examples');
 
 describe('documented examples', () => {
   for (const name of ['cardano', 'polkadot']) {
-    it(`supervisor/${name}.yaml is a valid supervisor config`, () => {
-      const { supervisor } = loadYamlFile(
-        resolve(examples, 'supervisor', `${name}.yaml`),
-        z.object({ supervisor: SupervisorConfigSchema }),
-      );
-      assert.ok(supervisor.activate.length > 0 && supervisor.deactivate.length > 0);
+    it(`supervisor/${name}.yaml is a valid agent config with one supervised role`, () => {
+      const config = loadAgentConfig(resolve(examples, 'supervisor', `${name}.yaml`));
+      assert.equal(config.supervisors.length, 1);
+      const [role] = config.supervisors;
+      assert.ok(role!.activate.length > 0 && role!.deactivate.length > 0);
+      assert.equal(config.store.engine, 'etcd');
     });
   }
 
-  it('etcd/member-a.yaml has a valid member and etcd store section, with mutual TLS', () => {
-    const file = loadYamlFile(
-      resolve(examples, 'etcd', 'member-a.yaml'),
-      z.object({ etcd: EtcdMemberConfigSchema, store: EtcdStoreConfigSchema }),
-    );
-    const args = etcdArgs(file.etcd);
+  it('etcd/member-a.yaml is one file for the agent and its etcd member, with mutual TLS', () => {
+    const config = loadAgentConfig(resolve(examples, 'etcd', 'member-a.yaml'));
+    assert.ok(config.etcd);
+    const args = etcdArgs(config.etcd);
     assert.ok(args.includes('--client-cert-auth=true'));
     assert.ok(args.includes('--peer-client-cert-auth=true'));
-    assert.equal(file.store.endpoints.length, 3);
+    assert.equal(config.store.engine, 'etcd');
+    if (config.store.engine === 'etcd') assert.equal(config.store.endpoints.length, 3);
+  });
+
+  it('agent/agent.yaml is a valid agent config', () => {
+    const config = loadAgentConfig(resolve(examples, 'agent', 'agent.yaml'));
+    assert.equal(config.store.engine, 'sqlite');
   });
 });
