@@ -230,6 +230,23 @@ describe('SqliteWatermarkStore', () => {
     }
   });
 
+  it('a closed store answers every call with StoreUnavailableError, never a plain error', async () => {
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'closed.db') });
+    await store.close();
+    const scope = { chainId: 'c', keyId: 'k', family: 'slot' as const };
+    for (const call of [
+      () => store.update(scope, () => ({ result: 1 })),
+      () => store.get(scope),
+      () => store.list(),
+      () => store.ping(),
+    ]) {
+      await assert.rejects(
+        call(),
+        (e: unknown) => e instanceof StoreUnavailableError && /closed/.test(e.message),
+      );
+    }
+  });
+
   it('the signer answers store_unavailable while another process holds the lock', async () => {
     const rig = openSignerRig(join(dir, 'busy-signer.db'), join(dir, 'busy-local.db'), 'a', 30);
     const blocker = new Database(join(dir, 'busy-signer.db'));
