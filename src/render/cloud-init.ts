@@ -15,11 +15,12 @@ import {
   chainFiles,
   chainUnits,
   renderUnit,
+  supervisedByVigil,
   type RenderedFile,
   type UnitSpec,
 } from './chains.js';
 import { WG_ENDPOINTS_SCRIPT, renderNftables, renderWireguard } from './network.js';
-import { agentConfig, etcdConfig, prometheusConfig } from './services.js';
+import { agentConfig, etcdConfig, prometheusConfig, supervisorSudoers } from './services.js';
 import type { PlanState } from './state.js';
 
 /** Downloads an artifact, refuses it unless its sha256 matches, and installs it. */
@@ -123,7 +124,16 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   const packagedServices: string[] = ['nftables', 'wg-quick@wg0', 'prometheus-node-exporter'];
   let etcdDataOwner: string | undefined;
 
-  if (host.role !== 'monitor') {
+  // Agents run where a validator key is used: they guard its signatures or its role.
+  if (host.key !== undefined) {
+    if (supervisedByVigil(host)) {
+      files.push({
+        path: '/etc/sudoers.d/vigil-supervisor',
+        content: supervisorSudoers(host, SERVICE_USER),
+        permissions: '0440',
+        owner: root,
+      });
+    }
     files.push({
       path: '/etc/vigil/agent.yaml',
       content: agentConfig(plan, host),

@@ -49,29 +49,83 @@ export function etcdConfig(plan: Plan, host: PlannedHost, clusterToken: string):
   return toYaml(config);
 }
 
-/** The agent's view of its host; the agent's own schema owns validation. */
+/** Where an operator puts a validator key on its host; keys never travel in user data. */
+export function validatorKeyPath(key: string): string {
+  return `/etc/vigil/keys/${key}.json`;
+}
+
+/** The exclusive role a guarded Substrate/Cardano producer pair competes for. */
+export function roleName(host: PlannedHost): string {
+  return `${host.chain!.name}/${host.key}`;
+}
+
+/** The systemd unit the supervisor starts and stops; the sudoers rule allows exactly these. */
+export function supervisedUnit(host: PlannedHost): string {
+  return `${host.chain!.name}-node.service`;
+}
+
+/**
+ * The agent's configuration (`vigil agent --config /etc/vigil/agent.yaml`), in the agent's
+ * own schema: the signing API on loopback, metrics on the VPN for the monitor, the store,
+ * the CometBFT signer dialing every validator node of its key, and for guarded producers
+ * the supervisor that starts the node only while this host holds the role.
+ */
 export function agentConfig(plan: Plan, host: PlannedHost): string {
   const t = plan.topology;
   const pki = pkiPaths(host.name);
+  const chain = host.chain;
+  const members = guardMembers(plan);
+  const store =
+    t.vigil.store === 'etcd' && members.length > 0
+      ? {
+          engine: 'etcd',
+          endpoints: members.map((m) => `https://${m.vpnAddress}:${ETCD_CLIENT_PORT}`),
+          tls: { ca: pki.ca, cert: pki.cert, key: pki.key },
+        }
+      : { engine: 'sqlite', path: '/var/lib/vigil/watermarks.db' };
+  const signsCometbft = chain?.kind === 'cometbft' && host.key !== undefined;
+  const peers = plan.hosts.filter(
+    (h) => h.chain?.name === chain?.name && h.key === host.key && h.key !== undefined,
+  );
   const config = {
-    host: host.name,
-    role: host.role,
-    ...(host.chain ? { chain: host.chain.name, chainKind: host.chain.kind } : {}),
-    ...(host.key ? { key: host.key, active: host.active } : {}),
-    ...(host.chain && supervisedByVigil(host)
-      ? { supervise: { unit: `${host.chain.name}-node.service` } }
+    agent: { id: host.name, dataDir: '/var/lib/vigil/agent' },
+    listen: { host: '127.0.0.1', port: t.vigil.apiPort },
+    metricsListen: { host: host.vpnAddress, port: t.vigil.apiPort },
+    store,
+    ...(signsCometbft ? { keys: [{ id: host.key, file: validatorKeyPath(host.key!) }] } : {}),
+    ...(signsCometbft && chain?.kind === 'cometbft'
+      ? {
+          cometbft: {
+            chains: [
+              {
+                chainId: chain.chainId,
+                keyId: host.key,
+                nodes: peers.map((p) => `tcp://${p.vpnAddress}:${chain.privvalPort}`),
+                connectionKeyFile: '/var/lib/vigil/cometbft-connection.key',
+              },
+            ],
+          },
+        }
       : {}),
-    listen: `${host.vpnAddress}:${t.vigil.apiPort}`,
-    store:
-      t.vigil.store === 'etcd' && guardMembers(plan).length > 0
-        ? {
-            engine: 'etcd',
-            endpoints: guardMembers(plan).map((m) => `https://${m.vpnAddress}:${ETCD_CLIENT_PORT}`),
-            tls: { ca: pki.ca, cert: pki.cert, key: pki.key },
-          }
-        : { engine: 'sqlite', path: '/var/lib/vigil/watermarks.sqlite' },
+    ...(supervisedByVigil(host)
+      ? {
+          supervisors: [
+            {
+              role: roleName(host),
+              activate: [{ run: ['sudo', '-n', 'systemctl', 'start', supervisedUnit(host)] }],
+              deactivate: [{ run: ['sudo', '-n', 'systemctl', 'stop', supervisedUnit(host)] }],
+            },
+          ],
+        }
+      : {}),
   };
   return toYaml(config);
+}
+
+/** Lets the agent's user start and stop exactly its supervised node, nothing else. */
+export function supervisorSudoers(host: PlannedHost, user: string): string {
+  const unit = supervisedUnit(host);
+  return `${user} ALL=(root) NOPASSWD: /usr/bin/systemctl start ${unit}, /usr/bin/systemctl stop ${unit}\n`;
 }
 
 export function prometheusConfig(plan: Plan): string {
@@ -91,7 +145,7 @@ export function prometheusConfig(plan: Plan): string {
     {
       job_name: 'vigil',
       static_configs: targets(
-        plan.hosts.filter((h) => h.role !== 'monitor'),
+        plan.hosts.filter((h) => h.key !== undefined),
         () => plan.topology.vigil.apiPort,
       ),
     },

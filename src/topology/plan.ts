@@ -103,13 +103,14 @@ function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule
       purpose: 'node_exporter',
     },
   ];
-  if (h.role !== 'monitor')
+  // The agent's signing API stays on loopback; only its metrics listener is on the VPN.
+  if (h.key !== undefined)
     rules.push({
       proto: 'tcp',
       port: topology.vigil.apiPort,
-      from: all.filter((x) => x.name !== h.name).map((x) => x.vpnAddress),
+      from: monitors,
       vpnOnly: true,
-      purpose: 'vigil agent api and metrics',
+      purpose: 'vigil agent metrics',
     });
   const chain = h.chain;
   if (chain && chain.kind !== 'decred') {

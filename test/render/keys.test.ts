@@ -128,10 +128,18 @@ test('guarded Polkadot validators are started by Vigil, never both at boot', () 
   const files = planExample('polkadot-guarded', join(root, 'dot')).files!;
   for (const v of ['validator-a', 'validator-b']) {
     const ci = files.get(`hosts/${v}/cloud-init.yaml`)!;
-    assert.doesNotMatch(ci, /^\s+- polkadot-node\.service$/m, `${v} must not start at boot`);
+    // runcmd enables units as `- - systemctl / - enable / - --now / - <unit>`.
+    assert.doesNotMatch(
+      ci,
+      /- enable\n\s+- --now\n\s+- polkadot-node\.service$/m,
+      `${v} must not start at boot`,
+    );
+    assert.match(ci, /- enable\n\s+- --now\n\s+- vigil-agent\.service$/m);
     assert.match(ci, /--validator/);
     const agent = files.get(`hosts/${v}/files/etc__vigil__agent.yaml`)!;
-    assert.match(agent, /supervise:\n\s+unit: polkadot-node\.service/);
+    assert.match(agent, /role: polkadot\/[\w-]+/);
+    assert.match(agent, /- sudo\n\s+- -n\n\s+- systemctl\n\s+- start\n\s+- polkadot-node\.service/);
+    assert.match(ci, /path: \/etc\/sudoers\.d\/vigil-supervisor/);
     assert.match(agent, /engine: etcd/);
   }
 });
