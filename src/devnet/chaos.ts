@@ -6,11 +6,31 @@
  * followed by the next good signature.
  */
 import type { DevnetFile } from './devnet-file.js';
+import { VigilError } from '../errors.js';
 import { runDevnet, type DevnetControl, type DevnetReport, type DevnetTotals } from './devnet.js';
 import type { TickOutcome } from './duty-network.js';
 
-export const FAULT_KINDS = ['agent-kill', 'agent-pause', 'link-cut', 'clock-jump'] as const;
+export const FAULT_KINDS = [
+  'agent-kill',
+  'agent-pause',
+  'link-cut',
+  'clock-jump',
+  'etcd-kill',
+  'etcd-pause',
+  'etcd-link-cut',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults that need the devnet's etcd cluster (`store: etcd`). */
+export const ETCD_FAULT_KINDS: readonly FaultKind[] = ['etcd-kill', 'etcd-pause', 'etcd-link-cut'];
+
+/** The fault kinds that make sense on a devnet with this store. */
+export function faultKindsFor(store: DevnetFile['store']): readonly FaultKind[] {
+  return store === 'etcd' ? FAULT_KINDS : FAULT_KINDS.filter((k) => !ETCD_FAULT_KINDS.includes(k));
+}
+
+/** Faults whose target is an etcd member rather than a devnet member. */
+const ON_ETCD_MEMBER: readonly FaultKind[] = ['etcd-kill', 'etcd-pause'];
 
 /** mulberry32: a small seeded generator, so a run can be replayed from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -43,7 +63,7 @@ export interface ChaosOptions {
  * same seed injects the same faults at the same offsets whatever the run's timing. */
 export interface PlannedFault {
   readonly kind: FaultKind;
-  /** Index of the member hit. */
+  /** Index of the member hit (of the etcd member for etcd-kill and etcd-pause). */
   readonly target: number;
   readonly atMs: number;
   readonly lastsMs: number;
@@ -57,16 +77,29 @@ export interface InjectedFault extends PlannedFault {
   recoveryMs?: number;
 }
 
+/** The devnet's etcd cluster size with `store: etcd`. */
+export const DEVNET_ETCD_MEMBERS = 3;
+
 /** Time an agent needs to come back after its fault is healed; no new fault hits it before. */
 const SETTLE_MS = 1500;
 
+/**
+ * Draws the whole fault plan from the seed. A devnet member takes one fault at a time; so
+ * does the etcd cluster as a whole (one member down or paused at a time keeps its quorum, so
+ * what is measured is failover, not an outage by design).
+ */
 export function planFaults(
   opts: Pick<ChaosOptions, 'seed' | 'durationMs' | 'meanIntervalMs' | 'maxFaultMs' | 'kinds'>,
   members: number,
+  etcdMembers = 0,
 ): PlannedFault[] {
   const random = seededRandom(opts.seed);
-  const kinds = opts.kinds ?? FAULT_KINDS;
-  const freeAt = new Array<number>(members).fill(0);
+  const kinds = (opts.kinds ?? FAULT_KINDS).filter(
+    (k) => etcdMembers > 0 || !ETCD_FAULT_KINDS.includes(k),
+  );
+  if (kinds.length === 0) return [];
+  // One slot per devnet member, then one for the etcd cluster.
+  const freeAt = new Array<number>(members + 1).fill(0);
   const plan: PlannedFault[] = [];
   // Exponential gaps: faults arrive as a Poisson process, sometimes close together.
   for (
@@ -74,12 +107,14 @@ export function planFaults(
     at < opts.durationMs - opts.maxFaultMs;
     at += Math.max(20, Math.round(-Math.log(1 - random()) * opts.meanIntervalMs))
   ) {
-    const target = Math.floor(random() * members);
     const kind = kinds[Math.floor(random() * kinds.length)]!;
+    const onEtcd = ON_ETCD_MEMBER.includes(kind);
+    const target = Math.floor(random() * (onEtcd ? etcdMembers : members));
     const lastsMs = Math.round(100 + random() * (opts.maxFaultMs - 100));
     const skewTicks = Math.floor(random() * 7) - 3 || 1;
-    if (freeAt[target]! > at) continue;
-    freeAt[target] = at + lastsMs + SETTLE_MS;
+    const slot = onEtcd ? members : target;
+    if (freeAt[slot]! > at) continue;
+    freeAt[slot] = at + lastsMs + SETTLE_MS;
     plan.push({ kind, target, atMs: at, lastsMs, skewTicks });
   }
   return plan;
@@ -107,7 +142,19 @@ function percentile(sorted: readonly number[], p: number): number {
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const members = Math.max(...opts.file.chains.map((c) => c.nodes));
-  const plan = planFaults(opts, members);
+  const etcdMembers = opts.file.store === 'etcd' ? DEVNET_ETCD_MEMBERS : 0;
+  const wrongStore = (opts.kinds ?? []).filter((k) => !faultKindsFor(opts.file.store).includes(k));
+  if (wrongStore.length > 0)
+    throw new VigilError(
+      'CHAOS_FAULT_NEEDS_ETCD',
+      `fault kinds ${wrongStore.join(', ')} need the devnet's etcd cluster, but devnet ${opts.file.name} runs on the ${opts.file.store} store`,
+      'set `store: etcd` in the devnet file, or leave these kinds out of --kinds',
+    );
+  const plan = planFaults(
+    { ...opts, kinds: opts.kinds ?? faultKindsFor(opts.file.store) },
+    members,
+    etcdMembers,
+  );
   const injected: InjectedFault[] = [];
   const pending = new Set<InjectedFault>();
   const timers = new Set<NodeJS.Timeout>();
@@ -118,7 +165,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const t = setTimeout(
       () => {
         timers.delete(t);
-        if (!stopped) void fn();
+        // A heal that fails (a port taken meanwhile) leaves the fault in place: the run
+        // goes on degraded, which is still a valid safety test.
+        if (!stopped)
+          void Promise.resolve()
+            .then(fn)
+            .catch(() => undefined);
       },
       Math.max(0, ms),
     );
@@ -126,8 +178,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   };
 
   function inject(control: DevnetControl, f: PlannedFault): void {
-    const member = control.members[f.target]!;
     const heal = (fn: () => void | Promise<void>) => at(f.lastsMs, fn);
+    const etcd = control.etcd;
+    if (ON_ETCD_MEMBER.includes(f.kind)) {
+      if (!etcd) return;
+      if (f.kind === 'etcd-kill') {
+        void etcd.killMember(f.target);
+        // Back on the same data dir, as after a crash and a reboot.
+        heal(() => etcd.startMember(f.target));
+      } else {
+        etcd.pauseMember(f.target);
+        heal(() => etcd.resumeMember(f.target));
+      }
+      record({ ...f, targetName: etcd.members[f.target]!.name });
+      return;
+    }
+    const member = control.members[f.target]!;
     switch (f.kind) {
       case 'agent-kill':
         control.killAgent(member);
@@ -152,8 +218,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           member.node.clockSkewTicks = 0n;
         });
         break;
+      case 'etcd-link-cut':
+        etcd?.cutAgent(member.name, f.lastsMs);
+        break;
     }
-    const fault: InjectedFault = { ...f, targetName: member.name };
+    record({ ...f, targetName: member.name });
+  }
+
+  function record(fault: InjectedFault): void {
     injected.push(fault);
     pending.add(fault);
     opts.onFault?.(fault);

@@ -42,7 +42,8 @@ const CometbftChainSchema = z
 export const DevnetFileSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9-]{1,40}$/, 'lower-case letters, digits and dashes'),
-    store: z.enum(['sqlite']).default('sqlite'),
+    /** `etcd`: a local 3-member cluster from the installed etcd binary, one proxy per agent and member. */
+    store: z.enum(['sqlite', 'etcd']).default('sqlite'),
     chains: z
       .array(
         z.discriminatedUnion('family', [SlotChainSchema, GrandpaChainSchema, CometbftChainSchema]),

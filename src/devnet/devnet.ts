@@ -11,6 +11,7 @@ import { loadEd25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { CometbftNetwork } from './cometbft-network.js';
+import { DevnetEtcdCluster } from './etcd-cluster.js';
 import type { DevnetFile } from './devnet-file.js';
 import { EvidenceCollector, type Equivocation } from './evidence.js';
 import {
@@ -48,6 +49,8 @@ export interface DevnetControl {
   killAgent(member: DevnetMember): void;
   /** Starts a fresh agent process for a member whose agent is down. */
   restartAgent(member: DevnetMember): Promise<void>;
+  /** With `store: etcd`: the local cluster the agents share. */
+  readonly etcd?: DevnetEtcdCluster;
 }
 
 export interface DevnetOptions {
@@ -103,6 +106,29 @@ interface AgentConfigInput {
   readonly index: number;
   readonly separateStore: boolean;
   readonly cometbft: readonly CometbftNetwork[];
+  /** With `store: etcd`: this agent's own proxied endpoints, one per member. */
+  readonly etcdEndpoints?: readonly string[];
+}
+
+function storeSection(
+  name: string,
+  separateStore: boolean,
+  etcdEndpoints: readonly string[] | undefined,
+) {
+  if (etcdEndpoints) {
+    return {
+      engine: 'etcd',
+      endpoints: [...etcdEndpoints],
+      prefix: separateStore ? `/vigil-devnet/${name}/` : '/vigil-devnet/',
+      // Within a block: a store that cannot confirm in time costs a refusal, not a stall.
+      timeouts: { callMs: 300, updateMs: 800 },
+    };
+  }
+  return {
+    engine: 'sqlite',
+    path: separateStore ? `./${name}/watermarks.db` : '../watermarks.db',
+    busyTimeoutMs: 500,
+  };
 }
 
 function cometbftSection(name: string, index: number, networks: readonly CometbftNetwork[]) {
@@ -128,6 +154,7 @@ function writeAgentConfig({
   index,
   separateStore,
   cometbft,
+  etcdEndpoints,
 }: AgentConfigInput): string {
   const file = join(workDir, 'agents', `${name}.yaml`);
   mkdirSync(join(workDir, 'agents'), { recursive: true });
@@ -138,11 +165,7 @@ function writeAgentConfig({
       listen: { host: '127.0.0.1', port: 0 },
       // A short busy timeout: an agent frozen inside a transaction should cost a slot or
       // two, not stall the others for seconds.
-      store: {
-        engine: 'sqlite',
-        path: separateStore ? `./${name}/watermarks.db` : '../watermarks.db',
-        busyTimeoutMs: 500,
-      },
+      store: storeSection(name, separateStore, etcdEndpoints),
       keys: [{ id: KEY_ID, file: '../validator_key.json' }],
       ...cometbftSection(name, index, cometbft),
       log: { level: 'info' },
@@ -201,7 +224,14 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   };
   // One clock per member, shared by all its chains (a clock jump hits every chain it runs).
   const clocks: DutyNode[] = names.map((name) => ({ name, agentUrl: undefined }));
+  let etcd: DevnetEtcdCluster | undefined;
   try {
+    if (opts.file.store === 'etcd') {
+      etcd = await DevnetEtcdCluster.start({ dir: workDir });
+      opts.onAgent?.(
+        `etcd cluster ${etcd.members.map((m) => m.name).join(', ')} at ${etcd.endpoints.join(', ')}`,
+      );
+    }
     for (const chain of opts.file.chains) {
       if (chain.family !== 'cometbft') continue;
       // The nodes listen first: each agent's config names its node's (proxied) address.
@@ -215,20 +245,29 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
         }),
       );
     }
-    const agents = await Promise.all(
-      names.map((name, index) =>
-        startAgentProcess(
+    const configs: string[] = [];
+    for (const [index, name] of names.entries()) {
+      configs.push(
+        writeAgentConfig({
+          workDir,
           name,
-          writeAgentConfig({
-            workDir,
-            name,
-            index,
-            separateStore: opts.separateStores === true,
-            cometbft: cometbftNetworks,
-          }),
-        ),
-      ),
+          index,
+          separateStore: opts.separateStores === true,
+          cometbft: cometbftNetworks,
+          ...(etcd ? { etcdEndpoints: await etcd.endpointsFor(name) } : {}),
+        }),
+      );
+    }
+    const started = await Promise.allSettled(
+      names.map((name, index) => startAgentProcess(name, configs[index]!)),
     );
+    const agents = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Agents that did start are not members yet: stop them here, by their pids.
+      await Promise.all(agents.map((a) => a.stop()));
+      throw failed.reason;
+    }
     for (const [index, agent] of agents.entries()) {
       const proxy = new TcpProxy(portOf(agent.url));
       await proxy.start();
@@ -268,6 +307,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     opts.onStarted?.({
       members,
       networks: [...networks, ...cometbftNetworks],
+      ...(etcd ? { etcd } : {}),
       killAgent(m) {
         m.agent?.child.kill('SIGKILL');
         m.agent = undefined;
@@ -301,6 +341,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     await Promise.allSettled([...restarts]);
     await Promise.all(members.map((m) => m.agent?.stop()));
     await Promise.all(members.map((m) => m.proxy.stop()));
+    await etcd?.stop();
   }
   return {
     name: opts.file.name,

@@ -9,6 +9,7 @@ export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private cutUntil = 0;
+  private refusing = false;
   port = 0;
 
   constructor(
@@ -17,14 +18,39 @@ export class TcpProxy {
   ) {}
 
   async start(): Promise<number> {
+    await this.listen(0);
+    return this.port;
+  }
+
+  private async listen(port: number): Promise<void> {
     this.server = createServer((client) => this.accept(client));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(0, '127.0.0.1', () => resolve());
+      this.server!.listen(port, '127.0.0.1', () => resolve());
     });
     const addr = this.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : 0;
-    return this.port;
+  }
+
+  /**
+   * Stops listening until `acceptAgain()`, so dials are refused (ECONNREFUSED) as they are
+   * when the process behind the port is dead but its host is up. A cut link, by contrast,
+   * accepts and drops.
+   */
+  async refuse(): Promise<void> {
+    if (this.refusing || !this.server) return;
+    this.refusing = true;
+    const server = this.server;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Listens again on the same port after `refuse()`. */
+  async acceptAgain(): Promise<void> {
+    if (!this.refusing) return;
+    this.refusing = false;
+    await this.listen(this.port);
   }
 
   get isCut(): boolean {
@@ -64,8 +90,10 @@ export class TcpProxy {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
-    await new Promise<void>((resolve) =>
-      this.server ? this.server.close(() => resolve()) : resolve(),
-    );
+    const server = this.server;
+    this.server = undefined;
+    if (this.refusing || !server) return;
+    this.refusing = true;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
