@@ -1,8 +1,11 @@
 /**
  * The long chaos benchmark (`npm run chaos:long`): the same seeded fault schedule against
  * an HA devnet (five nodes sharing one key through five agents) and against the same devnet
- * with one node and no HA, each for VIGIL_CHAOS_MINUTES (default 10) at 1 s ticks. Prints
- * both reports and the comparison. Not part of `npm run bench`: it takes twenty minutes.
+ * with one node and no HA, each for VIGIL_CHAOS_MINUTES (default 10) at 1 s ticks, on three
+ * chains: slot production, GRANDPA-like votes and a CometBFT-like chain over privval (with
+ * conflicting proposals). VIGIL_CHAOS_STORE=etcd runs both on a local 3-member etcd (and
+ * adds etcd faults). Prints both reports and the comparison. Not part of `npm run bench`:
+ * it takes twenty minutes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,16 +16,34 @@ import type { DevnetFile } from '../../src/devnet/devnet-file.js';
 
 const minutes = Number(process.env.VIGIL_CHAOS_MINUTES ?? '10');
 const seed = Number(process.env.VIGIL_CHAOS_SEED ?? '20261121');
+const store = process.env.VIGIL_CHAOS_STORE === 'etcd' ? 'etcd' : 'sqlite';
 
 function devnet(nodes: number): DevnetFile {
   return {
     name: `chaos-${nodes}`,
-    store: 'sqlite',
+    store,
     chains: [
       { family: 'slot', chainId: 'chaos-slot', slotMs: 1000, nodes },
       { family: 'grandpa', chainId: 'chaos-grandpa', stageMs: 1000, roundsPerSet: 20, nodes },
+      {
+        family: 'cometbft',
+        chainId: 'chaos-cometbft',
+        blockMs: 1000,
+        nodes,
+        conflictingProposals: true,
+        protocol: 'v0.38',
+      },
     ],
   };
+}
+
+function perChain(r: ChaosReport): string {
+  return Object.entries(r.devnet.chains)
+    .map(
+      ([id, c]) =>
+        `  ${id.padEnd(15)} ${c.family.padEnd(8)} positions ${c.ticks}  missed ${c.missed} (${((100 * c.missed) / Math.max(1, c.ticks)).toFixed(2)} %)  signatures ${c.signatures}  refusals ${c.refusals}`,
+    )
+    .join('\n');
 }
 
 async function run(nodes: number): Promise<ChaosReport> {
@@ -44,9 +65,13 @@ async function run(nodes: number): Promise<ChaosReport> {
 }
 
 const ha = await run(5);
-console.log(`HA: five nodes, one key, five agents\n${formatChaosReport(ha)}\n`);
+console.log(
+  `HA: five nodes, one key, five agents (${store})\n${formatChaosReport(ha)}\n${perChain(ha)}\n`,
+);
 const single = await run(1);
-console.log(`baseline: one node, one agent, no HA\n${formatChaosReport(single)}\n`);
+console.log(
+  `baseline: one node, one agent, no HA (${store})\n${formatChaosReport(single)}\n${perChain(single)}\n`,
+);
 console.log(
   `missed positions: HA ${ha.missedPercent.toFixed(2)} % vs single ${single.missedPercent.toFixed(2)} % ` +
     `(ratio ${(ha.missedPercent / Math.max(single.missedPercent, 1e-9)).toFixed(3)}); ` +
