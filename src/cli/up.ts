@@ -1,16 +1,16 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { loadDevnetFile } from '../devnet/devnet-file.js';
-import { runDevnet } from '../devnet/devnet.js';
-import type { TickOutcome } from '../devnet/duty-network.js';
+import { runDevnet, type DevnetControl } from '../devnet/devnet.js';
+import {
+  applyTick,
+  newLiveState,
+  noteEvent,
+  probeAgent,
+  renderLiveView,
+  signedBy,
+} from '../devnet/live-view.js';
 import { packageRoot } from '../package-root.js';
-
-/** Who got the position signed; CometBFT votes are identical, so several nodes may. */
-function signedBy(o: TickOutcome): string {
-  if (!o.author) return 'MISSED';
-  const who = o.signers && o.signers.length > 1 ? o.signers.join(',') : o.author;
-  return `signed for ${who}${o.proposer ? ` (proposal by ${o.proposer})` : ''}`;
-}
 
 function seconds(v: string): number {
   const n = Number(v);
@@ -18,6 +18,9 @@ function seconds(v: string): number {
     throw new InvalidArgumentError('expected a positive number of seconds');
   return n;
 }
+
+/** Clear the screen and home the cursor: the view is redrawn in place. */
+const REDRAW = '\x1b[H\x1b[2J';
 
 export function upCommand(): Command {
   return new Command('up')
@@ -28,10 +31,14 @@ export function upCommand(): Command {
     .option('--work-dir <dir>', 'where keys, configs and the store are kept', '.vigil/devnet')
     .option('--duration <seconds>', 'stop by itself after this long', seconds)
     .option('--json', 'print the final report as JSON')
+    .option(
+      '--plain',
+      'one line per position instead of the live view (the default off a terminal)',
+    )
     .action(
       async (
         file: string | undefined,
-        opts: { workDir: string; duration?: number; json?: boolean },
+        opts: { workDir: string; duration?: number; json?: boolean; plain?: boolean },
       ) => {
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
@@ -40,33 +47,62 @@ export function upCommand(): Command {
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
+        const live = !opts.json && !opts.plain && process.stdout.isTTY === true;
         const say = (line: string) => {
-          if (!opts.json) process.stdout.write(`${line}\n`);
+          if (!opts.json && !live) process.stdout.write(`${line}\n`);
+        };
+        const state = newLiveState(devnet.name, devnet.store, devnet.chains);
+        let control: DevnetControl | undefined;
+        let poller: NodeJS.Timeout | undefined;
+        const draw = () => {
+          if (live) process.stdout.write(`${REDRAW}${renderLiveView(state)}\n`);
+        };
+        // Agents are asked directly (not through the node proxies, which faults may cut).
+        const poll = async () => {
+          if (!control) return;
+          const views = await Promise.all(
+            control.members.map((m) => probeAgent(m.agent?.url, m.agent?.child.pid)),
+          );
+          control.members.forEach((m, i) => state.agents.set(m.name, views[i]!));
+          draw();
         };
         say(
           `vigil up: devnet ${devnet.name} on the ${devnet.store} store (work dir ${opts.workDir}); Ctrl-C to stop`,
         );
+        if (live) process.stdout.write(`${REDRAW}vigil up: starting devnet ${devnet.name}…\n`);
         const report = await runDevnet({
           file: devnet,
           workDir: opts.workDir,
           signal: abort.signal,
           ...(opts.duration !== undefined ? { durationMs: opts.duration * 1000 } : {}),
-          onAgent: (e) => say(`  ${e}`),
-          onTick: (o, t) =>
+          onAgent: (e) => {
+            say(`  ${e}`);
+            noteEvent(state, e);
+          },
+          onStarted: (c) => {
+            control = c;
+            if (live) poller = setInterval(() => void poll(), 1000);
+            void poll();
+          },
+          onTick: (o, t) => {
+            applyTick(state, o, t);
+            draw();
             say(
               `${new Date().toISOString().slice(11, 19)}  ${o.chainId}  ${o.label}  ` +
-                `${signedBy(o)}  refused ${o.refused}  down ${o.unreachable}` +
+                `${o.author ? `signed for ${signedBy(o)}` : 'MISSED'}  refused ${o.refused}  down ${o.unreachable}` +
                 `  | signed ${t.signed}  missed ${t.missed}  equivocations ${t.equivocations}`,
-            ),
+            );
+          },
         }).finally(() => {
+          clearInterval(poller);
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
         });
         if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else {
-          say(
+          process.stdout.write(
             `\nstopped: ${report.ticks} positions, ${report.signed} signed, ${report.missed} missed, ` +
-              `${report.refusals} refusals, ${report.equivocations} equivocations, ${report.invalidSignatures} invalid signatures`,
+              `${report.refusals} refusals, ${report.equivocations} equivocations, ${report.invalidSignatures} invalid signatures\n`,
           );
         }
         if (report.equivocations > 0 || report.invalidSignatures > 0) process.exitCode = 2;
