@@ -69,6 +69,8 @@ export class DutyNetwork {
   private timer: NodeJS.Timeout | undefined;
   private parent = createHash('sha256').update('genesis').digest('hex');
   private running = false;
+  /** Who got each not yet reported position signed (the first one, if several did). */
+  private readonly signedAt = new Map<bigint, string>();
 
   constructor(
     readonly chainId: string,
@@ -105,11 +107,16 @@ export class DutyNetwork {
     const attempts = await Promise.all(this.nodes.map((node) => this.attempt(node, tick)));
     const signed = attempts.find((a) => a.signed);
     if (signed) this.parent = createHash('sha256').update(signed.payload).digest('hex');
+    // A position counts as signed whoever signed it and when: a node whose clock ran ahead
+    // may have filled it ticks ago (the chain holds such a block until its slot). A
+    // signature for another position does not fill this one.
+    const author = this.signedAt.get(tick);
+    for (const t of this.signedAt.keys()) if (t <= tick) this.signedAt.delete(t);
     const outcome: TickOutcome = {
       chainId: this.chainId,
       tick,
       label: this.schedule(tick).label,
-      ...(signed ? { author: signed.node } : {}),
+      ...(author !== undefined ? { author } : {}),
       refused: attempts.filter((a) => a.refused).length,
       unreachable: attempts.filter((a) => a.unreachable).length,
     };
@@ -117,7 +124,8 @@ export class DutyNetwork {
   }
 
   private async attempt(node: DutyNode, chainTick: bigint) {
-    const duty = this.schedule(chainTick + (node.clockSkewTicks ?? 0n));
+    const ownTick = chainTick + (node.clockSkewTicks ?? 0n);
+    const duty = this.schedule(ownTick);
     // Each node builds on what it saw, and names itself: two nodes never build the same message.
     const payload = Buffer.from(
       `${this.chainId}|${duty.label}|parent=${this.parent}|by=${node.name}`,
@@ -147,6 +155,7 @@ export class DutyNetwork {
           signature: Buffer.from(reply.signature, 'hex'),
           node: node.name,
         });
+        if (!this.signedAt.has(ownTick)) this.signedAt.set(ownTick, node.name);
         return { ...result, signed: true };
       }
       return { ...result, refused: true };
