@@ -2,7 +2,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDevnetFile } from '../devnet/devnet-file.js';
-import { FAULT_KINDS, runChaos, type ChaosReport, type FaultKind } from '../devnet/chaos.js';
+import {
+  ETCD_FAULT_KINDS,
+  FAULT_KINDS,
+  runChaos,
+  type ChaosReport,
+  type FaultKind,
+} from '../devnet/chaos.js';
 import { packageRoot } from '../package-root.js';
 
 function positive(v: string): number {
@@ -23,8 +29,10 @@ function kindsOption(v: string): FaultKind[] {
 export function formatChaosReport(r: ChaosReport): string {
   const d = r.devnet;
   return [
-    `chaos report (seed ${r.seed}, ${(r.durationMs / 1000).toFixed(0)} s)`,
+    `chaos report (seed ${r.seed}, ${(r.durationMs / 1000).toFixed(0)} s, ${r.store} store)`,
     `  faults injected   ${r.faults}  (${Object.entries(r.faultsByKind)
+      // etcd kinds only where the devnet has an etcd cluster to hit.
+      .filter(([k]) => r.store === 'etcd' || !ETCD_FAULT_KINDS.includes(k as FaultKind))
       .map(([k, n]) => `${k} ${n}`)
       .join(', ')})`,
     `  positions         ${d.ticks}  signed ${d.signed}  missed ${d.missed} (${r.missedPercent.toFixed(2)} %)`,
@@ -46,7 +54,7 @@ export function chaosCommand(): Command {
     .option('--max-fault <ms>', 'longest a single fault lasts', positive, 3000)
     .option(
       '--kinds <list>',
-      `fault kinds, comma separated (${FAULT_KINDS.join(', ')})`,
+      `fault kinds, comma separated (${FAULT_KINDS.join(', ')}; etcd-* need store: etcd)`,
       kindsOption,
     )
     .option('--work-dir <dir>', 'where keys, configs and the store are kept', '.vigil/chaos')

@@ -122,6 +122,7 @@ export function planFaults(
 
 export interface ChaosReport {
   readonly seed: number;
+  readonly store: DevnetFile['store'];
   readonly durationMs: number;
   readonly faults: number;
   readonly faultsByKind: Record<FaultKind, number>;
@@ -261,6 +262,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   ) as Record<FaultKind, number>;
   return {
     seed: opts.seed,
+    store: opts.file.store,
     durationMs: opts.durationMs,
     faults: injected.length,
     faultsByKind,

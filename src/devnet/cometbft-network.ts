@@ -49,6 +49,7 @@ export class CometbftNetwork {
   readonly tickMs: number;
   readonly protocol: CometbftChainSpec['protocol'];
   private running = false;
+  private lastBoundary = 0;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private releaseStart: (() => void) | undefined;
@@ -179,7 +180,11 @@ export class CometbftNetwork {
   private scheduleNext(): void {
     if (!this.running) return;
     const now = Date.now();
-    const next = (Math.floor(now / this.tickMs) + 1) * this.tickMs;
+    // A timer may fire a little before the wall clock reaches its boundary: never schedule
+    // (and so report) the same boundary twice.
+    const boundary = Math.max(Math.floor(now / this.tickMs) + 1, this.lastBoundary + 1);
+    this.lastBoundary = boundary;
+    const next = boundary * this.tickMs;
     this.timer = setTimeout(() => {
       // At the end of a block, report that block: it is signed once a precommit got signed.
       this.report(BigInt(Math.floor(next / this.tickMs)) - 1n);

@@ -69,6 +69,7 @@ export class DutyNetwork {
   private timer: NodeJS.Timeout | undefined;
   private parent = createHash('sha256').update('genesis').digest('hex');
   private running = false;
+  private lastBoundary = 0;
   /** Who got each not yet reported position signed (the first one, if several did). */
   private readonly signedAt = new Map<bigint, string>();
 
@@ -96,7 +97,11 @@ export class DutyNetwork {
   private scheduleNext(): void {
     if (!this.running) return;
     const now = Date.now();
-    const next = (Math.floor(now / this.tickMs) + 1) * this.tickMs;
+    // A timer may fire a little before the wall clock reaches its boundary: never schedule
+    // (and so report) the same boundary twice.
+    const boundary = Math.max(Math.floor(now / this.tickMs) + 1, this.lastBoundary + 1);
+    this.lastBoundary = boundary;
+    const next = boundary * this.tickMs;
     this.timer = setTimeout(() => {
       void this.runTick(BigInt(Math.floor(next / this.tickMs)));
       this.scheduleNext();
