@@ -183,14 +183,17 @@ export class EtcdClient {
   }
 
   /**
-   * Runs `fn` on the preferred endpoint, moving to the next one only when the request was
-   * certainly not sent. An ambiguous failure (timeout) is returned to the caller, who knows
-   * whether the call may be repeated.
+   * Runs `fn` on the preferred endpoint, moving on to the next one when the request was
+   * certainly not sent, or for any failure of a read (`idempotent`). An ambiguous failure of a
+   * write is returned to the caller, who knows whether the call may be repeated; the next
+   * call starts at the next endpoint, so a member that hangs (frozen, black-holed: the TCP
+   * connect succeeds, nothing answers) cannot hold every retry.
    */
   async call<T>(
     call: string,
     fn: (etcd: Etcd3, options: { deadline: Date }) => Promise<T>,
     timeoutMs?: number,
+    idempotent = false,
   ): Promise<T> {
     let last: EtcdCallError | undefined;
     const start = this.preferred;
@@ -199,8 +202,12 @@ export class EtcdClient {
       try {
         return await this.onEndpoint(index, call, fn, timeoutMs);
       } catch (err) {
-        if (!(err instanceof EtcdCallError) || !err.notSent) throw err;
+        if (!(err instanceof EtcdCallError)) throw err;
         last = err;
+        if (!err.notSent && !idempotent) {
+          this.preferred = (index + 1) % this.conns.length;
+          throw err;
+        }
       }
     }
     throw last!;
@@ -208,8 +215,11 @@ export class EtcdClient {
 
   /** A linearizable read of one key (etcd's default; never `serializable`). */
   async get(key: string): Promise<{ kv: KeyValue | undefined; revision: bigint }> {
-    const res = await this.call(`get ${key}`, (etcd, o) =>
-      etcd.kv.range({ key: Buffer.from(key) }, o),
+    const res = await this.call(
+      `get ${key}`,
+      (etcd, o) => etcd.kv.range({ key: Buffer.from(key) }, o),
+      undefined,
+      true,
     );
     return {
       kv: res.kvs[0] ? toKeyValue(res.kvs[0]) : undefined,
@@ -220,8 +230,11 @@ export class EtcdClient {
   async getPrefix(prefix: string): Promise<KeyValue[]> {
     const end = Buffer.from(prefix);
     end[end.length - 1]!++;
-    const res = await this.call(`get ${prefix}*`, (etcd, o) =>
-      etcd.kv.range({ key: Buffer.from(prefix), range_end: end }, o),
+    const res = await this.call(
+      `get ${prefix}*`,
+      (etcd, o) => etcd.kv.range({ key: Buffer.from(prefix), range_end: end }, o),
+      undefined,
+      true,
     );
     return res.kvs.map(toKeyValue);
   }
@@ -311,8 +324,11 @@ export class EtcdClient {
 
   /** Remaining TTL in seconds, or -1 when the lease no longer exists. */
   async leaseTimeToLive(id: bigint): Promise<number> {
-    const res = await this.call('lease ttl', (etcd, o) =>
-      etcd.leaseClient.leaseTimeToLive({ ID: id.toString() }, o),
+    const res = await this.call(
+      'lease ttl',
+      (etcd, o) => etcd.leaseClient.leaseTimeToLive({ ID: id.toString() }, o),
+      undefined,
+      true,
     );
     return Number(res.TTL);
   }
@@ -345,8 +361,11 @@ export class EtcdClient {
   }
 
   async memberList(): Promise<MemberInfo[]> {
-    const res = await this.call('member list', (etcd, o) =>
-      etcd.cluster.memberList({ linearizable: true } as RPC.IMemberListRequest, o),
+    const res = await this.call(
+      'member list',
+      (etcd, o) => etcd.cluster.memberList({ linearizable: true } as RPC.IMemberListRequest, o),
+      undefined,
+      true,
     );
     return res.members.map((m) => ({
       id: BigInt(m.ID).toString(16),

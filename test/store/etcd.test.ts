@@ -215,6 +215,24 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
     }
   });
 
+  it('an agent started while its first endpoint hangs (paused member) uses the others', async () => {
+    // A frozen or black-holed member accepts TCP but never completes the handshake: grpc-js
+    // keeps the call "waiting for LB pick" until the deadline. That request was never sent,
+    // so the client must move to the next endpoint instead of calling it ambiguous and
+    // refusing until the member comes back.
+    const pid = cluster.members[0]!.proc!.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const store = await open({ timeouts: { callMs: 400, updateMs: 3000 } });
+      for (let slot = 1n; slot < 4n; slot++) {
+        assert.equal(await store.update(scope('d1'), raiseTo(slot)), 'granted');
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await cluster.waitHealthy();
+    }
+  });
+
   it('refuses everything without a quorum and resumes when members return', async () => {
     const store = await open({ timeouts: { callMs: 300, updateMs: 900 }, retries: 3 });
     const rig = signerOn(store);
