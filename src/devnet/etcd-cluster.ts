@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { VigilError } from '../errors.js';
 import { EtcdClient } from '../etcd/client.js';
@@ -17,18 +16,8 @@ import {
   EtcdMemberConfigSchema,
   type EtcdMemberConfig,
 } from '../etcd/member.js';
+import { freePort } from './free-port.js';
 import { TcpProxy } from './tcp-proxy.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface DevnetEtcdMember {
   readonly name: string;

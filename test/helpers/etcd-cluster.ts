@@ -3,9 +3,9 @@
  * data dirs, optionally with mutual TLS from our own PKI. Every member is killed by its pid in
  * `close()`; members can be killed, paused and restarted individually.
  */
+import { freePort } from '../../src/devnet/free-port.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdClient } from '../../src/etcd/client.js';
@@ -28,16 +28,7 @@ export function etcdSkip(): string | false {
   return msg;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface ClusterTls {
   readonly dir: string;
