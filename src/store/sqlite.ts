@@ -30,6 +30,28 @@ export interface SqliteStoreOptions {
 /** 2: the `leases` table (exclusive roles on one host, see src/lease/sqlite.ts). */
 const SCHEMA_VERSION = 2;
 
+function isLocked(err: unknown): boolean {
+  return (
+    err instanceof Database.SqliteError &&
+    (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED')
+  );
+}
+
+/** Runs `step` until it does not fail with a lock error, for at most `budgetMs`. */
+function retryWhileLocked(budgetMs: number, step: () => void): void {
+  const deadline = Date.now() + budgetMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 100)) {
+    try {
+      return step();
+    } catch (err) {
+      if (!isLocked(err) || Date.now() + delayMs > deadline) throw err;
+      // A synchronous sleep: opening happens once, before the store serves anything.
+      Atomics.wait(pause, 0, 0, delayMs);
+    }
+  }
+}
+
 export class SqliteWatermarkStore implements WatermarkStore {
   readonly engine = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -58,12 +80,17 @@ export class SqliteWatermarkStore implements WatermarkStore {
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new Database(path, { timeout: busyTimeoutMs });
-      const mode = this.db.pragma('journal_mode = WAL', { simple: true });
-      if (path !== ':memory:' && mode !== 'wal') {
-        throw new Error(`the filesystem refused WAL mode (journal_mode=${String(mode)})`);
-      }
-      this.db.pragma('synchronous = FULL');
-      this.migrate();
+      // Several agents opening a fresh file at once race to switch it to WAL and create the
+      // schema; SQLite answers the loser "database is locked" without waiting for the busy
+      // handler. Those steps are idempotent, so the loser retries them for a while.
+      retryWhileLocked(Math.max(busyTimeoutMs, 2000), () => {
+        const mode = this.db.pragma('journal_mode = WAL', { simple: true });
+        if (path !== ':memory:' && mode !== 'wal') {
+          throw new Error(`the filesystem refused WAL mode (journal_mode=${String(mode)})`);
+        }
+        this.db.pragma('synchronous = FULL');
+        this.migrate();
+      });
     } catch (err) {
       throw new StoreUnavailableError(
         `cannot open the SQLite watermark store at ${path}: ${errorMessage(err)}`,
@@ -207,7 +234,7 @@ export class SqliteWatermarkStore implements WatermarkStore {
   private wrap(err: unknown, what: string): Error {
     // Errors of our own (a corrupt record, a rule's bug) pass through unchanged.
     if (!(err instanceof Database.SqliteError)) return err as Error;
-    const busy = err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED';
+    const busy = isLocked(err);
     return new StoreUnavailableError(
       `SQLite store ${this.path}: ${what} failed: ${err.message}`,
       busy

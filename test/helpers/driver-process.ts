@@ -74,9 +74,11 @@ export async function runDrivers(clients: readonly DriverClient[]): Promise<Wire
   try {
     await Promise.race([
       Promise.all(drivers.map((d) => d.ready)),
-      Promise.all(drivers.map((d) => d.exited)).then(() => {
+      // Any one driver exiting before it is ready ends the wait: the others would wait for
+      // `go` forever (this deadlock once held a CI run until its time limit).
+      Promise.race(drivers.map((d) => d.exited)).then((code) => {
         throw new Error(
-          `a driver exited before it was ready: ${drivers.map((d) => d.stderr()).join('\n')}`,
+          `a driver exited (${code}) before it was ready: ${drivers.map((d) => d.stderr()).join('\n')}`,
         );
       }),
     ]);

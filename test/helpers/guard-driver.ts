@@ -10,9 +10,42 @@
  * released (a crash test counts a line as a signature the client received), then `done`.
  */
 import { writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { openSignerRig } from './guard-fixtures.js';
 import { fromWire, toWire, type WireRequest } from './guard-wire.js';
+
+/**
+ * Lines of stdin, read from 'data' events. (readline's async iterator here sometimes never
+ * yielded a line that had arrived, which hung the multi-process property test.)
+ */
+function stdinLines(): () => Promise<string> {
+  let buffered = '';
+  const lines: string[] = [];
+  const waiting: Array<(line: string) => void> = [];
+  let ended = false;
+  const deliver = () => {
+    while (lines.length > 0 && waiting.length > 0) waiting.shift()!(lines.shift()!);
+    if (ended) while (waiting.length > 0) waiting.shift()!('');
+  };
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      lines.push(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+    }
+    deliver();
+  });
+  process.stdin.on('end', () => {
+    ended = true;
+    deliver();
+  });
+  return () =>
+    new Promise((resolve) => {
+      waiting.push(resolve);
+      deliver();
+    });
+}
 
 async function main(): Promise<void> {
   const [storePath, localPath, agentId] = process.argv.slice(2);
@@ -20,14 +53,12 @@ async function main(): Promise<void> {
   if (!storePath || !localPath || !agentId) {
     throw new Error('usage: guard-driver <store.db> <local.db> <agentId> [--barrier]');
   }
-  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  const first = await lines.next();
-  const requests = JSON.parse(String(first.value)) as WireRequest[];
+  const nextLine = stdinLines();
+  const requests = JSON.parse(await nextLine()) as WireRequest[];
   const rig = openSignerRig(storePath, localPath, agentId);
   if (barrier) {
     writeSync(1, 'ready\n');
-    const go = await lines.next();
-    if (String(go.value).trim() !== 'go') throw new Error('expected go');
+    if ((await nextLine()).trim() !== 'go') throw new Error('expected go');
   }
   for (let i = 0; i < requests.length; i++) {
     const call = fromWire(requests[i]!);

@@ -230,6 +230,33 @@ describe('SqliteWatermarkStore', () => {
     }
   });
 
+  it('several processes opening one fresh file at once all succeed', async () => {
+    const { spawn } = await import('node:child_process');
+    const module = new URL('../../src/store/sqlite.js', import.meta.url).href;
+    const script = `
+      const { SqliteWatermarkStore } = await import(${JSON.stringify(module)});
+      const s = SqliteWatermarkStore.open({ path: process.argv[1], busyTimeoutMs: 30 });
+      await s.update({ chainId: 'c', keyId: 'k', family: 'slot' }, () => ({ result: 0 }));
+      await s.close();
+    `;
+    for (let round = 0; round < 5; round++) {
+      const path = join(dir, `fresh-${round}.db`);
+      const codes = await Promise.all(
+        Array.from({ length: 6 }, () => {
+          const child = spawn(process.execPath, ['--input-type=module', '-e', script, path], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          return new Promise<string>((resolve) =>
+            child.on('exit', (code) => resolve(code === 0 ? 'ok' : err)),
+          );
+        }),
+      );
+      assert.deepEqual(codes, Array(6).fill('ok'));
+    }
+  });
+
   it('a closed store answers every call with StoreUnavailableError, never a plain error', async () => {
     const store = SqliteWatermarkStore.open({ path: join(dir, 'closed.db') });
     await store.close();
