@@ -19,6 +19,7 @@ import type { Timestamp } from '../chains/cometbft/sign-bytes.js';
 import type { CometbftChainSpec } from './devnet-file.js';
 import type { DutyNode, TickOutcome } from './duty-network.js';
 import type { EvidenceCollector } from './evidence.js';
+import { WallClockTicker } from './ticker.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /** Where in its block a step is asked for, as a fraction of the block time. */
@@ -48,10 +49,8 @@ export class CometbftNetwork {
   readonly chainId: string;
   readonly tickMs: number;
   readonly protocol: CometbftChainSpec['protocol'];
-  private running = false;
-  private lastBoundary = 0;
+  private readonly ticker: WallClockTicker;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
   private releaseStart: (() => void) | undefined;
   private readonly started = new Promise<void>((resolve) => (this.releaseStart = resolve));
   private readonly heights = new Map<bigint, HeightSeen>();
@@ -69,6 +68,8 @@ export class CometbftNetwork {
     this.chainId = opts.spec.chainId;
     this.tickMs = opts.spec.blockMs;
     this.protocol = opts.spec.protocol;
+    // At the end of each block, report that block: it is signed once a precommit got signed.
+    this.ticker = new WallClockTicker(this.tickMs, (tick) => this.report(tick - 1n));
   }
 
   /** Starts every node and its link proxy; nodes sign nothing before `start()`. */
@@ -118,15 +119,13 @@ export class CometbftNetwork {
 
   start(): void {
     this.firstHeight = BigInt(Math.floor(Date.now() / this.tickMs)) + 1n;
-    this.running = true;
     this.releaseStart?.();
-    this.scheduleNext();
+    this.ticker.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.ticker.stop();
     this.releaseStart?.();
     await Promise.all(this.simulators.map((s) => s.stop()));
     await Promise.all(this.links.map((l) => l.stop()));
@@ -175,21 +174,6 @@ export class CometbftNetwork {
     if (!('signature' in r)) seen.refused++;
     else if (r.step === 'precommit') seen.precommitSigners.push(r.node);
     else if (r.step === 'proposal') seen.proposalBy ??= r.node;
-  }
-
-  private scheduleNext(): void {
-    if (!this.running) return;
-    const now = Date.now();
-    // A timer may fire a little before the wall clock reaches its boundary: never schedule
-    // (and so report) the same boundary twice.
-    const boundary = Math.max(Math.floor(now / this.tickMs) + 1, this.lastBoundary + 1);
-    this.lastBoundary = boundary;
-    const next = boundary * this.tickMs;
-    this.timer = setTimeout(() => {
-      // At the end of a block, report that block: it is signed once a precommit got signed.
-      this.report(BigInt(Math.floor(next / this.tickMs)) - 1n);
-      this.scheduleNext();
-    }, next - now);
   }
 
   private report(height: bigint): void {

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { EvidenceCollector } from './evidence.js';
+import { WallClockTicker } from './ticker.js';
 
 export interface DutyNode {
   readonly name: string;
@@ -66,10 +67,8 @@ interface SignReply {
 }
 
 export class DutyNetwork {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly ticker: WallClockTicker;
   private parent = createHash('sha256').update('genesis').digest('hex');
-  private running = false;
-  private lastBoundary = 0;
   /** Who got each not yet reported position signed (the first one, if several did). */
   private readonly signedAt = new Map<bigint, string>();
 
@@ -82,30 +81,16 @@ export class DutyNetwork {
     readonly nodes: DutyNode[],
     private readonly evidence: EvidenceCollector,
     private readonly onTick: (o: TickOutcome) => void,
-  ) {}
+  ) {
+    this.ticker = new WallClockTicker(tickMs, (tick) => void this.runTick(tick));
+  }
 
   start(): void {
-    this.running = true;
-    this.scheduleNext();
+    this.ticker.start();
   }
 
   stop(): void {
-    this.running = false;
-    clearTimeout(this.timer);
-  }
-
-  private scheduleNext(): void {
-    if (!this.running) return;
-    const now = Date.now();
-    // A timer may fire a little before the wall clock reaches its boundary: never schedule
-    // (and so report) the same boundary twice.
-    const boundary = Math.max(Math.floor(now / this.tickMs) + 1, this.lastBoundary + 1);
-    this.lastBoundary = boundary;
-    const next = boundary * this.tickMs;
-    this.timer = setTimeout(() => {
-      void this.runTick(BigInt(Math.floor(next / this.tickMs)));
-      this.scheduleNext();
-    }, next - now);
+    this.ticker.stop();
   }
 
   private async runTick(tick: bigint): Promise<void> {
