@@ -9,11 +9,12 @@
  * Targets (issue 3): activation ≤ TTL + 1 s in every trial, and zero overlaps.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EtcdTestCluster, sleep } from '../test/helpers/etcd-cluster.js';
+import { readEvents, waitFor as waitForEvent } from '../test/etcd/agent-events.js';
 import type { BenchFigure } from './figures.js';
 
 export const needsEtcd = true;
@@ -21,29 +22,8 @@ const CHILD = fileURLToPath(new URL('../test/etcd/agent-child.js', import.meta.u
 const TRIALS = Number(process.env.VIGIL_BENCH_FAILOVER_TRIALS ?? 20);
 const TTL_MS = 2000;
 
-interface Line {
-  kind: string;
-  holder: string;
-  fields: string[];
-}
-const read = (file: string): Line[] =>
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [kind, holder, ...fields] = l.split(' ');
-      return { kind: kind!, holder: holder!, fields };
-    });
-
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 20_000): Promise<T> {
-  for (let waited = 0; waited < ms; waited += 10) {
-    const v = probe();
-    if (v !== undefined) return v;
-    await sleep(10);
-  }
-  throw new Error(`failover bench: timed out waiting for ${what}`);
-}
-
+const waitFor = <T>(what: string, probe: () => T | undefined) =>
+  waitForEvent(`failover bench: ${what}`, probe, 20_000, 10);
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -74,7 +54,7 @@ export async function run(): Promise<BenchFigure[]> {
     );
     procs.set(holder, p);
     await waitFor(`${holder} ready`, () =>
-      read(events).find((l) => l.kind === 'ready' && l.holder === holder),
+      readEvents(events).find((l) => l.kind === 'ready' && l.holder === holder),
     );
     return holder;
   };
@@ -84,7 +64,7 @@ export async function run(): Promise<BenchFigure[]> {
   try {
     for (let i = 0; i < 3; i++) await startAgent();
     let active = await waitFor('a first holder', () =>
-      read(events).find((l) => l.kind === 'activate'),
+      readEvents(events).find((l) => l.kind === 'activate'),
     );
     for (let trial = 0; trial < TRIALS; trial++) {
       const victim = active.holder;
@@ -94,17 +74,17 @@ export async function run(): Promise<BenchFigure[]> {
       const killedAt = Date.now();
       procs.get(victim)!.kill('SIGKILL');
       const next = await waitFor('a successor', () =>
-        read(events).find(
+        readEvents(events).find(
           (l) => l.kind === 'activate' && l.holder !== victim && Number(l.fields[1]) > killedAt,
         ),
       );
       const token = next.fields[0]!;
       const firstWrite = await waitFor('the successor’s first fenced write', () =>
-        read(events).find(
+        readEvents(events).find(
           (l) => l.kind === 'work-ok' && l.holder === next.holder && l.fields[0] === token,
         ),
       );
-      const log = read(events);
+      const log = readEvents(events);
       const victimDeadline = Math.max(
         ...log
           .filter(

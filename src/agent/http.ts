@@ -213,6 +213,17 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     },
   });
 
+  /** Runs a guarded request under the fence of the role it names, if any. */
+  const guarded = async (
+    res: FastifyReply,
+    role: string | undefined,
+    mode: 'sign' | 'authorize',
+    run: (fence: FenceToken | undefined) => Promise<GuardResult>,
+  ) => {
+    const fence = fenceFor(role, opts.supervisors);
+    return reply(res, fence && 'outcome' in fence ? fence : await run(fence), mode);
+  };
+
   const signing = (opts.routes ?? 'all') === 'all';
   if (signing)
     app.post(
@@ -227,9 +238,9 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
       },
       async (req, res) => {
         const body = req.body as SignBody;
-        const fence = fenceFor(body.role, opts.supervisors);
-        if (fence && 'outcome' in fence) return reply(res, fence, 'sign');
-        return reply(res, await opts.guard.sign(toSignRequest(body, fence)), 'sign');
+        return guarded(res, body.role, 'sign', (fence) =>
+          opts.guard.sign(toSignRequest(body, fence)),
+        );
       },
     );
 
@@ -247,9 +258,9 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
       },
       async (req, res) => {
         const body = req.body as AuthorizeBody;
-        const fence = fenceFor(body.role, opts.supervisors);
-        if (fence && 'outcome' in fence) return reply(res, fence, 'authorize');
-        return reply(res, await opts.guard.authorize(toAuthorizeRequest(body, fence)), 'authorize');
+        return guarded(res, body.role, 'authorize', (fence) =>
+          opts.guard.authorize(toAuthorizeRequest(body, fence)),
+        );
       },
     );
 

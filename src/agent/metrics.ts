@@ -3,7 +3,7 @@
  * devnet) can live in one process without sharing counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { describePosition, positionComponents } from '../guard/describe.js';
+import { positionComponents } from '../guard/describe.js';
 import type { DecisionObserver } from '../signer/guarded-signer.js';
 import type { SupervisorEvent } from '../supervisor/index.js';
 
@@ -67,14 +67,13 @@ export class AgentMetrics implements DecisionObserver {
     this.decisions.inc({ family: e.family, outcome: e.outcome, reason: e.reason ?? '' });
     this.latency.observe({ family: e.family, outcome: e.outcome }, e.seconds);
     if (e.watermark && e.outcome !== 'refused') {
-      const named = describePosition(e.family, e.watermark.position);
+      const position = e.watermark.position;
       positionComponents(e.family).forEach((component, i) => {
-        const v = e.watermark!.position[i];
         // Gauges are float64: exact up to 2^53, which covers any real height or slot.
-        if (v !== undefined && named[component] !== undefined) {
+        if (position[i] !== undefined) {
           this.watermark.set(
             { chain_id: e.chainId, key: e.keyId, family: e.family, component },
-            Number(v),
+            Number(position[i]),
           );
         }
       });

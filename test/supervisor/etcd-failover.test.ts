@@ -5,40 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EtcdTestCluster, etcdSkip, sleep } from '../helpers/etcd-cluster.js';
+import { readEvents, waitFor } from '../etcd/agent-events.js';
 
 const CHILD = fileURLToPath(new URL('../etcd/agent-child.js', import.meta.url));
 const skip = etcdSkip();
-
-interface Line {
-  kind: string;
-  holder: string;
-  fields: string[];
-}
-
-export function readEvents(file: string): Line[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [kind, holder, ...fields] = l.split(' ');
-      return { kind: kind!, holder: holder!, fields };
-    });
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 15_000): Promise<T> {
-  for (let waited = 0; waited < ms; waited += 50) {
-    const v = probe();
-    if (v !== undefined) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('exclusive-role supervisor on etcd: a frozen holder', { skip }, () => {
   let cluster: EtcdTestCluster;
