@@ -100,9 +100,10 @@ function stripScheme(endpoint: string): string {
   return endpoint.replace(/^[a-z]+:\/\//, '');
 }
 
-/** gRPC codes that mean the request never left this process or was refused at the door. */
+/** gRPC codes that mean the request never left this process or was refused at the door.
+ * "Waiting for LB pick": the deadline passed before any connection to the member existed. */
 const NOT_SENT =
-  /UNAVAILABLE|ECONNREFUSED|No connection established|failed to connect|Connection dropped|unauthenticated|certificate/i;
+  /UNAVAILABLE|ECONNREFUSED|No connection established|failed to connect|Connection dropped|Waiting for LB pick|unauthenticated|certificate/i;
 
 function toKeyValue(kv: RPC.IKeyValue): KeyValue {
   return {

@@ -147,7 +147,7 @@ test('vigil apply refuses a terraform that is too old, then runs init and apply 
 });
 
 test('the real terraform binary passes preflight version checks when installed', () => {
-  const r = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8' });
+  const r = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8', timeout: 60_000 });
   if (r.error) {
     console.error('\n*** SKIPPING real terraform version check: terraform is not installed ***\n');
     return;

@@ -45,7 +45,7 @@ export function requireTool(
   versionArgs: string[] = ['--version'],
   requiredInCi = true,
 ): boolean {
-  const r = spawnSync(tool, versionArgs, { encoding: 'utf8' });
+  const r = spawnSync(tool, versionArgs, { encoding: 'utf8', timeout: 60_000 });
   if (!r.error) return true;
   if (process.env.CI && requiredInCi)
     throw new Error(`${tool} is required in CI but is not installed`);

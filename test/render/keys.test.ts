@@ -67,7 +67,11 @@ test('WireGuard keys are X25519 pairs in wg base64, and every peer is a /32', ()
   assert.deepEqual(state.wireguard('a'), k, 'read back, not regenerated');
   // wg is a cross-check only (noble already verifies the pair), so CI need not install it.
   if (requireTool('wg', ['--version'], false)) {
-    const r = spawnSync('wg', ['pubkey'], { input: k.privateKey + '\n', encoding: 'utf8' });
+    const r = spawnSync('wg', ['pubkey'], {
+      input: k.privateKey + '\n',
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.stdout.trim(), k.publicKey);
   }
   const files = planExample('polkadot-guarded', join(root, 'wg-plan')).files!;

@@ -33,7 +33,10 @@ test('every cloud-config passes `cloud-init schema`', () => {
   for (const { out } of outs)
     for (const dir of hostDirs(out)) {
       const file = join(dir, 'cloud-init.yaml');
-      const r = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+      const r = spawnSync('cloud-init', ['schema', '--config-file', file], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       assert.equal(r.status, 0, `${file}:\n${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /Valid cloud-config/);
       checked++;
@@ -47,7 +50,10 @@ test('a malformed cloud-config is rejected (the check can fail)', () => {
   try {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, '#cloud-config\nwrite_files:\n  - path: 5\n    defer: maybe\n');
-    const r = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+    const r = spawnSync('cloud-init', ['schema', '--config-file', file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.notEqual(r.status, 0);
   } finally {
     removeDir(dir);
@@ -59,7 +65,7 @@ test('every nftables ruleset passes `nft -c -f`', () => {
   for (const { out } of outs)
     for (const dir of hostDirs(out)) {
       const file = join(dir, 'files', 'etc__nftables.conf');
-      const r = spawnSync('nft', ['-c', '-f', file], { encoding: 'utf8' });
+      const r = spawnSync('nft', ['-c', '-f', file], { encoding: 'utf8', timeout: 60_000 });
       assert.equal(r.status, 0, `${file}:\n${r.stderr}`);
     }
 });
@@ -69,6 +75,7 @@ test('a broken ruleset is rejected by nft (the check can fail)', () => {
   const r = spawnSync('nft', ['-c', '-f', '-'], {
     input: 'table inet t { chain c { type filter hook input priority filter; policy dropp; } }\n',
     encoding: 'utf8',
+    timeout: 60_000,
   });
   assert.notEqual(r.status, 0);
 });
@@ -79,7 +86,10 @@ test('the Prometheus config passes `promtool check config`', () => {
     // The config references no rule or file_sd files, so it checks standalone.
     const file = join(out, 'hosts', 'monitor', 'files', 'etc__prometheus__prometheus.yml');
     assert.ok(existsSync(file), file);
-    const r = spawnSync('promtool', ['check', 'config', file], { encoding: 'utf8' });
+    const r = spawnSync('promtool', ['check', 'config', file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, `${file}:\n${r.stdout}${r.stderr}`);
   }
 });

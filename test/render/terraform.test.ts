@@ -173,10 +173,10 @@ test('terraform itself reads the rendered configuration and its provider require
   const dir = join(root, 'tf-real');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'main.tf.json'), JSON.stringify(allProvidersDoc()));
-  const r = spawnSync('terraform', ['providers'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync('terraform', ['providers'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   for (const source of Object.values(recorded.providers).map((p) => p.source))
     assert.match(r.stdout, new RegExp(`registry\\.terraform\\.io/${source}\\]`, 'i'));
   writeFileSync(join(dir, 'main.tf.json'), '{"resource": {"x": ');
-  assert.notEqual(spawnSync('terraform', ['providers'], { cwd: dir }).status, 0);
+  assert.notEqual(spawnSync('terraform', ['providers'], { cwd: dir, timeout: 60_000 }).status, 0);
 });
