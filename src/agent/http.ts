@@ -12,7 +12,7 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { formatTimestamp } from '../chains/cometbft/sign-bytes.js';
+import { formatTimestamp } from '../protocols/cometbft/sign-bytes.js';
 import { errorMessage } from '../errors.js';
 import { describePosition } from '../guard/describe.js';
 import type { Watermark } from '../guard/index.js';

@@ -8,8 +8,8 @@ import {
   decodePrivvalHex,
   privvalMessageToJson,
   type PrivvalProtocol,
-} from '../chains/cometbft/privval.js';
-import { ProtoError } from '../chains/cometbft/proto.js';
+} from '../protocols/cometbft/privval.js';
+import { ProtoError } from '../protocols/cometbft/proto.js';
 
 export function cometbftCommand(): Command {
   const cmd = new Command('cometbft').description('CometBFT remote signer tools');

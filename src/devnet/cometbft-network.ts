@@ -14,8 +14,8 @@ import {
   type RefusedRecord,
   type SignedRecord,
   type SimulatedStep,
-} from '../chains/cometbft/simulator.js';
-import type { Timestamp } from '../chains/cometbft/sign-bytes.js';
+} from './cometbft-node.js';
+import type { Timestamp } from '../protocols/cometbft/sign-bytes.js';
 import type { CometbftChainSpec } from './devnet-file.js';
 import type { DutyNode, TickOutcome } from './duty-network.js';
 import type { EvidenceCollector } from './evidence.js';

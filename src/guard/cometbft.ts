@@ -9,7 +9,7 @@ import {
   signBytesWithoutTimestamp,
   SignedMsgType,
   type ParsedSignBytes,
-} from '../chains/cometbft/sign-bytes.js';
+} from '../protocols/cometbft/sign-bytes.js';
 import { refuse, type Decision } from './decision.js';
 import { decideHighWatermark, sameBytes } from './high-watermark.js';
 import { checkPositionComponent, type Position } from './position.js';

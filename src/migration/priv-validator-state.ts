@@ -25,12 +25,12 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { formatPath } from '../config/yaml-file.js';
 import { MAX_POSITION } from '../guard/position.js';
-import { ProtoReader, WIRE_BYTES, WIRE_VARINT } from '../chains/cometbft/proto.js';
+import { ProtoReader, WIRE_BYTES, WIRE_VARINT } from '../protocols/cometbft/proto.js';
 import {
   SignedMsgType,
   parseSignBytes,
   type ParsedSignBytes,
-} from '../chains/cometbft/sign-bytes.js';
+} from '../protocols/cometbft/sign-bytes.js';
 
 export const STATE_FORMATS = ['filepv', 'tmkms', 'horcrux'] as const;
 export type StateFormat = (typeof STATE_FORMATS)[number];

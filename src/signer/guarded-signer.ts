@@ -13,7 +13,7 @@ import {
   parseSignBytes,
   voteExtensionSignBytes,
   type Timestamp,
-} from '../chains/cometbft/sign-bytes.js';
+} from '../protocols/cometbft/sign-bytes.js';
 import { InputError, StoreUnavailableError } from '../errors.js';
 import {
   comparePositions,

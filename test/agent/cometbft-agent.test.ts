@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CometbftNodeSimulator } from '../../src/chains/cometbft/simulator.js';
+import { CometbftNodeSimulator } from '../../src/devnet/cometbft-node.js';
 import { startAgentProcess } from '../../src/devnet/agent-process.js';
 import { cometbftKeyJson } from '../../src/keys/generate.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';

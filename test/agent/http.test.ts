@@ -10,7 +10,7 @@ import {
   voteSignBytes,
   SignedMsgType,
   type CanonicalVote,
-} from '../../src/chains/cometbft/sign-bytes.js';
+} from '../../src/protocols/cometbft/sign-bytes.js';
 import { cometbftKeyJson } from '../../src/keys/generate.js';
 import { Ed25519Key, verifyEd25519 } from '../../src/keys/ed25519.js';
 

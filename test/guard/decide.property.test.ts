@@ -14,7 +14,7 @@ import {
   type RuleRequest,
   type Watermark,
 } from '../../src/guard/index.js';
-import { parseSignBytes } from '../../src/chains/cometbft/sign-bytes.js';
+import { parseSignBytes } from '../../src/protocols/cometbft/sign-bytes.js';
 import { cometRule, grandpaRule, sha256, slotRule } from '../helpers/guard-fixtures.js';
 
 const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : '-');

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSignBytes } from '../../src/chains/cometbft/sign-bytes.js';
+import { parseSignBytes } from '../../src/protocols/cometbft/sign-bytes.js';
 import {
   decide,
   MAX_POSITION,

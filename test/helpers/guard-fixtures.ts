@@ -13,7 +13,7 @@ import {
   voteSignBytes,
   type BlockId,
   type Timestamp,
-} from '../../src/chains/cometbft/sign-bytes.js';
+} from '../../src/protocols/cometbft/sign-bytes.js';
 import type { RuleRequest } from '../../src/guard/index.js';
 import type { CometStepName } from '../../src/guard/cometbft.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';

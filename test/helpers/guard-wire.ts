@@ -2,7 +2,7 @@
  * The JSON form of guard requests and results exchanged with test/helpers/guard-driver.ts:
  * numbers as decimal strings, bytes as hex.
  */
-import type { Timestamp } from '../../src/chains/cometbft/sign-bytes.js';
+import type { Timestamp } from '../../src/protocols/cometbft/sign-bytes.js';
 import type {
   AuthorizationRequest,
   GuardedRequest,

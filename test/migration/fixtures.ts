@@ -8,7 +8,7 @@ import {
   SignedMsgType,
   voteSignBytes,
   type BlockId,
-} from '../../src/chains/cometbft/sign-bytes.js';
+} from '../../src/protocols/cometbft/sign-bytes.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
 
 export const CHAIN = 'cosmoshub-test';

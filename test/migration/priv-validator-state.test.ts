@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseSignBytes } from '../../src/chains/cometbft/sign-bytes.js';
+import { parseSignBytes } from '../../src/protocols/cometbft/sign-bytes.js';
 import { decideCometbft } from '../../src/guard/cometbft.js';
 import {
   checkSignBytesMatch,

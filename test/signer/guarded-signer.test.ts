@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { parseSignBytes, voteExtensionSignBytes } from '../../src/chains/cometbft/sign-bytes.js';
+import { parseSignBytes, voteExtensionSignBytes } from '../../src/protocols/cometbft/sign-bytes.js';
 import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import type { GuardResult } from '../../src/signer/guarded-signer.js';
 import {

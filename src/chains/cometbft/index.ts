@@ -51,7 +51,7 @@ export {
   type Proposal,
   type PublicKey,
   type RemoteSignerError,
-} from './privval.js';
+} from '../../protocols/cometbft/privval.js';
 
 export {
   voteSignBytes,
@@ -71,9 +71,9 @@ export {
   type CanonicalProposal,
   type CanonicalVoteExtension,
   type ParsedSignBytes,
-} from './sign-bytes.js';
+} from '../../protocols/cometbft/sign-bytes.js';
 
-export { ProtoError } from './proto.js';
+export { ProtoError } from '../../protocols/cometbft/proto.js';
 
 export {
   SecretConnection,
@@ -86,7 +86,7 @@ export {
   type SecretConnectionFailure,
 } from './secret-connection.js';
 
-export { MerlinTranscript } from './merlin.js';
+export { MerlinTranscript } from '../../protocols/cometbft/merlin.js';
 
 export {
   CometbftSignerConfigSchema,
@@ -114,4 +114,4 @@ export {
   type SignedRecord,
   type RefusedRecord,
   type SimulatedStep,
-} from './simulator.js';
+} from '../../devnet/cometbft-node.js';

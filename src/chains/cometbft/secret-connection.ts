@@ -20,9 +20,9 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { VigilError } from '../../errors.js';
 import { verifyEd25519, type Ed25519Key } from '../../keys/ed25519.js';
-import { MerlinTranscript } from './merlin.js';
-import { ProtoError, ProtoReader, ProtoWriter, WIRE_BYTES } from './proto.js';
-import { takeDelimited } from './privval.js';
+import { MerlinTranscript } from '../../protocols/cometbft/merlin.js';
+import { ProtoError, ProtoReader, ProtoWriter, WIRE_BYTES } from '../../protocols/cometbft/proto.js';
+import { takeDelimited } from '../../protocols/cometbft/privval.js';
 
 export const DATA_LEN_SIZE = 4;
 export const DATA_MAX_SIZE = 1024;

@@ -25,10 +25,10 @@ import {
   signBytesOfVote,
   type PrivvalMessage,
   type RemoteSignerError,
-} from './privval.js';
-import { ProtoError } from './proto.js';
+} from '../../protocols/cometbft/privval.js';
+import { ProtoError } from '../../protocols/cometbft/proto.js';
 import { SecretConnection, SecretConnectionError } from './secret-connection.js';
-import { isZeroBlockId, SignedMsgType } from './sign-bytes.js';
+import { isZeroBlockId, SignedMsgType } from '../../protocols/cometbft/sign-bytes.js';
 import type { Ed25519Key } from '../../keys/ed25519.js';
 
 /**

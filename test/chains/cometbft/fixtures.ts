@@ -8,7 +8,7 @@ import {
   startCometbftSigner,
   type CometbftSignerHandle,
 } from '../../../src/chains/cometbft/signer.js';
-import type { PrivvalProtocol } from '../../../src/chains/cometbft/privval.js';
+import type { PrivvalProtocol } from '../../../src/protocols/cometbft/privval.js';
 import { Ed25519Key } from '../../../src/keys/ed25519.js';
 import { KeyRing } from '../../../src/keys/keyring.js';
 import { GuardedSigner, type DecisionObserver } from '../../../src/signer/guarded-signer.js';

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { encodePrivvalMessage } from '../../../src/chains/cometbft/privval.js';
+import { encodePrivvalMessage } from '../../../src/protocols/cometbft/privval.js';
 import { SecretConnection } from '../../../src/chains/cometbft/secret-connection.js';
-import { CometbftNodeSimulator } from '../../../src/chains/cometbft/simulator.js';
+import { CometbftNodeSimulator } from '../../../src/devnet/cometbft-node.js';
 import { Ed25519Key } from '../../../src/keys/ed25519.js';
 import { CHAIN_ID, makeAgent, tempDir, validatorKey } from './fixtures.js';
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { MerlinTranscript } from '../../../src/chains/cometbft/merlin.js';
+import { MerlinTranscript } from '../../../src/protocols/cometbft/merlin.js';
 import {
   deriveSecrets,
   isLowOrderPoint,

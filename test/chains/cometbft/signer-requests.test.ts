@@ -17,7 +17,7 @@ import {
   type PrivvalMessage,
   type PrivvalProtocol,
   type Vote,
-} from '../../../src/chains/cometbft/privval.js';
+} from '../../../src/protocols/cometbft/privval.js';
 import { SecretConnection } from '../../../src/chains/cometbft/secret-connection.js';
 import { loadOrCreateConnectionKey } from '../../../src/chains/cometbft/connection-key.js';
 import { Ed25519Key, verifyEd25519 } from '../../../src/keys/ed25519.js';

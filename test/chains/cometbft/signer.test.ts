@@ -6,7 +6,7 @@ import { CometbftSignerConfigSchema } from '../../../src/chains/cometbft/config.
 import {
   CometbftNodeSimulator,
   type SignedRecord,
-} from '../../../src/chains/cometbft/simulator.js';
+} from '../../../src/devnet/cometbft-node.js';
 import { CHAIN_ID, lockstep, makeAgent, tempDir, validatorKey } from './fixtures.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -13,7 +13,7 @@ import {
   formatTimestamp,
   parseTimestamp,
   SignedMsgType,
-} from '../../../src/chains/cometbft/sign-bytes.js';
+} from '../../../src/protocols/cometbft/sign-bytes.js';
 import { vectorsDir } from '../../helpers/paths.js';
 
 interface VoteVector {

@@ -18,9 +18,9 @@ import {
   type PrivvalProtocol,
   type Proposal,
   type Vote,
-} from '../../../src/chains/cometbft/privval.js';
-import { parseSignBytes, parseTimestamp } from '../../../src/chains/cometbft/sign-bytes.js';
-import { ProtoError } from '../../../src/chains/cometbft/proto.js';
+} from '../../../src/protocols/cometbft/privval.js';
+import { parseSignBytes, parseTimestamp } from '../../../src/protocols/cometbft/sign-bytes.js';
+import { ProtoError } from '../../../src/protocols/cometbft/proto.js';
 import { Ed25519Key } from '../../../src/keys/ed25519.js';
 import { vectorsDir } from '../../helpers/paths.js';
 

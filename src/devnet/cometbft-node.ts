@@ -16,8 +16,8 @@ import { EventEmitter, once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { VigilError, errorMessage } from '../../errors.js';
-import { Ed25519Key, verifyEd25519 } from '../../keys/ed25519.js';
+import { VigilError, errorMessage } from '../errors.js';
+import { Ed25519Key, verifyEd25519 } from '../keys/ed25519.js';
 import {
   decodePrivvalMessage,
   emptyVote,
@@ -31,9 +31,9 @@ import {
   type Proposal,
   type RemoteSignerError,
   type Vote,
-} from './privval.js';
-import { SecretConnection } from './secret-connection.js';
-import { SignedMsgType, type BlockId, type Timestamp } from './sign-bytes.js';
+} from '../protocols/cometbft/privval.js';
+import { SecretConnection } from '../chains/cometbft/secret-connection.js';
+import { SignedMsgType, type BlockId, type Timestamp } from '../protocols/cometbft/sign-bytes.js';
 
 export type SimulatedStep = 'proposal' | 'prevote' | 'precommit';
 
