@@ -21,7 +21,12 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { VigilError } from '../../errors.js';
 import { verifyEd25519, type Ed25519Key } from '../../keys/ed25519.js';
 import { MerlinTranscript } from '../../protocols/cometbft/merlin.js';
-import { ProtoError, ProtoReader, ProtoWriter, WIRE_BYTES } from '../../protocols/cometbft/proto.js';
+import {
+  ProtoError,
+  ProtoReader,
+  ProtoWriter,
+  WIRE_BYTES,
+} from '../../protocols/cometbft/proto.js';
 import { takeDelimited } from '../../protocols/cometbft/privval.js';
 
 export const DATA_LEN_SIZE = 4;

@@ -3,10 +3,7 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CometbftSignerConfigSchema } from '../../../src/chains/cometbft/config.js';
-import {
-  CometbftNodeSimulator,
-  type SignedRecord,
-} from '../../../src/devnet/cometbft-node.js';
+import { CometbftNodeSimulator, type SignedRecord } from '../../../src/devnet/cometbft-node.js';
 import { CHAIN_ID, lockstep, makeAgent, tempDir, validatorKey } from './fixtures.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
