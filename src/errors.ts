@@ -28,6 +28,17 @@ export class StoreUnavailableError extends VigilError {
   }
 }
 
+/**
+ * The store reached is not the one this agent's watermarks were built against (a replaced or
+ * deleted SQLite file, another or a rebuilt etcd cluster), or it was never initialised.
+ * Nothing may be signed until an operator settles which store is the true one.
+ */
+export class StoreIdentityError extends VigilError {
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super('STORE_IDENTITY', message, hint, options);
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

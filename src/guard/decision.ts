@@ -8,6 +8,12 @@ export const REFUSAL_REASONS = [
   'store_unavailable',
   'fenced',
   'unknown_key',
+  /** The key is bound to another protocol than the request's. */
+  'wrong_protocol',
+  /** The key does not serve the request's chain. */
+  'unknown_chain',
+  /** The store is not the one this agent's watermarks were built against. */
+  'store_identity',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

@@ -14,7 +14,7 @@ import {
   voteExtensionSignBytes,
   type Timestamp,
 } from '../protocols/cometbft/sign-bytes.js';
-import { InputError, StoreUnavailableError } from '../errors.js';
+import { InputError, StoreIdentityError, StoreUnavailableError } from '../errors.js';
 import {
   comparePositions,
   decide,
@@ -302,6 +302,9 @@ export class GuardedSigner {
         req.fence ? { fence: req.fence } : undefined,
       );
     } catch (err) {
+      if (err instanceof StoreIdentityError) {
+        return { outcome: 'refused', reason: 'store_identity', message: err.message };
+      }
       if (err instanceof StoreUnavailableError) {
         return { outcome: 'refused', reason: 'store_unavailable', message: err.message };
       }
