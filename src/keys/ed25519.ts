@@ -4,11 +4,13 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { InputError } from '../errors.js';
+import type { SigningKey } from './signing-key.js';
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-export class Ed25519Key {
+export class Ed25519Key implements SigningKey {
+  readonly scheme = 'ed25519' as const;
   readonly publicKey: Uint8Array;
   readonly #privateKey: KeyObject;
 
