@@ -1,11 +1,14 @@
 /**
  * Reads validator keys from disk: CometBFT's priv_validator_key.json, or a plain key file
  * holding the 32-byte seed (raw, hex or base64, as tmkms' softsign keys are) or the 64-byte
- * seed‖public key. Files readable by group or others are refused before they are read.
+ * seed‖public key; for sr25519, also a file from a Substrate node's keystore. Files readable by
+ * group or others are refused before they are read.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { VigilError, errorMessage } from '../errors.js';
 import { Ed25519Key } from './ed25519.js';
+import { Sr25519Key } from './sr25519.js';
 
 export class KeyFileError extends VigilError {
   constructor(path: string, message: string, hint?: string) {
@@ -106,5 +109,105 @@ export function loadEd25519KeyFile(path: string): Ed25519Key {
       : parsePlain(path, raw);
   } finally {
     raw.fill(0);
+  }
+}
+
+/**
+ * A Substrate keystore file (polkadot-sdk `sc_keystore::LocalKeystore`) is named
+ * `<key type hex><public key hex>` (e.g. `62616265…` for `babe`) and holds the secret URI as a
+ * JSON string.
+ */
+const KEYSTORE_NAME = /^([0-9a-fA-F]{8})([0-9a-fA-F]{64})$/;
+
+function publicKeyFromKeystoreName(path: string): Uint8Array | undefined {
+  const m = KEYSTORE_NAME.exec(basename(path));
+  return m ? new Uint8Array(Buffer.from(m[2]!, 'hex')) : undefined;
+}
+
+/** A private copy of decoded key bytes; the decoding buffer (often Node's shared pool) is wiped. */
+function takeBytes(decoded: Buffer): Uint8Array {
+  const copy = new Uint8Array(decoded);
+  decoded.fill(0);
+  return copy;
+}
+
+function sr25519SeedFromSecretUri(path: string, text: string): Uint8Array {
+  let suri: unknown;
+  try {
+    suri = JSON.parse(text);
+  } catch {
+    throw new KeyFileError(path, 'starts like a Substrate keystore file but is not a JSON string');
+  }
+  if (typeof suri !== 'string') {
+    throw new KeyFileError(path, 'is JSON but not a string; a Substrate keystore file holds one');
+  }
+  if (/^0x[0-9a-fA-F]{64}$/.test(suri)) return takeBytes(Buffer.from(suri.slice(2), 'hex'));
+  if (/^0x[0-9a-fA-F]{64}\//.test(suri)) {
+    throw new KeyFileError(
+      path,
+      'holds a seed with a derivation path; Vigil loads plain seeds only',
+      'store the derived key\'s "Secret seed" as printed by `subkey inspect` (hard derivation only)',
+    );
+  }
+  if (/\s/.test(suri.trim()) || suri.startsWith('/')) {
+    throw new KeyFileError(
+      path,
+      'holds a mnemonic phrase or dev URI; Vigil cannot derive keys from phrases',
+      'run `subkey inspect --scheme sr25519 "<phrase>"` and store its "Secret seed" (0x followed by 64 hex digits) instead',
+    );
+  }
+  throw new KeyFileError(path, 'holds a secret URI that is not a 0x-prefixed 32-byte seed');
+}
+
+function sr25519PlainSeed(path: string, raw: Buffer): Uint8Array {
+  const text = raw.toString('utf8').trim();
+  // Text first: a hex seed is 64 bytes of text, and no raw sr25519 format is 64 bytes.
+  if (/^(0x)?[0-9a-fA-F]{64}$/.test(text)) {
+    return takeBytes(Buffer.from(text.replace(/^0x/, ''), 'hex'));
+  }
+  if (raw.length === 32) return new Uint8Array(raw);
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text)) {
+    const decoded = Buffer.from(text, 'base64');
+    if (decoded.length === 32) return takeBytes(decoded);
+    decoded.fill(0);
+  }
+  throw new KeyFileError(
+    path,
+    'is neither a Substrate keystore file nor a raw, hex or base64 32-byte sr25519 seed',
+  );
+}
+
+/**
+ * An sr25519 key from a plain seed file (raw, hex or base64 32-byte mini-secret) or from a
+ * Substrate keystore file holding a `0x…` seed. When the file name carries a public key, as a
+ * keystore file's does, the key must match it.
+ */
+export function loadSr25519KeyFile(path: string): Sr25519Key {
+  checkPermissions(path);
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (err) {
+    throw new KeyFileError(path, `cannot be read (${errorMessage(err)})`);
+  }
+  let seed: Uint8Array | undefined;
+  try {
+    const isJsonString = raw.subarray(0, 16).toString('utf8').trimStart().startsWith('"');
+    seed = isJsonString
+      ? sr25519SeedFromSecretUri(path, raw.toString('utf8'))
+      : sr25519PlainSeed(path, raw);
+    const key = Sr25519Key.fromSeed(seed);
+    const named = publicKeyFromKeystoreName(path);
+    if (named && Buffer.compare(Buffer.from(named), Buffer.from(key.publicKey)) !== 0) {
+      throw new KeyFileError(
+        path,
+        `its seed gives public key ${key.publicKeyHex}, not the one in its name`,
+        'the keystore file was renamed or edited',
+      );
+    }
+    return key;
+  } finally {
+    raw.fill(0);
+    seed?.fill(0);
   }
 }
