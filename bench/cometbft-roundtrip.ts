@@ -108,7 +108,12 @@ async function roundTrip(engine: StoreEngineForBench, n: number): Promise<Figure
   const local = new LocalWatermarks(join(dir, 'local.db'));
   const keys = new KeyRing();
   const validator = Ed25519Key.fromSeed(SEED);
-  keys.add({ id: 'validator', scopeKeyId: validator.publicKeyHex, signer: validator });
+  keys.add({
+    id: 'validator',
+    scopeKeyId: validator.publicKeyHex,
+    signer: validator,
+    binding: { protocol: 'cometbft', chains: new Set([CHAIN_ID]) },
+  });
   const guard = new GuardedSigner({ store, keys, local, agentId: 'bench' });
   const heights = BigInt(Math.ceil(n / 2));
   const sim = await CometbftNodeSimulator.start({

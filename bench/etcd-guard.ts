@@ -2,7 +2,7 @@
  * The guard decision on a 3-member etcd cluster on loopback, next to the raw operation it is
  * built on, measured in the same run and alternated op by op:
  *
- *   guard:     GuardedSigner.sign (slot family, rising slots, Ed25519) on EtcdWatermarkStore
+ *   guard:     GuardedSigner.sign (GRANDPA prevotes, rising rounds, Ed25519) on EtcdWatermarkStore
  *   baseline:  a raw etcd3 compare-and-swap: Txn(if mod_revision == last then put) through
  *              etcd3's own builder API, one key, same record size
  *
@@ -21,6 +21,7 @@ import { encodeRecord } from '../src/store/record-codec.js';
 import { openEtcdStore } from '../src/store/etcd.js';
 import { EtcdTestCluster } from '../test/helpers/etcd-cluster.js';
 import type { BenchFigure } from './figures.js';
+import { BENCH_CHAIN, grandpaPrevote } from './messages.js';
 
 export const needsEtcd = true;
 const OPS = Number(process.env.VIGIL_BENCH_ETCD_OPS ?? 1500);
@@ -39,13 +40,18 @@ export async function run(): Promise<BenchFigure[]> {
   try {
     const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(42));
     const keys = new KeyRing();
-    keys.add({ id: 'bench', scopeKeyId: key.publicKeyHex, signer: key });
+    keys.add({
+      id: 'bench',
+      scopeKeyId: key.publicKeyHex,
+      signer: key,
+      binding: { protocol: 'grandpa', chains: new Set([BENCH_CHAIN]), blockNumber: 'u32' },
+    });
     const signer = new GuardedSigner({ store, keys, local, agentId: 'bench' });
     const rawKey = '/vigil-bench/raw';
     let rawRev = 0n;
     const record = encodeRecord({
-      family: 'slot',
-      position: [1n],
+      family: 'grandpa',
+      position: [0n, 1n, 2n],
       payloadHash: new Uint8Array(32).fill(1),
       signature: key.sign(PAYLOAD),
       writer: 'bench',
@@ -54,11 +60,9 @@ export async function run(): Promise<BenchFigure[]> {
     let slot = 0n;
     const guardOp = async () => {
       const r = await signer.sign({
-        family: 'slot',
-        chainId: 'bench',
+        chainId: BENCH_CHAIN,
         keyId: 'bench',
-        slot: ++slot,
-        payload: PAYLOAD,
+        payload: grandpaPrevote(++slot),
       });
       if (r.outcome !== 'granted') throw new Error(`guard refused: ${JSON.stringify(r)}`);
     };

@@ -1,7 +1,7 @@
 /**
  * The guard's own cost, each figure next to a baseline measured in the same run:
  *
- *   in process:  GuardedSigner.sign (slot family, rising slots) on a real SQLite file
+ *   in process:  GuardedSigner.sign (GRANDPA prevotes parsed from their SCALE payload, rising rounds) on a real SQLite file
  *   baseline:    a raw better-sqlite3 durable transaction doing the same write (WAL,
  *                synchronous=FULL, BEGIN IMMEDIATE, one upsert of a same-size row)
  *   over HTTP:   POST /v1/sign to a `vigil agent` child process on loopback, one request in
@@ -27,6 +27,7 @@ import { LocalWatermarks } from '../src/signer/local-watermark.js';
 import { encodeRecord } from '../src/store/record-codec.js';
 import { SqliteWatermarkStore } from '../src/store/sqlite.js';
 import type { BenchFigure } from './figures.js';
+import { BENCH_CHAIN, grandpaPrevote } from './messages.js';
 
 const CLI_ENTRY = fileURLToPath(new URL('../src/cli/run.js', import.meta.url));
 const SEED = new Uint8Array(32).fill(42);
@@ -65,11 +66,11 @@ function summarize(s: Sample): Summary {
   };
 }
 
-/** The record the guard writes for a slot signature, so the baseline writes the same size. */
-function guardSizedRecord(slot: bigint): string {
+/** The record the guard writes for a GRANDPA vote, so the baseline writes the same size. */
+function guardSizedRecord(round: bigint): string {
   return encodeRecord({
-    family: 'slot',
-    position: [slot],
+    family: 'grandpa',
+    position: [0n, round, 2n],
     payloadHash: new Uint8Array(32).fill(1),
     signature: new Uint8Array(64).fill(2),
     writer: 'bench-agent',
@@ -81,8 +82,8 @@ function guardSizedRecord(slot: bigint): string {
 class RawBaseline {
   private readonly db: Database.Database;
   private readonly upsert: Database.Statement<[string, string, string, string, string]>;
-  private slot = 0n;
-  private readonly scope = `bench/${'ab'.repeat(32)}/slot`;
+  private round = 0n;
+  private readonly scope = `bench/${'ab'.repeat(32)}/grandpa`;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -101,14 +102,14 @@ class RawBaseline {
   /** `signer`: also sign the payload, as the guard must (informational second baseline). */
   run(n: number, signer?: Ed25519Key): Sample {
     const write = this.db.transaction((record: string) => {
-      this.upsert.run(this.scope, 'bench', 'ab'.repeat(32), 'slot', record);
+      this.upsert.run(this.scope, 'bench', 'ab'.repeat(32), 'grandpa', record);
     });
     const latenciesMs: number[] = [];
     const started = performance.now();
     for (let i = 0; i < n; i++) {
       const t = performance.now();
       if (signer) signer.sign(PAYLOAD);
-      write.immediate(guardSizedRecord(this.slot++));
+      write.immediate(guardSizedRecord(this.round++));
       latenciesMs.push(performance.now() - t);
     }
     return { latenciesMs, wallMs: performance.now() - started };
@@ -123,14 +124,19 @@ class InProcessGuard {
   private readonly store: SqliteWatermarkStore;
   private readonly local: LocalWatermarks;
   private readonly signer: GuardedSigner;
-  private slot = 0n;
+  private round = 0n;
 
   constructor(dir: string) {
     this.store = SqliteWatermarkStore.open({ path: join(dir, 'guard.db') });
     this.local = new LocalWatermarks(join(dir, 'guard-local.db'));
     const key = Ed25519Key.fromSeed(SEED);
     const keys = new KeyRing();
-    keys.add({ id: 'bench', scopeKeyId: key.publicKeyHex, signer: key });
+    keys.add({
+      id: 'bench',
+      scopeKeyId: key.publicKeyHex,
+      signer: key,
+      binding: { protocol: 'grandpa', chains: new Set([BENCH_CHAIN]), blockNumber: 'u32' },
+    });
     this.signer = new GuardedSigner({
       store: this.store,
       keys,
@@ -145,11 +151,9 @@ class InProcessGuard {
     for (let i = 0; i < n; i++) {
       const t = performance.now();
       const r = await this.signer.sign({
-        family: 'slot',
-        chainId: 'bench',
+        chainId: BENCH_CHAIN,
         keyId: 'bench',
-        slot: this.slot++,
-        payload: PAYLOAD,
+        payload: grandpaPrevote(++this.round),
       });
       latenciesMs.push(performance.now() - t);
       if (r.outcome !== 'granted') throw new Error(`guard bench refused: ${JSON.stringify(r)}`);
@@ -179,7 +183,7 @@ async function startAgent(
       `agent: { id: ${name}, dataDir: ${name}-data }`,
       'listen: { host: 127.0.0.1, port: 0 }',
       `store: { engine: sqlite, path: ${JSON.stringify(storePath)} }`,
-      'keys: [{ id: bench, file: key.hex }]',
+      `keys: [{ id: bench, file: key.hex, protocol: grandpa, chains: [${BENCH_CHAIN}] }]`,
       'log: { level: info }',
       '',
     ].join('\n'),
@@ -223,7 +227,7 @@ async function startAgent(
 
 class HttpClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  private slot = 0n;
+  private round = 0n;
   constructor(private readonly url: URL) {}
 
   private post(body: string): Promise<{ status: number; text: string }> {
@@ -253,16 +257,14 @@ class HttpClient {
   }
 
   async run(n: number): Promise<Sample> {
-    const payload = Buffer.from(PAYLOAD).toString('hex');
     const latenciesMs: number[] = [];
     const started = performance.now();
     for (let i = 0; i < n; i++) {
       const body = JSON.stringify({
-        family: 'slot',
-        chainId: 'bench',
+        family: 'grandpa',
+        chainId: BENCH_CHAIN,
         keyId: 'bench',
-        position: { slot: String(this.slot++) },
-        payload,
+        payload: Buffer.from(grandpaPrevote(++this.round)).toString('hex'),
       });
       const t = performance.now();
       const r = await this.post(body);
@@ -338,7 +340,7 @@ export async function run(): Promise<BenchFigure[]> {
   const m = summarize(merge(memSamples));
 
   console.log(
-    `Guard decisions on SQLite, ${blocks * per} each, interleaved (slot family, rising slots)`,
+    `Guard decisions on SQLite, ${blocks * per} each, interleaved (GRANDPA prevotes, rising rounds)`,
   );
   console.log(
     `  raw better-sqlite3 durable upsert  ${rate(r.perSecond).padStart(8)}  p50 ${ms(r.p50)}  p99 ${ms(r.p99)}   (baseline)`,

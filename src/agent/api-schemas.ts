@@ -36,6 +36,13 @@ const grandpaPosition = z
   .object({ setId: position, round: position, stage: z.enum(['propose', 'prevote', 'precommit']) })
   .strict();
 
+const CLAIMED_POSITION =
+  'optional: where the caller believes the payload is; the guard reads the position from the payload itself and refuses the request when this differs';
+
+/**
+ * A signing request. `family` must be the one of the key's protocol (cometbft; grandpa; slot
+ * for babe and aura keys): a key is never used through another protocol's door.
+ */
 export const SignBodySchema = z.discriminatedUnion('family', [
   z
     .object({
@@ -47,9 +54,12 @@ export const SignBodySchema = z.discriminatedUnion('family', [
           round: position,
           step: z.enum(['proposal', 'prevote', 'precommit']),
         })
-        .strict(),
+        .strict()
+        .optional()
+        .meta({ description: CLAIMED_POSITION }),
       payload: hex(MAX_PAYLOAD_BYTES).meta({
-        description: 'canonical sign bytes, length-prefixed, as CometBFT signs them',
+        description:
+          'canonical sign bytes (CanonicalVote or CanonicalProposal), length-prefixed, as CometBFT signs them',
       }),
       extension: hex(MAX_PAYLOAD_BYTES)
         .optional()
@@ -60,16 +70,22 @@ export const SignBodySchema = z.discriminatedUnion('family', [
     .object({
       family: z.literal('slot'),
       ...common,
-      position: slotPosition,
-      payload: hex(MAX_PAYLOAD_BYTES),
+      position: slotPosition.optional().meta({ description: CLAIMED_POSITION }),
+      payload: hex(MAX_PAYLOAD_BYTES).meta({
+        description:
+          'the SCALE-encoded Substrate header to seal, without its seal; the slot is read from its BABE or Aura pre-runtime digest and the key signs the header hash',
+      }),
     })
     .strict(),
   z
     .object({
       family: z.literal('grandpa'),
       ...common,
-      position: grandpaPosition,
-      payload: hex(MAX_PAYLOAD_BYTES),
+      position: grandpaPosition.optional().meta({ description: CLAIMED_POSITION }),
+      payload: hex(MAX_PAYLOAD_BYTES).meta({
+        description:
+          "the SCALE-encoded (message, round, set_id) GRANDPA's voter signs; set id, round and stage are read from it",
+      }),
     })
     .strict(),
 ]);

@@ -5,36 +5,11 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { CometbftSignerConfigSchema } from '../chains/cometbft/config.js';
+import { duplicateKeyProblems, KeyConfigSchema } from '../keys/key-config.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 import { EtcdMemberConfigSchema } from '../etcd/member.js';
 import { EtcdStoreConfigSchema } from '../store/etcd.js';
 import { SupervisorConfigSchema } from '../supervisor/supervisor.js';
-
-const hexBytes = z
-  // Unquoted, YAML reads 0x… as a number: say so instead of "expected string".
-  .string({
-    error: 'expected a quoted hex string, e.g. "0x8eaf…" (unquoted, YAML reads 0x… as a number)',
-  })
-  .regex(/^(0x)?([0-9a-fA-F]{2}){1,64}$/, 'expected hex bytes (up to 64), optionally 0x-prefixed')
-  .transform((s) => s.replace(/^0x/, '').toLowerCase());
-
-const KeySchema = z
-  .object({
-    id: z
-      .string()
-      .min(1)
-      .max(128)
-      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only'),
-    /** priv_validator_key.json or a plain Ed25519 key file: this agent signs with it. */
-    file: z.string().min(1).optional(),
-    /** For authorization-only keys: the node signs itself and asks Vigil first. */
-    publicKey: hexBytes.optional(),
-  })
-  .strict()
-  .refine((k) => (k.file === undefined) !== (k.publicKey === undefined), {
-    message:
-      'give exactly one of `file` (a key this agent signs with) or `publicKey` (authorization only)',
-  });
 
 const SqliteStoreSchema = z
   .object({
@@ -70,7 +45,13 @@ export const AgentConfigSchema = z
       .strict()
       .optional(),
     store: z.discriminatedUnion('engine', [SqliteStoreSchema, EtcdStoreConfigSchema]),
-    keys: z.array(KeySchema).default([]),
+    keys: z
+      .array(KeyConfigSchema)
+      .default([])
+      .superRefine((keys, ctx) => {
+        for (const p of duplicateKeyProblems(keys))
+          ctx.addIssue({ code: 'custom', path: [p.index, p.path], message: p.message });
+      }),
     /** Exclusive roles this agent may hold: only the lease holder is active. */
     supervisors: z
       .array(SupervisorConfigSchema)
@@ -92,7 +73,33 @@ export const AgentConfigSchema = z
       .strict()
       .default({ level: 'info' }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // A CometBFT chain the signer serves must name a key bound to CometBFT and to that chain.
+    config.cometbft?.chains.forEach((chain, i) => {
+      const key = config.keys.find((k) => k.id === chain.keyId);
+      const path = ['cometbft', 'chains', i, 'keyId'];
+      if (key === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `no key with id ${JSON.stringify(chain.keyId)} in \`keys\``,
+        });
+      } else if (key.protocol !== 'cometbft') {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `key ${key.id} is bound to protocol ${key.protocol}, not cometbft`,
+        });
+      } else if (!key.chains.includes(chain.chainId)) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `key ${key.id} does not list chain ${chain.chainId} in its \`chains\``,
+        });
+      }
+    });
+  });
 
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
 export type StoreConfig = AgentConfig['store'];

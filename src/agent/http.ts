@@ -15,8 +15,8 @@ import type { Logger } from 'pino';
 import { formatTimestamp } from '../protocols/cometbft/sign-bytes.js';
 import { errorMessage } from '../errors.js';
 import { describePosition } from '../guard/describe.js';
-import type { Watermark } from '../guard/index.js';
-import type { GuardResult, GuardedSigner } from '../signer/guarded-signer.js';
+import { cometbftPosition, grandpaPosition, slotPosition, type Watermark } from '../guard/index.js';
+import type { GuardResult, GuardedSigner, SignRequest } from '../signer/guarded-signer.js';
 import type { FenceToken, WatermarkStore } from '../store/types.js';
 import type { Supervisor } from '../supervisor/index.js';
 import {
@@ -58,7 +58,11 @@ export function watermarkJson(w: Watermark) {
 const STATUS_BY_REASON: Record<string, number> = {
   invalid_request: 400,
   unknown_key: 404,
+  // The key exists but is not for this: another protocol's door, or a chain it does not serve.
+  wrong_protocol: 403,
+  unknown_chain: 403,
   store_unavailable: 503,
+  store_identity: 503,
 };
 
 function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize') {
@@ -104,25 +108,23 @@ function fenceFor(
   );
 }
 
-function toSignRequest(
-  b: SignBody,
-  fence: FenceToken | undefined,
-): Parameters<GuardedSigner['sign']>[0] {
-  const base = { chainId: b.chainId, keyId: b.keyId, ...(fence ? { fence } : {}) };
-  switch (b.family) {
-    case 'cometbft':
-      return {
-        ...base,
-        family: 'cometbft',
-        ...b.position,
-        signBytes: b.payload,
-        ...(b.extension !== undefined ? { extension: b.extension } : {}),
-      };
-    case 'slot':
-      return { ...base, family: 'slot', slot: b.position.slot, payload: b.payload };
-    case 'grandpa':
-      return { ...base, family: 'grandpa', ...b.position, payload: b.payload };
-  }
+function toSignRequest(b: SignBody, fence: FenceToken | undefined): SignRequest {
+  const position =
+    b.position === undefined
+      ? undefined
+      : b.family === 'cometbft'
+        ? cometbftPosition(b.position.height, b.position.round, b.position.step)
+        : b.family === 'slot'
+          ? slotPosition(b.position.slot)
+          : grandpaPosition(b.position.setId, b.position.round, b.position.stage);
+  return {
+    chainId: b.chainId,
+    keyId: b.keyId,
+    payload: b.payload,
+    ...(b.family === 'cometbft' && b.extension !== undefined ? { extension: b.extension } : {}),
+    claims: { family: b.family, ...(position ? { position } : {}) },
+    ...(fence ? { fence } : {}),
+  };
 }
 
 function toAuthorizeRequest(

@@ -64,9 +64,12 @@ export class AgentMetrics implements DecisionObserver {
   }
 
   onDecision(e: Parameters<DecisionObserver['onDecision']>[0]): void {
-    this.decisions.inc({ family: e.family, outcome: e.outcome, reason: e.reason ?? '' });
-    this.latency.observe({ family: e.family, outcome: e.outcome }, e.seconds);
-    if (e.watermark && e.outcome !== 'refused') {
+    const family = e.family ?? 'unknown';
+    this.decisions.inc({ family, outcome: e.outcome, reason: e.reason ?? '' });
+    this.latency.observe({ family, outcome: e.outcome }, e.seconds);
+    // Only granted and replayed decisions carry a chain label: those chains are configured, so
+    // a caller cannot grow the label set by inventing chain ids.
+    if (e.family && e.watermark && e.outcome !== 'refused') {
       const position = e.watermark.position;
       positionComponents(e.family).forEach((component, i) => {
         // Gauges are float64: exact up to 2^53, which covers any real height or slot.

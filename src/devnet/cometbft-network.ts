@@ -153,12 +153,11 @@ export class CometbftNetwork {
   }
 
   private onRecord(r: SignedRecord | RefusedRecord): void {
-    const position = `height ${r.height} round ${r.round} ${r.step}`;
     if ('signature' in r) {
       this.opts.evidence.record({
         chainId: this.chainId,
+        protocol: 'cometbft',
         publicKey: this.opts.publicKey,
-        position,
         payload: r.signBytes,
         signature: r.signature,
         node: r.node,

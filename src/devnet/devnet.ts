@@ -7,8 +7,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { loadEd25519KeyFile } from '../keys/key-file.js';
-import { generateCometbftKeyFile } from '../keys/generate.js';
+import { loadEd25519KeyFile, loadSr25519KeyFile } from '../keys/key-file.js';
+import { generateCometbftKeyFile, generateSeedFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { CometbftNetwork } from './cometbft-network.js';
 import { DevnetEtcdCluster } from './etcd-cluster.js';
@@ -98,10 +98,58 @@ export interface DevnetReport extends DevnetTotals {
   readonly invalidSignatures: number;
 }
 
+/** The CometBFT key every CometBFT chain of the devnet signs with. */
 const KEY_ID = 'validator';
+
+/**
+ * The devnet's keys, each bound to one protocol as an operator's would be: one CometBFT key for
+ * every CometBFT chain (their sign bytes name the chain), and for each Substrate chain its own
+ * key (a GRANDPA key is Ed25519, a BABE key sr25519).
+ */
+interface DevnetKey {
+  readonly id: string;
+  /** Relative to the agents' config directory. */
+  readonly file: string;
+  readonly protocol: 'cometbft' | 'grandpa' | 'babe';
+  readonly chains: readonly string[];
+  readonly publicKey: Uint8Array;
+}
+
+function devnetKeys(workDir: string, file: DevnetFile): DevnetKey[] {
+  const keys: DevnetKey[] = [];
+  const cometbftChains = file.chains.filter((c) => c.family === 'cometbft').map((c) => c.chainId);
+  if (cometbftChains.length > 0) {
+    const path = join(workDir, 'validator_key.json');
+    if (!existsSync(path)) generateCometbftKeyFile(path);
+    keys.push({
+      id: KEY_ID,
+      file: '../validator_key.json',
+      protocol: 'cometbft',
+      chains: cometbftChains,
+      publicKey: loadEd25519KeyFile(path).publicKey,
+    });
+  }
+  for (const chain of file.chains) {
+    if (chain.family === 'cometbft') continue;
+    const protocol = chain.family === 'slot' ? 'babe' : 'grandpa';
+    const name = `${protocol}-${chain.chainId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+    const path = join(workDir, `${name}.key`);
+    if (!existsSync(path)) generateSeedFile(path);
+    keys.push({
+      id: name,
+      file: `../${name}.key`,
+      protocol,
+      chains: [chain.chainId],
+      publicKey: (protocol === 'babe' ? loadSr25519KeyFile(path) : loadEd25519KeyFile(path))
+        .publicKey,
+    });
+  }
+  return keys;
+}
 
 interface AgentConfigInput {
   readonly workDir: string;
+  readonly keys: readonly DevnetKey[];
   readonly name: string;
   readonly index: number;
   readonly separateStore: boolean;
@@ -150,6 +198,7 @@ function cometbftSection(name: string, index: number, networks: readonly Cometbf
 
 function writeAgentConfig({
   workDir,
+  keys,
   name,
   index,
   separateStore,
@@ -166,7 +215,12 @@ function writeAgentConfig({
       // A short busy timeout: an agent frozen inside a transaction should cost a slot or
       // two, not stall the others for seconds.
       store: storeSection(name, separateStore, etcdEndpoints),
-      keys: [{ id: KEY_ID, file: '../validator_key.json' }],
+      keys: keys.map((k) => ({
+        id: k.id,
+        file: k.file,
+        protocol: k.protocol,
+        chains: [...k.chains],
+      })),
       ...cometbftSection(name, index, cometbft),
       log: { level: 'info' },
     }),
@@ -179,9 +233,8 @@ const portOf = (url: string) => Number(new URL(url).port);
 export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const workDir = resolve(opts.workDir);
   mkdirSync(workDir, { recursive: true });
-  const keyFile = join(workDir, 'validator_key.json');
-  if (!existsSync(keyFile)) generateCometbftKeyFile(keyFile);
-  const publicKey = loadEd25519KeyFile(keyFile).publicKey;
+  const keys = devnetKeys(workDir, opts.file);
+  const keyFor = (chainId: string) => keys.find((k) => k.chains.includes(chainId))!;
 
   const nodeCount = Math.max(...opts.file.chains.map((c) => c.nodes));
   const names = Array.from({ length: nodeCount }, (_, i) => `node-${i + 1}`);
@@ -238,7 +291,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       cometbftNetworks.push(
         await CometbftNetwork.create({
           spec: chain,
-          publicKey,
+          publicKey: keyFor(chain.chainId).publicKey,
           nodes: clocks.slice(0, chain.nodes),
           evidence,
           onTick: countTick,
@@ -250,6 +303,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       configs.push(
         writeAgentConfig({
           workDir,
+          keys,
           name,
           index,
           separateStore: opts.separateStores === true,
@@ -296,8 +350,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
           chain.chainId,
           tickMs,
           schedule,
-          KEY_ID,
-          publicKey,
+          keyFor(chain.chainId).id,
+          keyFor(chain.chainId).publicKey,
           nodes,
           evidence,
           countTick,

@@ -1,12 +1,15 @@
 /**
- * A simulated chain that drives one duty family through the agents' real API. One validator
- * key, several nodes: at every tick each node builds its own message (a block for a slot, a
- * GRANDPA vote) and asks its agent to sign it. Messages from different nodes differ, so the
- * guard must let exactly one through per position; a tick where no node got a signature is
- * missed.
+ * A simulated Substrate chain that drives one duty through the agents' real API, in the real
+ * formats: an unsealed header with a BABE pre-runtime digest for a slot, the SCALE
+ * (message, round, set_id) payload for a GRANDPA vote. One validator key, several nodes: at
+ * every tick each node builds its own message and asks its agent to sign it. Messages from
+ * different nodes differ, so the guard must let exactly one through per position; a tick where
+ * no node got a signature is missed.
  */
 import { createHash } from 'node:crypto';
-import type { EvidenceCollector } from './evidence.js';
+import { encodeGrandpaSignPayload } from '../protocols/substrate/grandpa.js';
+import { encodeBabePreDigest, encodeHeader, headerHash } from '../protocols/substrate/header.js';
+import type { EvidenceCollector, EvidenceProtocol } from './evidence.js';
 import { WallClockTicker } from './ticker.js';
 
 export interface DutyNode {
@@ -17,20 +20,48 @@ export interface DutyNode {
   clockSkewTicks?: bigint;
 }
 
+/** What a node builds a message on: the last block it saw. */
+export interface ChainView {
+  readonly parentHash: Uint8Array;
+  readonly number: bigint;
+}
+
 /** Where a tick sits in a family's order, as the API takes it and as evidence names it. */
 export interface DutyPosition {
   readonly family: 'slot' | 'grandpa';
+  readonly protocol: Extract<EvidenceProtocol, 'babe' | 'grandpa'>;
+  /** Sent as the request's claimed position: the agent checks it against the bytes. */
   readonly position: Record<string, string>;
   readonly label: string;
+  /** The message `node` builds for this duty on `view`: nodes never build the same one. */
+  build(view: ChainView, node: string): Uint8Array;
 }
 
 /** Ticks follow wall-clock time, so a restarted devnet never reuses a position. */
 export type DutySchedule = (tick: bigint) => DutyPosition;
 
+const digest = (text: string) => new Uint8Array(createHash('sha256').update(text).digest());
+
 export const slotSchedule: DutySchedule = (tick) => ({
   family: 'slot',
+  protocol: 'babe',
   position: { slot: String(tick) },
   label: `slot ${tick}`,
+  build: (view, node) =>
+    encodeHeader({
+      parentHash: view.parentHash,
+      number: view.number + 1n,
+      // Each node's block holds its own extrinsics: two nodes' headers always differ.
+      stateRoot: digest(`state|${node}|${tick}`),
+      extrinsicsRoot: digest(`extrinsics|${node}|${tick}`),
+      digest: [
+        {
+          kind: 'preRuntime',
+          engine: 'BABE',
+          data: encodeBabePreDigest({ type: 'secondaryPlain', authorityIndex: 0, slot: tick }),
+        },
+      ],
+    }),
 });
 
 /** Two ticks a round (prevote, precommit); the authority set changes every `roundsPerSet` rounds. */
@@ -42,8 +73,18 @@ export function grandpaSchedule(roundsPerSet: number): DutySchedule {
     const stage = tick % 2n === 0n ? 'prevote' : 'precommit';
     return {
       family: 'grandpa',
+      protocol: 'grandpa',
       position: { setId: String(setId), round: String(round), stage },
       label: `set ${setId} round ${round} ${stage}`,
+      // Each node votes for the block it sees, which names the node: votes from two nodes differ.
+      build: (view, node) =>
+        encodeGrandpaSignPayload({
+          stage,
+          targetHash: digest(`${Buffer.from(view.parentHash).toString('hex')}|${node}`),
+          targetNumber: view.number,
+          round,
+          setId,
+        }),
     };
   };
 }
@@ -68,7 +109,7 @@ interface SignReply {
 
 export class DutyNetwork {
   private readonly ticker: WallClockTicker;
-  private parent = createHash('sha256').update('genesis').digest('hex');
+  private view: ChainView = { parentHash: digest('genesis'), number: 0n };
   /** Who got each not yet reported position signed (the first one, if several did). */
   private readonly signedAt = new Map<bigint, string>();
 
@@ -96,7 +137,8 @@ export class DutyNetwork {
   private async runTick(tick: bigint): Promise<void> {
     const attempts = await Promise.all(this.nodes.map((node) => this.attempt(node, tick)));
     const signed = attempts.find((a) => a.signed);
-    if (signed) this.parent = createHash('sha256').update(signed.payload).digest('hex');
+    if (signed)
+      this.view = { parentHash: headerHash(signed.payload), number: this.view.number + 1n };
     // A position counts as signed whoever signed it and when: a node whose clock ran ahead
     // may have filled it ticks ago (the chain holds such a block until its slot). A
     // signature for another position does not fill this one.
@@ -117,9 +159,7 @@ export class DutyNetwork {
     const ownTick = chainTick + (node.clockSkewTicks ?? 0n);
     const duty = this.schedule(ownTick);
     // Each node builds on what it saw, and names itself: two nodes never build the same message.
-    const payload = Buffer.from(
-      `${this.chainId}|${duty.label}|parent=${this.parent}|by=${node.name}`,
-    );
+    const payload = Buffer.from(duty.build(this.view, node.name));
     const result = { node: node.name, payload, signed: false, refused: false, unreachable: false };
     if (node.agentUrl === undefined) return { ...result, unreachable: true };
     try {
@@ -139,8 +179,8 @@ export class DutyNetwork {
       if (res.ok && reply.signature) {
         this.evidence.record({
           chainId: this.chainId,
+          protocol: duty.protocol,
           publicKey: this.publicKey,
-          position: duty.label,
           payload,
           signature: Buffer.from(reply.signature, 'hex'),
           node: node.name,

@@ -41,9 +41,32 @@ export function cometbftPosition(height: bigint, round: bigint, step: CometStepN
   return [checkPositionComponent('height', height), checkPositionComponent('round', round), s];
 }
 
+/** CometBFT's Vote.Round and Proposal.Round are int32 (types.proto); canonical sign bytes
+ * widen them to sfixed64, so anything above this was not made by a CometBFT node. */
+export const MAX_COMET_ROUND = 2n ** 31n - 1n;
+/** The range google.protobuf.Timestamp allows (0001-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59.999999999Z, per timestamp.proto); CometBFT's Go time stays inside it. */
+export const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+export const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+
+/** What no CometBFT node would ask for, whatever the watermark says. */
+function outOfRange(p: ParsedSignBytes): string | undefined {
+  if (p.height < 1n) return `height ${p.height} is not a CometBFT height (they start at 1)`;
+  if (p.round < 0n || p.round > MAX_COMET_ROUND)
+    return `round ${p.round} does not fit CometBFT's int32 round`;
+  if (p.polRound !== undefined && (p.polRound < -1n || p.polRound >= p.round))
+    return `proposal pol_round ${p.polRound} must be -1 or below its round ${p.round}`;
+  const t = p.timestamp.seconds;
+  if (t < MIN_TIMESTAMP_SECONDS || t > MAX_TIMESTAMP_SECONDS)
+    return `timestamp ${t} s is outside the protobuf Timestamp range (years 1 to 9999)`;
+  return undefined;
+}
+
 /** Checks that the declared position is the one the sign bytes themselves carry. */
 function inconsistency(req: CometbftRequest): string | undefined {
   const p = req.parsed;
+  const range = outOfRange(p);
+  if (range) return range;
   if (p.chainId !== req.chainId)
     return `sign bytes are for chain ${JSON.stringify(p.chainId)}, not ${JSON.stringify(req.chainId)}`;
   if (p.height !== req.height)

@@ -45,3 +45,24 @@ export function generateCometbftKeyFile(path: string): Uint8Array {
     seed.fill(0);
   }
 }
+
+/**
+ * Creates a plain key file holding a new random 32-byte seed in hex (an Ed25519 seed, or a
+ * Substrate sr25519 mini-secret), exclusively and mode 0600. Returns nothing: the caller loads
+ * it with the loader of the scheme the key is bound to.
+ */
+export function generateSeedFile(path: string): void {
+  if (existsSync(path)) {
+    throw new VigilError(
+      'KEY_EXISTS',
+      `${path} already exists`,
+      'Vigil never overwrites a key; choose another path',
+    );
+  }
+  const seed = randomBytes(32);
+  try {
+    writeFileSync(path, seed.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  } finally {
+    seed.fill(0);
+  }
+}

@@ -92,7 +92,19 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
     listen: { host: '127.0.0.1', port: t.vigil.apiPort },
     metricsListen: { host: host.vpnAddress, port: t.vigil.apiPort },
     store,
-    ...(signsCometbft ? { keys: [{ id: host.key, file: validatorKeyPath(host.key!) }] } : {}),
+    ...(signsCometbft
+      ? {
+          // Bound to CometBFT and this chain alone: no other door can use the key.
+          keys: [
+            {
+              id: host.key,
+              file: validatorKeyPath(host.key!),
+              protocol: 'cometbft',
+              chains: [chain.chainId],
+            },
+          ],
+        }
+      : {}),
     ...(signsCometbft && chain?.kind === 'cometbft'
       ? {
           cometbft: {

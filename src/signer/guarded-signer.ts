@@ -1,11 +1,13 @@
 /**
  * The one path every signature and every duty authorization takes:
  *
- *   request → rule inputs → store transaction { local check, rule, sign, write } → durable
+ *   request → key binding (protocol, chain) → parse the bytes (position) → sign
+ *           → store transaction { local check, rule, write } → durable
  *           → local watermark raised → signature released
  *
- * A signature is computed inside the transaction (Ed25519 is deterministic, so an engine that
- * retries computes the same one) but returned only after the store confirmed the write.
+ * Nothing reaches the store before the key's binding and the message parser accepted the
+ * request. The signature is computed before the transaction but leaves only after the store
+ * confirmed a write that records it; a refused request's signature is dropped unseen.
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -14,13 +16,13 @@ import {
   voteExtensionSignBytes,
   type Timestamp,
 } from '../protocols/cometbft/sign-bytes.js';
+import { familyOf } from '../keys/binding.js';
 import { InputError, StoreIdentityError, StoreUnavailableError } from '../errors.js';
 import {
   comparePositions,
   decide,
   formatPosition,
   positionOf,
-  type CometStepName,
   type Decision,
   type DutyFamily,
   type GrandpaStageName,
@@ -38,6 +40,7 @@ import {
 } from '../store/types.js';
 import { CorruptRecordError } from '../store/record-codec.js';
 import type { LocalWatermarks } from './local-watermark.js';
+import { parseSignable } from './signable.js';
 
 interface Common {
   readonly chainId: string;
@@ -47,27 +50,18 @@ interface Common {
   readonly fence?: FenceToken;
 }
 
-/** What adapters (HTTP API, privval signer, supervisor) hand to the guard. */
-export type GuardedRequest =
-  | (Common & {
-      readonly family: 'cometbft';
-      readonly height: bigint;
-      readonly round: bigint;
-      readonly step: CometStepName;
-      /** Canonical sign bytes, length-prefixed, exactly as the key signs them. */
-      readonly signBytes: Uint8Array;
-      /** A vote extension to sign with a non-nil precommit. */
-      readonly extension?: Uint8Array;
-    })
-  | (Common & { readonly family: 'slot'; readonly slot: bigint; readonly payload: Uint8Array })
-  | (Common & {
-      readonly family: 'grandpa';
-      readonly setId: bigint;
-      readonly round: bigint;
-      readonly stage: GrandpaStageName;
-      readonly payload: Uint8Array;
-    });
-
+/**
+ * What adapters (HTTP API, privval signer) hand to the guard to sign: the bytes exactly as the
+ * key's protocol signs them (CometBFT canonical sign bytes, a GRANDPA vote's SCALE payload, an
+ * unsealed Substrate header). The position is read from those bytes.
+ */
+export interface SignRequest extends Common {
+  readonly payload: Uint8Array;
+  /** CometBFT: a vote extension to sign with a non-nil precommit. */
+  readonly extension?: Uint8Array;
+  /** What the caller says it is asking for. Checked against the bytes, never used instead. */
+  readonly claims?: { readonly family?: DutyFamily; readonly position?: Position };
+}
 /** A node asking for a duty it will sign itself; `nodeId` makes a retry idempotent. */
 export type AuthorizationRequest =
   | (Common & {
@@ -103,7 +97,8 @@ export type GuardResult =
 
 export interface DecisionObserver {
   onDecision(event: {
-    family: DutyFamily;
+    /** Undefined when a request for an unknown key named no family. */
+    family: DutyFamily | undefined;
     chainId: string;
     keyId: string;
     outcome: GuardResult['outcome'];
@@ -126,34 +121,128 @@ export interface GuardedSignerOptions {
 /** JSON can carry one ("\ud800"); such a chain id has no UTF-8 form, so no scope key. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
-
-/** Authorizations hash their requester, never their payload alone, so a retry by the same
- * node is recognised and a request by another node is a conflict. */
-function authorizationHash(nodeId: string, payload: Uint8Array | undefined): Uint8Array {
+/**
+ * What an authorization records: the asking node and what it said it would sign, under a
+ * domain of its own so it can never equal the hash of bytes a key signed, and with each part
+ * length-prefixed so two (node id, payload) pairs never hash alike. A retry by the same node is
+ * recognised; a request by another node is a conflict.
+ */
+export function authorizationHash(nodeId: string, payload: Uint8Array | undefined): Uint8Array {
+  const id = Buffer.from(nodeId, 'utf8');
+  const body = payload ?? new Uint8Array();
+  const len = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
   return new Uint8Array(
     createHash('sha256')
-      .update('vigil/authorize\0')
-      .update(nodeId)
-      .update('\0')
-      .update(payload ?? new Uint8Array())
+      .update('vigil/authorization/v1\0')
+      .update(len(id.length))
+      .update(id)
+      .update(len(body.length))
+      .update(body)
       .digest(),
   );
+}
+
+type Refusal = Extract<GuardResult, { outcome: 'refused' }>;
+const refused = (reason: RefusalReason, message: string): Refusal => ({
+  outcome: 'refused',
+  reason,
+  message,
+});
+
+/** The prepared request: the scope it moves, the rule input, and what the key would sign. */
+interface Prepared {
+  readonly key: KnownKey;
+  readonly family: DutyFamily;
+  readonly rule: RuleRequest;
+  readonly position: Position;
+  /** Absent for authorizations: nothing is signed. */
+  readonly message?: Uint8Array;
 }
 
 export class GuardedSigner {
   constructor(private readonly opts: GuardedSignerOptions) {}
 
   /** Signs `req` if the guard grants it; a refusal is a result, not an exception. */
-  async sign(req: GuardedRequest): Promise<GuardResult> {
-    return this.run(req, 'sign', () => this.signRuleRequest(req));
+  async sign(req: SignRequest): Promise<GuardResult> {
+    return this.run(req, req.claims?.family, () => this.prepareSign(req));
   }
 
   /** Grants a duty without signing, recorded under the same rules as a signature. */
   async authorize(req: AuthorizationRequest): Promise<GuardResult> {
-    return this.run(req, 'authorize', () => {
-      const payloadHash = authorizationHash(req.nodeId, req.payload);
-      return req.family === 'slot'
+    return this.run(req, req.family, () => this.prepareAuthorization(req));
+  }
+
+  /** The key, its binding and the request's chain: everything checked before any parsing. */
+  private boundKey(
+    req: Common,
+    mode: 'sign' | 'authorize',
+    claimedFamily: DutyFamily | undefined,
+  ): KnownKey | Refusal {
+    const key = this.opts.keys.resolve(req.keyId);
+    if (key === undefined)
+      return refused(
+        'unknown_key',
+        `no key ${JSON.stringify(req.keyId)} is configured on this agent`,
+      );
+    const { binding } = key;
+    if (mode === 'sign' && key.signer === undefined)
+      return refused(
+        'wrong_protocol',
+        `key ${JSON.stringify(key.id)} is bound to authorization only (its node signs by itself); nothing is signed with it here`,
+      );
+    if (mode === 'authorize' && binding.protocol !== 'authorize')
+      return refused(
+        'wrong_protocol',
+        `key ${JSON.stringify(key.id)} is bound to ${binding.protocol} signing; only an authorize key is granted duties its node signs itself`,
+      );
+    const family = familyOf(binding);
+    if (claimedFamily !== undefined && claimedFamily !== family)
+      return refused(
+        'wrong_protocol',
+        `key ${JSON.stringify(key.id)} is bound to ${binding.protocol} (${family} duties), not ${claimedFamily}`,
+      );
+    if (!binding.chains.has(req.chainId))
+      return refused(
+        'unknown_chain',
+        `key ${JSON.stringify(key.id)} does not serve chain ${JSON.stringify(req.chainId)}`,
+      );
+    return key;
+  }
+
+  private prepareSign(req: SignRequest): Prepared | Refusal {
+    const key = this.boundKey(req, 'sign', req.claims?.family);
+    if ('outcome' in key) return key;
+    const signable = parseSignable(
+      key.binding,
+      req.chainId,
+      req.payload,
+      req.extension !== undefined,
+    );
+    const claimed = req.claims?.position;
+    if (claimed !== undefined && comparePositions(claimed, signable.position) !== 0)
+      return refused(
+        'invalid_request',
+        `the request claims ${formatPosition(claimed)}, but the bytes are at ${formatPosition(signable.position)}`,
+      );
+    return {
+      key,
+      family: familyOf(key.binding),
+      rule: signable.rule,
+      position: signable.position,
+      message: signable.message,
+    };
+  }
+
+  private prepareAuthorization(req: AuthorizationRequest): Prepared | Refusal {
+    const key = this.boundKey(req, 'authorize', req.family);
+    if ('outcome' in key) return key;
+    const payloadHash = authorizationHash(req.nodeId, req.payload);
+    const rule: RuleRequest =
+      req.family === 'slot'
         ? { family: 'slot', slot: req.slot, payloadHash, mode: 'authorize' }
         : {
             family: 'grandpa',
@@ -163,61 +252,31 @@ export class GuardedSigner {
             payloadHash,
             mode: 'authorize',
           };
-    });
-  }
-
-  private signRuleRequest(req: GuardedRequest): RuleRequest {
-    if (req.family === 'cometbft') {
-      const parsed = parseSignBytes(req.signBytes);
-      return {
-        family: 'cometbft',
-        chainId: req.chainId,
-        height: req.height,
-        round: req.round,
-        step: req.step,
-        signBytes: req.signBytes,
-        parsed,
-        payloadHash: sha256(req.signBytes),
-        withExtension: req.extension !== undefined,
-      };
-    }
-    if (req.family === 'slot')
-      return { family: 'slot', slot: req.slot, payloadHash: sha256(req.payload), mode: 'sign' };
-    return {
-      family: 'grandpa',
-      setId: req.setId,
-      round: req.round,
-      stage: req.stage,
-      payloadHash: sha256(req.payload),
-      mode: 'sign',
-    };
+    return { key, family: req.family, rule, position: positionOf(rule) };
   }
 
   private async run(
-    req: GuardedRequest | AuthorizationRequest,
-    mode: 'sign' | 'authorize',
-    toRule: () => RuleRequest,
+    req: Common,
+    claimedFamily: DutyFamily | undefined,
+    prepare: () => Prepared | Refusal,
   ): Promise<GuardResult> {
     const started = performance.now();
-    const key = this.opts.keys.resolve(req.keyId);
-    let result: GuardResult;
-    if (key === undefined) {
-      result = {
-        outcome: 'refused',
-        reason: 'unknown_key',
-        message: `no key ${JSON.stringify(req.keyId)} is configured on this agent`,
-      };
-    } else if (mode === 'sign' && key.signer === undefined) {
-      result = {
-        outcome: 'refused',
-        reason: 'unknown_key',
-        message: `key ${JSON.stringify(key.id)} is configured for authorization only; this agent holds no private key for it`,
-      };
-    } else {
-      result = await this.guard(req, key, mode, toRule);
+    let prepared: Prepared | Refusal;
+    try {
+      prepared = LONE_SURROGATE.test(req.chainId)
+        ? refused(
+            'invalid_request',
+            'chainId is not well-formed Unicode (it contains a lone UTF-16 surrogate)',
+          )
+        : prepare();
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      prepared = refused('invalid_request', err.message);
     }
+    const result = 'outcome' in prepared ? prepared : await this.guard(req, prepared);
+    const key = 'outcome' in prepared ? this.opts.keys.resolve(req.keyId) : prepared.key;
     this.opts.observer?.onDecision({
-      family: req.family,
+      family: 'outcome' in prepared ? (claimedFamily ?? familyOfKey(key)) : prepared.family,
       chainId: req.chainId,
       keyId: key?.id ?? req.keyId,
       outcome: result.outcome,
@@ -228,37 +287,15 @@ export class GuardedSigner {
     return result;
   }
 
-  private async guard(
-    req: GuardedRequest | AuthorizationRequest,
-    key: KnownKey,
-    mode: 'sign' | 'authorize',
-    toRule: () => RuleRequest,
-  ): Promise<GuardResult> {
-    let rule: RuleRequest;
-    let position: Position;
-    try {
-      rule = toRule();
-      position = positionOf(rule);
-    } catch (err) {
-      if (err instanceof InputError)
-        return { outcome: 'refused', reason: 'invalid_request', message: err.message };
-      throw err;
-    }
-    if (LONE_SURROGATE.test(req.chainId)) {
-      return {
-        outcome: 'refused',
-        reason: 'invalid_request',
-        message: 'chainId is not well-formed Unicode (it contains a lone UTF-16 surrogate)',
-      };
-    }
-    const scope: WatermarkScope = {
-      chainId: req.chainId,
-      keyId: key.scopeKeyId,
-      family: req.family,
-    };
+  private async guard(req: Common, prepared: Prepared): Promise<GuardResult> {
+    const { key, family, rule, position, message } = prepared;
+    const scope: WatermarkScope = { chainId: req.chainId, keyId: key.scopeKeyId, family };
     const local = this.opts.local.get(scope);
-    const payload =
-      req.family === 'cometbft' ? req.signBytes : 'payload' in req ? req.payload : undefined;
+    const signBytes = rule.family === 'cometbft' ? rule.signBytes : undefined;
+    // Signed before the transaction, released only after it commits: holding the store's write
+    // lock through an sr25519 signature (milliseconds in JavaScript) would stall every other
+    // agent on the store, and a retried transaction must record the signature it releases.
+    const signature = message !== undefined ? key.signer!.sign(message) : undefined;
 
     let outcome: { decision: Decision; watermark?: Watermark };
     try {
@@ -287,13 +324,11 @@ export class GuardedSigner {
           if (decision.outcome !== 'grant')
             return { result: { decision, ...(current ? { watermark: current } : {}) } };
           const write: Watermark = {
-            family: req.family,
+            family,
             position,
             payloadHash: rule.payloadHash,
-            ...(mode === 'sign' && payload !== undefined
-              ? { signature: key.signer!.sign(payload) }
-              : {}),
-            ...(req.family === 'cometbft' ? { signBytes: req.signBytes } : {}),
+            ...(signature !== undefined ? { signature } : {}),
+            ...(signBytes !== undefined ? { signBytes } : {}),
             writer: this.opts.agentId,
             updatedAtMs: Date.now(),
           };
@@ -302,52 +337,39 @@ export class GuardedSigner {
         req.fence ? { fence: req.fence } : undefined,
       );
     } catch (err) {
-      if (err instanceof StoreIdentityError) {
-        return { outcome: 'refused', reason: 'store_identity', message: err.message };
-      }
-      if (err instanceof StoreUnavailableError) {
-        return { outcome: 'refused', reason: 'store_unavailable', message: err.message };
-      }
-      if (err instanceof FencedError) {
-        return { outcome: 'refused', reason: 'fenced', message: err.message };
-      }
+      if (err instanceof StoreIdentityError) return refused('store_identity', err.message);
+      if (err instanceof StoreUnavailableError) return refused('store_unavailable', err.message);
+      if (err instanceof FencedError) return refused('fenced', err.message);
       // An unreadable record is a store that cannot vouch for this scope: refuse like one, so
       // callers, metrics and logs see a refusal with the repair hint instead of a crash.
-      if (err instanceof CorruptRecordError) {
-        return { outcome: 'refused', reason: 'store_unavailable', message: err.message };
-      }
+      if (err instanceof CorruptRecordError) return refused('store_unavailable', err.message);
       throw err;
     }
 
     const { decision, watermark } = outcome;
     if (decision.outcome === 'refuse') {
-      return {
-        outcome: 'refused',
-        reason: decision.reason,
-        message: decision.message,
-        ...(watermark ? { watermark } : {}),
-      };
+      return { ...refused(decision.reason, decision.message), ...(watermark ? { watermark } : {}) };
     }
     // The write is durable; only now may anything leave.
     this.opts.local.raise(scope, position);
     const stored = decision.outcome === 'replay' ? decision.stored : watermark!;
-    const extension = req.family === 'cometbft' ? req.extension : undefined;
+    const extension = (req as SignRequest).extension;
     return {
       outcome: decision.outcome === 'grant' ? 'granted' : 'replayed',
       watermark: stored,
-      ...(stored.signature && mode === 'sign' ? { signature: stored.signature } : {}),
+      ...(stored.signature && message !== undefined ? { signature: stored.signature } : {}),
       ...(decision.outcome === 'replay' && decision.useStoredTimestamp && stored.signBytes
         ? { timestamp: parseSignBytes(stored.signBytes).timestamp }
         : {}),
-      ...(extension !== undefined && req.family === 'cometbft'
+      ...(extension !== undefined && rule.family === 'cometbft'
         ? {
             // Extensions are not consensus-critical and may legitimately differ; like FilePV,
             // they are signed afresh with every granted or replayed precommit.
             extensionSignature: key.signer!.sign(
               voteExtensionSignBytes({
                 extension,
-                height: req.height,
-                round: req.round,
+                height: rule.height,
+                round: rule.round,
                 chainId: req.chainId,
               }),
             ),
@@ -355,4 +377,8 @@ export class GuardedSigner {
         : {}),
     };
   }
+}
+
+function familyOfKey(key: KnownKey | undefined): DutyFamily | undefined {
+  return key ? familyOf(key.binding) : undefined;
 }

@@ -8,6 +8,8 @@ import { faultKindsFor, planFaults, runChaos } from '../../src/devnet/chaos.js';
 import { runDevnet } from '../../src/devnet/devnet.js';
 import { EvidenceCollector } from '../../src/devnet/evidence.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
+import { headerHash } from '../../src/protocols/substrate/header.js';
+import { babeHeader, grandpaVote, srKeyFromTag } from '../helpers/guard-fixtures.js';
 
 const devnet = (slotMs: number, nodes: number) => ({
   name: 'chaos-test',
@@ -39,27 +41,48 @@ test('a fault plan is a function of its seed and never hits a member twice at on
   assert.notDeepEqual(a, b);
 });
 
-test('the evidence collector reports one key signing two payloads at one position', () => {
+test('the evidence collector reads positions from the signed bytes and reports two messages at one', () => {
   const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(1));
   const ev = new EvidenceCollector();
-  const msg = (payload: string, node: string) => {
-    const bytes = Buffer.from(payload);
+  const vote = (round: bigint, target: string, node: string) => {
+    const payload = grandpaVote(3n, round, 'prevote', target);
     return {
       chainId: 'c',
+      protocol: 'grandpa' as const,
       publicKey: key.publicKey,
-      position: 'slot 1',
-      payload: bytes,
-      signature: key.sign(bytes),
+      payload,
+      signature: key.sign(payload),
       node,
     };
   };
-  ev.record(msg('a', 'n1'));
-  ev.record(msg('a', 'n2'));
+  ev.record(vote(1n, 'a', 'n1'));
+  ev.record(vote(1n, 'a', 'n2'));
   assert.equal(ev.equivocations.length, 0);
-  ev.record(msg('b', 'n2'));
+  ev.record(vote(1n, 'b', 'n2'));
   assert.equal(ev.equivocations.length, 1);
-  ev.record({ ...msg('c', 'n3'), position: 'slot 2', signature: new Uint8Array(64) });
+  assert.equal(ev.equivocations[0]!.position, 'set 3 round 1 prevote');
+  ev.record({ ...vote(2n, 'c', 'n3'), signature: new Uint8Array(64) });
   assert.equal(ev.invalidSignatures.length, 1);
+  // BABE: sr25519 over the header hash; two headers at one slot are double authoring.
+  const babe = srKeyFromTag(5);
+  const block = (content: string, node: string) => {
+    const payload = babeHeader(40n, content);
+    return {
+      chainId: 'c',
+      protocol: 'babe' as const,
+      publicKey: babe.publicKey,
+      payload,
+      signature: babe.sign(headerHash(payload)),
+      node,
+    };
+  };
+  ev.record(block('x', 'n1'));
+  ev.record(block('y', 'n2'));
+  assert.equal(ev.invalidSignatures.length, 1);
+  assert.equal(ev.equivocations.at(-1)!.position, 'slot 40');
+  // Bytes that are no message of their protocol are never counted as a valid signature.
+  ev.record({ ...vote(4n, 'd', 'n1'), payload: new Uint8Array([1, 2, 3]) });
+  assert.equal(ev.invalidSignatures.length, 2);
 });
 
 test('negative control: agents on separate stores double-sign and the devnet sees it', async () => {

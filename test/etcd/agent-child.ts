@@ -8,6 +8,7 @@
  */
 import { Ed25519Key } from '../../src/keys/ed25519.js';
 import { KeyRing } from '../../src/keys/keyring.js';
+import { binding, grandpaVote } from '../helpers/guard-fixtures.js';
 import { GuardedSigner } from '../../src/signer/guarded-signer.js';
 import { LocalWatermarks } from '../../src/signer/local-watermark.js';
 import { appendFileSync } from 'node:fs';
@@ -36,18 +37,22 @@ async function race(args: RaceArgs): Promise<void> {
   const local = new LocalWatermarks(args.localPath);
   const key = Ed25519Key.fromSeed(new Uint8Array(Buffer.from(args.seedHex, 'hex')));
   const keys = new KeyRing();
-  keys.add({ id: 'producer', scopeKeyId: key.publicKeyHex, signer: key });
+  keys.add({
+    id: 'producer',
+    scopeKeyId: key.publicKeyHex,
+    signer: key,
+    binding: binding('grandpa', [args.chainId]),
+  });
   const signer = new GuardedSigner({ store, keys, local, agentId: args.payload });
   // Warm the connection and the cache so the race is on the one-round-trip path.
-  await store.get({ chainId: args.chainId, keyId: key.publicKeyHex, family: 'slot' });
+  await store.get({ chainId: args.chainId, keyId: key.publicKeyHex, family: 'grandpa' });
   await new Promise((r) => setTimeout(r, Math.max(0, args.startAt - Date.now())));
   try {
+    // Each racer votes for its own target in the same round: conflicting GRANDPA prevotes.
     const r = await signer.sign({
-      family: 'slot',
       chainId: args.chainId,
       keyId: 'producer',
-      slot: BigInt(args.slot),
-      payload: new TextEncoder().encode(args.payload),
+      payload: grandpaVote(0n, BigInt(args.slot), 'prevote', args.payload),
     });
     const outcome = r.outcome === 'refused' ? `refused:${r.reason}` : r.outcome;
     const signature =

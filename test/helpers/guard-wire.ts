@@ -1,13 +1,16 @@
 /**
  * The JSON form of guard requests and results exchanged with test/helpers/guard-driver.ts:
- * numbers as decimal strings, bytes as hex.
+ * numbers as decimal strings, bytes as hex. A slot or GRANDPA sign request names its position
+ * and a content tag; the driver builds the real message (an unsealed BABE header, a GRANDPA
+ * vote payload) from them, so the guard reads the position back out of real bytes.
  */
 import type { Timestamp } from '../../src/protocols/cometbft/sign-bytes.js';
 import type {
   AuthorizationRequest,
-  GuardedRequest,
   GuardResult,
+  SignRequest,
 } from '../../src/signer/guarded-signer.js';
+import { babeHeader, grandpaVote } from './guard-fixtures.js';
 
 export type WireRequest =
   | {
@@ -16,6 +19,7 @@ export type WireRequest =
       chainId: string;
       keyId: string;
       slot: string;
+      /** Content tag of the header: two tags at one slot are two different blocks. */
       payload: string;
     }
   | {
@@ -26,6 +30,7 @@ export type WireRequest =
       setId: string;
       round: string;
       stage: 'propose' | 'prevote' | 'precommit';
+      /** Content tag of the vote's target block. */
       payload: string;
     }
   | {
@@ -74,7 +79,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export function fromWire(
   r: WireRequest,
-): { op: 'sign'; req: GuardedRequest } | { op: 'authorize'; req: AuthorizationRequest } {
+): { op: 'sign'; req: SignRequest } | { op: 'authorize'; req: AuthorizationRequest } {
   const common = { chainId: r.chainId, keyId: r.keyId };
   if (r.op === 'authorize') {
     return r.family === 'slot'
@@ -98,18 +103,19 @@ export function fromWire(
     case 'slot':
       return {
         op: 'sign',
-        req: { ...common, family: 'slot', slot: BigInt(r.slot), payload: bytes(r.payload) },
+        req: {
+          ...common,
+          payload: babeHeader(BigInt(r.slot), r.payload),
+          claims: { family: 'slot' },
+        },
       };
     case 'grandpa':
       return {
         op: 'sign',
         req: {
           ...common,
-          family: 'grandpa',
-          setId: BigInt(r.setId),
-          round: BigInt(r.round),
-          stage: r.stage,
-          payload: bytes(r.payload),
+          payload: grandpaVote(BigInt(r.setId), BigInt(r.round), r.stage, r.payload),
+          claims: { family: 'grandpa' },
         },
       };
     case 'cometbft':
@@ -117,11 +123,8 @@ export function fromWire(
         op: 'sign',
         req: {
           ...common,
-          family: 'cometbft',
-          height: BigInt(r.height),
-          round: BigInt(r.round),
-          step: r.step,
-          signBytes: bytes(r.signBytes),
+          payload: bytes(r.signBytes),
+          claims: { family: 'cometbft' },
           ...(r.extension !== undefined ? { extension: bytes(r.extension) } : {}),
         },
       };

@@ -10,7 +10,7 @@ import { InputError, VigilError } from '../../src/errors.js';
 import { Ed25519Key, verifyEd25519 } from '../../src/keys/ed25519.js';
 import { KeyFileError, loadEd25519KeyFile } from '../../src/keys/key-file.js';
 import { KeyRing } from '../../src/keys/keyring.js';
-import { tempDir } from '../helpers/guard-fixtures.js';
+import { binding, tempDir } from '../helpers/guard-fixtures.js';
 
 /** A fixed, recognisable seed, so any leak of it shows up in string searches. */
 const SEED = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
@@ -204,7 +204,7 @@ describe('key files', () => {
     assert.ok(JSON.stringify(key).includes(hexOf(PUB)));
     // A key ring holding the key is just as quiet.
     const ring = new KeyRing();
-    ring.add({ id: 'v', scopeKeyId: key.publicKeyHex, signer: key });
+    ring.add({ id: 'v', scopeKeyId: key.publicKeyHex, signer: key, binding: binding('cometbft') });
     assertNoSecret(inspect(ring, { depth: Infinity, showHidden: true }), 'inspected key ring');
     assertNoSecret(JSON.stringify(ring.all()), 'serialised key ring');
   });
@@ -222,13 +222,26 @@ describe('KeyRing', () => {
   it('resolves by id or by public key in any case, and refuses duplicate ids', () => {
     const key = Ed25519Key.fromSeed(SEED);
     const ring = new KeyRing();
-    ring.add({ id: 'val', scopeKeyId: key.publicKeyHex, signer: key });
-    ring.add({ id: 'watch', scopeKeyId: 'ab'.repeat(32) });
+    ring.add({
+      id: 'val',
+      scopeKeyId: key.publicKeyHex,
+      signer: key,
+      binding: binding('cometbft'),
+    });
+    ring.add({ id: 'watch', scopeKeyId: 'ab'.repeat(32), binding: binding('authorize') });
     assert.equal(ring.resolve('val')?.signer, key);
     assert.equal(ring.resolve(hexOf(PUB))?.id, 'val');
     assert.equal(ring.resolve(hexOf(PUB).toUpperCase())?.id, 'val');
     assert.equal(ring.resolve('AB'.repeat(32))?.id, 'watch');
     assert.equal(ring.resolve('nope'), undefined);
-    assert.throws(() => ring.add({ id: 'val', scopeKeyId: 'cd'.repeat(32) }), InputError);
+    assert.throws(
+      () => ring.add({ id: 'val', scopeKeyId: 'cd'.repeat(32), binding: binding('authorize') }),
+      InputError,
+    );
+    // One key under two entries would give it two protocols.
+    assert.throws(
+      () => ring.add({ id: 'again', scopeKeyId: key.publicKeyHex, binding: binding('grandpa') }),
+      (e: unknown) => e instanceof InputError && /same key/.test(e.message),
+    );
   });
 });

@@ -14,6 +14,7 @@ import { openEtcdStore, watermarkKey, type EtcdWatermarkStore } from '../../src/
 import { encodeRecord } from '../../src/store/record-codec.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
 import { KeyRing } from '../../src/keys/keyring.js';
+import { binding, grandpaVote } from '../helpers/guard-fixtures.js';
 import { GuardedSigner } from '../../src/signer/guarded-signer.js';
 import { LocalWatermarks } from '../../src/signer/local-watermark.js';
 import {
@@ -34,16 +35,19 @@ function signerOn(store: EtcdWatermarkStore) {
   const local = new LocalWatermarks(join(dir, 'local.db'));
   const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(Math.floor(Math.random() * 255)));
   const keys = new KeyRing();
-  keys.add({ id: 'k', scopeKeyId: key.publicKeyHex, signer: key });
+  keys.add({
+    id: 'k',
+    scopeKeyId: key.publicKeyHex,
+    signer: key,
+    binding: binding('grandpa', ['signer-test']),
+  });
   const signer = new GuardedSigner({ store, keys, local, agentId: 'test' });
   return {
     sign: (slot: bigint, fence?: FenceToken) =>
       signer.sign({
-        family: 'slot',
         chainId: 'signer-test',
         keyId: 'k',
-        slot,
-        payload: new Uint8Array([1, 2, 3]),
+        payload: grandpaVote(0n, slot, 'prevote'),
         ...(fence ? { fence } : {}),
       }),
     close: () => {

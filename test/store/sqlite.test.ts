@@ -8,7 +8,7 @@ import type { Watermark } from '../../src/guard/index.js';
 import { CorruptRecordError } from '../../src/store/record-codec.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import type { WatermarkScope } from '../../src/store/types.js';
-import { openSignerRig, tempDir } from '../helpers/guard-fixtures.js';
+import { openSignerRig, req, tempDir } from '../helpers/guard-fixtures.js';
 
 const scope: WatermarkScope = {
   chainId: 'chain/with spaces%',
@@ -174,22 +174,10 @@ describe('SqliteWatermarkStore', () => {
     it('the signer releases nothing for a corrupt scope', async () => {
       const rig = openSignerRig(join(dir, 'corrupt-signer.db'), join(dir, 'corrupt-local.db'));
       try {
-        const first = await rig.signer.sign({
-          family: 'slot',
-          chainId: 'c',
-          keyId: 'k1',
-          slot: 1n,
-          payload: new Uint8Array([1]),
-        });
+        const first = await rig.signer.sign(req.slot(1n, 1));
         assert.equal(first.outcome, 'granted');
         rawDb(rig.store).prepare('UPDATE watermarks SET record = ?').run('{broken');
-        const result = await rig.signer.sign({
-          family: 'slot',
-          chainId: 'c',
-          keyId: 'k1',
-          slot: 2n,
-          payload: new Uint8Array([2]),
-        });
+        const result = await rig.signer.sign(req.slot(2n, 2));
         assert.equal(result.outcome, 'refused');
         if (result.outcome === 'refused') {
           assert.equal(result.reason, 'store_unavailable');
@@ -279,13 +267,7 @@ describe('SqliteWatermarkStore', () => {
     const blocker = new Database(join(dir, 'busy-signer.db'));
     try {
       blocker.exec('BEGIN IMMEDIATE');
-      const r = await rig.signer.sign({
-        family: 'slot',
-        chainId: 'c',
-        keyId: 'k1',
-        slot: 1n,
-        payload: new Uint8Array([1]),
-      });
+      const r = await rig.signer.sign(req.slot(1n, 1));
       assert.equal(r.outcome, 'refused');
       if (r.outcome === 'refused') assert.equal(r.reason, 'store_unavailable');
       assert.equal((r as { signature?: unknown }).signature, undefined);

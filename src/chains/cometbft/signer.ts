@@ -370,13 +370,11 @@ class NodeLink {
     const what = `${step} at height ${vote.height} round ${vote.round}`;
     const outcome = await this.guarded(
       {
-        family: 'cometbft',
         chainId: this.chain.chainId,
         keyId: this.chain.keyId,
-        height: vote.height,
-        round: vote.round,
-        step,
-        signBytes: signBytesOfVote(vote, this.chain.chainId),
+        // The guard reads height, round and step back out of these bytes.
+        payload: signBytesOfVote(vote, this.chain.chainId),
+        claims: { family: 'cometbft' },
         ...(signExtension ? { extension: vote.extension } : {}),
       },
       what,
@@ -422,13 +420,10 @@ class NodeLink {
     const what = `proposal at height ${p.height} round ${p.round}`;
     const outcome = await this.guarded(
       {
-        family: 'cometbft',
         chainId: this.chain.chainId,
         keyId: this.chain.keyId,
-        height: p.height,
-        round: p.round,
-        step: 'proposal',
-        signBytes: signBytesOfProposal(p, this.chain.chainId),
+        payload: signBytesOfProposal(p, this.chain.chainId),
+        claims: { family: 'cometbft' },
       },
       what,
     );

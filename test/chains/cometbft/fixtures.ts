@@ -11,6 +11,7 @@ import {
 import type { PrivvalProtocol } from '../../../src/protocols/cometbft/privval.js';
 import { Ed25519Key } from '../../../src/keys/ed25519.js';
 import { KeyRing } from '../../../src/keys/keyring.js';
+import { binding } from '../../helpers/guard-fixtures.js';
 import { GuardedSigner, type DecisionObserver } from '../../../src/signer/guarded-signer.js';
 import { LocalWatermarks } from '../../../src/signer/local-watermark.js';
 import { SqliteWatermarkStore } from '../../../src/store/sqlite.js';
@@ -38,7 +39,12 @@ export interface Agent {
 export function makeAgent(dir: string, name: string, storePath = join(dir, 'store.db')): Agent {
   const store = SqliteWatermarkStore.open({ path: storePath });
   const keys = new KeyRing();
-  keys.add({ id: 'validator', scopeKeyId: validatorKey.publicKeyHex, signer: validatorKey });
+  keys.add({
+    id: 'validator',
+    scopeKeyId: validatorKey.publicKeyHex,
+    signer: validatorKey,
+    binding: binding('cometbft', [CHAIN_ID]),
+  });
   const local = new LocalWatermarks(join(dir, `${name}-local.db`));
   const decisions: Agent['decisions'] = [];
   const observer: DecisionObserver = {
