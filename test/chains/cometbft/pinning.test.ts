@@ -6,10 +6,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
+import { parse as parseYaml } from 'yaml';
 import {
   CometbftSignerConfigSchema,
   parseNodeAddress,
@@ -95,6 +96,18 @@ describe('node ids and pinned addresses', () => {
     assert.equal(twice.success, false);
     assert.match(twice.error!.issues[0]!.message, /h:1 is listed twice/);
     assert.deepEqual(parseNodeId(id.toUpperCase()), { id });
+  });
+});
+
+describe('examples/cometbft', () => {
+  it('its agent config section parses, with the pinned and the unpinned node', () => {
+    const text = readFileSync('examples/cometbft/README.md', 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(text)![1]!;
+    const { cometbft } = parseYaml(yaml) as { cometbft: unknown };
+    const parsed = CometbftSignerConfigSchema.parse(cometbft);
+    const nodes = parsed.chains[0]!.nodes.map(parseNodeAddress);
+    assert.equal(nodes[0]!.nodeId?.length, 40);
+    assert.equal(nodes[1]!.nodeId, undefined);
   });
 });
 
