@@ -125,6 +125,12 @@ export class NodeIdentityError extends VigilError {
 
 const sameKey = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
+/** A validator key this agent signs with, and the chain it was configured for. */
+interface ValidatorKey {
+  readonly chain: CometbftChainConfig;
+  readonly key: Uint8Array;
+}
+
 /** The privval Message oneof fields of the two sign requests (v0.38 and v1 agree). */
 const SIGN_VOTE_REQUEST_FIELD = 3;
 const SIGN_PROPOSAL_REQUEST_FIELD = 5;
@@ -209,7 +215,8 @@ class NodeLink {
     private readonly chain: CometbftChainConfig,
     private readonly node: string,
     private readonly connectionKey: Ed25519Key,
-    private readonly validatorKey: Uint8Array,
+    /** Every validator key of this agent: no node may authenticate with any of them. */
+    private readonly validatorKeys: readonly ValidatorKey[],
     private readonly opts: CometbftSignerOptions,
     private readonly log: SignerLogger,
   ) {
@@ -327,10 +334,11 @@ class NodeLink {
     const remoteId = nodeIdOf(remoteKey);
     this.remoteNodeId = remoteId;
     const { host, port } = parseNodeAddress(this.node);
-    if (sameKey(remoteKey, this.validatorKey))
+    const held = this.validatorKeys.find((v) => sameKey(v.key, remoteKey));
+    if (held)
       throw new NodeIdentityError(
         'COMETBFT_NODE_HOLDS_VALIDATOR_KEY',
-        `the node at ${host}:${port} authenticated with the validator key of chain ${this.chain.chainId} (${this.chain.keyId})`,
+        `the node at ${host}:${port} authenticated with the validator key ${JSON.stringify(held.chain.keyId)} of chain ${held.chain.chainId}`,
         'the validator private key is on that host, where it can sign outside Vigil: remove it, and treat it as exposed',
       );
     if (this.pinnedNodeId === undefined) {
@@ -365,7 +373,9 @@ class NodeLink {
         const claimed = claimedSignRequest(bytes);
         if (claimed === undefined)
           throw new ProtocolViolation(`undecodable privval ${protocol} message: ${err.message}`);
-        conn.writeDelimited(encodePrivvalMessage(this.undecodableRequest(claimed, err), protocol));
+        const response = this.undecodableRequest(claimed, err);
+        if (this.stopped) return;
+        conn.writeDelimited(encodePrivvalMessage(response, protocol));
         this.served++;
         continue;
       }
@@ -588,7 +598,7 @@ export async function startCometbftSigner(
 ): Promise<CometbftSignerHandle> {
   const log = options.logger ?? silentLogger;
   const links: NodeLink[] = [];
-  const validatorKeys = options.config.chains.map((chain) => {
+  const validatorKeys: ValidatorKey[] = options.config.chains.map((chain) => {
     const key = options.publicKeyOf(chain.keyId);
     if (!key) {
       throw new VigilError(
@@ -599,7 +609,8 @@ export async function startCometbftSigner(
     }
     return { chain, key };
   });
-  for (const { chain, key: validatorKey } of validatorKeys) {
+  const validatorNodeIds = new Map(validatorKeys.map((v) => [nodeIdOf(v.key), v]));
+  for (const { chain } of validatorKeys) {
     const connectionKey = loadOrCreateConnectionKey(chain.connectionKeyFile);
     // The connection key is shown to every node that accepts the link; a validator key used
     // there would sign handshakes wherever this agent connects. Checked against every
@@ -611,15 +622,15 @@ export async function startCometbftSigner(
         `chain ${chain.chainId}: the connection key ${chain.connectionKeyFile} is the validator key ${JSON.stringify(clash.chain.keyId)}`,
         'the connection key only authenticates the link to the node and must be a key of its own: set connectionKeyFile to a path that does not exist, and the agent creates one (mode 0600)',
       );
-    const validatorNodeId = nodeIdOf(validatorKey);
     for (const node of chain.nodes) {
-      if (parseNodeAddress(node).nodeId === validatorNodeId)
+      const pinnedTo = validatorNodeIds.get(parseNodeAddress(node).nodeId ?? '');
+      if (pinnedTo)
         throw new VigilError(
           'COMETBFT_NODE_PINNED_TO_VALIDATOR_KEY',
-          `chain ${chain.chainId}: node ${node} is pinned to the node id of the validator key`,
+          `chain ${chain.chainId}: node ${node} is pinned to the node id of the validator key ${JSON.stringify(pinnedTo.chain.keyId)}`,
           'pin the id of the node’s own SecretConnection key (the agent logs it at every unpinned connect); a node must never hold the validator key',
         );
-      links.push(new NodeLink(chain, node, connectionKey, validatorKey, options, log));
+      links.push(new NodeLink(chain, node, connectionKey, validatorKeys, options, log));
     }
   }
   for (const l of links) l.start();

@@ -15,6 +15,10 @@ import {
   CometbftSignerConfigSchema,
   parseNodeAddress,
 } from '../../../src/chains/cometbft/config.js';
+import {
+  startCometbftSigner,
+  type CometbftSignerHandle,
+} from '../../../src/chains/cometbft/signer.js';
 import { nodeIdOf, parseNodeId } from '../../../src/chains/cometbft/node-id.js';
 import { CometbftNodeSimulator } from '../../../src/devnet/cometbft-node.js';
 import { TcpProxy } from '../../../src/devnet/tcp-proxy.js';
@@ -265,6 +269,77 @@ describe('pinning the node a link serves (real SecretConnections on loopback)', 
       );
       assert.ok(!log.lines.some((l) => l.msg.startsWith('unpinned')));
     } finally {
+      await agent.close();
+      await sim.stop();
+      dir.remove();
+    }
+  });
+
+  it('checks connection and node keys against every validator key of the agent', async () => {
+    const dir = tempDir();
+    const otherKey = Ed25519Key.fromSeed(sha256(new TextEncoder().encode('another validator')));
+    const sim = await startNode(otherKey);
+    const agent = makeAgent(dir.path, 'a');
+    const log = capturedLogger();
+    const validatorSeed = createHash('sha256').update('vigil cometbft test validator').digest();
+    const validatorAsConnectionKey = join(dir.path, 'validator-as-connection.key');
+    writeFileSync(validatorAsConnectionKey, `${validatorSeed.toString('hex')}\n`, { mode: 0o600 });
+    const keys: Record<string, Uint8Array> = {
+      validator: validatorKey.publicKey,
+      other: otherKey.publicKey,
+    };
+    const start = (otherConnectionKey: string, nodes: string[]) =>
+      startCometbftSigner({
+        config: CometbftSignerConfigSchema.parse({
+          chains: [
+            {
+              chainId: CHAIN_ID,
+              keyId: 'validator',
+              nodes,
+              connectionKeyFile: join(dir.path, 'a.key'),
+              backoff: { initialMs: 20, maxMs: 200 },
+            },
+            {
+              chainId: 'other-chain',
+              keyId: 'other',
+              nodes: ['tcp://127.0.0.1:9'],
+              connectionKeyFile: otherConnectionKey,
+            },
+          ],
+        }),
+        guard: agent.guard,
+        publicKeyOf: (id) => keys[id],
+        logger: log.logger,
+      });
+    let signer: CometbftSignerHandle | undefined;
+    try {
+      // Chain other-chain's connection key is chain vigil-test-1's validator key.
+      await assert.rejects(
+        start(validatorAsConnectionKey, [sim.address]),
+        (err: unknown) =>
+          err instanceof VigilError &&
+          err.code === 'COMETBFT_CONNECTION_KEY_IS_VALIDATOR_KEY' &&
+          /chain other-chain: .* is the validator key "validator"/.test(err.message),
+      );
+      // A vigil-test-1 node pinned to the id of other-chain's validator key.
+      await assert.rejects(
+        start(join(dir.path, 'b.key'), [sim.pinnedAddress]),
+        (err: unknown) =>
+          err instanceof VigilError &&
+          err.code === 'COMETBFT_NODE_PINNED_TO_VALIDATOR_KEY' &&
+          /validator key "other"/.test(err.message),
+      );
+      // A vigil-test-1 node that authenticates with other-chain's validator key.
+      signer = await start(join(dir.path, 'b.key'), [sim.address]);
+      await until('a refusal', () =>
+        log.lines.some((l) => l.code === 'COMETBFT_NODE_HOLDS_VALIDATOR_KEY'),
+      );
+      const refusal = log.lines.find((l) => l.code === 'COMETBFT_NODE_HOLDS_VALIDATOR_KEY')!;
+      assert.match(String(refusal.err), /validator key "other" of chain other-chain/);
+      assert.equal(sim.completedHeight, 0n);
+      assert.deepEqual(agent.decisions, []);
+    } finally {
+      await signer?.stop();
       await agent.close();
       await sim.stop();
       dir.remove();
