@@ -57,6 +57,20 @@ function startNode(nodeKey?: Ed25519Key) {
 }
 
 describe('node ids and pinned addresses', () => {
+  it('matches tendermint-rs: config/tests/support/config/node_key.json → 1a7b6bcf…626699', () => {
+    // Vector from informalsystems/tendermint-rs, config/tests/mod.rs (node_key_parser): the
+    // fixture's priv_key.value is seed ‖ public key.
+    const raw = Buffer.from(
+      'GRKDcf6krxXq2csRmIC0TNO/SZqoDIxN7JbxehQnjqGkBIVze7BvLGGn72mA68qvubnex30PhoJcXHGYtMl/tA==',
+      'base64',
+    );
+    assert.equal(
+      Ed25519Key.fromSeed(raw.subarray(0, 32)).publicKeyHex,
+      raw.subarray(32).toString('hex'),
+    );
+    assert.equal(nodeIdOf(raw.subarray(32)), '1a7b6bcf3d6fb055ab3aebca415847531b626699');
+  });
+
   it('a node id is the hex of the first 20 bytes of sha256(public key)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (pub) => {
