@@ -118,7 +118,10 @@ export function parseNodeAddress(address: string): NodeAddress {
   if (!m) throw new Error(`not a tcp://[<node id>@]host:port address: ${address}`);
   const host = m[2]!.replace(/^\[|\]$/g, '');
   const port = Number(m[3]);
-  return m[1] === undefined ? { host, port } : { host, port, nodeId: m[1].toLowerCase() };
+  if (m[1] === undefined) return { host, port };
+  const id = parseNodeId(m[1]);
+  if ('error' in id) throw new Error(`${address}: ${id.error}`);
+  return { host, port, nodeId: id.id };
 }
 
 /** The pinned form of an address, for messages that tell the operator what to write. */

@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import {
   CometbftSignerConfigSchema,
   parseNodeAddress,
+  pinnedNodeAddress,
 } from '../../../src/chains/cometbft/config.js';
 import {
   startCometbftSigner,
@@ -96,6 +97,11 @@ describe('node ids and pinned addresses', () => {
       nodeId: id,
     });
     assert.deepEqual(parseNodeAddress('tcp://[::1]:26659'), { host: '::1', port: 26659 });
+    assert.equal(pinnedNodeAddress('tcp://[::1]:26659', id), `tcp://${id}@[::1]:26659`);
+    assert.equal(
+      pinnedNodeAddress(`tcp://${id}@h:7`, 'ab'.repeat(20)),
+      `tcp://${'ab'.repeat(20)}@h:7`,
+    );
     const cases: Array<[string, RegExp]> = [
       [`tcp://${id.slice(1)}@h:1`, /must be 40 hex digits .*got 39/],
       [`tcp://${id}0@h:1`, /must be 40 hex digits .*got 41/],
