@@ -112,9 +112,13 @@ export class CometbftNetwork {
     return net;
   }
 
-  /** The address an agent puts in its config for node `i` (the proxy in front of it). */
+  /**
+   * The address an agent puts in its config for node `i`: the proxy in front of it, pinned to
+   * the node's own SecretConnection key (the proxy only forwards bytes, so the handshake is
+   * the node's), so every devnet run exercises pinning.
+   */
   nodeAddress(i: number): string {
-    return `tcp://127.0.0.1:${this.links[i]!.port}`;
+    return `tcp://${this.simulators[i]!.nodeId}@127.0.0.1:${this.links[i]!.port}`;
   }
 
   start(): void {

@@ -33,6 +33,7 @@ import {
   type Vote,
 } from '../protocols/cometbft/privval.js';
 import { SecretConnection } from '../chains/cometbft/secret-connection.js';
+import { nodeIdOf } from '../chains/cometbft/node-id.js';
 import { SignedMsgType, type BlockId, type Timestamp } from '../protocols/cometbft/sign-bytes.js';
 
 export type SimulatedStep = 'proposal' | 'prevote' | 'precommit';
@@ -43,6 +44,11 @@ export interface SimulatorOptions {
   /** When set, the signer's PubKey answer must be this key; otherwise the answer is trusted. */
   readonly validatorPublicKey?: Uint8Array;
   readonly host?: string;
+  /**
+   * The node's SecretConnection key; a fresh one by default, as stock CometBFT makes at every
+   * start. A devnet passes its own so that it can pin the node in agent configs.
+   */
+  readonly nodeKey?: Ed25519Key;
   /** 0 (default) picks a free port. */
   readonly port?: number;
   /** Pause between heights. */
@@ -124,7 +130,7 @@ export class CometbftNodeSimulator {
   /** The highest height whose every step got an answer (signature or refusal). */
   completedHeight = 0n;
   validatorPublicKey: Uint8Array | undefined;
-  readonly nodeKey = Ed25519Key.fromSeed(randomBytes(32));
+  readonly nodeKey: Ed25519Key;
   readonly name: string;
 
   private readonly links: Link[] = [];
@@ -142,6 +148,7 @@ export class CometbftNodeSimulator {
     private readonly opts: SimulatorOptions,
   ) {
     this.name = opts.name ?? `node:${port}`;
+    this.nodeKey = opts.nodeKey ?? Ed25519Key.fromSeed(randomBytes(32));
     this.validatorPublicKey = opts.validatorPublicKey;
     this.events.setMaxListeners(100);
   }
@@ -149,6 +156,16 @@ export class CometbftNodeSimulator {
   /** `tcp://host:port`, what the signer dials (the node's priv_validator_laddr). */
   get address(): string {
     return `tcp://${this.opts.host ?? '127.0.0.1'}:${this.port}`;
+  }
+
+  /** The node id of its SecretConnection key, what a signer pins. */
+  get nodeId(): string {
+    return nodeIdOf(this.nodeKey.publicKey);
+  }
+
+  /** `tcp://<node id>@host:port`: the address with the node pinned. */
+  get pinnedAddress(): string {
+    return `tcp://${this.nodeId}@${this.opts.host ?? '127.0.0.1'}:${this.port}`;
   }
 
   get connectedSigners(): number {

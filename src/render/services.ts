@@ -112,6 +112,12 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
               {
                 chainId: chain.chainId,
                 keyId: host.key,
+                // Unpinned on purpose: stock CometBFT (v0.38, v1) makes the key of its
+                // privval listener anew at every start (privval.NewSignerListener;
+                // tendermint/tendermint#3105), so no plan can know the id, and a pin would lock
+                // the agent out at the first node restart. The nftables rule admits only the
+                // validator hosts to the privval port, over WireGuard, and the agent warns at
+                // every unpinned connect with the id it saw.
                 nodes: peers.map((p) => `tcp://${p.vpnAddress}:${chain.privvalPort}`),
                 connectionKeyFile: '/var/lib/vigil/cometbft-connection.key',
               },

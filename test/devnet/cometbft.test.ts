@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { faultKindsFor, planFaults, runChaos } from '../../src/devnet/chaos.js';
-import { runDevnet } from '../../src/devnet/devnet.js';
+import { runDevnet, type DevnetControl } from '../../src/devnet/devnet.js';
+import { parse as parseYaml } from 'yaml';
 import { DevnetFileSchema, type DevnetFile } from '../../src/devnet/devnet-file.js';
 import type { TickOutcome } from '../../src/devnet/duty-network.js';
 
@@ -33,6 +34,49 @@ test('the devnet file takes a CometBFT chain and rejects a bad one precisely', (
   assert.equal(bad.success, false);
   const paths = bad.error!.issues.map((i) => i.path.join('.')).sort();
   assert.deepEqual(paths, ['chains.0.blockMs', 'chains.0.chainId']);
+});
+
+test('the devnet pins every CometBFT node by the id of its SecretConnection key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-cmt-pin-'));
+  const abort = new AbortController();
+  let control: DevnetControl | undefined;
+  let signedTicks = 0;
+  const run = runDevnet({
+    file: cometbftDevnet(300, 2),
+    workDir: dir,
+    durationMs: 15_000,
+    signal: abort.signal,
+    onStarted: (c) => (control = c),
+    onTick: (o) => {
+      if (o.signers && o.signers.length > 0) signedTicks++;
+    },
+  });
+  try {
+    const deadline = Date.now() + 12_000;
+    while (signedTicks < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(signedTicks >= 2, 'the pinned links signed nothing');
+    for (const member of control!.members) {
+      const config = parseYaml(readFileSync(member.configFile, 'utf8')) as {
+        cometbft: { chains: Array<{ nodes: string[] }> };
+      };
+      const [address] = config.cometbft.chains[0]!.nodes;
+      assert.match(address!, /^tcp:\/\/[0-9a-f]{40}@127\.0\.0\.1:\d+$/);
+      const ready = (await (await fetch(`${member.agent!.url}/readyz`)).json()) as {
+        cometbft: Array<{ pinnedNodeId?: string; remoteNodeId?: string; connected: boolean }>;
+      };
+      const [link] = ready.cometbft;
+      assert.equal(link!.connected, true);
+      assert.equal(link!.pinnedNodeId, address!.slice(6, 46));
+      assert.equal(link!.remoteNodeId, link!.pinnedNodeId);
+    }
+    abort.abort();
+    const report = await run;
+    assert.equal(report.equivocations, 0);
+  } finally {
+    abort.abort();
+    await run.catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('negative control: CometBFT agents on separate stores double-sign conflicting proposals, and the collector sees it', async () => {

@@ -9,8 +9,9 @@
  *   and the lower-level {@link voteSignBytes} family), and {@link parseSignBytes} to read them.
  * - **SecretConnection** ({@link SecretConnection.establish}), the authenticated encrypted
  *   transport between a node and its signer, with its Merlin transcript.
- * - **the signer** ({@link startCometbftSigner}) that dials nodes and signs through Vigil's
- *   guard, and the **node simulator** ({@link CometbftNodeSimulator}) for tests.
+ * - **the signer** ({@link startCometbftSigner}) that dials nodes (pinned by {@link nodeIdOf}
+ *   in `tcp://<id>@host:port`) and signs through Vigil's guard, and the **node simulator**
+ *   ({@link CometbftNodeSimulator}) for tests.
  *
  * @example Decode what a node sent:
  * ```ts
@@ -93,13 +94,32 @@ export {
   CometbftChainSchema,
   CometbftNodeAddressSchema,
   parseNodeAddress,
+  pinnedNodeAddress,
+  type NodeAddress,
   type CometbftSignerConfig,
   type CometbftChainConfig,
 } from './config.js';
 
 export {
+  /** hex(sha256(ed25519 public key)[0..20]): the id a `tcp://<id>@host:port` address pins. */
+  nodeIdOf,
+  parseNodeId,
+} from './node-id.js';
+
+export {
+  /** What a sign request may carry before the guard is asked (int32 rounds, Go time range). */
+  voteProblem,
+  proposalProblem,
+  MAX_ROUND,
+  MAX_HEIGHT,
+  MIN_TIMESTAMP_SECONDS,
+  MAX_TIMESTAMP_SECONDS,
+} from './request-rules.js';
+
+export {
   startCometbftSigner,
   RemoteSignerErrorCode,
+  NodeIdentityError,
   type CometbftSignerOptions,
   type CometbftSignerHandle,
   type NodeLinkStatus,

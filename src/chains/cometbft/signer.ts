@@ -10,12 +10,23 @@
  * would conflict with the watermark. A refusal reaches the node as RemoteSignerError. Each
  * node link reconnects on its own with bounded exponential backoff, so one bad or dead node
  * never affects the others.
+ *
+ * Before anything is served on a link, the node's SecretConnection key is checked: it must
+ * derive the node id pinned in the address (`tcp://<id>@host:port`), and it must never be the
+ * validator key. An unpinned link is served with a warning at every connect.
  */
 import { connect, type Socket } from 'node:net';
 import { VigilError, errorMessage } from '../../errors.js';
 import type { GuardedSigner, GuardResult } from '../../signer/guarded-signer.js';
-import { parseNodeAddress, type CometbftChainConfig, type CometbftSignerConfig } from './config.js';
+import {
+  parseNodeAddress,
+  pinnedNodeAddress,
+  type CometbftChainConfig,
+  type CometbftSignerConfig,
+} from './config.js';
 import { loadOrCreateConnectionKey } from './connection-key.js';
+import { nodeIdOf } from './node-id.js';
+import { proposalProblem, voteProblem } from './request-rules.js';
 import {
   decodePrivvalMessage,
   emptyProposal,
@@ -26,7 +37,7 @@ import {
   type PrivvalMessage,
   type RemoteSignerError,
 } from '../../protocols/cometbft/privval.js';
-import { ProtoError } from '../../protocols/cometbft/proto.js';
+import { ProtoError, ProtoReader, WIRE_BYTES } from '../../protocols/cometbft/proto.js';
 import { SecretConnection, SecretConnectionError } from './secret-connection.js';
 import { isZeroBlockId, SignedMsgType } from '../../protocols/cometbft/sign-bytes.js';
 import type { Ed25519Key } from '../../keys/ed25519.js';
@@ -72,8 +83,14 @@ export interface NodeLinkStatus {
   readonly connected: boolean;
   /** The node's SecretConnection key, hex, while connected. */
   readonly remoteKey?: string;
+  /** The node id the address pins; absent on an unpinned link. */
+  readonly pinnedNodeId?: string;
+  /** The node id of the last key the node authenticated with (kept after a refusal). */
+  readonly remoteNodeId?: string;
   readonly requestsServed: number;
   readonly lastError?: string;
+  /** The VigilError code of the last error, e.g. COMETBFT_NODE_ID_MISMATCH. */
+  readonly lastErrorCode?: string;
 }
 
 export interface CometbftSignerHandle {
@@ -90,6 +107,51 @@ class ProtocolViolation extends VigilError {
       'the node sent something a CometBFT node never sends',
     );
   }
+}
+
+/**
+ * The node on the other end is not the one this link may serve. Nothing is answered on it;
+ * the link retries with backoff, since a restarted node may come back with the right key.
+ */
+export class NodeIdentityError extends VigilError {
+  constructor(
+    code: 'COMETBFT_NODE_ID_MISMATCH' | 'COMETBFT_NODE_HOLDS_VALIDATOR_KEY',
+    message: string,
+    hint: string,
+  ) {
+    super(code, message, hint);
+  }
+}
+
+const sameKey = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+/** A validator key this agent signs with, and the chain it was configured for. */
+interface ValidatorKey {
+  readonly chain: CometbftChainConfig;
+  readonly key: Uint8Array;
+}
+
+/** The privval Message oneof fields of the two sign requests (v0.38 and v1 agree). */
+const SIGN_VOTE_REQUEST_FIELD = 3;
+const SIGN_PROPOSAL_REQUEST_FIELD = 5;
+
+/**
+ * Which sign request an undecodable message claims to be, read from its first tag alone, so
+ * that a request with a value no node can produce (a round beyond int32, a time past year
+ * 9999) is answered with an error of the matching kind instead of silence.
+ */
+function claimedSignRequest(
+  bytes: Uint8Array,
+): 'signVoteRequest' | 'signProposalRequest' | undefined {
+  try {
+    const { field, wire } = new ProtoReader(bytes).tag();
+    if (wire !== WIRE_BYTES) return undefined;
+    if (field === SIGN_VOTE_REQUEST_FIELD) return 'signVoteRequest';
+    if (field === SIGN_PROPOSAL_REQUEST_FIELD) return 'signProposalRequest';
+  } catch (err) {
+    if (!(err instanceof ProtoError)) throw err;
+  }
+  return undefined;
 }
 
 function dial(host: string, port: number, timeoutMs: number): Promise<Socket> {
@@ -145,15 +207,21 @@ class NodeLink {
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private served = 0;
-  private lastError: string | undefined;
+  private lastError: VigilError | undefined;
+  private remoteNodeId: string | undefined;
+  private readonly pinnedNodeId: string | undefined;
 
   constructor(
     private readonly chain: CometbftChainConfig,
     private readonly node: string,
     private readonly connectionKey: Ed25519Key,
+    /** Every validator key of this agent: no node may authenticate with any of them. */
+    private readonly validatorKeys: readonly ValidatorKey[],
     private readonly opts: CometbftSignerOptions,
     private readonly log: SignerLogger,
-  ) {}
+  ) {
+    this.pinnedNodeId = parseNodeAddress(node).nodeId;
+  }
 
   start(): void {
     this.running = this.run();
@@ -173,8 +241,12 @@ class NodeLink {
       node: this.node,
       connected: this.conn !== undefined,
       ...(this.conn ? { remoteKey: Buffer.from(this.conn.remotePublicKey).toString('hex') } : {}),
+      ...(this.pinnedNodeId ? { pinnedNodeId: this.pinnedNodeId } : {}),
+      ...(this.remoteNodeId ? { remoteNodeId: this.remoteNodeId } : {}),
       requestsServed: this.served,
-      ...(this.lastError ? { lastError: this.lastError } : {}),
+      ...(this.lastError
+        ? { lastError: this.lastError.message, lastErrorCode: this.lastError.code }
+        : {}),
     };
   }
 
@@ -205,20 +277,38 @@ class NodeLink {
         const conn = await SecretConnection.establish(this.socket, this.connectionKey, {
           handshakeTimeoutMs: timeouts.handshakeMs,
         });
+        this.checkIdentity(conn);
         this.conn = conn;
         this.log.info(
-          { ...ctx, nodeKey: Buffer.from(conn.remotePublicKey).toString('hex') },
+          {
+            ...ctx,
+            nodeKey: Buffer.from(conn.remotePublicKey).toString('hex'),
+            nodeId: this.remoteNodeId,
+            pinned: this.pinnedNodeId !== undefined,
+          },
           'connected to CometBFT node',
         );
         await this.serve(conn);
       } catch (err) {
         if (!this.stopped) {
-          this.lastError = errorMessage(err);
+          this.lastError =
+            err instanceof VigilError
+              ? err
+              : new VigilError('COMETBFT_LINK_FAILED', errorMessage(err), undefined, {
+                  cause: err,
+                });
+          const { code, message, hint } = this.lastError;
           const level =
-            err instanceof SecretConnectionError && err.failure === 'closed' ? 'info' : 'warn';
+            err instanceof NodeIdentityError
+              ? 'error'
+              : err instanceof SecretConnectionError && err.failure === 'closed'
+                ? 'info'
+                : 'warn';
           this.log[level](
-            { ...ctx, err: this.lastError, code: (err as VigilError).code },
-            'node link down',
+            { ...ctx, err: message, code, ...(hint ? { hint } : {}) },
+            err instanceof NodeIdentityError
+              ? 'node refused: not the node this link serves'
+              : 'node link down',
           );
         }
       } finally {
@@ -235,6 +325,42 @@ class NodeLink {
     }
   }
 
+  /**
+   * Throws unless the authenticated remote key may be served: never the validator key, and
+   * the pinned node id when the address has one. Warns on every unpinned connect.
+   */
+  private checkIdentity(conn: SecretConnection): void {
+    const remoteKey = conn.remotePublicKey;
+    const remoteId = nodeIdOf(remoteKey);
+    this.remoteNodeId = remoteId;
+    const { host, port } = parseNodeAddress(this.node);
+    const held = this.validatorKeys.find((v) => sameKey(v.key, remoteKey));
+    if (held)
+      throw new NodeIdentityError(
+        'COMETBFT_NODE_HOLDS_VALIDATOR_KEY',
+        `the node at ${host}:${port} authenticated with the validator key ${JSON.stringify(held.chain.keyId)} of chain ${held.chain.chainId}`,
+        'the validator private key is on that host, where it can sign outside Vigil: remove it, and treat it as exposed',
+      );
+    if (this.pinnedNodeId === undefined) {
+      this.log.warn(
+        {
+          chainId: this.chain.chainId,
+          node: this.node,
+          nodeId: remoteId,
+          pinnedForm: pinnedNodeAddress(this.node, remoteId),
+        },
+        `unpinned: any process that can listen on ${host}:${port} can ask for signatures; pin this node as ${pinnedNodeAddress(this.node, remoteId)}`,
+      );
+      return;
+    }
+    if (remoteId !== this.pinnedNodeId)
+      throw new NodeIdentityError(
+        'COMETBFT_NODE_ID_MISMATCH',
+        `the node at ${host}:${port} has node id ${remoteId}, not the pinned ${this.pinnedNodeId}`,
+        `something other than the pinned node listens on ${host}:${port}, or the node has a new SecretConnection key (stock CometBFT makes one at every start): if it is your node, pin ${pinnedNodeAddress(this.node, remoteId)}`,
+      );
+  }
+
   private async serve(conn: SecretConnection): Promise<void> {
     const protocol = this.chain.protocol;
     for (;;) {
@@ -243,15 +369,39 @@ class NodeLink {
       try {
         request = decodePrivvalMessage(bytes, protocol);
       } catch (err) {
-        if (err instanceof ProtoError)
+        if (!(err instanceof ProtoError)) throw err;
+        const claimed = claimedSignRequest(bytes);
+        if (claimed === undefined)
           throw new ProtocolViolation(`undecodable privval ${protocol} message: ${err.message}`);
-        throw err;
+        const response = this.undecodableRequest(claimed, err);
+        if (this.stopped) return;
+        conn.writeDelimited(encodePrivvalMessage(response, protocol));
+        this.served++;
+        continue;
       }
       const response = await this.handle(request);
       if (this.stopped) return;
       conn.writeDelimited(encodePrivvalMessage(response, protocol));
       this.served++;
     }
+  }
+
+  /** The error answer to a sign request the codec refused; nothing reaches the guard. */
+  private undecodableRequest(
+    kind: 'signVoteRequest' | 'signProposalRequest',
+    err: ProtoError,
+  ): PrivvalMessage {
+    this.log.warn(
+      { chainId: this.chain.chainId, node: this.node, kind, err: err.message },
+      'undecodable sign request refused',
+    );
+    const error: RemoteSignerError = {
+      code: RemoteSignerErrorCode.invalidRequest,
+      description: `vigil cannot read this ${kind === 'signVoteRequest' ? 'vote' : 'proposal'}: ${err.message}`,
+    };
+    return kind === 'signVoteRequest'
+      ? { kind: 'signedVoteResponse', vote: emptyVote(), error }
+      : { kind: 'signedProposalResponse', proposal: emptyProposal(), error };
   }
 
   private wrongChain(chainId: string): RemoteSignerError | undefined {
@@ -351,10 +501,8 @@ class NodeLink {
     if (wrong) return fail(wrong);
     const vote = req.vote;
     if (!vote) return invalid('the sign vote request carries no vote');
-    if (vote.type !== SignedMsgType.Prevote && vote.type !== SignedMsgType.Precommit)
-      return invalid(`vote type ${vote.type} is neither prevote (1) nor precommit (2)`);
-    if (vote.height <= 0n || vote.round < 0n)
-      return invalid(`vote height ${vote.height} / round ${vote.round} out of range`);
+    const problem = voteProblem(vote);
+    if (problem) return invalid(`vigil cannot sign this vote: ${problem}`);
     const forBlock = vote.type === SignedMsgType.Precommit && !isZeroBlockId(vote.blockId);
     if (!forBlock && vote.extension.length > 0)
       return invalid('vote extensions are only allowed in precommits for a block');
@@ -412,11 +560,8 @@ class NodeLink {
     if (wrong) return fail(wrong);
     const p = req.proposal;
     if (!p) return invalid('the sign proposal request carries no proposal');
-    if (p.type !== SignedMsgType.Proposal) return invalid(`proposal type ${p.type} is not 32`);
-    if (p.height <= 0n || p.round < 0n || p.polRound < -1n || p.polRound >= p.round)
-      return invalid(
-        `proposal height ${p.height} / round ${p.round} / pol_round ${p.polRound} out of range`,
-      );
+    const problem = proposalProblem(p);
+    if (problem) return invalid(`vigil cannot sign this proposal: ${problem}`);
     const what = `proposal at height ${p.height} round ${p.round}`;
     const outcome = await this.guarded(
       {
@@ -448,17 +593,40 @@ export async function startCometbftSigner(
 ): Promise<CometbftSignerHandle> {
   const log = options.logger ?? silentLogger;
   const links: NodeLink[] = [];
-  for (const chain of options.config.chains) {
-    if (!options.publicKeyOf(chain.keyId)) {
+  const validatorKeys: ValidatorKey[] = options.config.chains.map((chain) => {
+    const key = options.publicKeyOf(chain.keyId);
+    if (!key) {
       throw new VigilError(
         'COMETBFT_KEY_UNKNOWN',
         `chain ${chain.chainId}: no key ${JSON.stringify(chain.keyId)} is configured on this agent`,
         'add the validator key (priv_validator_key.json) to the agent keys, or fix cometbft.chains[].keyId',
       );
     }
+    return { chain, key };
+  });
+  const validatorNodeIds = new Map(validatorKeys.map((v) => [nodeIdOf(v.key), v]));
+  for (const { chain } of validatorKeys) {
     const connectionKey = loadOrCreateConnectionKey(chain.connectionKeyFile);
-    for (const node of chain.nodes)
-      links.push(new NodeLink(chain, node, connectionKey, options, log));
+    // The connection key is shown to every node that accepts the link; a validator key used
+    // there would sign handshakes wherever this agent connects. Checked against every
+    // validator key of this agent, not only this chain's.
+    const clash = validatorKeys.find((v) => sameKey(v.key, connectionKey.publicKey));
+    if (clash)
+      throw new VigilError(
+        'COMETBFT_CONNECTION_KEY_IS_VALIDATOR_KEY',
+        `chain ${chain.chainId}: the connection key ${chain.connectionKeyFile} is the validator key ${JSON.stringify(clash.chain.keyId)}`,
+        'the connection key only authenticates the link to the node and must be a key of its own: set connectionKeyFile to a path that does not exist, and the agent creates one (mode 0600)',
+      );
+    for (const node of chain.nodes) {
+      const pinnedTo = validatorNodeIds.get(parseNodeAddress(node).nodeId ?? '');
+      if (pinnedTo)
+        throw new VigilError(
+          'COMETBFT_NODE_PINNED_TO_VALIDATOR_KEY',
+          `chain ${chain.chainId}: node ${node} is pinned to the node id of the validator key ${JSON.stringify(pinnedTo.chain.keyId)}`,
+          'pin the id of the node’s own SecretConnection key (the agent logs it at every unpinned connect); a node must never hold the validator key',
+        );
+      links.push(new NodeLink(chain, node, connectionKey, validatorKeys, options, log));
+    }
   }
   for (const l of links) l.start();
   log.info({ links: links.length }, 'CometBFT signer started');

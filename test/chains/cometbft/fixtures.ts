@@ -2,13 +2,25 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import Database from 'better-sqlite3';
 import { CometbftSignerConfigSchema } from '../../../src/chains/cometbft/config.js';
 import {
   startCometbftSigner,
   type CometbftSignerHandle,
+  type SignerLogger,
 } from '../../../src/chains/cometbft/signer.js';
-import type { PrivvalProtocol } from '../../../src/protocols/cometbft/privval.js';
+import {
+  decodePrivvalMessage,
+  encodePrivvalMessage,
+  type PrivvalMessage,
+  type PrivvalProtocol,
+} from '../../../src/protocols/cometbft/privval.js';
+import { SecretConnection } from '../../../src/chains/cometbft/secret-connection.js';
 import { Ed25519Key } from '../../../src/keys/ed25519.js';
 import { KeyRing } from '../../../src/keys/keyring.js';
 import { binding } from '../../helpers/guard-fixtures.js';
@@ -31,7 +43,12 @@ export interface Agent {
   readonly store: SqliteWatermarkStore;
   readonly decisions: Array<{ outcome: string; reason?: string }>;
   signer?: CometbftSignerHandle;
-  start(nodes: string[], protocol: PrivvalProtocol, idleMs?: number): Promise<void>;
+  start(
+    nodes: string[],
+    protocol: PrivvalProtocol,
+    idleMs?: number,
+    options?: { logger?: SignerLogger; connectionKeyFile?: string },
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,7 +73,7 @@ export function makeAgent(dir: string, name: string, storePath = join(dir, 'stor
     guard,
     store,
     decisions,
-    async start(nodes, protocol, idleMs = 5000) {
+    async start(nodes, protocol, idleMs = 5000, options = {}) {
       const config = CometbftSignerConfigSchema.parse({
         chains: [
           {
@@ -64,7 +81,7 @@ export function makeAgent(dir: string, name: string, storePath = join(dir, 'stor
             keyId: 'validator',
             protocol,
             nodes,
-            connectionKeyFile: join(dir, `${name}-connection.key`),
+            connectionKeyFile: options.connectionKeyFile ?? join(dir, `${name}-connection.key`),
             timeouts: { dialMs: 1000, handshakeMs: 1000, idleMs },
             backoff: { initialMs: 20, maxMs: 200 },
           },
@@ -74,6 +91,7 @@ export function makeAgent(dir: string, name: string, storePath = join(dir, 'stor
         config,
         guard,
         publicKeyOf: (id) => keys.get(id)?.signer?.publicKey,
+        ...(options.logger ? { logger: options.logger } : {}),
       });
     },
     async close() {
@@ -104,4 +122,80 @@ export function lockstep(parties: number): (height: bigint, step: string) => Pro
     }
     return entry.done;
   };
+}
+
+/** A node that lets the test send requests one by one, over a real SecretConnection. */
+export async function scriptedNode(
+  protocol: PrivvalProtocol,
+  key = Ed25519Key.fromSeed(randomBytes(32)),
+) {
+  const server: Server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  let conn: SecretConnection | undefined;
+  const ready = new Promise<void>((resolve) => {
+    server.on('connection', (s) => {
+      if (conn) return void s.destroy();
+      SecretConnection.establish(s, key).then(
+        (c) => {
+          conn = c;
+          resolve();
+        },
+        () => undefined,
+      );
+    });
+  });
+  return {
+    address: `tcp://127.0.0.1:${(server.address() as { port: number }).port}`,
+    ready,
+    async request(m: PrivvalMessage): Promise<PrivvalMessage> {
+      conn!.writeDelimited(encodePrivvalMessage(m, protocol));
+      return decodePrivvalMessage(await conn!.readMessage(10240, 3000), protocol);
+    },
+    /** Sends bytes the codec may not accept, as a hostile node would. */
+    async requestBytes(body: Uint8Array): Promise<PrivvalMessage> {
+      conn!.writeDelimited(body);
+      return decodePrivvalMessage(await conn!.readMessage(10240, 3000), protocol);
+    },
+    sendRaw(m: PrivvalMessage) {
+      conn!.writeDelimited(encodePrivvalMessage(m, protocol));
+    },
+    readRaw: () => conn!.readMessage(10240, 3000),
+    close() {
+      conn?.close();
+      server.close();
+    },
+  };
+}
+
+/** A real pino logger whose JSON lines are kept for the test to read. */
+export function capturedLogger(): {
+  logger: SignerLogger;
+  lines: Array<{ level: number; msg: string; [k: string]: unknown }>;
+} {
+  const lines: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as (typeof lines)[number]);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, sink), lines };
+}
+
+/** Every row of every table of a SQLite store file, read through a separate connection. */
+export function storeRows(path: string): string {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all() as Array<{ name: string }>;
+    return JSON.stringify(
+      tables.map((t) => [t.name, db.prepare(`SELECT * FROM "${t.name}"`).raw().all()]),
+      (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+    );
+  } finally {
+    db.close();
+  }
 }

@@ -14,6 +14,10 @@ test('the vigil-ha/cometbft entry point exposes the codec, transport and signer'
     'startCometbftSigner',
     'CometbftSignerConfigSchema',
     'CometbftNodeSimulator',
+    'nodeIdOf',
+    'pinnedNodeAddress',
+    'NodeIdentityError',
+    'voteProblem',
   ]) {
     assert.ok(name in cometbft, `${name} is not exported`);
   }

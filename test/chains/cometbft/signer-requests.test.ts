@@ -4,24 +4,25 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import { statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  decodePrivvalMessage,
   emptyVote,
-  encodePrivvalMessage,
   extensionSignBytesOfVote,
   signBytesOfVote,
   type PrivvalMessage,
-  type PrivvalProtocol,
   type Vote,
 } from '../../../src/protocols/cometbft/privval.js';
-import { SecretConnection } from '../../../src/chains/cometbft/secret-connection.js';
 import { loadOrCreateConnectionKey } from '../../../src/chains/cometbft/connection-key.js';
-import { Ed25519Key, verifyEd25519 } from '../../../src/keys/ed25519.js';
-import { CHAIN_ID, makeAgent, tempDir, validatorKey, type Agent } from './fixtures.js';
+import { verifyEd25519 } from '../../../src/keys/ed25519.js';
+import {
+  CHAIN_ID,
+  makeAgent,
+  scriptedNode,
+  tempDir,
+  validatorKey,
+  type Agent,
+} from './fixtures.js';
 
 const sha = (n: number) => new Uint8Array(32).fill(n);
 const blockId = { hash: sha(1), partSetHeader: { total: 1, hash: sha(2) } };
@@ -36,43 +37,6 @@ function vote(over: Partial<Vote>): Vote {
     timestamp: { seconds: 1_700_000_000n, nanos: 0 },
     validatorAddress: new Uint8Array(20),
     ...over,
-  };
-}
-
-/** A node that lets the test send requests one by one. */
-async function scriptedNode(protocol: PrivvalProtocol) {
-  const server: Server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const key = Ed25519Key.fromSeed(randomBytes(32));
-  let conn: SecretConnection | undefined;
-  const ready = new Promise<void>((resolve) => {
-    server.on('connection', (s) => {
-      if (conn) return void s.destroy();
-      SecretConnection.establish(s, key).then(
-        (c) => {
-          conn = c;
-          resolve();
-        },
-        () => undefined,
-      );
-    });
-  });
-  return {
-    address: `tcp://127.0.0.1:${(server.address() as { port: number }).port}`,
-    ready,
-    async request(m: PrivvalMessage): Promise<PrivvalMessage> {
-      conn!.writeDelimited(encodePrivvalMessage(m, protocol));
-      return decodePrivvalMessage(await conn!.readMessage(10240, 3000), protocol);
-    },
-    sendRaw(m: PrivvalMessage) {
-      conn!.writeDelimited(encodePrivvalMessage(m, protocol));
-    },
-    readRaw: () => conn!.readMessage(10240, 3000),
-    close() {
-      conn?.close();
-      server.close();
-    },
   };
 }
 
