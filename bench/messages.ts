@@ -3,6 +3,7 @@
  * bytes would measure less than an agent does. GRANDPA votes (Ed25519, 53 bytes) keep the
  * figures comparable with the raw-write baselines, which sign with Ed25519 too.
  */
+import { proposalSignBytes } from '../src/protocols/cometbft/sign-bytes.js';
 import { encodeGrandpaSignPayload } from '../src/protocols/substrate/grandpa.js';
 
 export const BENCH_CHAIN = 'bench';
@@ -17,5 +18,19 @@ export function grandpaPrevote(n: bigint): Uint8Array {
     targetNumber: n % 4_000_000_000n,
     round: n,
     setId: 0n,
+  });
+}
+
+/** A CometBFT proposal for `chainId` at `height`, round 0. */
+export function cometbftProposal(chainId: string, height: bigint): Uint8Array {
+  const hash = new Uint8Array(32);
+  new DataView(hash.buffer).setBigUint64(0, height);
+  return proposalSignBytes({
+    height,
+    round: 0n,
+    polRound: -1n,
+    blockId: { hash, partSetHeader: { total: 1, hash } },
+    timestamp: { seconds: 1_750_000_000n + height, nanos: 0 },
+    chainId,
   });
 }

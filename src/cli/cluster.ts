@@ -68,6 +68,8 @@ export function clusterCommand(): Command {
         const leaderId = healthy.find((s) => 'leaderId' in s && s.leaderId !== '0');
         const report = {
           leader: leaderId && 'leaderId' in leaderId ? leaderId.leaderId : undefined,
+          // A restore from a snapshot under a new --initial-cluster-token shows up here.
+          clusterId: store.clusterId?.toString(16),
           endpoints: statuses.map((s) =>
             'error' in s
               ? { endpoint: s.endpoint, healthy: false, error: s.error }
@@ -106,6 +108,7 @@ export function clusterCommand(): Command {
           out.push(
             `leader: ${report.leader ? memberName(report.leader) : '(no leader: no quorum?)'}`,
           );
+          out.push(`cluster id: ${report.clusterId ?? '(no answer)'}`);
           out.push('members:');
           for (const m of members)
             out.push(

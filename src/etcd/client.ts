@@ -58,14 +58,25 @@ export interface KeyValue {
 
 export type Compare =
   | { readonly key: string; readonly target: 'mod' | 'create'; readonly revision: bigint }
-  | { readonly key: string; readonly target: 'version'; readonly version: bigint };
+  | { readonly key: string; readonly target: 'version'; readonly version: bigint }
+  /** Equal bytes. etcd fails a value compare on a missing key; test absence with version 0. */
+  | { readonly key: string; readonly target: 'value'; readonly value: Buffer };
+
+/**
+ * Which cluster answered. Every etcd response header names it; a restore from a snapshot with
+ * a new `--initial-cluster-token`, or another cluster behind the same endpoints, changes it,
+ * while revisions may repeat. Callers that cache what they read compare it on every answer.
+ */
+export interface Answered {
+  readonly clusterId: bigint;
+}
 
 export type TxnOp =
   | { readonly put: { key: string; value: Buffer | string; lease?: bigint } }
   | { readonly get: { key: string } }
   | { readonly delete: { key: string } };
 
-export interface TxnResult {
+export interface TxnResult extends Answered {
   readonly succeeded: boolean;
   readonly revision: bigint;
   /** One entry per op of the branch that ran; `get` ops yield their key-value (or undefined). */
@@ -215,7 +226,7 @@ export class EtcdClient {
   }
 
   /** A linearizable read of one key (etcd's default; never `serializable`). */
-  async get(key: string): Promise<{ kv: KeyValue | undefined; revision: bigint }> {
+  async get(key: string): Promise<{ kv: KeyValue | undefined; revision: bigint } & Answered> {
     const res = await this.call(
       `get ${key}`,
       (etcd, o) => etcd.kv.range({ key: Buffer.from(key) }, o),
@@ -225,10 +236,16 @@ export class EtcdClient {
     return {
       kv: res.kvs[0] ? toKeyValue(res.kvs[0]) : undefined,
       revision: BigInt(res.header.revision),
+      clusterId: BigInt(res.header.cluster_id),
     };
   }
 
   async getPrefix(prefix: string): Promise<KeyValue[]> {
+    return (await this.rangePrefix(prefix)).kvs;
+  }
+
+  /** Every key under `prefix`, with the cluster that answered. */
+  async rangePrefix(prefix: string): Promise<{ kvs: KeyValue[] } & Answered> {
     const end = Buffer.from(prefix);
     end[end.length - 1]!++;
     const res = await this.call(
@@ -237,7 +254,7 @@ export class EtcdClient {
       undefined,
       true,
     );
-    return res.kvs.map(toKeyValue);
+    return { kvs: res.kvs.map(toKeyValue), clusterId: BigInt(res.header.cluster_id) };
   }
 
   async txn(
@@ -261,26 +278,28 @@ export class EtcdClient {
     };
     const req: RPC.ITxnRequest = {
       compare: compare.map((c) =>
-        c.target === 'version'
-          ? {
-              key: Buffer.from(c.key),
-              target: 'Version',
-              result: 'Equal',
-              version: c.version.toString(),
-            }
-          : c.target === 'mod'
+        c.target === 'value'
+          ? { key: Buffer.from(c.key), target: 'Value', result: 'Equal', value: c.value }
+          : c.target === 'version'
             ? {
                 key: Buffer.from(c.key),
-                target: 'Mod',
+                target: 'Version',
                 result: 'Equal',
-                mod_revision: c.revision.toString(),
+                version: c.version.toString(),
               }
-            : {
-                key: Buffer.from(c.key),
-                target: 'Create',
-                result: 'Equal',
-                create_revision: c.revision.toString(),
-              },
+            : c.target === 'mod'
+              ? {
+                  key: Buffer.from(c.key),
+                  target: 'Mod',
+                  result: 'Equal',
+                  mod_revision: c.revision.toString(),
+                }
+              : {
+                  key: Buffer.from(c.key),
+                  target: 'Create',
+                  result: 'Equal',
+                  create_revision: c.revision.toString(),
+                },
       ),
       success: success.map(toOp),
       failure: failure.map(toOp),
@@ -289,6 +308,7 @@ export class EtcdClient {
     return {
       succeeded: res.succeeded,
       revision: BigInt(res.header.revision),
+      clusterId: BigInt(res.header.cluster_id),
       gets: res.responses.map((r) =>
         r.response_range?.kvs?.[0] ? toKeyValue(r.response_range.kvs[0]) : undefined,
       ),

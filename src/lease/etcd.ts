@@ -1,7 +1,8 @@
 /**
  * Leadership on etcd: the leader key `<prefix>leaders/<role>` is created, only if absent, and
- * attached to a lease of ours. The fencing token is the revision that created it; the etcd
- * store compares that create_revision inside every fenced transaction.
+ * attached to a lease of ours. The fencing token is the revision that created it and the id
+ * of the cluster that answered (revisions repeat across a rebuild or a restore); the etcd
+ * store checks both for every fenced transaction.
  *
  * A successor can only create the key after etcd deleted it, i.e. after etcd expired (or we
  * revoked) the previous lease. etcd expires a lease no earlier than TTL after the last renewal
@@ -10,6 +11,7 @@
  */
 import type { EtcdClient } from '../etcd/client.js';
 import { leaderKey } from '../store/etcd.js';
+import type { FenceToken } from '../store/types.js';
 import { now, type LeaderElection, type Leadership, type LeaseTiming } from './types.js';
 
 class EtcdLeadership implements Leadership {
@@ -19,7 +21,7 @@ class EtcdLeadership implements Leadership {
   constructor(
     private readonly client: EtcdClient,
     private readonly leaseId: bigint,
-    readonly fence: { role: string; token: bigint },
+    readonly fence: FenceToken,
     sentAt: number,
     ttlSeconds: number,
     private readonly timing: LeaseTiming,
@@ -93,7 +95,7 @@ export class EtcdLeaderElection implements LeaderElection {
         return new EtcdLeadership(
           this.client,
           lease.id,
-          { role: this.role, token: res.revision },
+          { role: this.role, token: res.revision, clusterId: res.clusterId },
           sentAt,
           lease.ttlSeconds,
           this.timing,

@@ -1,17 +1,24 @@
 /**
  * The distributed engine: watermarks in an etcd cluster (3 or 5 members), one key per scope.
  *
- * Each update is one transaction: "if the key's mod_revision is still the one I decided on
- * (and, when fenced, the role's leader key was created at my token) then put the new record,
- * else give me the current record". The first attempt uses the (record, mod_revision) this
- * process saw last, so an uncontended decision costs one round trip; a lost race returns the
- * winner's record in the same answer and `decide` runs again on it. etcd answers a transaction
- * only after a quorum has it in its log, which is the durability the guard needs.
+ * Each update is one transaction: "if the key still holds the record bytes I decided on (and,
+ * when fenced, the role's leader key was created at my token) then put the new record, else
+ * give me the current record". The first attempt uses the record this process saw last, so an
+ * uncontended decision costs one round trip; a lost race returns the winner's record in the
+ * same answer and `decide` runs again on it. etcd answers a transaction only after a quorum has
+ * it in its log, which is the durability the guard needs.
+ *
+ * The compare is on the value, not on mod_revision: revisions start over in a rebuilt cluster
+ * and repeat after a restore from a snapshot, so "the key is still at revision 22" can be true
+ * of a different record. Equal bytes are the same record, whatever its history, and `decide`
+ * depends on nothing else. Every answer also names the cluster that gave it; the store keeps
+ * the first one it saw and, when another answers, drops its cache and refuses from then on
+ * (StoreIdentityError) until the agent is restarted — see docs/ARCHITECTURE.md, Decisions.
  *
  * Any error, timeout or lost quorum ends in StoreUnavailableError: the guard refuses.
  */
 import { z } from 'zod';
-import { InputError, StoreUnavailableError, errorMessage } from '../errors.js';
+import { InputError, StoreIdentityError, StoreUnavailableError, errorMessage } from '../errors.js';
 import type { Watermark } from '../guard/watermark.js';
 import { EtcdCallError, EtcdClient, type Compare, type TxnOp } from '../etcd/client.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
@@ -78,13 +85,19 @@ export function watermarkKey(prefix: string, id: string): string {
 
 interface Cached {
   readonly watermark: Watermark | undefined;
-  /** 0 when the key did not exist. */
-  readonly modRevision: bigint;
+  /** The record exactly as stored (what the next compare checks); undefined: no key. */
+  readonly value: Buffer | undefined;
 }
+
+const hex = (id: bigint) => id.toString(16);
 
 export class EtcdWatermarkStore implements WatermarkStore {
   readonly engine = 'etcd' as const;
   private readonly cache = new Map<string, Cached>();
+  /** The cluster every cached record and every decision so far came from: the first to answer. */
+  private pinnedCluster: bigint | undefined;
+  /** Set once another cluster answered; from then on every call refuses with it. */
+  private otherCluster: { answered: bigint; what: string } | undefined;
 
   constructor(
     readonly client: EtcdClient,
@@ -93,6 +106,31 @@ export class EtcdWatermarkStore implements WatermarkStore {
 
   leaderKey(role: string): string {
     return leaderKey(this.config.prefix, role);
+  }
+
+  /** The etcd cluster id this store trusts, once one has answered. */
+  get clusterId(): bigint | undefined {
+    return this.pinnedCluster;
+  }
+
+  /**
+   * Every answer the store acts on passes here first. The first cluster to answer is pinned;
+   * an answer from any other drops the whole cache (nothing read from the old cluster may
+   * decide anything) and puts the store in a refusing state that only a restart clears, after
+   * the operator has made the watermarks whole (README: restoring the etcd guard cluster).
+   */
+  private checkCluster(answered: bigint, what: string): void {
+    if (this.otherCluster === undefined) {
+      if (this.pinnedCluster === undefined) this.pinnedCluster = answered;
+      if (answered === this.pinnedCluster) return;
+      this.cache.clear();
+      this.otherCluster = { answered, what };
+    }
+    throw new StoreIdentityError(
+      `etcd store (${this.client.endpoints.join(', ')}): ${this.otherCluster.what} was answered by etcd cluster ${hex(this.otherCluster.answered)}, ` +
+        `but this agent's watermarks came from cluster ${hex(this.pinnedCluster!)}: the cluster was rebuilt or restored from a snapshot, or the endpoints reach another cluster`,
+      'nothing was signed, and this agent refuses until it is restarted; first bring the watermarks up to everything signed since the snapshot (`vigil state import`), see README "Restoring the etcd guard cluster from a snapshot"',
+    );
   }
 
   async update<T>(
@@ -111,20 +149,34 @@ export class EtcdWatermarkStore implements WatermarkStore {
     for (let attempt = 1; attempt <= attempts && Date.now() < giveUpAt; attempt++) {
       let current = this.cache.get(id);
       try {
+        if (this.otherCluster) this.checkCluster(this.otherCluster.answered, 'an earlier call');
         if (current === undefined) current = await this.read(key, id);
+        if (fence && fence.clusterId !== this.pinnedCluster) {
+          throw new FencedError(
+            fence,
+            fence.clusterId === undefined
+              ? 'the token names no etcd cluster'
+              : `the token was issued by etcd cluster ${hex(fence.clusterId)}, this store's is ${hex(this.pinnedCluster!)}`,
+          );
+        }
         const plan = decide(current.watermark);
-        const compare: Compare[] = [{ key, target: 'mod', revision: current.modRevision }];
+        const compare: Compare[] = [
+          current.value === undefined
+            ? { key, target: 'version', version: 0n }
+            : { key, target: 'value', value: current.value },
+        ];
         if (fence) compare.push({ key: fenceKey!, target: 'create', revision: fence.token });
-        const success: TxnOp[] = plan.write
-          ? [{ put: { key, value: encodeRecord(plan.write) } }]
-          : [];
+        const written = plan.write ? Buffer.from(encodeRecord(plan.write)) : undefined;
+        const success: TxnOp[] = written ? [{ put: { key, value: written } }] : [];
         const failure: TxnOp[] = [{ get: { key } }];
         if (fenceKey) failure.push({ get: { key: fenceKey } });
         // A read-only plan (refuse, replay) still goes through the compare: it confirms, in
         // one round trip, that the cached record it was based on is the current one.
         const res = await this.client.txn(`update ${key}`, compare, success, failure);
+        // Committed or not, an answer from another cluster decides nothing here.
+        this.checkCluster(res.clusterId, `update ${id}`);
         if (res.succeeded) {
-          if (plan.write) this.cache.set(id, { watermark: plan.write, modRevision: res.revision });
+          if (plan.write) this.cache.set(id, { watermark: plan.write, value: written });
           return plan.result;
         }
         const [kv, leader] = res.gets;
@@ -138,13 +190,13 @@ export class EtcdWatermarkStore implements WatermarkStore {
         }
         this.cache.set(id, {
           watermark: kv ? decodeRecord(kv.value.toString(), key) : undefined,
-          modRevision: kv?.modRevision ?? 0n,
+          value: kv?.value,
         });
         lastProblem = `lost ${attempt} race(s) to other writers`;
       } catch (err) {
         if (!(err instanceof EtcdCallError)) throw err;
         // The write may or may not have applied: forget what we thought the record was.
-        // Retrying is safe because the next transaction compares the revision again.
+        // Retrying is safe because the next transaction compares the record again.
         this.cache.delete(id);
         lastProblem = err.message;
       }
@@ -156,10 +208,11 @@ export class EtcdWatermarkStore implements WatermarkStore {
   }
 
   private async read(key: string, id: string): Promise<Cached> {
-    const { kv } = await this.client.get(key);
+    const { kv, clusterId } = await this.client.get(key);
+    this.checkCluster(clusterId, `read ${id}`);
     const entry: Cached = {
       watermark: kv ? decodeRecord(kv.value.toString(), key) : undefined,
-      modRevision: kv?.modRevision ?? 0n,
+      value: kv?.value,
     };
     this.cache.set(id, entry);
     return entry;
@@ -177,7 +230,8 @@ export class EtcdWatermarkStore implements WatermarkStore {
   async list(): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>> {
     const prefix = watermarkKey(this.config.prefix, '');
     try {
-      const kvs = await this.client.getPrefix(prefix);
+      const { kvs, clusterId } = await this.client.rangePrefix(prefix);
+      this.checkCluster(clusterId, 'list');
       return kvs.map((kv) => ({
         scope: parseScopeId(kv.key.slice(prefix.length)),
         watermark: decodeRecord(kv.value.toString(), kv.key),
@@ -190,7 +244,8 @@ export class EtcdWatermarkStore implements WatermarkStore {
   /** A linearizable read: only a member in a quorum can answer it. */
   async ping(): Promise<void> {
     try {
-      await this.client.get(`${this.config.prefix}ping`);
+      const { clusterId } = await this.client.get(`${this.config.prefix}ping`);
+      this.checkCluster(clusterId, 'ping');
     } catch (err) {
       throw this.wrap(err, 'ping');
     }

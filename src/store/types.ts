@@ -36,6 +36,13 @@ export type StoreEngine = 'sqlite' | 'etcd';
 export interface FenceToken {
   readonly role: string;
   readonly token: bigint;
+  /**
+   * etcd: the cluster that issued the token. Revisions start over in a rebuilt cluster and
+   * can repeat after a restore from a snapshot, so a revision alone does not name one
+   * holding; the etcd store fences a token without one, or from another cluster. Absent on
+   * SQLite, whose counter lives in the same file as the watermarks.
+   */
+  readonly clusterId?: bigint;
 }
 
 export interface UpdateOptions {
@@ -50,7 +57,7 @@ export class FencedError extends VigilError {
   ) {
     super(
       'FENCED',
-      `write fenced off: role ${JSON.stringify(fence.role)} is no longer held with token ${fence.token}: ${detail}`,
+      `write fenced off: role ${JSON.stringify(fence.role)} is no longer held with token ${fence.token}${fence.clusterId === undefined ? '' : ` of etcd cluster ${fence.clusterId.toString(16)}`}: ${detail}`,
       'this agent lost leadership of the role; nothing was written and it must stop acting for it',
     );
   }

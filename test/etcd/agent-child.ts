@@ -15,7 +15,7 @@ import { appendFileSync } from 'node:fs';
 import { EtcdLeaderElection } from '../../src/lease/etcd.js';
 import { LeaseTimingSchema } from '../../src/lease/types.js';
 import { openEtcdStore, type EtcdStoreConfigInput } from '../../src/store/etcd.js';
-import { FencedError } from '../../src/store/types.js';
+import { FencedError, type FenceToken } from '../../src/store/types.js';
 import { startSupervisor } from '../../src/supervisor/supervisor.js';
 
 interface RaceArgs {
@@ -93,7 +93,14 @@ async function supervise(args: SuperviseArgs): Promise<void> {
     ],
   });
   process.env.EVENTS = args.eventsFile;
-  let lastToken: bigint | undefined;
+  // The fence of the last holding, as the election issued it (revision and cluster id).
+  let lastFence: FenceToken | undefined;
+  const acquire = election.tryAcquire.bind(election);
+  election.tryAcquire = async () => {
+    const got = await acquire();
+    if (got) lastFence = got.fence;
+    return got;
+  };
   const supervisor = startSupervisor(
     {
       role: args.role,
@@ -105,7 +112,6 @@ async function supervise(args: SuperviseArgs): Promise<void> {
     },
     election,
     (e) => {
-      if (e.type === 'acquired') lastToken = e.token;
       const deadline = 'deadlineWallMs' in e ? Math.floor(e.deadlineWallMs) : '';
       log(
         `event ${args.holderId} ${e.type} ${'token' in e ? e.token : ''} ${Date.now()} ${deadline}`,
@@ -115,8 +121,9 @@ async function supervise(args: SuperviseArgs): Promise<void> {
   let slot = 0n;
   const scope = { chainId: 'duty', keyId: args.role, family: 'slot' as const };
   const timer = setInterval(() => {
-    if (lastToken === undefined) return;
-    const token = lastToken;
+    if (lastFence === undefined) return;
+    const fence = lastFence;
+    const token = fence.token;
     const sentAt = Date.now();
     store
       .update(
@@ -128,7 +135,7 @@ async function supervise(args: SuperviseArgs): Promise<void> {
             result: slot,
           };
         },
-        { fence: { role: args.role, token } },
+        { fence },
       )
       .then(
         () => log(`work-ok ${args.holderId} ${token} ${sentAt}`),

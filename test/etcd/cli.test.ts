@@ -147,9 +147,15 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
       assert.match(stdout, /healthy/);
       assert.match(stdout, /cosmoshub-4/);
       assert.match(stdout, /agent-a/);
+      assert.match(stdout, /cluster id: [0-9a-f]+\n/);
       const { stdout: json } = await vigil('cluster', 'status', '--config', cfg, '--json');
-      const report = JSON.parse(json) as { watermarks: unknown[]; members: unknown[] };
+      const report = JSON.parse(json) as {
+        watermarks: unknown[];
+        members: unknown[];
+        clusterId: string;
+      };
       assert.equal(report.members.length, 1);
+      assert.match(report.clusterId, /^[0-9a-f]+$/);
       assert.equal(report.watermarks.length, 1);
       // Without a client certificate the same member refuses us.
       await assert.rejects(

@@ -36,13 +36,15 @@ describe('etcd leadership', { skip }, () => {
       fence,
     });
 
-  it('token is the leader key revision; the deadline never exceeds send + TTL', async () => {
+  it('token is the leader key revision and cluster id; the deadline never exceeds send + TTL', async () => {
     const a = election('A');
     const before = now();
     const la = (await a.tryAcquire())!;
     assert.ok(la);
     assert.ok(la.deadline() <= before + 2000 + 1, 'deadline counts from before the grant');
     assert.equal((await a.current())?.token, la.fence.token);
+    // Revisions repeat after a rebuild; the cluster that issued the token is part of it.
+    assert.equal(la.fence.clusterId, (await store.client.get('/vigil-test/x')).clusterId);
     assert.equal((await a.current())?.holderId, 'A');
     assert.equal(await election('B').tryAcquire(), undefined);
     const beforeRenew = now();

@@ -190,7 +190,7 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
       [{ put: { key, value: 'agent-a' } }],
     );
     assert.ok(created.succeeded);
-    const fence = { role: 'producer', token: created.revision };
+    const fence = { role: 'producer', token: created.revision, clusterId: created.clusterId };
     assert.equal(await store.update(scope('f1'), raiseTo(1n), { fence }), 'granted');
     // Leadership moves: the key is deleted and recreated by someone else.
     await store.client.txn('resign', [], [{ delete: { key } }]);
@@ -201,6 +201,53 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
       (e: unknown) => e instanceof FencedError && e.code === 'FENCED',
     );
     assert.deepEqual((await store.get(scope('f1')))?.position, [1n]);
+  });
+
+  it('a fence token from another cluster, or naming none, is fenced: nothing is written', async () => {
+    const store = await open();
+    const key = store.leaderKey('other-cluster-role');
+    const created = await store.client.txn(
+      'campaign',
+      [{ key, target: 'create', revision: 0n }],
+      [{ put: { key, value: 'agent-a' } }],
+    );
+    const mine: FenceToken = {
+      role: 'other-cluster-role',
+      token: created.revision,
+      clusterId: created.clusterId,
+    };
+    assert.equal(await store.update(scope('f2'), raiseTo(1n), { fence: mine }), 'granted');
+    assert.equal(store.clusterId, created.clusterId);
+    // Same role, same revision (the leader key really was created there), other cluster: a
+    // rebuilt cluster hands out the same revisions again.
+    const elsewhere: FenceToken = { ...mine, clusterId: created.clusterId ^ 1n };
+    await assert.rejects(
+      store.update(scope('f2'), raiseTo(2n), { fence: elsewhere }),
+      (e: unknown) => e instanceof FencedError && /issued by etcd cluster/.test(e.message),
+    );
+    const { clusterId: _dropped, ...bare } = mine;
+    await assert.rejects(
+      store.update(scope('f2'), raiseTo(3n), { fence: bare }),
+      (e: unknown) => e instanceof FencedError && /names no etcd cluster/.test(e.message),
+    );
+    assert.deepEqual((await store.get(scope('f2')))?.position, [1n]);
+    assert.equal(await store.update(scope('f2'), raiseTo(4n), { fence: mine }), 'granted');
+  });
+
+  it('a cached "no record" is compared as absence: it cannot overwrite a record created since', async () => {
+    // etcd fails a value compare on a missing key, so absence is compared as version 0.
+    const a = await open();
+    const b = await open();
+    assert.equal(await a.get(scope('v2')), undefined);
+    await b.update(scope('v2'), raiseTo(4n, 'b'));
+    let seen: Watermark | undefined;
+    const result = await a.update(scope('v2'), (current) => {
+      seen = current;
+      return raiseTo(3n, 'a')(current);
+    });
+    assert.equal(result, 'refused');
+    assert.deepEqual(seen?.position, [4n]);
+    assert.equal((await a.get(scope('v2')))?.writer, 'b');
   });
 
   it('keeps serving when the etcd leader member is killed', async () => {
@@ -288,7 +335,7 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
       [{ key, target: 'create', revision: 0n }],
       [{ put: { key, value: 'me' } }],
     );
-    const fence = { role: 'signer-role', token: won.revision };
+    const fence = { role: 'signer-role', token: won.revision, clusterId: won.clusterId };
     assert.equal((await rig.sign(1n, fence)).outcome, 'granted');
     await store.client.txn('depose', [], [{ delete: { key } }]);
     const r = await rig.sign(2n, fence);
