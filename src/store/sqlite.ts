@@ -21,6 +21,17 @@ import {
   type WatermarkStore,
 } from './types.js';
 
+/** One decision queued for a group commit, and what came of it. */
+interface PendingUpdate<T> {
+  readonly id: string;
+  readonly scope: WatermarkScope;
+  readonly decide: (current: Watermark | undefined) => StoreUpdate<T>;
+  readonly options: UpdateOptions | undefined;
+  readonly resolve: (value: T) => void;
+  readonly reject: (err: unknown) => void;
+  result?: { ok: true; value: T } | { ok: false; error: unknown };
+}
+
 export interface SqliteStoreOptions {
   readonly path: string;
   /** How long a writer waits for another process's transaction before refusing. */
@@ -58,16 +69,14 @@ export class SqliteWatermarkStore implements WatermarkStore {
   private readonly selectOne: Database.Statement<[string], { record: string }>;
   private readonly upsert: Database.Statement<[string, string, string, string, string]>;
   private readonly selectAll: Database.Statement<[], { scope: string; record: string }>;
-  /** Built once: rebuilding better-sqlite3's transaction wrapper on every update cost a
+  /** Decisions waiting for the next group commit, in arrival order. */
+  private pending: Array<PendingUpdate<unknown>> = [];
+  private flushScheduled = false;
+  /** Group commits written and the decisions they carried, for metrics and tests. */
+  readonly commits = { transactions: 0, decisions: 0 };
+  /** Built once: rebuilding better-sqlite3's transaction wrapper on every flush cost a
    * measurable share of a guard decision. */
-  private readonly updateTx: Database.Transaction<
-    (
-      id: string,
-      scope: WatermarkScope,
-      decide: (current: Watermark | undefined) => StoreUpdate<unknown>,
-      options: UpdateOptions | undefined,
-    ) => unknown
-  >;
+  private readonly groupTx: Database.Transaction<(batch: Array<PendingUpdate<unknown>>) => void>;
   private readonly selectLease: Database.Statement<
     [string],
     { token: bigint; holder: string | null; expires_at_ms: bigint }
@@ -107,15 +116,37 @@ export class SqliteWatermarkStore implements WatermarkStore {
     this.selectLease = this.db
       .prepare('SELECT token, holder, expires_at_ms FROM leases WHERE role = ?')
       .safeIntegers(true) as never;
-    this.updateTx = this.db.transaction((id, scope, decide, options) => {
-      if (options?.fence) this.checkFence(options.fence);
-      const row = this.selectOne.get(id);
-      const plan = decide(row ? decodeRecord(row.record, id) : undefined);
-      if (plan.write) {
-        this.upsert.run(id, scope.chainId, scope.keyId, scope.family, encodeRecord(plan.write));
+    // One transaction, one fsync, for every decision that arrived since the last one. Each
+    // decision runs under its own savepoint, so one that throws (a fenced write, a corrupt
+    // record) is undone alone; the others commit together, and none resolves before COMMIT.
+    const savepoint = this.db.prepare('SAVEPOINT decision');
+    const release = this.db.prepare('RELEASE decision');
+    const rollbackTo = this.db.prepare('ROLLBACK TO decision');
+    this.groupTx = this.db.transaction((batch) => {
+      for (const item of batch) {
+        savepoint.run();
+        try {
+          item.result = { ok: true, value: this.decideOne(item) };
+          release.run();
+        } catch (err) {
+          rollbackTo.run();
+          release.run();
+          item.result = { ok: false, error: err };
+        }
       }
-      return plan.result;
     });
+  }
+
+  /** Inside the group transaction: one scope's read, decision and write. */
+  private decideOne<T>(item: PendingUpdate<T>): T {
+    if (item.options?.fence) this.checkFence(item.options.fence);
+    const row = this.selectOne.get(item.id);
+    const plan = item.decide(row ? decodeRecord(row.record, item.id) : undefined);
+    if (plan.write) {
+      const { scope } = item;
+      this.upsert.run(item.id, scope.chainId, scope.keyId, scope.family, encodeRecord(plan.write));
+    }
+    return plan.result;
   }
 
   static open(options: SqliteStoreOptions): SqliteWatermarkStore {
@@ -171,17 +202,53 @@ export class SqliteWatermarkStore implements WatermarkStore {
       throw new FencedError(fence, 'the lease has expired or was released');
   }
 
-  async update<T>(
+  /**
+   * Queues the decision for the next group commit. Decisions for different scopes that arrive
+   * while a commit is being written share the next one: one fsync for all of them, so one
+   * agent can guard many chains. A decision for a scope already queued runs after it, in the
+   * same transaction, and sees its write.
+   */
+  update<T>(
     scope: WatermarkScope,
     decide: (current: Watermark | undefined) => StoreUpdate<T>,
     options?: UpdateOptions,
   ): Promise<T> {
     const id = scopeId(scope);
-    this.assertOpen(`update ${id}`);
     try {
-      return this.updateTx.immediate(id, scope, decide, options) as T;
+      this.assertOpen(`update ${id}`);
     } catch (err) {
-      throw this.wrap(err, `update ${id}`);
+      return Promise.reject(err);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ id, scope, decide, options, resolve, reject } as PendingUpdate<unknown>);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After the current I/O callbacks: requests that arrived together commit together.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    try {
+      this.assertOpen(`update of ${batch.length} scopes`);
+      this.groupTx.immediate(batch);
+      this.commits.transactions++;
+      this.commits.decisions += batch.length;
+    } catch (err) {
+      // Nothing of this batch is durable: every decision in it is refused.
+      const failure = this.wrap(err, `update of ${batch.length} scope(s)`);
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    for (const item of batch) {
+      const r = item.result!;
+      if (r.ok) item.resolve(r.value);
+      else item.reject(this.wrap(r.error, `update ${item.id}`));
     }
   }
 
@@ -228,6 +295,8 @@ export class SqliteWatermarkStore implements WatermarkStore {
   }
 
   async close(): Promise<void> {
+    // Decisions still queued commit first: a caller may already be waiting on them.
+    if (this.pending.length > 0) this.flush();
     if (this.db.open) this.db.close();
   }
 
