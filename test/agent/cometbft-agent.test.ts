@@ -28,7 +28,14 @@ for (const protocol of ['v0.38', 'v1'] as const) {
         agent: { id: 'cmt', dataDir: './data' },
         listen: { port: 0 },
         store: { engine: 'sqlite', path: './watermarks.db' },
-        keys: [{ id: 'validator', file: 'priv_validator_key.json' }],
+        keys: [
+          {
+            id: 'validator',
+            file: 'priv_validator_key.json',
+            protocol: 'cometbft',
+            chains: ['cosmoshub-test'],
+          },
+        ],
         cometbft: {
           chains: [
             {

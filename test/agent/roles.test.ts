@@ -16,7 +16,15 @@ function config(dir: string, id: string) {
     agent: { id, dataDir: join(dir, id) },
     listen: { port: 0 },
     store: { engine: 'sqlite', path: join(dir, 'store.db') },
-    keys: [{ id: 'authority', publicKey: 'ab'.repeat(32) }],
+    keys: [
+      {
+        id: 'authority',
+        publicKey: 'ab'.repeat(32),
+        protocol: 'authorize',
+        chains: ['dot'],
+        duty: 'slot',
+      },
+    ],
     supervisors: [
       {
         role: ROLE,

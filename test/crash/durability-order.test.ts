@@ -10,9 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { writeAgentConfig } from '../helpers/agent-process.js';
+import { writeAgentConfig, writeRigKeyFiles } from '../helpers/agent-process.js';
 import { DRIVER_ENTRY } from '../helpers/driver-process.js';
-import { sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
+import { babeHeader, CHAIN, tempDir } from '../helpers/guard-fixtures.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
 import type { WireRequest } from '../helpers/guard-wire.js';
 
@@ -64,10 +64,10 @@ describe('durability order', () => {
       requests.push({
         op: 'sign',
         family: 'slot',
-        chainId: 'c',
-        keyId: 'k1',
+        chainId: CHAIN,
+        keyId: 's1',
         slot: String(s),
-        payload: Buffer.from(sha256(`s${s}`)).toString('hex'),
+        payload: `s${s}`,
       });
       // A replay releases an already durable signature: no new sync is needed for it.
       if (s % 5 === 0) requests.push(requests.at(-1)!);
@@ -127,9 +127,11 @@ describe('durability order', () => {
     const storePath = join(dir, 'agent.db');
     const dataDir = join(dir, 'agent-data');
     mkdirSync(dataDir, { recursive: true });
-    const keyFile = join(dir, 'key.json');
-    writePrivValidatorKey(keyFile, 7);
-    const config = writeAgentConfig({ dir, storePath, dataDir, keyFile }, 'strace-agent');
+    const keys = writeRigKeyFiles(dir);
+    const config = writeAgentConfig(
+      { dir, storePath, dataDir, keyFile: keys[0]!.file!, keys },
+      'strace-agent',
+    );
     const trace = join(dir, 'agent-trace.txt');
     const strace = spawn(
       'strace',
@@ -178,10 +180,10 @@ describe('durability order', () => {
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({
               family: 'slot',
-              chainId: 'c',
-              keyId: 'k1',
+              chainId: CHAIN,
+              keyId: 's1',
               position: { slot: String(s) },
-              payload: Buffer.from(sha256(`s${s}`)).toString('hex'),
+              payload: Buffer.from(babeHeader(BigInt(s), `s${s}`)).toString('hex'),
             }),
           });
           const body = (await res.json()) as { decision: string };

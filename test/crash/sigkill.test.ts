@@ -9,31 +9,34 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { comparePositions, type Position } from '../../src/guard/index.js';
-import type { DutyFamily } from '../../src/guard/watermark.js';
-import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import {
   startAgentProcess,
   writeAgentConfig,
+  writeRigKeyFiles,
   type AgentProcess,
 } from '../helpers/agent-process.js';
 import { startDriver } from '../helpers/driver-process.js';
-import { keyFromTag, sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
+import { babeHeader, CHAIN, sha256, tempDir } from '../helpers/guard-fixtures.js';
 import type { WireRequest } from '../helpers/guard-wire.js';
+import { RIG_KEYS, verifyRigSignature, wireSignBytes } from '../helpers/wire-check.js';
 
-const KEY = keyFromTag(7);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** The key that signs each family here: BABE seals with `s1`, GRANDPA votes with `g1`. */
+const KEY_OF = { slot: RIG_KEYS.s1, grandpa: RIG_KEYS.g1 } as const;
 
 /** A signature a client received: what it was for and the bytes it got. */
 interface Received {
   readonly chainId: string;
-  readonly family: DutyFamily;
+  readonly family: 'slot' | 'grandpa';
   readonly position: Position;
+  /** The message as sent (a BABE header, a GRANDPA vote payload): what the store hashes. */
   readonly payload: Uint8Array;
   readonly signature: Uint8Array;
 }
 
-const scopeKey = (chainId: string, family: DutyFamily) => `${chainId}/${family}`;
+const scopeKey = (chainId: string, family: string) => `${chainId}/${family}`;
 
 /**
  * Checks the store against everything received so far and against the previous check; returns
@@ -60,10 +63,14 @@ async function verifyStore(
     }
     for (const r of received) {
       assert.ok(
-        verifyEd25519(KEY.publicKey, r.payload, r.signature),
+        verifyRigSignature(r.family, r.payload, r.signature),
         'received signature verifies',
       );
-      const w = await store.get({ chainId: r.chainId, keyId: KEY.publicKeyHex, family: r.family });
+      const w = await store.get({
+        chainId: r.chainId,
+        keyId: KEY_OF[r.family].publicKeyHex,
+        family: r.family,
+      });
       assert.ok(w, `no watermark covers a received ${r.family} signature`);
       const order = comparePositions(w.position, r.position);
       assert.ok(
@@ -109,20 +116,20 @@ describe('crash: SIGKILL under load', () => {
         requests.push({
           op: 'sign',
           family: 'slot',
-          chainId: 'crash',
-          keyId: 'k1',
+          chainId: CHAIN,
+          keyId: 's1',
           slot: String(s),
-          payload: hex(sha256(`slot ${s}`)),
+          payload: `slot ${s}`,
         });
         requests.push({
           op: 'sign',
           family: 'grandpa',
-          chainId: 'crash',
-          keyId: 'k1',
+          chainId: CHAIN,
+          keyId: 'g1',
           setId: '1',
           round: String(s),
           stage: 'precommit',
-          payload: hex(sha256(`vote ${s}`)),
+          payload: `vote ${s}`,
         });
       }
       const killAfter = 40 + ((round * 37) % 90);
@@ -139,7 +146,7 @@ describe('crash: SIGKILL under load', () => {
             chainId: req.chainId,
             family: req.family,
             position: req.family === 'slot' ? [BigInt(req.slot)] : [1n, BigInt(req.round), 3n],
-            payload: new Uint8Array(Buffer.from(req.payload, 'hex')),
+            payload: wireSignBytes(req),
             signature: new Uint8Array(Buffer.from(r.signature!, 'hex')),
           });
           const key = `${req.family}@${received.at(-1)!.position.join('/')}`;
@@ -156,8 +163,8 @@ describe('crash: SIGKILL under load', () => {
         `driver ended with ${code} before it was killed: ${driver.stderr()}`,
       );
       stored = await verifyStore(storePath, received, stored);
-      const slot = stored.get(scopeKey('crash', 'slot'));
-      const vote = stored.get(scopeKey('crash', 'grandpa'));
+      const slot = stored.get(scopeKey(CHAIN, 'slot'));
+      const vote = stored.get(scopeKey(CHAIN, 'grandpa'));
       next = ((slot?.[0] ?? 0n) > (vote?.[1] ?? 0n) ? slot![0]! : (vote?.[1] ?? 0n)) + 1n;
       lastRequests = answered;
     }
@@ -170,9 +177,9 @@ describe('crash: SIGKILL under load', () => {
       storePath: join(dir, 'agent-store.db'),
       dataDir: join(dir, 'agent-data'),
       keyFile: join(dir, 'priv_validator_key.json'),
+      keys: writeRigKeyFiles(dir),
     };
     mkdirSync(files.dataDir, { recursive: true });
-    writePrivValidatorKey(files.keyFile, 7);
     const config = writeAgentConfig(files, 'crash-agent');
     const received: Received[] = [];
     let stored = new Map<string, Position>();
@@ -185,8 +192,8 @@ describe('crash: SIGKILL under load', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           family: 'slot',
-          chainId: 'crash-http',
-          keyId: 'k1',
+          chainId: CHAIN,
+          keyId: 's1',
           position: { slot: String(slot) },
           payload: payloadHex,
         }),
@@ -218,7 +225,7 @@ describe('crash: SIGKILL under load', () => {
         // Bounded: stops at the kill, or after 5000 requests if the kill never comes.
         for (let n = 0; n < 5000 && !killed; n++) {
           const slot = counter++;
-          const payload = hex(sha256(`http slot ${slot}`));
+          const payload = hex(babeHeader(slot, `http slot ${slot}`));
           let r: Awaited<ReturnType<typeof sign>>;
           try {
             r = await sign(agent.url, slot, payload);
@@ -229,7 +236,7 @@ describe('crash: SIGKILL under load', () => {
           if (r.status === 200) {
             assert.ok(r.body.signature);
             received.push({
-              chainId: 'crash-http',
+              chainId: CHAIN,
               family: 'slot',
               position: [slot],
               payload: new Uint8Array(Buffer.from(payload, 'hex')),
@@ -255,12 +262,12 @@ describe('crash: SIGKILL under load', () => {
       );
       statuses = new Map();
       stored = await verifyStore(files.storePath, received, stored);
-      nextSlot = stored.get(scopeKey('crash-http', 'slot'))![0]! + 1n;
+      nextSlot = stored.get(scopeKey(CHAIN, 'slot'))![0]! + 1n;
     }
     // The restarted agent still answers after the last crash.
     const final = await startAgentProcess(config);
     agents.push(final);
-    const r = await sign(final.url, nextSlot, hex(sha256('after')));
+    const r = await sign(final.url, nextSlot, hex(babeHeader(nextSlot, 'after')));
     assert.equal(r.status, 200, JSON.stringify(r.body));
     await final.kill('SIGTERM');
   });

@@ -2,6 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSignBytes } from '../../src/protocols/cometbft/sign-bytes.js';
 import {
+  MAX_COMET_ROUND,
+  MAX_TIMESTAMP_SECONDS,
+  MIN_TIMESTAMP_SECONDS,
+} from '../../src/guard/cometbft.js';
+import {
   decide,
   MAX_POSITION,
   positionOf,
@@ -316,20 +321,33 @@ describe('CometBFT rule', () => {
     assertRefused(decide(w, cometRule(spec, { chainId: 'other-chain' })), 'invalid_request');
   });
 
-  it('checks bounds on height and round: 0 and 2^63-1 pass, negatives are refused', () => {
+  it('checks bounds as CometBFT has them: heights from 1 to 2^63-1, int32 rounds, no negatives', () => {
     assert.equal(
-      decide(undefined, cometRule({ height: 0n, round: 0n, step: 'prevote', nil: true })).outcome,
+      decide(undefined, cometRule({ height: 1n, round: 0n, step: 'prevote', nil: true })).outcome,
       'grant',
     );
     assert.equal(
-      decide(undefined, cometRule({ height: MAX_POSITION, round: MAX_POSITION, step: 'precommit' }))
-        .outcome,
+      decide(
+        undefined,
+        cometRule({ height: MAX_POSITION, round: MAX_COMET_ROUND, step: 'precommit' }),
+      ).outcome,
       'grant',
+    );
+    // No CometBFT node signs at height 0 (heights start at 1) or above an int32 round.
+    assertRefused(
+      decide(undefined, cometRule({ height: 0n, step: 'prevote', nil: true })),
+      'invalid_request',
+      /start at 1/,
+    );
+    assertRefused(
+      decide(undefined, cometRule({ height: 1n, round: MAX_COMET_ROUND + 1n, step: 'prevote' })),
+      'invalid_request',
+      /int32/,
     );
     assertRefused(
       decide(undefined, cometRule({ height: -1n, step: 'prevote' })),
       'invalid_request',
-      /negative/,
+      /negative|start at 1/,
     );
     assertRefused(
       decide(undefined, cometRule({ height: 1n, round: -1n, step: 'prevote' })),
@@ -338,6 +356,36 @@ describe('CometBFT rule', () => {
     // 2^63 cannot be carried by sfixed64 sign bytes; declaring it is refused either way.
     const r = cometRule({ height: 1n, step: 'prevote' }, { height: 1n << 63n });
     assertRefused(decide(undefined, r), 'invalid_request');
+  });
+
+  it('refuses a proposal whose pol_round is not -1 or below its round', () => {
+    for (const polRound of [-1n, 0n, 2n])
+      assert.equal(
+        decide(undefined, cometRule({ height: 5n, round: 3n, step: 'proposal', polRound })).outcome,
+        'grant',
+        `pol_round ${polRound}`,
+      );
+    for (const polRound of [3n, 4n, -2n])
+      assertRefused(
+        decide(undefined, cometRule({ height: 5n, round: 3n, step: 'proposal', polRound })),
+        'invalid_request',
+        /pol_round/,
+      );
+  });
+
+  it('refuses timestamps outside the protobuf Timestamp range (years 1 to 9999)', () => {
+    for (const seconds of [MIN_TIMESTAMP_SECONDS, 0n, MAX_TIMESTAMP_SECONDS])
+      assert.equal(
+        decide(undefined, cometRule({ ...spec, timestamp: { seconds, nanos: 0 } })).outcome,
+        'grant',
+        `${seconds} s`,
+      );
+    for (const seconds of [MIN_TIMESTAMP_SECONDS - 1n, MAX_TIMESTAMP_SECONDS + 1n])
+      assertRefused(
+        decide(undefined, cometRule({ ...spec, timestamp: { seconds, nanos: 0 } })),
+        'invalid_request',
+        /Timestamp range/,
+      );
   });
 
   it('refuses an unknown step name instead of throwing', () => {

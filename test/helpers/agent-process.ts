@@ -3,21 +3,59 @@
  * URL in the `agent ready` log line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { KeyProtocol } from '../../src/keys/binding.js';
+import { CHAIN, CHAIN2, writePrivValidatorKey } from './guard-fixtures.js';
 import { CLI_ENTRY } from './paths.js';
+
+/** One entry of an agent config's `keys:` section. */
+export interface AgentKeyEntry {
+  readonly id: string;
+  readonly protocol: KeyProtocol;
+  readonly chains: readonly string[];
+  readonly file?: string;
+  readonly publicKey?: string;
+  readonly duty?: 'slot' | 'grandpa';
+}
 
 export interface AgentFiles {
   readonly dir: string;
   readonly storePath: string;
   readonly dataDir: string;
+  /** The CometBFT key `k1` (chains CHAIN and CHAIN2) when `keys` is not given. */
   readonly keyFile: string;
+  readonly keys?: readonly AgentKeyEntry[];
 }
 
-/** Writes an agent config (sqlite store, one signing key `k1`, port 0) and returns its path. */
+/**
+ * Writes the key files of openSignerRig's signing keys into `dir` (owner-only) and returns the
+ * config entries that bind them as the rig does: `k1` CometBFT (`keyFromTag(7)`, CHAIN and
+ * CHAIN2), `g1` GRANDPA (`keyFromTag(8)`, CHAIN), `s1` BABE (`srKeyFromTag(10)`, CHAIN).
+ */
+export function writeRigKeyFiles(dir: string): AgentKeyEntry[] {
+  const k1 = join(dir, 'priv_validator_key.json');
+  writePrivValidatorKey(k1, 7);
+  const seedFile = (name: string, tag: number) => {
+    const path = join(dir, name);
+    writeFileSync(path, Buffer.alloc(32, tag).toString('hex') + '\n', { mode: 0o600 });
+    chmodSync(path, 0o600);
+    return path;
+  };
+  return [
+    { id: 'k1', protocol: 'cometbft', chains: [CHAIN, CHAIN2], file: k1 },
+    { id: 'g1', protocol: 'grandpa', chains: [CHAIN], file: seedFile('grandpa.seed', 8) },
+    { id: 's1', protocol: 'babe', chains: [CHAIN], file: seedFile('babe.seed', 10) },
+  ];
+}
+
+/** Writes an agent config (sqlite store, the given keys, port 0) and returns its path. */
 export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 'info'): string {
   const path = join(files.dir, `${agentId}.yaml`);
+  const keys = files.keys ?? [
+    { id: 'k1', protocol: 'cometbft', chains: [CHAIN, CHAIN2], file: files.keyFile },
+  ];
   writeFileSync(
     path,
     [
@@ -30,9 +68,9 @@ export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 
       'store:',
       '  engine: sqlite',
       `  path: ${JSON.stringify(files.storePath)}`,
+      // YAML reads JSON: one flow mapping per key.
       'keys:',
-      '  - id: k1',
-      `    file: ${JSON.stringify(files.keyFile)}`,
+      ...keys.map((k) => `  - ${JSON.stringify(k)}`),
       'log:',
       `  level: ${logLevel}`,
       '',

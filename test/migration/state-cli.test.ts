@@ -84,6 +84,7 @@ before(() => {
     },
   };
   write('priv_validator_key.json', JSON.stringify(keyFile, null, 2));
+  write('watcher.key', Buffer.alloc(32, 55).toString('hex'));
   config = write(
     'agent.yaml',
     [
@@ -96,8 +97,13 @@ before(() => {
       'keys:',
       '  - id: val1',
       '    file: ./priv_validator_key.json',
+      '    protocol: cometbft',
+      `    chains: [${CHAIN}, hx-chain]`,
+      // A second CometBFT key, for chains whose state comes from tmkms.
       '  - id: watcher',
-      `    publicKey: "${'ab'.repeat(32)}"`,
+      '    file: ./watcher.key',
+      '    protocol: cometbft',
+      '    chains: [tm-chain, fresh-chain]',
       '',
     ].join('\n'),
   );

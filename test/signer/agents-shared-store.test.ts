@@ -1,20 +1,22 @@
 /**
- * Two `vigil agent` processes on one host share one SQLite file, with one key. Clients race
- * both agents for the same positions with conflicting payloads: at most one payload per
- * position is ever signed, and every signature is the one the store holds.
+ * Two `vigil agent` processes on one host share one SQLite file and one BABE key. Clients race
+ * both agents for the same slots with conflicting headers: at most one header per slot is ever
+ * sealed, and every seal is the one the store holds (sr25519 seals are randomised, so a second
+ * signature at a slot could not hide behind an equal one).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import {
   startAgentProcess,
   writeAgentConfig,
+  writeRigKeyFiles,
   type AgentProcess,
 } from '../helpers/agent-process.js';
-import { sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
+import { babeHeader, CHAIN, sha256, tempDir } from '../helpers/guard-fixtures.js';
+import { RIG_KEYS, verifyRigSignature } from '../helpers/wire-check.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -30,12 +32,11 @@ describe('two agents sharing one SQLite store over HTTP', () => {
 
   it('never sign two payloads at one slot', async () => {
     const storePath = join(dir, 'shared.db');
-    const keyFile = join(dir, 'priv_validator_key.json');
-    const key = writePrivValidatorKey(keyFile, 7);
+    const keys = writeRigKeyFiles(dir);
     const configs = ['agent-a', 'agent-b'].map((id) => {
       const dataDir = join(dir, id);
       mkdirSync(dataDir, { recursive: true });
-      return writeAgentConfig({ dir, storePath, dataDir, keyFile }, id);
+      return writeAgentConfig({ dir, storePath, dataDir, keyFile: keys[0]!.file!, keys }, id);
     });
     for (const c of configs) agents.push(await startAgentProcess(c));
 
@@ -46,14 +47,14 @@ describe('two agents sharing one SQLite store over HTTP', () => {
     const client = async (c: number) => {
       for (let slot = 0n; slot < 60n; slot++) {
         const agent = agents[(c + Number(slot)) % agents.length]!;
-        const payload = sha256(`slot ${slot} from client ${c}`);
+        const payload = babeHeader(slot, `slot ${slot} from client ${c}`);
         const res = await fetch(`${agent.url}/v1/sign`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({
             family: 'slot',
-            chainId: 'shared',
-            keyId: 'k1',
+            chainId: CHAIN,
+            keyId: 's1',
             position: { slot: String(slot) },
             payload: hex(payload),
           }),
@@ -62,7 +63,7 @@ describe('two agents sharing one SQLite store over HTTP', () => {
         if (res.status === 200) {
           granted++;
           const sig = new Uint8Array(Buffer.from(body.signature!, 'hex'));
-          assert.ok(verifyEd25519(key.publicKey, payload, sig));
+          assert.ok(verifyRigSignature('slot', payload, sig));
           signedAt.set(slot, (signedAt.get(slot) ?? new Set()).add(hex(payload)));
           signaturesAt.set(slot, (signaturesAt.get(slot) ?? new Set()).add(body.signature!));
         } else {
@@ -82,7 +83,11 @@ describe('two agents sharing one SQLite store over HTTP', () => {
     for (const a of agents) await a.kill('SIGTERM');
     const store = SqliteWatermarkStore.open({ path: storePath });
     try {
-      const w = await store.get({ chainId: 'shared', keyId: key.publicKeyHex, family: 'slot' });
+      const w = await store.get({
+        chainId: CHAIN,
+        keyId: RIG_KEYS.s1.publicKeyHex,
+        family: 'slot',
+      });
       const top = [...signedAt.keys()].reduce((a, b) => (a > b ? a : b));
       assert.ok(w && w.position[0]! >= top);
       if (w.position[0] === top) {

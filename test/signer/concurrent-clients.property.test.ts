@@ -2,28 +2,31 @@
  * Several guard clients in separate OS processes, each with its own store connection, local
  * watermark and GuardedSigner, on ONE SQLite file, sending random interleaved requests. For
  * every (scope, position) all released signatures are over one payload (and authorizations go
- * to one node, never next to a signature), each client's granted positions only rise, and the
- * final stored watermark covers everything released.
+ * to one node), each client's granted positions only rise, and the final stored watermark covers
+ * everything released. Each key is bound to one protocol, as openSignerRig binds them: BABE
+ * headers go to `s1`, GRANDPA votes to `g1`, CometBFT sign bytes to `k1` (on two chains), slot
+ * and GRANDPA authorizations to `auth1` and `auth2`; the messages are real and signatures are
+ * verified with each protocol's scheme.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { comparePositions, type Position } from '../../src/guard/index.js';
-import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import type { DutyFamily } from '../../src/guard/watermark.js';
 import { runDrivers } from '../helpers/driver-process.js';
 import {
+  CHAIN,
+  CHAIN2,
   cometSignBytes,
-  keyFromTag,
   sha256,
   tempDir,
   type CometSpec,
 } from '../helpers/guard-fixtures.js';
 import type { WireRequest, WireResult } from '../helpers/guard-wire.js';
+import { rigScopeKeyHex, verifyRigSignature, wireSignBytes } from '../helpers/wire-check.js';
 
-const KEY = keyFromTag(7);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const STAGE = { propose: 1n, prevote: 2n, precommit: 3n, proposal: 1n } as const;
 
@@ -34,25 +37,33 @@ interface Spec {
   readonly comet?: CometSpec;
 }
 
-const chainId = fc.constantFrom('chain-a', 'chain-b');
+/** GRANDPA, BABE and authorize keys serve one chain; the CometBFT key serves two. */
+const cometChainId = fc.constantFrom(CHAIN, CHAIN2);
 
 const slotSign: fc.Arbitrary<Spec> = fc
-  .record({ chainId, slot: fc.integer({ min: 0, max: 6 }), p: fc.constantFrom('a', 'b') })
-  .map(({ chainId, slot, p }) => ({
+  .record({ slot: fc.integer({ min: 0, max: 6 }), p: fc.constantFrom('a', 'b') })
+  .map(({ slot, p }) => ({
     wire: {
       op: 'sign',
       family: 'slot',
-      chainId,
-      keyId: 'k1',
+      chainId: CHAIN,
+      keyId: 's1',
       slot: String(slot),
-      payload: hex(sha256(p)),
+      payload: p,
     },
     position: [BigInt(slot)],
   }));
 
 const slotAuthorize = (nodeId: string): fc.Arbitrary<Spec> =>
-  fc.record({ chainId, slot: fc.integer({ min: 0, max: 6 }) }).map(({ chainId, slot }) => ({
-    wire: { op: 'authorize', family: 'slot', chainId, keyId: 'k1', slot: String(slot), nodeId },
+  fc.record({ slot: fc.integer({ min: 0, max: 6 }) }).map(({ slot }) => ({
+    wire: {
+      op: 'authorize',
+      family: 'slot',
+      chainId: CHAIN,
+      keyId: 'auth1',
+      slot: String(slot),
+      nodeId,
+    },
     position: [BigInt(slot)],
   }));
 
@@ -67,12 +78,12 @@ const grandpaSign: fc.Arbitrary<Spec> = fc
     wire: {
       op: 'sign',
       family: 'grandpa',
-      chainId: 'chain-a',
-      keyId: 'k1',
+      chainId: CHAIN,
+      keyId: 'g1',
       setId: String(setId),
       round: String(round),
       stage,
-      payload: hex(sha256(p)),
+      payload: p,
     },
     position: [BigInt(setId), BigInt(round), STAGE[stage]],
   }));
@@ -88,8 +99,8 @@ const grandpaAuthorize = (nodeId: string): fc.Arbitrary<Spec> =>
       wire: {
         op: 'authorize',
         family: 'grandpa',
-        chainId: 'chain-a',
-        keyId: 'k1',
+        chainId: CHAIN,
+        keyId: 'auth2',
         setId: String(setId),
         round: String(round),
         stage,
@@ -100,6 +111,7 @@ const grandpaAuthorize = (nodeId: string): fc.Arbitrary<Spec> =>
 
 const cometSign: fc.Arbitrary<Spec> = fc
   .record({
+    chainId: cometChainId,
     height: fc.integer({ min: 1, max: 3 }),
     round: fc.integer({ min: 0, max: 1 }),
     step: fc.constantFrom('proposal', 'prevote', 'precommit'),
@@ -110,20 +122,20 @@ const cometSign: fc.Arbitrary<Spec> = fc
       { seconds: 1_700_000_002n, nanos: 123_456_789 },
     ),
   })
-  .map(({ height, round, step, block, ts }) => {
+  .map(({ chainId, height, round, step, block, ts }) => {
     const comet: CometSpec = {
       height: BigInt(height),
       round: BigInt(round),
       step,
       ...(block === 0 ? { nil: true } : { block }),
       timestamp: ts,
-      chainId: 'chain-c',
+      chainId,
     };
     return {
       wire: {
         op: 'sign',
         family: 'cometbft',
-        chainId: 'chain-c',
+        chainId,
         keyId: 'k1',
         height: String(height),
         round: String(round),
@@ -149,12 +161,11 @@ const clientRequests = (nodeId: string) =>
     { minLength: 1, maxLength: 25 },
   );
 
-/** The bytes a released signature must be over. */
+/** The message a released signature must be for (a BABE seal signs its header's hash). */
 function signedMessage(spec: Spec, r: WireResult): Uint8Array {
   const w = spec.wire;
   if (w.op !== 'sign') throw new Error('not a signature');
-  if (w.family !== 'cometbft') return new Uint8Array(Buffer.from(w.payload, 'hex'));
-  if (!r.timestamp) return new Uint8Array(Buffer.from(w.signBytes, 'hex'));
+  if (w.family !== 'cometbft' || !r.timestamp) return wireSignBytes(w);
   // A timestamp-only replay: the signature is over the sign bytes with the stored time.
   return cometSignBytes({
     ...spec.comet!,
@@ -162,7 +173,17 @@ function signedMessage(spec: Spec, r: WireResult): Uint8Array {
   });
 }
 
-const scopeOf = (w: WireRequest) => `${w.chainId}/${w.family}`;
+interface Scope {
+  readonly chainId: string;
+  readonly keyId: string;
+  readonly family: DutyFamily;
+}
+const scopeOf = (w: WireRequest): Scope => ({
+  chainId: w.chainId,
+  keyId: rigScopeKeyHex(w),
+  family: w.family,
+});
+const scopeName = (s: Scope) => `${s.keyId.slice(0, 8)}/${s.chainId}/${s.family}`;
 
 async function checkRun(dir: string, run: number, clients: Spec[][]): Promise<void> {
   const storePath = join(dir, `run-${run}.db`);
@@ -178,7 +199,7 @@ async function checkRun(dir: string, run: number, clients: Spec[][]): Promise<vo
   /** What was released at each (scope, position): `sign:<message>` or `auth:<node>`. */
   const releasedAt = new Map<string, Set<string>>();
   const signaturesAt = new Map<string, Set<string>>();
-  const highest = new Map<string, { position: Position; what: string }>();
+  const highest = new Map<string, { scope: Scope; position: Position; what: string }>();
 
   clients.forEach((specs, c) => {
     const res = results[c]!;
@@ -197,14 +218,15 @@ async function checkRun(dir: string, run: number, clients: Spec[][]): Promise<vo
         assert.equal(r.signature, undefined);
         return;
       }
-      const scope = scopeOf(w);
+      const scopeParts = scopeOf(w);
+      const scope = scopeName(scopeParts);
       const key = `${scope}@${spec.position.join('/')}`;
       let what: string;
       if (w.op === 'sign') {
         assert.ok(r.signature, 'a released signature');
         const sig = new Uint8Array(Buffer.from(r.signature, 'hex'));
         const message = signedMessage(spec, r);
-        assert.ok(verifyEd25519(KEY.publicKey, message, sig), `signature verifies for ${key}`);
+        assert.ok(verifyRigSignature(w.family, message, sig), `signature verifies for ${key}`);
         what = `sign:${hex(message)}`;
         signaturesAt.set(key, (signaturesAt.get(key) ?? new Set()).add(r.signature));
       } else {
@@ -229,7 +251,7 @@ async function checkRun(dir: string, run: number, clients: Spec[][]): Promise<vo
       }
       const h = highest.get(scope);
       if (h === undefined || comparePositions(spec.position, h.position) > 0)
-        highest.set(scope, { position: spec.position, what });
+        highest.set(scope, { scope: scopeParts, position: spec.position, what });
     });
   });
 
@@ -242,8 +264,7 @@ async function checkRun(dir: string, run: number, clients: Spec[][]): Promise<vo
   const store = SqliteWatermarkStore.open({ path: storePath });
   try {
     for (const [scope, h] of highest) {
-      const [chainId, family] = scope.split('/') as [string, DutyFamily];
-      const wm = await store.get({ chainId, keyId: KEY.publicKeyHex, family });
+      const wm = await store.get(h.scope);
       assert.ok(wm, `a watermark for ${scope}`);
       const order = comparePositions(wm.position, h.position);
       assert.ok(
@@ -291,15 +312,15 @@ describe('concurrent clients in separate processes on one SQLite file', () => {
     const clients: Spec[][] = [0, 1, 2].map((c) =>
       Array.from({ length: 120 }, (_, k): Spec => {
         const base = Math.floor(k / 3) + rand(2);
-        const p = hex(sha256(`p${rand(2)}`));
+        const p = `p${rand(2)}`;
         switch (rand(4)) {
           case 0:
             return {
               wire: {
                 op: 'authorize',
                 family: 'slot',
-                chainId: 'chain-a',
-                keyId: 'k1',
+                chainId: CHAIN,
+                keyId: 'auth1',
                 slot: String(base),
                 nodeId: `node-${c}`,
               },
@@ -311,8 +332,8 @@ describe('concurrent clients in separate processes on one SQLite file', () => {
               wire: {
                 op: 'sign',
                 family: 'grandpa',
-                chainId: 'chain-a',
-                keyId: 'k1',
+                chainId: CHAIN,
+                keyId: 'g1',
                 setId: '0',
                 round: String(base),
                 stage,
@@ -329,13 +350,13 @@ describe('concurrent clients in separate processes on one SQLite file', () => {
               step,
               ...(rand(3) === 0 ? { nil: true } : { block: 1 + rand(2) }),
               timestamp: { seconds: 1_700_000_000n + BigInt(rand(2)), nanos: rand(2) * 999 },
-              chainId: 'chain-c',
+              chainId: CHAIN2,
             };
             return {
               wire: {
                 op: 'sign',
                 family: 'cometbft',
-                chainId: 'chain-c',
+                chainId: CHAIN2,
                 keyId: 'k1',
                 height: String(base + 1),
                 round: '0',
@@ -351,8 +372,8 @@ describe('concurrent clients in separate processes on one SQLite file', () => {
               wire: {
                 op: 'sign',
                 family: 'slot',
-                chainId: 'chain-a',
-                keyId: 'k1',
+                chainId: CHAIN,
+                keyId: 's1',
                 slot: String(base),
                 payload: p,
               },
