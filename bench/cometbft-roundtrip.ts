@@ -38,7 +38,7 @@ export const STORE_ENGINES: StoreEngineForBench[] = [
   {
     name: 'sqlite',
     open: async (dir) => {
-      const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db') });
+      const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db'), create: true });
       return { store, close: () => store.close() };
     },
   },
@@ -48,7 +48,7 @@ export const STORE_ENGINES: StoreEngineForBench[] = [
     open: async (dir) => {
       const cluster = await DevnetEtcdCluster.start({ dir });
       try {
-        const store = await openEtcdStore({ endpoints: cluster.endpoints });
+        const store = await openEtcdStore({ endpoints: cluster.endpoints }, { create: true });
         return {
           store,
           close: async () => {

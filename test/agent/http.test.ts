@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AgentConfigSchema } from '../../src/agent/config.js';
+import { initStore } from '../../src/agent/store.js';
 import { startAgent, type RunningAgent } from '../../src/agent/daemon.js';
 import {
   voteSignBytes,
@@ -69,6 +70,7 @@ before(async () => {
       { id: 'authority', publicKey: '11'.repeat(32) },
     ],
   });
+  await (await initStore(config.store)).close();
   agent = await startAgent(config, pino({ level: 'silent' }));
 });
 

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { writeAgentConfig } from '../helpers/agent-process.js';
+import { initAgentStore, writeAgentConfig } from '../helpers/agent-process.js';
 import { DRIVER_ENTRY } from '../helpers/driver-process.js';
 import { sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
@@ -130,6 +130,7 @@ describe('durability order', () => {
     const keyFile = join(dir, 'key.json');
     writePrivValidatorKey(keyFile, 7);
     const config = writeAgentConfig({ dir, storePath, dataDir, keyFile }, 'strace-agent');
+    initAgentStore(config);
     const trace = join(dir, 'agent-trace.txt');
     const strace = spawn(
       'strace',

@@ -13,9 +13,10 @@ import type { DutyFamily } from '../../src/guard/watermark.js';
 import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import {
+  initAgentStore,
   startAgentProcess,
-  writeAgentConfig,
   type AgentProcess,
+  writeAgentConfig,
 } from '../helpers/agent-process.js';
 import { startDriver } from '../helpers/driver-process.js';
 import { keyFromTag, sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
@@ -174,6 +175,7 @@ describe('crash: SIGKILL under load', () => {
     mkdirSync(files.dataDir, { recursive: true });
     writePrivValidatorKey(files.keyFile, 7);
     const config = writeAgentConfig(files, 'crash-agent');
+    initAgentStore(config);
     const received: Received[] = [];
     let stored = new Map<string, Position>();
     let nextSlot = 0n;

@@ -144,9 +144,11 @@ export function openSignerRig(
 ): SignerRig {
   const store = SqliteWatermarkStore.open({
     path: storePath,
+    create: true,
     ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
   });
   const local = new LocalWatermarks(localPath);
+  local.bindStore(store.identity);
   const key = keyFromTag(7);
   const keys = new KeyRing();
   keys.add({ id: 'k1', scopeKeyId: key.publicKeyHex, signer: key });

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { verifyEd25519 } from '../../src/keys/ed25519.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import {
+  initAgentStore,
   startAgentProcess,
-  writeAgentConfig,
   type AgentProcess,
+  writeAgentConfig,
 } from '../helpers/agent-process.js';
 import { sha256, tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
 
@@ -37,6 +38,7 @@ describe('two agents sharing one SQLite store over HTTP', () => {
       mkdirSync(dataDir, { recursive: true });
       return writeAgentConfig({ dir, storePath, dataDir, keyFile }, id);
     });
+    initAgentStore(configs[0]!);
     for (const c of configs) agents.push(await startAgentProcess(c));
 
     const signedAt = new Map<bigint, Set<string>>();
