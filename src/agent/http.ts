@@ -62,6 +62,7 @@ const STATUS_BY_REASON: Record<string, number> = {
   invalid_request: 400,
   unknown_key: 404,
   store_unavailable: 503,
+  store_identity: 503,
 };
 
 function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize') {

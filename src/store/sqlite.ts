@@ -148,6 +148,15 @@ export class SqliteWatermarkStore implements WatermarkStore {
       let created = false;
       if (!memory && create) {
         mkdirSync(dirname(path), { recursive: true });
+        // A log without its database is a store deleted while a process had it open: a new
+        // file here would be handed that process's log and shared memory.
+        const orphans = ['-wal', '-shm'].filter((s) => existsSync(path + s));
+        if (!existsSync(path) && orphans.length > 0) {
+          throw new StoreIdentityError(
+            `${path} is missing but its ${orphans.map((s) => path + s).join(' and ')} are still there: the store was deleted while a process had it open`,
+            'stop every agent that uses it, then restore the store file, or remove the leftover files to start a new store',
+          );
+        }
         created = createFile0600(path);
       }
       const before = memory ? undefined : fileIdOf(path);

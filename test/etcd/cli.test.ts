@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { StoreIdentityError, StoreUnavailableError } from '../../src/errors.js';
 import { connectEtcd, openEtcdStore } from '../../src/store/etcd.js';
 import { etcdSkip, freePort, sleep } from '../helpers/etcd-cluster.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
@@ -118,21 +119,26 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
       stdio: 'ignore',
     });
     try {
-      const { stdout: before } = await vigil('cluster', 'status', '--config', cfg);
-      assert.match(before, /store: not initialised/);
-      // Opening reads (here: creates) the store identity, so it succeeds once the member is up.
-      let store: Awaited<ReturnType<typeof openEtcdStore>> | undefined;
-      for (let i = 0; i < 100 && !store; i++) {
-        store = await openEtcdStore(
-          {
-            endpoints: [`https://127.0.0.1:${client}`],
-            tls: { ca: `${pki}/ca.crt`, cert: `${pki}/agent.crt`, key: `${pki}/agent.key` },
-          },
-          { create: true },
-        ).catch(() => undefined);
-        if (!store) await sleep(100);
+      const storeConfig = {
+        endpoints: [`https://127.0.0.1:${client}`],
+        tls: { ca: `${pki}/ca.crt`, cert: `${pki}/agent.crt`, key: `${pki}/agent.key` },
+      };
+      // Opening reads the store identity: unavailable until the member is up, then refused
+      // because nobody initialised the store.
+      let opened: unknown;
+      for (let i = 0; i < 100; i++) {
+        opened = await openEtcdStore(storeConfig).catch((e: unknown) => e);
+        if (!(opened instanceof StoreUnavailableError)) break;
+        await sleep(100);
       }
-      assert.ok(store, 'the member came up');
+      assert.ok(opened instanceof StoreIdentityError, String(opened));
+      assert.match(
+        opened.message,
+        /no initialised Vigil watermark store under prefix \/vigil\/v1\//,
+      );
+      const { stdout: uninitialised } = await vigil('cluster', 'status', '--config', cfg);
+      assert.match(uninitialised, /store: not initialised/);
+      const store = await openEtcdStore(storeConfig, { create: true });
       try {
         await store.update(
           { chainId: 'cosmoshub-4', keyId: 'ab'.repeat(32), family: 'cometbft' },
