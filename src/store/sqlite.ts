@@ -290,8 +290,8 @@ export class SqliteWatermarkStore implements WatermarkStore {
 
   /**
    * Throws StoreIdentityError (and keeps throwing it) once the path no longer names the file
-   * this store opened: deleted, renamed over, restored from a copy. One stat, about a
-   * microsecond (bench/guard.ts measures it).
+   * this store opened: deleted, renamed over, restored from a copy. One stat, a couple of
+   * microseconds (bench/guard.ts measures it).
    */
   private checkFile(): void {
     if (this.identityLost) throw this.identityLost;
