@@ -288,6 +288,11 @@ export class SqliteWatermarkStore implements WatermarkStore {
     return this.db;
   }
 
+  /** For the lease module's own transactions on this file (src/lease/sqlite.ts). */
+  assertSameFile(): void {
+    this.checkFile();
+  }
+
   /**
    * Throws StoreIdentityError (and keeps throwing it) once the path no longer names the file
    * this store opened: deleted, renamed over, restored from a copy. One stat, a couple of

@@ -78,6 +78,23 @@ describe('SQLite leadership and fencing', () => {
     }
   });
 
+  it('a holder whose store file is deleted loses the role; nobody acquires on the dead file', async () => {
+    const path = initialised('deleted.db');
+    const a = new SqliteLeaderElection(path, 'producer', 'A', timing(5000));
+    const b = new SqliteLeaderElection(path, 'producer', 'B', timing(5000));
+    try {
+      const la = (await a.tryAcquire())!;
+      assert.ok(await la.renew());
+      for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+      assert.equal(await la.renew(), false, 'a renewal on the deleted file is no renewal');
+      assert.equal(la.held(), false);
+      assert.equal(await b.tryAcquire(), undefined);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('an expired holder is fenced, cannot renew, and its successor waits a TTL', async () => {
     const path = initialised('expiry.db');
     const ttl = 300;
