@@ -106,6 +106,7 @@ async function roundTrip(engine: StoreEngineForBench, n: number): Promise<Figure
   const opened = await engine.open(dir);
   const store = opened.store;
   const local = new LocalWatermarks(join(dir, 'local.db'));
+  local.bindStore(store.identity);
   const keys = new KeyRing();
   const validator = Ed25519Key.fromSeed(SEED);
   keys.add({ id: 'validator', scopeKeyId: validator.publicKeyHex, signer: validator });
