@@ -166,6 +166,8 @@ export class SqliteWatermarkStore implements WatermarkStore {
       // schema; SQLite answers the loser "database is locked" without waiting for the busy
       // handler. Those steps are idempotent, so the loser retries them for a while.
       retryWhileLocked(Math.max(busyTimeoutMs, 2000), () => {
+        // Refused before anything is written: a foreign or old file stays exactly as it was.
+        this.checkSchema(opened, options);
         const mode = opened.pragma('journal_mode = WAL', { simple: true });
         if (!memory && mode !== 'wal') {
           throw new Error(`the filesystem refused WAL mode (journal_mode=${String(mode)})`);
@@ -230,7 +232,8 @@ export class SqliteWatermarkStore implements WatermarkStore {
     return new SqliteWatermarkStore(options.path, options.busyTimeoutMs ?? 5000, options);
   }
 
-  private migrate(db: Database.Database, options: OpenStoreOptions): void {
+  /** Throws unless the file is an initialised store, or `options` allow initialising it. */
+  private checkSchema(db: Database.Database, options: OpenStoreOptions): void {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new Error(
@@ -250,6 +253,11 @@ export class SqliteWatermarkStore implements WatermarkStore {
         'if it is the true store (the one the agents last signed with, not an old copy), give it an identity once with `vigil state init --config <agent.yaml> --adopt-existing`',
       );
     }
+  }
+
+  private migrate(db: Database.Database, options: OpenStoreOptions): void {
+    this.checkSchema(db, options);
+    if ((db.pragma('user_version', { simple: true }) as number) === SCHEMA_VERSION) return;
     // Each table is created if missing, so an older file gains the new tables in place; the
     // identity is inserted only if absent, so two initialisations racing keep the first one's.
     const identity = { id: randomUUID(), at: new Date().toISOString() };

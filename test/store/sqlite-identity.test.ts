@@ -114,6 +114,9 @@ describe('SQLite store identity', () => {
       () => SqliteWatermarkStore.open({ path: foreign }),
       isIdentityError(/no store identity/),
     );
+    const left = new Database(foreign, { readonly: true });
+    assert.equal(left.pragma('journal_mode', { simple: true }), 'delete', 'left as it was');
+    left.close();
   });
 
   it('a store from before identities (schema 2) is adopted only with the acknowledgement', async () => {
@@ -147,11 +150,10 @@ describe('SQLite store identity', () => {
       () => SqliteWatermarkStore.open({ path, create: true }),
       isIdentityError(adoptHint),
     );
-    assert.equal(
-      new Database(path).pragma('user_version', { simple: true }),
-      2,
-      'a refused open changed nothing',
-    );
+    const untouched = new Database(path, { readonly: true });
+    assert.equal(untouched.pragma('user_version', { simple: true }), 2, 'a refused open…');
+    assert.equal(untouched.pragma('journal_mode', { simple: true }), 'delete', '…changed nothing');
+    untouched.close();
     const adopted = SqliteWatermarkStore.open({ path, create: true, adoptExisting: true });
     assert.match(adopted.identity.storeId, UUID);
     assert.deepEqual((await adopted.get(scope))?.position, [77n]);
