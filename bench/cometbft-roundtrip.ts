@@ -38,7 +38,7 @@ export const STORE_ENGINES: StoreEngineForBench[] = [
   {
     name: 'sqlite',
     open: async (dir) => {
-      const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db') });
+      const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db'), create: true });
       return { store, close: () => store.close() };
     },
   },
@@ -48,7 +48,7 @@ export const STORE_ENGINES: StoreEngineForBench[] = [
     open: async (dir) => {
       const cluster = await DevnetEtcdCluster.start({ dir });
       try {
-        const store = await openEtcdStore({ endpoints: cluster.endpoints });
+        const store = await openEtcdStore({ endpoints: cluster.endpoints }, { create: true });
         return {
           store,
           close: async () => {
@@ -106,6 +106,7 @@ async function roundTrip(engine: StoreEngineForBench, n: number): Promise<Figure
   const opened = await engine.open(dir);
   const store = opened.store;
   const local = new LocalWatermarks(join(dir, 'local.db'));
+  local.bindStore(store.identity);
   const keys = new KeyRing();
   const validator = Ed25519Key.fromSeed(SEED);
   keys.add({

@@ -110,9 +110,10 @@ async function manyScopes(
 export async function run(): Promise<BenchFigure[]> {
   const cluster = await EtcdTestCluster.start();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-etcd-'));
-  const store = await openEtcdStore(cluster.storeConfig());
+  const store = await openEtcdStore(cluster.storeConfig(), { create: true });
   const raw = new Etcd3({ hosts: cluster.endpoints.map((e) => e.replace('http://', '')) });
   const local = new LocalWatermarks(join(dir, 'local.db'));
+  local.bindStore(store.identity);
   try {
     const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(42));
     const keys = new KeyRing();

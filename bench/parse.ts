@@ -68,8 +68,9 @@ function parseMicros(protocol: string, payloads: Uint8Array[]): number {
 
 async function decisionP50Micros(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-parse-'));
-  const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db') });
+  const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db'), create: true });
   const local = new LocalWatermarks(join(dir, 'local.db'));
+  local.bindStore(store.identity);
   try {
     const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(9));
     const keys = new KeyRing();

@@ -47,6 +47,11 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   };
   try {
     store = await openStore(config.store);
+    // Records the store's identity the first time; after that a different store is refused
+    // (every decision, and /readyz) until an operator acknowledges it.
+    local.bindStore(store.identity);
+    const openedIdentity = store.identity;
+    const checkReady = () => local.checkStore(openedIdentity);
     const metrics = new AgentMetrics({ agent: config.agent.id });
     const observer: DecisionObserver = {
       onDecision(e) {
@@ -103,6 +108,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       });
     }
     const app = await buildHttpApi({
+      checkReady,
       supervisors,
       guard,
       store,
@@ -115,6 +121,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     let metricsUrl: string | undefined;
     if (config.metricsListen) {
       const observability = await buildHttpApi({
+        checkReady,
         supervisors,
         guard,
         store,
@@ -135,6 +142,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
         url,
         ...(metricsUrl ? { metricsUrl } : {}),
         store: store.engine,
+        storeId: store.identity.storeId,
         keys: keys.all().map((k) => ({ id: k.id, publicKey: k.scopeKeyId, signs: !!k.signer })),
       },
       'agent ready',

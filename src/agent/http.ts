@@ -34,6 +34,9 @@ export interface HttpApiOptions {
   readonly metrics: AgentMetrics;
   readonly logger: Logger;
   readonly readinessTimeoutMs?: number;
+  /** Throws the reason this agent must not sign although its store answers (a store other
+   * than the one its local watermark was built against); /readyz reports it. */
+  readonly checkReady?: () => void;
   /** State of the links to CometBFT nodes, shown (not gated on) by /readyz. */
   readonly links?: () => unknown;
   /** Exclusive roles by name, for requests that name one. */
@@ -277,6 +280,7 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
       const timeoutMs = opts.readinessTimeoutMs ?? 2000;
       let timer: NodeJS.Timeout | undefined;
       try {
+        opts.checkReady?.();
         await Promise.race([
           opts.store.ping(),
           new Promise((_, reject) => {

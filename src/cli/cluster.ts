@@ -4,7 +4,15 @@ import { z } from 'zod';
 import { loadYamlFile } from '../config/yaml-file.js';
 import { InputError } from '../errors.js';
 import { formatPosition } from '../guard/position.js';
-import { EtcdStoreConfigSchema, openEtcdStore, type EtcdStoreConfigInput } from '../store/etcd.js';
+import {
+  EtcdStoreConfigSchema,
+  connectEtcd,
+  listEtcdWatermarks,
+  identityKey,
+  readEtcdIdentity,
+  type EtcdStoreConfigInput,
+} from '../store/etcd.js';
+import type { StoreIdentity } from '../store/types.js';
 
 const FileSchema = z.looseObject({ store: EtcdStoreConfigSchema });
 
@@ -45,18 +53,23 @@ export function clusterCommand(): Command {
     .option('--prefix <prefix>', 'key prefix', '/vigil/v1/')
     .option('--json', 'machine-readable output')
     .action(async (o: Options) => {
-      const store = await openEtcdStore(storeConfig(o));
+      // Not openEtcdStore: status must also work on a cluster without quorum or identity.
+      const store = connectEtcd(storeConfig(o));
       const prefix = store.config.prefix;
       try {
         const statuses = await store.client.statusAll();
         const healthy = statuses.filter((s) => 'memberId' in s);
         let members: Awaited<ReturnType<typeof store.client.memberList>> = [];
-        let watermarks: Awaited<ReturnType<typeof store.list>> = [];
+        let watermarks: Awaited<ReturnType<typeof listEtcdWatermarks>> = [];
+        let identity: StoreIdentity | undefined;
+        let clusterId: bigint | undefined;
         let leaders: Array<{ role: string; holder: string; token: bigint }> = [];
         const problems: string[] = [];
         try {
           members = await store.client.memberList();
-          watermarks = await store.list();
+          identity = await readEtcdIdentity(store.client, prefix);
+          clusterId = (await store.client.get(identityKey(prefix))).clusterId;
+          watermarks = await listEtcdWatermarks(store.client, prefix);
           leaders = (await store.client.getPrefix(`${prefix}leaders/`)).map((kv) => ({
             role: decodeURIComponent(kv.key.slice(`${prefix}leaders/`.length)),
             holder: kv.value.toString(),
@@ -69,7 +82,7 @@ export function clusterCommand(): Command {
         const report = {
           leader: leaderId && 'leaderId' in leaderId ? leaderId.leaderId : undefined,
           // A restore from a snapshot under a new --initial-cluster-token shows up here.
-          clusterId: store.clusterId?.toString(16),
+          clusterId: clusterId?.toString(16),
           endpoints: statuses.map((s) =>
             'error' in s
               ? { endpoint: s.endpoint, healthy: false, error: s.error }
@@ -85,6 +98,7 @@ export function clusterCommand(): Command {
                 },
           ),
           members,
+          store: identity ?? null,
           roles: leaders.map((l) => ({ ...l, token: l.token.toString() })),
           watermarks: watermarks.map((w) => ({
             chainId: w.scope.chainId,
@@ -121,6 +135,11 @@ export function clusterCommand(): Command {
                 ? `  ${e.endpoint.padEnd(28)} healthy  ${memberName(e.memberId)}${e.isLeader ? ' [leader]' : ''}  term ${e.raftTerm} index ${e.raftIndex}`
                 : `  ${e.endpoint.padEnd(28)} DOWN     ${e.error}`,
             );
+          out.push(
+            identity
+              ? `store: ${identity.storeId} (initialised ${identity.createdAt})`
+              : `store: not initialised under ${prefix} (vigil state init)`,
+          );
           out.push('roles:');
           for (const r of report.roles)
             out.push(`  ${r.role.padEnd(24)} held by ${r.holder} (token ${r.token})`);
@@ -136,7 +155,7 @@ export function clusterCommand(): Command {
         }
         if (healthy.length * 2 <= statuses.length || problems.length > 0) process.exitCode = 2;
       } finally {
-        await store.close();
+        store.client.close();
       }
     });
   return cluster;

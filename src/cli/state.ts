@@ -2,6 +2,9 @@
  * `vigil state import|show|export`: move a validator's last-signed state between Vigil's store
  * and the state files of CometBFT's FilePV, tmkms and Horcrux, in both directions, without ever
  * letting a watermark go backwards by accident.
+ *
+ * `vigil state init` creates a store (the only way one comes into being) and `vigil state adopt`
+ * acknowledges, for a stopped agent, that the store it now reaches is the true one.
  */
 import {
   closeSync,
@@ -15,15 +18,17 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { InputError, VigilError, errorMessage } from '../errors.js';
+import { InputError, StoreIdentityError, VigilError, errorMessage } from '../errors.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { loadKeyRing } from '../agent/keys.js';
-import { openStore } from '../agent/store.js';
+import { initStore, openStore } from '../agent/store.js';
+import { LocalWatermarks } from '../signer/local-watermark.js';
 import { verifyEd25519 } from '../keys/ed25519.js';
 import type { KeyRing } from '../keys/keyring.js';
 import { comparePositions, formatPosition } from '../guard/position.js';
 import type { Watermark } from '../guard/watermark.js';
-import type { WatermarkScope, WatermarkStore } from '../store/types.js';
+import type { StoreIdentity, WatermarkScope, WatermarkStore } from '../store/types.js';
+import type { StoreConfig } from '../agent/config.js';
 import {
   STATE_FORMATS,
   StateFileError,
@@ -177,6 +182,92 @@ interface ShownWatermark {
   payloadHash?: string;
 }
 
+/** Where a store config points, for messages. */
+function storeLocation(config: StoreConfig): string {
+  return config.engine === 'sqlite'
+    ? `sqlite ${config.path}`
+    : `etcd ${config.endpoints.join(',')} prefix ${config.prefix}`;
+}
+
+function describeIdentity(identity: StoreIdentity): string {
+  return `store ${identity.storeId} (${identity.engine}, initialised ${identity.createdAt})`;
+}
+
+function initCommand(): Command {
+  return new Command('init')
+    .description(
+      'create the watermark store an agent config names, with a new store identity (agents never create one themselves); does nothing to an initialised store',
+    )
+    .requiredOption('--config <file>', 'agent config (YAML)')
+    .option(
+      '--adopt-existing',
+      'give an identity to a store written by a Vigil from before store identities; only if it holds the latest watermarks',
+      false,
+    )
+    .action(async (opts) => {
+      const config = loadAgentConfig(opts.config);
+      const where = storeLocation(config.store);
+      let store: WatermarkStore;
+      let existed = true;
+      try {
+        store = await openStore(config.store);
+      } catch (err) {
+        if (!(err instanceof StoreIdentityError)) throw err;
+        existed = false;
+        store = await initStore(config.store, { adoptExisting: opts.adoptExisting === true });
+      }
+      try {
+        process.stdout.write(
+          existed
+            ? `${where}: already initialised, ${describeIdentity(store.identity)}; nothing changed\n`
+            : `${where}: initialised ${describeIdentity(store.identity)}\n`,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+function adoptCommand(): Command {
+  return new Command('adopt')
+    .description(
+      "acknowledge that the store this agent's config names is now the true one (after a replacement or restore); the agent must be stopped",
+    )
+    .requiredOption('--config <file>', 'agent config (YAML)')
+    .requiredOption(
+      '--store-id <uuid>',
+      'the identity of the store being adopted, as `vigil state show` prints it (proof you looked)',
+    )
+    .action(async (opts) => {
+      const config = loadAgentConfig(opts.config);
+      const identity = await withStore(config, async (store) => store.identity);
+      if (identity.storeId !== opts.storeId) {
+        throw new InputError(
+          `the store at ${storeLocation(config.store)} is ${identity.storeId}, not ${String(opts.storeId)}`,
+          'nothing was changed; check which store you mean to adopt with `vigil state show`',
+        );
+      }
+      // Fails while the agent runs: it holds this file's exclusive lock.
+      const local = new LocalWatermarks(join(config.agent.dataDir, 'local-watermarks.db'));
+      try {
+        const before = local.boundStore;
+        if (before === identity.storeId) {
+          process.stdout.write(
+            `agent ${config.agent.id} is already bound to ${describeIdentity(identity)}\n`,
+          );
+          return;
+        }
+        local.adoptStore(identity);
+        process.stdout.write(
+          `agent ${config.agent.id}: local watermark rebound from store ${before ?? '(none)'} to ${describeIdentity(identity)}\n` +
+            '  its recorded positions stay: the store must hold at least them (vigil state import) before it signs again\n',
+        );
+      } finally {
+        local.close();
+      }
+    });
+}
+
 function showCommand(): Command {
   return new Command('show')
     .description('print the stored watermarks')
@@ -205,7 +296,11 @@ function showCommand(): Command {
           keyFilter = opts.key.toLowerCase();
         }
       }
-      const rows = (await withStore(config, (store) => store.list())).filter(
+      const { identity, all } = await withStore(config, async (store) => ({
+        identity: store.identity,
+        all: await store.list(),
+      }));
+      const rows = all.filter(
         ({ scope }) =>
           (opts.chainId === undefined || scope.chainId === opts.chainId) &&
           (keyFilter === undefined || scope.keyId === keyFilter),
@@ -226,9 +321,12 @@ function showCommand(): Command {
         ...(w.payloadHash ? { payloadHash: Buffer.from(w.payloadHash).toString('hex') } : {}),
       }));
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ store: identity, watermarks: shown }, null, 2)}\n`,
+        );
         return;
       }
+      process.stdout.write(`${storeLocation(config.store)}: ${describeIdentity(identity)}\n`);
       if (shown.length === 0) {
         process.stdout.write('no watermarks stored\n');
         return;
@@ -317,7 +415,9 @@ function guardOverwrite(path: string, format: StateFormat, text: string, force: 
 
 export function stateCommand(): Command {
   return new Command('state')
-    .description('import, show and export double-sign watermarks')
+    .description('initialise the store; import, show and export double-sign watermarks')
+    .addCommand(initCommand())
+    .addCommand(adoptCommand())
     .addCommand(importCommand())
     .addCommand(showCommand())
     .addCommand(exportCommand());

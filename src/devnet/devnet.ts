@@ -7,6 +7,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { loadAgentConfig } from '../agent/config.js';
+import { initStore } from '../agent/store.js';
 import { loadEd25519KeyFile, loadSr25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile, generateSeedFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
@@ -312,6 +314,9 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
         }),
       );
     }
+    // Agents never create their store: initialise each one first, as an operator does with
+    // `vigil state init` (idempotent, so a shared store or a reused work dir keeps its identity).
+    for (const config of configs) await (await initStore(loadAgentConfig(config).store)).close();
     const started = await Promise.allSettled(
       names.map((name, index) => startAgentProcess(name, configs[index]!)),
     );

@@ -9,6 +9,7 @@
  * can no longer renew, is past its own monotonic deadline.
  */
 import type Database from 'better-sqlite3';
+import { StoreIdentityError } from '../errors.js';
 import { SqliteWatermarkStore } from '../store/sqlite.js';
 import { now, type LeaderElection, type Leadership, type LeaseTiming } from './types.js';
 
@@ -85,6 +86,8 @@ export class SqliteLeaderElection implements LeaderElection {
     try {
       const taken = this.db
         .transaction(() => {
+          // A lease row in a deleted or replaced file is nobody's lease.
+          this.store.assertSameFile();
           const row = this.row();
           const wall = BigInt(Date.now());
           if (row && row.holder !== null && row.expires_at_ms > wall) return undefined;
@@ -116,6 +119,7 @@ export class SqliteLeaderElection implements LeaderElection {
     try {
       return this.db
         .transaction(() => {
+          this.store.assertSameFile();
           const row = this.row();
           const wall = BigInt(Date.now());
           if (!row || row.token !== token || row.holder !== this.holderId) return 'lost';
@@ -127,8 +131,8 @@ export class SqliteLeaderElection implements LeaderElection {
           return 'renewed' as const;
         })
         .immediate();
-    } catch {
-      return 'unconfirmed';
+    } catch (err) {
+      return err instanceof StoreIdentityError ? 'lost' : 'unconfirmed';
     }
   }
 

@@ -20,7 +20,13 @@ import {
   type UnitSpec,
 } from './chains.js';
 import { WG_ENDPOINTS_SCRIPT, renderNftables, renderWireguard } from './network.js';
-import { agentConfig, etcdConfig, prometheusConfig, supervisorSudoers } from './services.js';
+import {
+  agentConfig,
+  etcdConfig,
+  guardMembers,
+  prometheusConfig,
+  supervisorSudoers,
+} from './services.js';
 import type { PlanState } from './state.js';
 
 /** Downloads an artifact, refuses it unless its sha256 matches, and installs it. */
@@ -123,6 +129,10 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   const fetches: string[][] = [];
   const packagedServices: string[] = ['nftables', 'wg-quick@wg0', 'prometheus-node-exporter'];
   let etcdDataOwner: string | undefined;
+  /** First boot only (runcmd runs once per instance): the operator's act that creates the
+   * agent's store. Never in the unit: a store deleted later must not be re-created by a restart. */
+  const storeInit: string[][] = [];
+  const etcdStore = t.vigil.store === 'etcd' && guardMembers(plan).length > 0;
 
   // Agents run where a validator key is used: they guard its signatures or its role.
   if (host.key !== undefined) {
@@ -148,6 +158,20 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       user: SERVICE_USER,
       enable: true,
     });
+    const init = `/opt/vigil/bin/${binaryName(t.vigil.agent)} state init --config /etc/vigil/agent.yaml`;
+    // The local SQLite file is created before the agent starts. An etcd store needs a quorum,
+    // which may still be booting (perhaps on this very host, started below): that init runs
+    // after the units, retrying for up to 10 minutes, while the agent refuses to start and
+    // systemd restarts it. A create-only transaction, so racing agent hosts agree on one id.
+    storeInit.push(
+      etcdStore
+        ? [
+            'sh',
+            '-c',
+            `for i in $(seq 1 120); do runuser -u ${SERVICE_USER} -- ${init} && exit 0; sleep 5; done; exit 1`,
+          ]
+        : ['runuser', '-u', SERVICE_USER, '--', ...init.split(' ')],
+    );
   }
   if (host.role === 'guard-member') {
     files.push({
@@ -222,7 +246,9 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       ? [['systemctl', 'disable', '--now', 'etcd']]
       : []),
     ...fetches,
+    ...(etcdStore ? [] : storeInit),
     ...units.filter((u) => u.enable).map((u) => ['systemctl', 'enable', '--now', u.name]),
+    ...(etcdStore ? storeInit : []),
   ];
 
   const cloudConfig = {

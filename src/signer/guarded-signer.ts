@@ -299,6 +299,8 @@ export class GuardedSigner {
 
     let outcome: { decision: Decision; watermark?: Watermark };
     try {
+      // The store must be the one this agent's local watermark was built against.
+      this.opts.local.checkStore(this.opts.store.identity);
       outcome = await this.opts.store.update<{ decision: Decision; watermark?: Watermark }>(
         scope,
         (current) => {

@@ -17,6 +17,7 @@
  *
  * Any error, timeout or lost quorum ends in StoreUnavailableError: the guard refuses.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, StoreIdentityError, StoreUnavailableError, errorMessage } from '../errors.js';
 import type { Watermark } from '../guard/watermark.js';
@@ -26,6 +27,8 @@ import {
   FencedError,
   parseScopeId,
   scopeId,
+  type OpenStoreOptions,
+  type StoreIdentity,
   type StoreUpdate,
   type UpdateOptions,
   type WatermarkScope,
@@ -83,6 +86,32 @@ export function watermarkKey(prefix: string, id: string): string {
   return `${prefix}watermarks/${id}`;
 }
 
+/** The store's identity: one key, created once by `vigil state init`, never rewritten. */
+export function identityKey(prefix: string): string {
+  return `${prefix}identity`;
+}
+
+const StoredIdentitySchema = z
+  .object({ storeId: z.uuid(), engine: z.literal('etcd'), createdAt: z.string() })
+  .strict();
+
+function parseIdentity(value: Buffer, key: string): StoreIdentity {
+  let json: unknown;
+  try {
+    json = JSON.parse(value.toString());
+  } catch {
+    json = undefined;
+  }
+  const parsed = StoredIdentitySchema.safeParse(json);
+  if (!parsed.success) {
+    throw new StoreIdentityError(
+      `etcd key ${key} does not hold a Vigil store identity`,
+      'someone wrote over it; find out who, and restore the key from a backup of the cluster',
+    );
+  }
+  return parsed.data;
+}
+
 interface Cached {
   readonly watermark: Watermark | undefined;
   /** The record exactly as stored (what the next compare checks); undefined: no key. */
@@ -102,6 +131,7 @@ export class EtcdWatermarkStore implements WatermarkStore {
   constructor(
     readonly client: EtcdClient,
     readonly config: EtcdStoreConfig,
+    readonly identity: StoreIdentity,
   ) {}
 
   leaderKey(role: string): string {
@@ -228,8 +258,8 @@ export class EtcdWatermarkStore implements WatermarkStore {
   }
 
   async list(): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>> {
-    const prefix = watermarkKey(this.config.prefix, '');
     try {
+      const prefix = watermarkKey(this.config.prefix, '');
       const { kvs, clusterId } = await this.client.rangePrefix(prefix);
       this.checkCluster(clusterId, 'list');
       return kvs.map((kv) => ({
@@ -241,13 +271,24 @@ export class EtcdWatermarkStore implements WatermarkStore {
     }
   }
 
-  /** A linearizable read: only a member in a quorum can answer it. */
+  /** A linearizable read of the identity key: only a member in a quorum can answer it, and
+   * only a cluster still holding this store's identity passes. */
   async ping(): Promise<void> {
+    const key = identityKey(this.config.prefix);
+    let kv;
     try {
-      const { clusterId } = await this.client.get(`${this.config.prefix}ping`);
-      this.checkCluster(clusterId, 'ping');
+      const answer = await this.client.get(key);
+      this.checkCluster(answer.clusterId, 'ping');
+      kv = answer.kv;
     } catch (err) {
       throw this.wrap(err, 'ping');
+    }
+    const now = kv ? parseIdentity(kv.value, key).storeId : '(none)';
+    if (now !== this.identity.storeId) {
+      throw new StoreIdentityError(
+        `the etcd store's identity ${key} is now ${now}, not ${this.identity.storeId} as when this agent opened it`,
+        'the cluster was wiped, rebuilt or replaced under this agent; nothing is signed until an operator settles which store is the true one',
+      );
     }
   }
 
@@ -265,6 +306,29 @@ export class EtcdWatermarkStore implements WatermarkStore {
   }
 }
 
+/** Every watermark under `prefix`. */
+export async function listEtcdWatermarks(
+  client: EtcdClient,
+  prefix: string,
+): Promise<Array<{ scope: WatermarkScope; watermark: Watermark }>> {
+  const under = watermarkKey(prefix, '');
+  const kvs = await client.getPrefix(under);
+  return kvs.map((kv) => ({
+    scope: parseScopeId(kv.key.slice(under.length)),
+    watermark: decodeRecord(kv.value.toString(), kv.key),
+  }));
+}
+
+/** The identity stored under `prefix`, if the store was initialised. */
+export async function readEtcdIdentity(
+  client: EtcdClient,
+  prefix: string,
+): Promise<StoreIdentity | undefined> {
+  const key = identityKey(prefix);
+  const { kv } = await client.get(key);
+  return kv ? parseIdentity(kv.value, key) : undefined;
+}
+
 export function etcdClientFor(config: EtcdStoreConfig): EtcdClient {
   return new EtcdClient({
     endpoints: config.endpoints,
@@ -273,8 +337,81 @@ export function etcdClientFor(config: EtcdStoreConfig): EtcdClient {
   });
 }
 
-/** Validates `config` (InputError on bad input) and connects lazily, on first use. */
-export async function openEtcdStore(config: EtcdStoreConfigInput): Promise<EtcdWatermarkStore> {
+/**
+ * Reads the store's identity key; with `create`, writes a fresh one if there is none, in a
+ * transaction that only succeeds while the key has never existed (create_revision 0), so two
+ * racing initialisations agree on the first.
+ */
+async function loadIdentity(
+  client: EtcdClient,
+  config: EtcdStoreConfig,
+  options: OpenStoreOptions,
+): Promise<StoreIdentity> {
+  const key = identityKey(config.prefix);
+  const where = `prefix ${config.prefix} on etcd (${client.endpoints.join(', ')})`;
+  let kv = (await client.get(key)).kv;
+  if (kv === undefined && options.create === true) {
+    const older = await client.getPrefix(watermarkKey(config.prefix, ''));
+    if (older.length > 0 && options.adoptExisting !== true) {
+      throw new StoreIdentityError(
+        `the watermark store under ${where} holds ${older.length} watermark(s) written by a Vigil from before store identities, and has no identity`,
+        'if it is the true store (the one the agents last signed with, not an old copy), give it an identity once with `vigil state init --config <agent.yaml> --adopt-existing`',
+      );
+    }
+    const fresh: StoreIdentity = {
+      storeId: randomUUID(),
+      engine: 'etcd',
+      createdAt: new Date().toISOString(),
+    };
+    const res = await client.txn(
+      `init ${key}`,
+      [{ key, target: 'create', revision: 0n }],
+      [{ put: { key, value: JSON.stringify(fresh) } }],
+      [{ get: { key } }],
+    );
+    if (res.succeeded) return fresh;
+    kv = res.gets[0];
+  }
+  if (kv === undefined) {
+    throw new StoreIdentityError(
+      `no initialised Vigil watermark store under ${where} (the key ${key} is missing)`,
+      'an agent never creates its store: initialise it once with `vigil state init --config <agent.yaml>`; if a store existed there, the cluster or prefix was wiped: restore it rather than start a new one',
+    );
+  }
+  return parseIdentity(kv.value, key);
+}
+
+/**
+ * Validates `config` (InputError on bad input), connects, and reads the store's identity
+ * (StoreIdentityError if it was never initialised, unless `options.create`).
+ */
+export async function openEtcdStore(
+  config: EtcdStoreConfigInput,
+  options: OpenStoreOptions = {},
+): Promise<EtcdWatermarkStore> {
+  const { client, config: parsed } = connectEtcd(config);
+  try {
+    return new EtcdWatermarkStore(client, parsed, await loadIdentity(client, parsed, options));
+  } catch (err) {
+    client.close();
+    if (!(err instanceof EtcdCallError)) throw err;
+    throw new StoreUnavailableError(
+      `etcd store: cannot read the store identity: ${errorMessage(err)}`,
+      'a quorum of etcd members must be up and reachable when the store is opened',
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Validates `config` (InputError on bad input) and sets up a client that connects on first
+ * use, without reading the store's identity: for diagnostics (`vigil cluster status`) that must
+ * work on an uninitialised or quorum-less cluster. Signing goes through openEtcdStore.
+ */
+export function connectEtcd(config: EtcdStoreConfigInput): {
+  client: EtcdClient;
+  config: EtcdStoreConfig;
+} {
   const result = EtcdStoreConfigSchema.safeParse({ ...config, engine: 'etcd' });
   if (!result.success)
     throw new InputError(`invalid etcd store config:\n${z.prettifyError(result.error)}`);
@@ -295,7 +432,7 @@ export async function openEtcdStore(config: EtcdStoreConfigInput): Promise<EtcdW
     );
   }
   try {
-    return new EtcdWatermarkStore(etcdClientFor(parsed), parsed);
+    return { client: etcdClientFor(parsed), config: parsed };
   } catch (err) {
     throw new StoreUnavailableError(
       `etcd store: cannot set up the client: ${errorMessage(err)}`,

@@ -28,6 +28,30 @@ export interface StoreUpdate<T> {
 export type StoreEngine = 'sqlite' | 'etcd';
 
 /**
+ * Which store this is. Created once, by an explicit operator act (`vigil state init`), so an
+ * agent can tell its store from a replaced, restored-empty or different one: an agent never
+ * creates a store by itself, and a store reached under a remembered path or endpoint is
+ * trusted only if it still carries the identity the agent's local watermark was built against.
+ */
+export interface StoreIdentity {
+  /** Random id (uuid) written once when the store is initialised; never rewritten. */
+  readonly storeId: string;
+  readonly engine: StoreEngine;
+  /** ISO time of initialisation, informational. */
+  readonly createdAt: string;
+}
+
+/** Opening a store: without `create`, a store that was never initialised is refused. */
+export interface OpenStoreOptions {
+  /** Initialise the store if it has no identity yet (an operator act: `vigil state init`,
+   * `vigil up`, tests). Idempotent: an initialised store keeps its identity. */
+  readonly create?: boolean;
+  /** With `create`: also give an identity to a store written by a Vigil from before store
+   * identities (SQLite schema 1–2), whose watermarks the operator vouches for. */
+  readonly adoptExisting?: boolean;
+}
+
+/**
  * Proof of leadership of an exclusive role: the token the engine gave the current holder (the
  * etcd revision that created the leader key; the SQLite lease row's counter). A write carrying
  * it commits only while that exact holding is current, so a deposed leader that wakes up late
@@ -73,6 +97,8 @@ export class FencedError extends VigilError {
  */
 export interface WatermarkStore {
   readonly engine: StoreEngine;
+  /** The identity read when the store was opened; every update re-checks that it still holds. */
+  readonly identity: StoreIdentity;
   /** `decide` must be pure: an engine may call it again after losing a race. */
   update<T>(
     scope: WatermarkScope,

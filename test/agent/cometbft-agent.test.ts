@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CometbftNodeSimulator } from '../../src/devnet/cometbft-node.js';
 import { startAgentProcess } from '../../src/devnet/agent-process.js';
+import { initAgentStore } from '../helpers/agent-process.js';
 import { cometbftKeyJson } from '../../src/keys/generate.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
 
@@ -49,6 +50,7 @@ for (const protocol of ['v0.38', 'v1'] as const) {
         },
       }),
     );
+    initAgentStore(join(dir, 'agent.yaml'));
     const agent = await startAgentProcess('cmt', join(dir, 'agent.yaml'));
     try {
       await node.waitForHeight(4n, 20_000);

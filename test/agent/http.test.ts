@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AgentConfigSchema } from '../../src/agent/config.js';
+import { initStore } from '../../src/agent/store.js';
 import { startAgent, type RunningAgent } from '../../src/agent/daemon.js';
 import {
   voteSignBytes,
@@ -97,6 +98,7 @@ before(async () => {
       },
     ],
   });
+  await (await initStore(config.store)).close();
   agent = await startAgent(config, pino({ level: 'silent' }));
 });
 

@@ -5,21 +5,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AgentConfigSchema } from '../../src/agent/config.js';
+import { initStore } from '../../src/agent/store.js';
 import { startAgent } from '../../src/agent/daemon.js';
 
 test('metricsListen serves health, readiness and metrics but never the signing API', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-metrics-'));
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
-  const agent = await startAgent(
-    AgentConfigSchema.parse({
-      agent: { id: 'm', dataDir: join(dir, 'a') },
-      listen: { port: 0 },
-      metricsListen: { host: '127.0.0.1', port: 0 },
-      store: { engine: 'sqlite', path: join(dir, 's.db') },
-    }),
-    logger,
-  );
+  const config = AgentConfigSchema.parse({
+    agent: { id: 'm', dataDir: join(dir, 'a') },
+    listen: { port: 0 },
+    metricsListen: { host: '127.0.0.1', port: 0 },
+    store: { engine: 'sqlite', path: join(dir, 's.db') },
+  });
+  await (await initStore(config.store)).close();
+  const agent = await startAgent(config, logger);
   try {
     const ready = lines
       .map((l) => JSON.parse(l) as { msg: string; metricsUrl?: string })

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { AgentConfigSchema } from '../../src/agent/config.js';
+import { initStore } from '../../src/agent/store.js';
 import { startAgent, type RunningAgent } from '../../src/agent/daemon.js';
 
 const ROLE = 'dot/validator-1';
@@ -73,6 +74,7 @@ const roleState = async (agent: RunningAgent) =>
 test('only the holder of a role is granted requests naming it; the role moves when the holder stops', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-roles-'));
   const silent = pino({ level: 'silent' });
+  await (await initStore(config(dir, 'a').store)).close();
   const a = await startAgent(config(dir, 'a'), silent);
   let b: RunningAgent | undefined;
   try {

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { writeAgentConfig, writeRigKeyFiles } from '../helpers/agent-process.js';
+import { initAgentStore, writeAgentConfig, writeRigKeyFiles } from '../helpers/agent-process.js';
 import { DRIVER_ENTRY } from '../helpers/driver-process.js';
 import { babeHeader, CHAIN, tempDir } from '../helpers/guard-fixtures.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
@@ -132,6 +132,7 @@ describe('durability order', () => {
       { dir, storePath, dataDir, keyFile: keys[0]!.file!, keys },
       'strace-agent',
     );
+    initAgentStore(config);
     const trace = join(dir, 'agent-trace.txt');
     const strace = spawn(
       'strace',

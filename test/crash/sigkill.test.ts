@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { comparePositions, type Position } from '../../src/guard/index.js';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import {
+  initAgentStore,
   startAgentProcess,
   writeAgentConfig,
   writeRigKeyFiles,
@@ -181,6 +182,7 @@ describe('crash: SIGKILL under load', () => {
     };
     mkdirSync(files.dataDir, { recursive: true });
     const config = writeAgentConfig(files, 'crash-agent');
+    initAgentStore(config);
     const received: Received[] = [];
     let stored = new Map<string, Position>();
     let nextSlot = 0n;

@@ -89,8 +89,9 @@ export async function openDoors(): Promise<Doors> {
     ],
   });
   const keys = loadKeyRing(config);
-  const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db') });
+  const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db'), create: true });
   const local = new LocalWatermarks(join(dir, 'agent', 'local.db'));
+  local.bindStore(store.identity);
   const guard = new GuardedSigner({ store, keys, local, agentId: 'doors' });
   const logger = pino({ level: 'silent' });
   const http = await buildHttpApi({ guard, store, metrics: new AgentMetrics(), logger });

@@ -33,8 +33,9 @@ interface RaceArgs {
 
 /** One signing request through the real GuardedSigner on the etcd store. */
 async function race(args: RaceArgs): Promise<void> {
-  const store = await openEtcdStore(args.store);
+  const store = await openEtcdStore(args.store, { create: true });
   const local = new LocalWatermarks(args.localPath);
+  local.bindStore(store.identity);
   const key = Ed25519Key.fromSeed(new Uint8Array(Buffer.from(args.seedHex, 'hex')));
   const keys = new KeyRing();
   keys.add({
@@ -80,7 +81,7 @@ interface SuperviseArgs {
  * holder must be stopped by etcd, not by its own good behaviour.
  */
 async function supervise(args: SuperviseArgs): Promise<void> {
-  const store = await openEtcdStore(args.store);
+  const store = await openEtcdStore(args.store, { create: true });
   const log = (line: string) => appendFileSync(args.eventsFile, line + '\n');
   const timing = LeaseTimingSchema.parse({ ttlMs: args.ttlMs, pollMs: 50, marginMs: 100 });
   const prefix = (store.config.prefix as string) ?? '/vigil/v1/';

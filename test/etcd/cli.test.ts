@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { openEtcdStore } from '../../src/store/etcd.js';
+import { StoreIdentityError, StoreUnavailableError } from '../../src/errors.js';
+import { connectEtcd, openEtcdStore } from '../../src/store/etcd.js';
 import { etcdSkip, freePort, sleep } from '../helpers/etcd-cluster.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
 
@@ -118,20 +119,27 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
       stdio: 'ignore',
     });
     try {
-      const store = await openEtcdStore({
+      const storeConfig = {
         endpoints: [`https://127.0.0.1:${client}`],
         tls: { ca: `${pki}/ca.crt`, cert: `${pki}/agent.crt`, key: `${pki}/agent.key` },
-      });
+      };
+      // Opening reads the store identity: unavailable until the member is up, then refused
+      // because nobody initialised the store.
+      let opened: unknown;
+      for (let i = 0; i < 100; i++) {
+        opened = await openEtcdStore(storeConfig).catch((e: unknown) => e);
+        if (!(opened instanceof StoreUnavailableError)) break;
+        await sleep(100);
+      }
+      assert.ok(opened instanceof StoreIdentityError, String(opened));
+      assert.match(
+        opened.message,
+        /no initialised Vigil watermark store under prefix \/vigil\/v1\//,
+      );
+      const { stdout: uninitialised } = await vigil('cluster', 'status', '--config', cfg);
+      assert.match(uninitialised, /store: not initialised/);
+      const store = await openEtcdStore(storeConfig, { create: true });
       try {
-        let ok = false;
-        for (let i = 0; i < 100 && !ok; i++) {
-          ok = await store.ping().then(
-            () => true,
-            () => false,
-          );
-          if (!ok) await sleep(100);
-        }
-        assert.ok(ok, 'the member came up');
         await store.update(
           { chainId: 'cosmoshub-4', keyId: 'ab'.repeat(32), family: 'cometbft' },
           () => ({
@@ -144,6 +152,7 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
       }
       const { stdout } = await vigil('cluster', 'status', '--config', cfg);
       assert.match(stdout, /leader: m0/);
+      assert.match(stdout, new RegExp(`store: ${store.identity.storeId}`));
       assert.match(stdout, /healthy/);
       assert.match(stdout, /cosmoshub-4/);
       assert.match(stdout, /agent-a/);
@@ -190,14 +199,14 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
     let stderr = '';
     member.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const pids = () => [...stderr.matchAll(/started, pid (\d+)/g)].map((m) => Number(m[1]));
-    const store = await openEtcdStore({
+    const { client: etcd } = connectEtcd({
       endpoints: [`http://127.0.0.1:${client}`],
       timeouts: { callMs: 300, updateMs: 600 },
     });
     const up = async () => {
       for (let i = 0; i < 100; i++) {
         if (
-          await store.ping().then(
+          await etcd.get('/vigil/v1/ping').then(
             () => true,
             () => false,
           )
@@ -216,7 +225,7 @@ describe('vigil etcd and vigil cluster status (mutual TLS)', { skip: etcdSkip() 
       assert.notEqual(pids()[1], first);
       assert.ok(await up(), 'serving again after the restart');
     } finally {
-      await store.close();
+      etcd.close();
       const exited = new Promise((r) => member.once('exit', r));
       member.kill('SIGTERM');
       await Promise.race([exited, sleep(12_000)]);

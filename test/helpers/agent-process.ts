@@ -2,7 +2,7 @@
  * Runs `vigil agent --config <file>` as a child process on a free loopback port and finds its
  * URL in the `agent ready` log line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -77,6 +77,15 @@ export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 
     ].join('\n'),
   );
   return path;
+}
+
+/** `vigil state init --config <file>`: the operator's act that creates the agent's store. */
+export function initAgentStore(configPath: string): string {
+  const r = spawnSync(process.execPath, [CLI_ENTRY, 'state', 'init', '--config', configPath], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`vigil state init failed (${r.status}):\n${r.stderr}`);
+  return r.stdout;
 }
 
 export interface AgentProcess {

@@ -279,9 +279,11 @@ export function openSignerRig(
 ): SignerRig {
   const store = SqliteWatermarkStore.open({
     path: storePath,
+    create: true,
     ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
   });
   const local = new LocalWatermarks(localPath);
+  local.bindStore(store.identity);
   const key = keyFromTag(7);
   const grandpaKey = keyFromTag(8);
   const babeKey = srKeyFromTag(10);

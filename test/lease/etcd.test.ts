@@ -16,7 +16,7 @@ describe('etcd leadership', { skip }, () => {
   let store: EtcdWatermarkStore;
   before(async () => {
     cluster = await EtcdTestCluster.start();
-    store = await openEtcdStore(cluster.storeConfig() as never);
+    store = await openEtcdStore(cluster.storeConfig() as never, { create: true });
   });
   after(async () => {
     await store?.close();

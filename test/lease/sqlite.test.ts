@@ -23,6 +23,13 @@ describe('SQLite leadership and fencing', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** A store file initialised the way `vigil state init` does; elections never create one. */
+  const initialised = (name: string) => {
+    const path = join(dir, name);
+    void SqliteWatermarkStore.open({ path, create: true }).close();
+    return path;
+  };
+
   const write = (store: SqliteWatermarkStore, slot: bigint, fence?: FenceToken) =>
     store.update(
       scope,
@@ -31,7 +38,7 @@ describe('SQLite leadership and fencing', () => {
     );
 
   it('one holder at a time; release hands over at once with a higher token', async () => {
-    const path = join(dir, 'handover.db');
+    const path = initialised('handover.db');
     const a = new SqliteLeaderElection(path, 'producer', 'A', timing(5000));
     const b = new SqliteLeaderElection(path, 'producer', 'B', timing(5000));
     const store = SqliteWatermarkStore.open({ path });
@@ -57,7 +64,7 @@ describe('SQLite leadership and fencing', () => {
   });
 
   it('openElection picks the engine and file of the store, so its tokens fence that store', async () => {
-    const store = SqliteWatermarkStore.open({ path: join(dir, 'open.db') });
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'open.db'), create: true });
     const election = openElection(store, 'producer', 'A', timing(5000));
     try {
       assert.ok(election instanceof SqliteLeaderElection);
@@ -71,8 +78,25 @@ describe('SQLite leadership and fencing', () => {
     }
   });
 
+  it('a holder whose store file is deleted loses the role; nobody acquires on the dead file', async () => {
+    const path = initialised('deleted.db');
+    const a = new SqliteLeaderElection(path, 'producer', 'A', timing(5000));
+    const b = new SqliteLeaderElection(path, 'producer', 'B', timing(5000));
+    try {
+      const la = (await a.tryAcquire())!;
+      assert.ok(await la.renew());
+      for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+      assert.equal(await la.renew(), false, 'a renewal on the deleted file is no renewal');
+      assert.equal(la.held(), false);
+      assert.equal(await b.tryAcquire(), undefined);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('an expired holder is fenced, cannot renew, and its successor waits a TTL', async () => {
-    const path = join(dir, 'expiry.db');
+    const path = initialised('expiry.db');
     const ttl = 300;
     const a = new SqliteLeaderElection(path, 'producer', 'A', timing(ttl));
     const b = new SqliteLeaderElection(path, 'producer', 'B', timing(ttl));
@@ -95,7 +119,7 @@ describe('SQLite leadership and fencing', () => {
   });
 
   it('property: a fenced write commits iff its token is the live holding', async () => {
-    const path = join(dir, 'prop.db');
+    const path = initialised('prop.db');
     const holders = ['A', 'B', 'C'].map(
       (h) => new SqliteLeaderElection(path, 'r', h, timing(60_000)),
     );

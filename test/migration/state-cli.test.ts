@@ -55,7 +55,7 @@ interface Shown {
 function show(...extra: string[]): Shown[] {
   const r = vigil('show', '--config', config, '--json', ...extra);
   assert.equal(r.code, 0, r.err);
-  return JSON.parse(r.out) as Shown[];
+  return (JSON.parse(r.out) as { watermarks: Shown[] }).watermarks;
 }
 
 const base = (file: string, ...extra: string[]) => [
@@ -114,6 +114,24 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('vigil state (CLI, SQLite store)', () => {
   const first = signed(1_000n, 0n, 'prevote');
   const later = signed(1_000n, 0n, 'precommit');
+
+  it('refuses a store that was never initialised; `state init` creates it once', () => {
+    const missing = vigil('show', '--config', config);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no watermark store at .*vigil\.db/);
+    assert.match(missing.err, /vigil state init/);
+    const init = vigil('init', '--config', config);
+    assert.equal(init.code, 0, init.err);
+    const id = /initialised store ([0-9a-f-]{36}) \(sqlite,/.exec(init.out)?.[1];
+    assert.ok(id, init.out);
+    assert.equal(statSync(join(dir, 'store', 'vigil.db')).mode & 0o777, 0o600);
+    const again = vigil('init', '--config', config);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, new RegExp(`already initialised, store ${id} .*nothing changed`));
+    const json = vigil('show', '--config', config, '--json');
+    assert.equal((JSON.parse(json.out) as { store: { storeId: string } }).store.storeId, id);
+    assert.match(vigil('show', '--config', config).out, new RegExp(`store ${id} \\(sqlite`));
+  });
 
   it('starts empty', () => {
     assert.deepEqual(show(), []);

@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
 import {
+  initAgentStore,
   startAgentProcess,
   writeAgentConfig,
   writeRigKeyFiles,
@@ -38,6 +39,7 @@ describe('two agents sharing one SQLite store over HTTP', () => {
       mkdirSync(dataDir, { recursive: true });
       return writeAgentConfig({ dir, storePath, dataDir, keyFile: keys[0]!.file!, keys }, id);
     });
+    initAgentStore(configs[0]!);
     for (const c of configs) agents.push(await startAgentProcess(c));
 
     const signedAt = new Map<bigint, Set<string>>();

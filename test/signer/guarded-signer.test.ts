@@ -717,13 +717,22 @@ describe('GuardedSigner', () => {
   describe('the local watermark', () => {
     const slotReq = (slot: bigint) => req.slot(slot, 'p');
 
-    it('refuses with store_behind_local when the store file is deleted and recreated', async () => {
+    it('refuses a deleted and recreated store file: another identity, then store_behind_local once adopted', async () => {
       const { rig, storePath, localPath } = fresh();
       granted(await rig.signer.sign(slotReq(5n)));
       await rig.close();
       removeDb(storePath);
       const reborn = openSignerRig(storePath, localPath);
       rigs.push(reborn);
+      for (const slot of [6n, 1000n]) {
+        const r = refused(await reborn.signer.sign(slotReq(slot)), 'store_identity');
+        assert.match(r.message, /built against store .* reaches now is /);
+        assert.match(r.message, /vigil state adopt/);
+      }
+      refused(await reborn.signer.sign({ ...slotReq(1n), chainId: 'other' }), 'store_identity');
+      // The operator acknowledges the new store: that vouches for the store, not for its
+      // (empty) watermark, which is still behind what this agent signed.
+      reborn.local.adoptStore(reborn.store.identity);
       for (const slot of [6n, 5n, 1000n]) {
         const r = refused(await reborn.signer.sign(slotReq(slot)), 'store_behind_local');
         assert.match(r.message, /\(5\)/);
@@ -760,6 +769,8 @@ describe('GuardedSigner', () => {
       copyFileSync(storePath + '.bak', storePath);
       const restored = openSignerRig(storePath, localPath);
       rigs.push(restored);
+      // A copy of the true store carries its identity: the local watermark is what catches it.
+      assert.equal(restored.store.identity.storeId, rig.store.identity.storeId);
       const r = refused(await restored.signer.sign(slotReq(10n)), 'store_behind_local');
       assert.match(r.message, /\(3\)/);
       assert.match(r.message, /\(9\)/);
@@ -773,11 +784,14 @@ describe('GuardedSigner', () => {
       granted(await restored.signer.sign(slotReq(10n)));
     });
 
-    it('refuses with a fresh store and the same LocalWatermarks object', async () => {
+    it('refuses with a fresh store and the same LocalWatermarks object, even once adopted', async () => {
       const { rig } = fresh();
       granted(await rig.signer.sign(slotReq(2n)));
       const { SqliteWatermarkStore } = await import('../../src/store/sqlite.js');
-      const emptyStore = SqliteWatermarkStore.open({ path: join(dir, 'empty-other.db') });
+      const emptyStore = SqliteWatermarkStore.open({
+        path: join(dir, 'empty-other.db'),
+        create: true,
+      });
       try {
         const s2 = new GuardedSigner({
           store: emptyStore,
@@ -785,6 +799,11 @@ describe('GuardedSigner', () => {
           local: rig.local,
           agentId: 'x',
         });
+        // Another store: refused by identity, before its (empty) watermark is even read.
+        rig.local.bindStore(emptyStore.identity);
+        refused(await s2.sign(slotReq(3n)), 'store_identity');
+        // Adopting it acknowledges the store, not its watermark: still behind this agent.
+        rig.local.adoptStore(emptyStore.identity);
         refused(await s2.sign(slotReq(3n)), 'store_behind_local');
       } finally {
         await emptyStore.close();

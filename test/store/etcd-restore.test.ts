@@ -41,6 +41,7 @@ class Agent {
     name: string,
   ) {
     this.local = new LocalWatermarks(localPath);
+    this.local.bindStore(store.identity);
     const keys = new KeyRing();
     keys.add({
       id: 'k',
@@ -71,7 +72,7 @@ describe('etcd guard cluster rebuilt from a snapshot (3 members)', { skip }, () 
   const agents: Agent[] = [];
   const agent = async (name: string) => {
     const a = new Agent(
-      await openEtcdStore(cluster.storeConfig()),
+      await openEtcdStore(cluster.storeConfig(), { create: true }),
       join(dir, `${name}.local.db`),
       name,
     );
@@ -111,7 +112,7 @@ describe('etcd guard cluster rebuilt from a snapshot (3 members)', { skip }, () 
     );
 
     // Another agent, fresh, writes slot 20 so that it lands at the revision A has cached.
-    const fresh = await openEtcdStore(cluster.storeConfig());
+    const fresh = await openEtcdStore(cluster.storeConfig(), { create: true });
     try {
       let revision = (await fresh.client.get(key)).revision;
       assert.ok(revision < cachedAt, `restored revision ${revision} is behind A's ${cachedAt}`);

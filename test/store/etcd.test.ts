@@ -7,10 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { InputError, StoreUnavailableError } from '../../src/errors.js';
+import { InputError, StoreIdentityError, StoreUnavailableError } from '../../src/errors.js';
 import type { Watermark } from '../../src/guard/watermark.js';
 import { initCa, issueCert } from '../../src/etcd/pki.js';
-import { openEtcdStore, watermarkKey, type EtcdWatermarkStore } from '../../src/store/etcd.js';
+import {
+  identityKey,
+  openEtcdStore,
+  watermarkKey,
+  type EtcdWatermarkStore,
+} from '../../src/store/etcd.js';
 import { encodeRecord } from '../../src/store/record-codec.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
 import { KeyRing } from '../../src/keys/keyring.js';
@@ -33,6 +38,7 @@ const skip = etcdSkip();
 function signerOn(store: EtcdWatermarkStore) {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-signer-'));
   const local = new LocalWatermarks(join(dir, 'local.db'));
+  local.bindStore(store.identity);
   const key = Ed25519Key.fromSeed(new Uint8Array(32).fill(Math.floor(Math.random() * 255)));
   const keys = new KeyRing();
   keys.add({
@@ -77,7 +83,7 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
   let cluster: EtcdTestCluster;
   const stores: EtcdWatermarkStore[] = [];
   const open = async (overrides: Record<string, unknown> = {}) => {
-    const s = await openEtcdStore(cluster.storeConfig(overrides) as never);
+    const s = await openEtcdStore(cluster.storeConfig(overrides) as never, { create: true });
     stores.push(s);
     return s;
   };
@@ -88,6 +94,58 @@ describe('etcd watermark store on a real 3-member cluster', { skip }, () => {
   after(async () => {
     for (const s of stores) await s.close();
     await cluster?.close();
+  });
+
+  it('has an identity only once initialised; racing inits agree; ping refuses a replaced one', async () => {
+    const prefix = '/vigil-identity-test/';
+    const config = cluster.storeConfig({ prefix }) as never;
+    await assert.rejects(
+      openEtcdStore(config),
+      (e: unknown) =>
+        e instanceof StoreIdentityError &&
+        /no initialised Vigil watermark store under prefix \/vigil-identity-test\//.test(
+          e.message,
+        ) &&
+        /vigil state init/.test(e.message),
+    );
+    const racing = await Promise.all(
+      [0, 1, 2, 3].map(() => openEtcdStore(config, { create: true })),
+    );
+    stores.push(...racing);
+    const id = racing[0]!.identity;
+    assert.match(id.storeId, /^[0-9a-f-]{36}$/);
+    assert.equal(id.engine, 'etcd');
+    for (const s of racing) assert.deepEqual(s.identity, id);
+    const reopened = await openEtcdStore(config);
+    stores.push(reopened);
+    assert.deepEqual(reopened.identity, id);
+    await reopened.ping();
+    // The cluster wiped and re-initialised under a running agent: readiness says so.
+    const raw = cluster.client(2000);
+    try {
+      await raw.txn('wipe', [], [{ delete: { key: identityKey(prefix) } }]);
+      await assert.rejects(
+        reopened.ping(),
+        (e: unknown) => e instanceof StoreIdentityError && /now \(none\)/.test(e.message),
+      );
+      const again = await openEtcdStore(config, { create: true });
+      stores.push(again);
+      assert.notEqual(again.identity.storeId, id.storeId);
+      await assert.rejects(reopened.ping(), StoreIdentityError);
+      // A prefix holding watermarks from before identities is adopted only when acknowledged.
+      const legacy = '/vigil-identity-legacy/';
+      await raw.put(watermarkKey(legacy, 'c/k/slot'), encodeRecord(mark(3n)));
+      const legacyConfig = cluster.storeConfig({ prefix: legacy }) as never;
+      await assert.rejects(
+        openEtcdStore(legacyConfig, { create: true }),
+        (e: unknown) => e instanceof StoreIdentityError && /--adopt-existing/.test(e.message),
+      );
+      const adopted = await openEtcdStore(legacyConfig, { create: true, adoptExisting: true });
+      stores.push(adopted);
+      assert.equal((await adopted.list()).length, 1);
+    } finally {
+      raw.close();
+    }
   });
 
   it('commits, reads back and lists the record-codec bytes under the prefix', async () => {
@@ -361,7 +419,7 @@ describe('etcd watermark store with mutual TLS', { skip }, () => {
   });
 
   it('serves an agent holding a client certificate from the cluster CA', async () => {
-    const store = await openEtcdStore(cluster.storeConfig() as never);
+    const store = await openEtcdStore(cluster.storeConfig() as never, { create: true });
     try {
       assert.equal(await store.update(scope('t1'), raiseTo(3n)), 'granted');
     } finally {
@@ -375,18 +433,16 @@ describe('etcd watermark store with mutual TLS', { skip }, () => {
       openEtcdStore({ endpoints: cluster.endpoints, prefix: '/vigil-test/' }),
       (e: unknown) => e instanceof InputError && /no tls files/.test(e.message),
     );
-    // Plain gRPC against the TLS port fails.
-    const plain = await openEtcdStore({
-      endpoints: cluster.endpoints.map((e) => e.replace('https://', '')),
-      prefix: '/vigil-test/',
-      timeouts: { callMs: 500, updateMs: 1500 },
-      retries: 1,
-    });
-    try {
-      await assert.rejects(plain.update(scope('t2'), raiseTo(1n)), StoreUnavailableError);
-    } finally {
-      await plain.close();
-    }
+    // Plain gRPC against the TLS port fails, already when the store's identity is read.
+    await assert.rejects(
+      openEtcdStore({
+        endpoints: cluster.endpoints.map((e) => e.replace('https://', '')),
+        prefix: '/vigil-test/',
+        timeouts: { callMs: 500, updateMs: 1500 },
+        retries: 1,
+      }),
+      StoreUnavailableError,
+    );
     // TLS that trusts the server but presents no certificate: client-cert-auth turns it away.
     const { EtcdClient } = await import('../../src/etcd/client.js');
     const noCert = new EtcdClient({
@@ -402,22 +458,19 @@ describe('etcd watermark store with mutual TLS', { skip }, () => {
   });
 
   it('refuses an agent whose certificate comes from another CA', async () => {
-    const store = await openEtcdStore({
-      endpoints: cluster.endpoints,
-      prefix: '/vigil-test/',
-      tls: {
-        ca: cluster.tls!.ca,
-        cert: join(otherCa, 'intruder.crt'),
-        key: join(otherCa, 'intruder.key'),
-      },
-      timeouts: { callMs: 500, updateMs: 1500 },
-      retries: 1,
-    });
-    try {
-      await assert.rejects(store.update(scope('t3'), raiseTo(1n)), StoreUnavailableError);
-      assert.equal(await store.get(scope('t3')).catch(() => 'refused'), 'refused');
-    } finally {
-      await store.close();
-    }
+    await assert.rejects(
+      openEtcdStore({
+        endpoints: cluster.endpoints,
+        prefix: '/vigil-test/',
+        tls: {
+          ca: cluster.tls!.ca,
+          cert: join(otherCa, 'intruder.crt'),
+          key: join(otherCa, 'intruder.key'),
+        },
+        timeouts: { callMs: 500, updateMs: 1500 },
+        retries: 1,
+      }),
+      StoreUnavailableError,
+    );
   });
 });

@@ -38,8 +38,9 @@ test('concurrent decisions across scopes share commits, never conflict, and rele
       fc.asyncProperty(fc.array(request, { minLength: 2, maxLength: 40 }), async (requests) => {
         run++;
         const path = join(dir, `store-${run}.db`);
-        const store = SqliteWatermarkStore.open({ path });
+        const store = SqliteWatermarkStore.open({ path, create: true });
         const local = new LocalWatermarks(join(dir, `local-${run}.db`));
+        local.bindStore(store.identity);
         const keys = new KeyRing();
         keys.add({
           id: 'v',

@@ -54,7 +54,7 @@ describe('watermark records', () => {
   });
 
   it('a real SQLite file returns what was written, under any scope text', async () => {
-    const store = SqliteWatermarkStore.open({ path: join(dir, 'prop.db') });
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'prop.db'), create: true });
     try {
       await fc.assert(
         fc.asyncProperty(scope, watermark, async (s, w) => {

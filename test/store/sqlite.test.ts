@@ -37,7 +37,7 @@ describe('SqliteWatermarkStore', () => {
   after(() => cleanup());
 
   it('runs in WAL mode with synchronous=FULL', async () => {
-    const store = SqliteWatermarkStore.open({ path: join(dir, 'pragmas', 'w.db') });
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'pragmas', 'w.db'), create: true });
     try {
       assert.equal(rawDb(store).pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(rawDb(store).pragma('synchronous', { simple: true }), 2);
@@ -54,7 +54,7 @@ describe('SqliteWatermarkStore', () => {
   });
 
   it('round-trips every field of a record, and lists it under its scope', async () => {
-    const store = SqliteWatermarkStore.open({ path: join(dir, 'rt.db') });
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'rt.db'), create: true });
     try {
       assert.equal(await store.get(scope), undefined);
       const result = await store.update(scope, (current) => {
@@ -76,7 +76,7 @@ describe('SqliteWatermarkStore', () => {
 
   it('keeps its data across close and reopen', async () => {
     const path = join(dir, 'reopen.db');
-    const a = SqliteWatermarkStore.open({ path });
+    const a = SqliteWatermarkStore.open({ path, create: true });
     await a.update(scope, () => ({ write: full, result: null }));
     await a.close();
     const b = SqliteWatermarkStore.open({ path });
@@ -93,7 +93,7 @@ describe('SqliteWatermarkStore', () => {
   });
 
   it('update is atomic: a decide that throws leaves nothing written', async () => {
-    const store = SqliteWatermarkStore.open({ path: join(dir, 'atomic.db') });
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'atomic.db'), create: true });
     try {
       await store.update(scope, () => ({ write: full, result: null }));
       const boom = new Error('rule bug');
@@ -114,7 +114,7 @@ describe('SqliteWatermarkStore', () => {
 
   it('a second connection on the same file sees committed watermarks in its update', async () => {
     const path = join(dir, 'shared.db');
-    const a = SqliteWatermarkStore.open({ path });
+    const a = SqliteWatermarkStore.open({ path, create: true });
     const b = SqliteWatermarkStore.open({ path });
     try {
       await b.get(scope); // b has read before a writes: no stale snapshot may survive.
@@ -145,7 +145,7 @@ describe('SqliteWatermarkStore', () => {
     for (const [name, text] of corruptions) {
       it(name, async () => {
         const path = join(dir, `corrupt-${name.replace(/\W+/g, '-')}.db`);
-        const store = SqliteWatermarkStore.open({ path });
+        const store = SqliteWatermarkStore.open({ path, create: true });
         try {
           await store.update(scope, () => ({ write: full, result: null }));
           rawDb(store).prepare('UPDATE watermarks SET record = ?').run(text);
@@ -192,7 +192,7 @@ describe('SqliteWatermarkStore', () => {
 
   it('a writer blocked past the busy timeout gets StoreUnavailableError', async () => {
     const path = join(dir, 'busy.db');
-    const store = SqliteWatermarkStore.open({ path, busyTimeoutMs: 50 });
+    const store = SqliteWatermarkStore.open({ path, busyTimeoutMs: 50, create: true });
     const blocker = new Database(path);
     try {
       blocker.exec('BEGIN IMMEDIATE');
@@ -223,7 +223,7 @@ describe('SqliteWatermarkStore', () => {
     const module = new URL('../../src/store/sqlite.js', import.meta.url).href;
     const script = `
       const { SqliteWatermarkStore } = await import(${JSON.stringify(module)});
-      const s = SqliteWatermarkStore.open({ path: process.argv[1], busyTimeoutMs: 30 });
+      const s = SqliteWatermarkStore.open({ path: process.argv[1], busyTimeoutMs: 30, create: true });
       await s.update({ chainId: 'c', keyId: 'k', family: 'slot' }, () => ({ result: 0 }));
       await s.close();
     `;
@@ -246,7 +246,7 @@ describe('SqliteWatermarkStore', () => {
   });
 
   it('a closed store answers every call with StoreUnavailableError, never a plain error', async () => {
-    const store = SqliteWatermarkStore.open({ path: join(dir, 'closed.db') });
+    const store = SqliteWatermarkStore.open({ path: join(dir, 'closed.db'), create: true });
     await store.close();
     const scope = { chainId: 'c', keyId: 'k', family: 'slot' as const };
     for (const call of [
@@ -290,7 +290,7 @@ describe('SqliteWatermarkStore', () => {
     db.close();
     assert.throws(() => SqliteWatermarkStore.open({ path }), StoreUnavailableError);
     assert.throws(
-      () => SqliteWatermarkStore.open({ path: join(dir, 'newer.db', 'sub', 'w.db') }),
+      () => SqliteWatermarkStore.open({ path: join(dir, 'newer.db', 'sub', 'w.db'), create: true }),
       StoreUnavailableError,
     );
   });

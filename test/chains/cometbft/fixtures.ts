@@ -54,7 +54,7 @@ export interface Agent {
 
 /** One agent: its own local watermarks and connection key, the shared store file. */
 export function makeAgent(dir: string, name: string, storePath = join(dir, 'store.db')): Agent {
-  const store = SqliteWatermarkStore.open({ path: storePath });
+  const store = SqliteWatermarkStore.open({ path: storePath, create: true });
   const keys = new KeyRing();
   keys.add({
     id: 'validator',
@@ -63,6 +63,7 @@ export function makeAgent(dir: string, name: string, storePath = join(dir, 'stor
     binding: binding('cometbft', [CHAIN_ID]),
   });
   const local = new LocalWatermarks(join(dir, `${name}-local.db`));
+  local.bindStore(store.identity);
   const decisions: Agent['decisions'] = [];
   const observer: DecisionObserver = {
     onDecision: (e) =>
