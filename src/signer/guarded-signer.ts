@@ -256,6 +256,16 @@ export class GuardedSigner {
       keyId: key.scopeKeyId,
       family: req.family,
     };
+    // Positions this agent releases now could not reach its own file: the tripwire against a
+    // store reset would not survive a restart. Refuse until they can (the file retries itself).
+    const localState = this.opts.local.state;
+    if (!localState.writable) {
+      return {
+        outcome: 'refused',
+        reason: 'local_unavailable',
+        message: `this agent's local watermark file ${this.opts.local.path} cannot be written: ${localState.reason}; nothing is signed until it can`,
+      };
+    }
     const local = this.opts.local.get(scope);
     const payload =
       req.family === 'cometbft' ? req.signBytes : 'payload' in req ? req.payload : undefined;

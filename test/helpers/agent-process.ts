@@ -44,15 +44,21 @@ export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 
 export interface AgentProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** false when the agent logged "agent started, not ready: …" instead of "agent ready". */
+  readonly startedReady: boolean;
   readonly exited: Promise<number | string>;
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts the agent and resolves once it listens; rejects (and kills it) if it never does. */
+/**
+ * Starts the agent and resolves once it listens; rejects (and kills it) if it never does.
+ * With `acceptNotReady`, an agent that started but reported itself not ready counts too.
+ */
 export async function startAgentProcess(
   configPath: string,
   readyWithinMs = 30_000,
+  options: { acceptNotReady?: boolean } = {},
 ): Promise<AgentProcess> {
   const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,6 +69,7 @@ export async function startAgentProcess(
     child.on('exit', (code, signal) => res(code ?? signal ?? 'unknown')),
   );
   let timer: NodeJS.Timeout | undefined;
+  let startedReady = true;
   try {
     const url = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -70,6 +77,14 @@ export async function startAgentProcess(
         try {
           const entry = JSON.parse(line) as { msg?: string; url?: string };
           if (entry.msg === 'agent ready' && entry.url) resolve(entry.url);
+          if (
+            options.acceptNotReady &&
+            entry.msg?.startsWith('agent started, not ready') &&
+            entry.url
+          ) {
+            startedReady = false;
+            resolve(entry.url);
+          }
         } catch {
           // not a log line
         }
@@ -83,6 +98,7 @@ export async function startAgentProcess(
     return {
       child,
       url,
+      startedReady,
       exited,
       output: () => out,
       async kill(signal: NodeJS.Signals = 'SIGKILL') {
