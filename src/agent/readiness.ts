@@ -108,17 +108,21 @@ export const STORE_CONDITION = 'store';
 export const LOCAL_WATERMARK_CONDITION = 'local_watermark';
 
 /**
- * The store condition: the store answers (probe), and no write was refused as unavailable since
- * the last one it committed, because a read alone says nothing of a full or read-only disk.
+ * The store condition: the store answers its ping, and no write was refused as unavailable
+ * since the last one it committed. On SQLite a ping is a read, which says nothing of a full or
+ * read-only disk, so only a committed write clears a write failure there; on etcd the ping is a
+ * linearizable read that needs the same quorum as a write, so a ping that answers clears it.
  * Returns what the agent calls with each guard decision.
  */
 export function defineStoreCondition(
   readiness: Readiness,
-  store: { ping(): Promise<void> },
+  store: { readonly engine: string; ping(): Promise<void> },
 ): (decision: { outcome: string; reason?: string; message?: string }) => void {
   let writeFailure: string | undefined;
+  const pingProvesWrites = store.engine === 'etcd';
   readiness.define(STORE_CONDITION, async () => {
     await store.ping();
+    if (pingProvesWrites) writeFailure = undefined;
     return writeFailure;
   });
   return (decision) => {
