@@ -258,12 +258,12 @@ export class GuardedSigner {
     };
     // Positions this agent releases now could not reach its own file: the tripwire against a
     // store reset would not survive a restart. Refuse until they can (the file retries itself).
-    const localState = this.opts.local.state;
-    if (!localState.writable) {
+    if (!this.opts.local.writable) {
+      const state = this.opts.local.state;
       return {
         outcome: 'refused',
         reason: 'local_unavailable',
-        message: `this agent's local watermark file ${this.opts.local.path} cannot be written: ${localState.reason}; nothing is signed until it can`,
+        message: `this agent's local watermark file ${this.opts.local.path} cannot be written: ${state.writable ? 'it was closed' : state.reason}; nothing is signed until it can`,
       };
     }
     const local = this.opts.local.get(scope);

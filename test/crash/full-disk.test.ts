@@ -196,10 +196,21 @@ describe('a full disk under a running agent', { skip: tmpfsSkip() }, () => {
     assert.equal(notReady.status, 503);
     assert.equal(notReady.body.conditions?.find((c) => !c.ready)?.name, 'store');
 
+    // Every start on the full disk too: killed, it comes back and refuses, it does not exit.
+    await agent.kill('SIGKILL');
+    const again = await startAgentProcess(writeAgentConfig(f, 'disk-store'), 30_000, {
+      acceptNotReady: true,
+    });
+    agents.push(again);
+    const r = await sign(again, slot + 3n);
+    assert.equal(r.body.reason, 'store_unavailable', JSON.stringify(r.body));
+    assert.equal((await readyz(again)).status, 503);
+    assertAlive(again);
+
     fs.free();
-    assert.equal((await sign(agent, slot + 3n)).status, 200);
-    await waitReadyz(agent, 200);
-    await agent.kill('SIGTERM');
+    assert.equal((await sign(again, slot + 4n)).status, 200);
+    await waitReadyz(again, 200);
+    await again.kill('SIGTERM');
   });
 
   it('starts on a full data dir: not ready with the reason, serves health, becomes ready', async () => {
