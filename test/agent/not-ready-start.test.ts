@@ -4,13 +4,45 @@
  * /readyz (503 with the failing conditions), refuses with store_unavailable, and becomes ready
  * by itself once the cluster is back. A real etcd member, killed and restarted.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
+import {
+  startAgentProcess,
+  writeAgentConfig,
+  type AgentProcess,
+} from '../helpers/agent-process.js';
 import { EtcdTestCluster, etcdSkip, sleep } from '../helpers/etcd-cluster.js';
 import { tempDir, writePrivValidatorKey } from '../helpers/guard-fixtures.js';
+import { CLI_ENTRY } from '../helpers/paths.js';
+
+test('a data dir that cannot be created stops the start: typed error with a hint, no stack', () => {
+  const { dir, cleanup } = tempDir('vigil-nodatadir-');
+  try {
+    const keyFile = join(dir, 'key.json');
+    writePrivValidatorKey(keyFile, 5);
+    writeFileSync(join(dir, 'a-file'), '');
+    const config = writeAgentConfig(
+      { dir, keyFile, dataDir: join(dir, 'a-file', 'data'), storePath: join(dir, 'store.db') },
+      'no-data-dir',
+    );
+    const r = spawnSync(process.execPath, [CLI_ENTRY, 'agent', '--config', config], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^vigil: error \[LOCAL_WATERMARK_UNAVAILABLE\]: cannot create the agent's data directory/,
+    );
+    assert.match(r.stderr, /agent\.dataDir/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  } finally {
+    cleanup();
+  }
+});
 
 interface Readyz {
   status: string;
