@@ -285,20 +285,26 @@ test('a data directory that cannot be created is a startup error with a hint', (
   }
 });
 
-test('EIO on the WAL (injected by strace): not writable, no crash, recovers with all positions', async (t) => {
-  if (spawnSync('strace', ['-f', '-o', '/dev/null', 'true'], { stdio: 'ignore' }).status !== 0) {
-    const msg = '!!! SKIPPED: strace is not installed or may not trace here';
-    if (process.env.VIGIL_REQUIRE_STRACE === '1') assert.fail(msg);
-    console.log(`\n${msg}\n`);
-    return t.skip(msg);
-  }
-  const { dir, cleanup } = tempDir('vigil-local-eio-');
-  try {
-    const path = join(dir, 'l.db');
-    // -P needs the path to exist to match it; SQLite takes an empty WAL as no WAL.
-    writeFileSync(`${path}-wal`, '');
-    const module = new URL('../../src/signer/local-watermark.js', import.meta.url).href;
-    const script = `
+for (const [errno, expected] of [
+  ['EIO', /I\/O error/],
+  // ext4 with errors=remount-ro turns a running agent's filesystem read-only under it.
+  ['EROFS', /I\/O error|read-only/],
+  ['ENOSPC', /disk is full/],
+] as const) {
+  test(`${errno} on the WAL (injected by strace): not writable, no crash, recovers with all positions`, async (t) => {
+    if (spawnSync('strace', ['-f', '-o', '/dev/null', 'true'], { stdio: 'ignore' }).status !== 0) {
+      const msg = '!!! SKIPPED: strace is not installed or may not trace here';
+      if (process.env.VIGIL_REQUIRE_STRACE === '1') assert.fail(msg);
+      console.log(`\n${msg}\n`);
+      return t.skip(msg);
+    }
+    const { dir, cleanup } = tempDir('vigil-local-eio-');
+    try {
+      const path = join(dir, 'l.db');
+      // -P needs the path to exist to match it; SQLite takes an empty WAL as no WAL.
+      writeFileSync(`${path}-wal`, '');
+      const module = new URL('../../src/signer/local-watermark.js', import.meta.url).href;
+      const script = `
       const { LocalWatermarks } = await import(${JSON.stringify(module)});
       const l = new LocalWatermarks(${JSON.stringify(path)}, {
         retryMs: { first: 20, max: 50 },
@@ -307,38 +313,39 @@ test('EIO on the WAL (injected by strace): not writable, no crash, recovers with
       for (let i = 1n; i <= 10n; i++) { l.raise(${JSON.stringify(scopeOf('e'))}, [i]); l.flush(); }
       setTimeout(() => { console.log(JSON.stringify({ final: l.writable })); l.close(); }, 1000);
     `;
-    // The 3rd to 6th writes to the WAL fail with EIO, as a failing disk would answer.
-    const r = spawnSync(
-      'strace',
-      [
-        '-f',
-        '-qq',
-        '-o',
-        '/dev/null',
-        '-P',
-        `${path}-wal`,
-        '-e',
-        'trace=pwrite64,write',
-        '-e',
-        'inject=pwrite64,write:error=EIO:when=3..6',
-        process.execPath,
-        '--input-type=module',
-        '-e',
-        script,
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { writable?: boolean; reason?: string; final?: boolean });
-    assert.equal(lines[0]?.writable, false, r.stdout);
-    assert.match(lines[0]?.reason ?? '', /I\/O error/);
-    assert.equal(lines[1]?.writable, true, r.stdout);
-    assert.deepEqual(lines.at(-1), { final: true });
-    assert.deepEqual(onDisk(path, 'e'), [10n]);
-  } finally {
-    cleanup();
-  }
-});
+      // The 3rd to 6th writes to the WAL fail, as a failing disk would answer.
+      const r = spawnSync(
+        'strace',
+        [
+          '-f',
+          '-qq',
+          '-o',
+          '/dev/null',
+          '-P',
+          `${path}-wal`,
+          '-e',
+          'trace=pwrite64,write',
+          '-e',
+          `inject=pwrite64,write:error=${errno}:when=3..6`,
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          script,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { writable?: boolean; reason?: string; final?: boolean });
+      assert.equal(lines[0]?.writable, false, r.stdout);
+      assert.match(lines[0]?.reason ?? '', expected);
+      assert.equal(lines[1]?.writable, true, r.stdout);
+      assert.deepEqual(lines.at(-1), { final: true });
+      assert.deepEqual(onDisk(path, 'e'), [10n]);
+    } finally {
+      cleanup();
+    }
+  });
+}
