@@ -15,12 +15,13 @@
  * raised in memory is on disk does `writable` turn true. No I/O failure escapes as an
  * exception from a timer.
  */
-import { closeSync, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { VigilError, errorMessage } from '../errors.js';
 import { comparePositions, type Position } from '../guard/position.js';
 import { describeIoFailure, ioFailureKind } from '../store/io-error.js';
+import { createPrivateFile } from '../store/private-file.js';
 import { scopeId, type WatermarkScope } from '../store/types.js';
 
 /** How long a raised position may wait before it is on disk. */
@@ -43,17 +44,6 @@ interface OpenFile {
   /** stat(path) at open: another answer later means the file was removed or replaced. */
   readonly dev: number;
   readonly ino: number;
-}
-
-/** Created by us with mode 0600 before SQLite sees it: SQLite gives its -wal the same mode. */
-function createPrivateFile(path: string): void {
-  const fd = openSync(path, 'a', 0o600);
-  try {
-    // The mode given to open() is filtered by the umask; fchmod is not.
-    fchmodSync(fd, 0o600);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class LocalWatermarks {
@@ -170,6 +160,7 @@ export class LocalWatermarks {
 
   private openFile(): OpenFile {
     mkdirSync(dirname(this.path), { recursive: true });
+    // Owner-only, and so its -wal (this connection's exclusive mode makes no -shm).
     createPrivateFile(this.path);
     const db = new Database(this.path, { timeout: 0 });
     try {
