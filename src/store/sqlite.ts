@@ -4,7 +4,7 @@
  * takes the write lock before the read, so two processes cannot both read the same
  * watermark and both grant on it.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError, errorMessage } from '../errors.js';
@@ -58,7 +58,7 @@ const IO_HINTS: Record<IoFailureKind, string> = {
   read_only: 'make the store file and its filesystem writable by this user again',
   io_error: 'check the disk (dmesg); the agent retries on every request',
   missing:
-    'the store file or its directory was removed; restore it, or restart with the file in place',
+    'the store file or its directory was removed or replaced; stop the agents using it and restore the file (never an older copy), then restart them',
 };
 
 export class SqliteWatermarkStore implements WatermarkStore {
@@ -81,6 +81,9 @@ export class SqliteWatermarkStore implements WatermarkStore {
     [string],
     { token: bigint; holder: string | null; expires_at_ms: bigint }
   >;
+
+  /** stat(path) once open; another answer later means the file was removed or replaced. */
+  private readonly opened: { dev: number; ino: number } | undefined;
 
   private constructor(
     readonly path: string,
@@ -107,6 +110,7 @@ export class SqliteWatermarkStore implements WatermarkStore {
         { cause: err },
       );
     }
+    this.opened = path === ':memory:' ? undefined : statSync(path);
     this.selectOne = this.db.prepare('SELECT record FROM watermarks WHERE scope = ?');
     this.upsert = this.db.prepare(
       `INSERT INTO watermarks (scope, chain_id, key_id, family, record) VALUES (?, ?, ?, ?, ?)
@@ -187,10 +191,31 @@ export class SqliteWatermarkStore implements WatermarkStore {
   ): Promise<T> {
     const id = scopeId(scope);
     this.assertOpen(`update ${id}`);
+    let result: T;
     try {
-      return this.updateTx.immediate(id, scope, decide, options) as T;
+      result = this.updateTx.immediate(id, scope, decide, options) as T;
     } catch (err) {
       throw this.wrap(err, `update ${id}`);
+    }
+    // After the commit, before anything leaves: SQLite commits happily into a file that was
+    // removed while open, and such a commit is on no disk anyone will read.
+    this.assertSameFile(`update ${id}`);
+    return result;
+  }
+
+  private assertSameFile(what: string): void {
+    if (this.opened === undefined) return;
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      now = statSync(this.path);
+    } catch {
+      now = undefined;
+    }
+    if (now?.dev !== this.opened.dev || now?.ino !== this.opened.ino) {
+      throw new StoreUnavailableError(
+        `SQLite store ${this.path}: ${what} failed: the file was removed or replaced while open, so the write is not in it`,
+        IO_HINTS.missing,
+      );
     }
   }
 
@@ -234,6 +259,7 @@ export class SqliteWatermarkStore implements WatermarkStore {
     } catch (err) {
       throw this.wrap(err, 'ping');
     }
+    this.assertSameFile('ping');
   }
 
   async close(): Promise<void> {
