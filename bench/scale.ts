@@ -122,7 +122,10 @@ async function sqlite(out: BenchFigure[]): Promise<void> {
     console.log(`Scale on SQLite: closed loops per scope, ${SECONDS} s each`);
     const single: Record<number, Figures> = {};
     for (const scopes of SCOPES) {
-      const store = SqliteWatermarkStore.open({ path: join(dir, `store-${scopes}.db`), create: true });
+      const store = SqliteWatermarkStore.open({
+        path: join(dir, `store-${scopes}.db`),
+        create: true,
+      });
       const guard = guardOn(store, dir, String(scopes));
       try {
         const rawFig = await loops(scopes, (scope) => raw.write(scope));
@@ -184,7 +187,10 @@ async function etcd(out: BenchFigure[]): Promise<void> {
       `Scale on a 3-member etcd cluster (loopback): closed loops per scope, ${SECONDS} s each`,
     );
     for (const scopes of SCOPES) {
-      const store = await openEtcdStore({ ...cluster.storeConfig(), prefix: `/scale-${scopes}/` }, { create: true });
+      const store = await openEtcdStore(
+        { ...cluster.storeConfig(), prefix: `/scale-${scopes}/` },
+        { create: true },
+      );
       const guard = guardOn(store, dir, `etcd-${scopes}`);
       const revisions = new Map<number, string>();
       try {

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { StoreUnavailableError, errorMessage } from '../errors.js';
 import { startCometbftSigner } from '../chains/cometbft/signer.js';
 import { openElection } from '../lease/index.js';
 import { GuardedSigner, type DecisionObserver } from '../signer/guarded-signer.js';
@@ -14,7 +15,19 @@ import type { AgentConfig } from './config.js';
 import { buildHttpApi } from './http.js';
 import { loadKeyRing } from './keys.js';
 import { AgentMetrics } from './metrics.js';
+import {
+  LOCAL_WATERMARK_CONDITION,
+  STORE_IDENTITY_CONDITION,
+  Readiness,
+  defineStoreCondition,
+  type ConditionStatus,
+} from './readiness.js';
 import { openStore } from './store.js';
+
+/** How long a readiness probe (a store ping) may take before it counts as a failure. */
+const READINESS_TIMEOUT_MS = 2000;
+/** Probing in the background too, so a cause that clears is logged even if nobody asks. */
+const READINESS_CHECK_EVERY_MS = 5000;
 
 export interface RunningAgent {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:7710 */
@@ -22,6 +35,7 @@ export interface RunningAgent {
   readonly guard: GuardedSigner;
   readonly store: WatermarkStore;
   readonly logger: Logger;
+  readonly readiness: Readiness;
   stop(): Promise<void>;
 }
 
@@ -37,7 +51,19 @@ function urlOf(
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
   const log = logger ?? pino({ level: config.log.level, base: { agent: config.agent.id } });
   const keys = loadKeyRing(config);
-  const local = new LocalWatermarks(join(config.agent.dataDir, 'local-watermarks.db'));
+  // Logged once per change between ready and not ready, never per request.
+  const readiness = new Readiness((c: ConditionStatus) => {
+    if (c.ready) log.info({ condition: c.name }, `ready again: ${c.name}`);
+    else log.warn({ condition: c.name, reason: c.reason }, `not ready: ${c.name}`);
+  });
+  const local = new LocalWatermarks(join(config.agent.dataDir, 'local-watermarks.db'), {
+    onStateChange: (state) =>
+      readiness.report(LOCAL_WATERMARK_CONDITION, state.writable ? undefined : state.reason),
+  });
+  readiness.define(LOCAL_WATERMARK_CONDITION, () => {
+    const state = local.probe();
+    return state.writable ? undefined : state.reason;
+  });
   let store: WatermarkStore | undefined;
   // Undone in reverse order on stop, or when startup fails half-way.
   const stoppers: Array<() => unknown> = [];
@@ -46,16 +72,39 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     stoppers.length = 0;
   };
   try {
-    store = await openStore(config.store);
+    store = await openStore(config.store, { identityLater: true });
     // Records the store's identity the first time; after that a different store is refused
-    // (every decision, and /readyz) until an operator acknowledges it.
-    local.bindStore(store.identity);
-    const openedIdentity = store.identity;
-    const checkReady = () => local.checkStore(openedIdentity);
+    // (every decision, and /readyz) until an operator acknowledges it. An etcd store reached
+    // without a quorum at start has no identity yet: bound once it is read.
+    const openedStore = store;
+    const bindIdentity = () => {
+      const identity = openedStore.identity;
+      local.bindStore(identity);
+      local.checkStore(identity);
+    };
+    try {
+      // Binding only: a store other than the bound one is not a reason to exit; the agent
+      // starts, refuses and says why on /readyz (store_identity) until the operator settles it.
+      local.bindStore(openedStore.identity);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+    }
+    readiness.define(STORE_IDENTITY_CONDITION, () => {
+      try {
+        bindIdentity();
+        return undefined;
+      } catch (err) {
+        // An identity not read yet is the `store` condition's failure (no quorum), not this one.
+        return err instanceof StoreUnavailableError ? undefined : errorMessage(err);
+      }
+    });
+    const storeDecision = defineStoreCondition(readiness, store);
     const metrics = new AgentMetrics({ agent: config.agent.id });
+    metrics.watchReadiness(readiness);
     const observer: DecisionObserver = {
       onDecision(e) {
         metrics.onDecision(e);
+        storeDecision(e);
         if (e.outcome === 'refused') {
           log.warn(
             {
@@ -108,11 +157,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       });
     }
     const app = await buildHttpApi({
-      checkReady,
       supervisors,
       guard,
       store,
       metrics,
+      readiness,
+      readinessTimeoutMs: READINESS_TIMEOUT_MS,
       logger: log,
       ...(cometbft ? { links: () => cometbft.status() } : {}),
     });
@@ -121,11 +171,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     let metricsUrl: string | undefined;
     if (config.metricsListen) {
       const observability = await buildHttpApi({
-        checkReady,
         supervisors,
         guard,
         store,
         metrics,
+        readiness,
+        readinessTimeoutMs: READINESS_TIMEOUT_MS,
         logger: log,
         routes: 'observability',
       });
@@ -137,26 +188,44 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       metricsUrl = urlOf(observability, config.metricsListen);
     }
     const url = urlOf(app, config.listen);
-    log.info(
-      {
-        url,
-        ...(metricsUrl ? { metricsUrl } : {}),
-        store: store.engine,
-        storeId: store.identity.storeId,
-        keys: keys.all().map((k) => ({ id: k.id, publicKey: k.scopeKeyId, signs: !!k.signer })),
-      },
-      'agent ready',
+    const started = await readiness.check(READINESS_TIMEOUT_MS);
+    const startFields = {
+      url,
+      ...(metricsUrl ? { metricsUrl } : {}),
+      store: store.engine,
+      storeId: local.boundStore ?? '(not read yet)',
+      keys: keys.all().map((k) => ({ id: k.id, publicKey: k.scopeKeyId, signs: !!k.signer })),
+    };
+    // An unreachable store or a full data dir is not a reason to exit: the agent refuses,
+    // serves /healthz and /readyz, and becomes ready when the cause clears.
+    if (started.ready) log.info(startFields, 'agent ready');
+    else
+      log.warn(
+        { ...startFields, notReady: started.conditions.filter((c) => !c.ready) },
+        `agent started, not ready: ${Readiness.describe(started)}`,
+      );
+    const recheck = setInterval(
+      () => void readiness.check(READINESS_TIMEOUT_MS),
+      READINESS_CHECK_EVERY_MS,
     );
-    const openedStore = store;
+    recheck.unref();
+    stoppers.push(() => clearInterval(recheck));
     return {
       url,
       guard,
       store: openedStore,
       logger: log,
+      readiness,
       async stop() {
         await unwind();
         await openedStore.close();
         local.close();
+        const last = local.state;
+        if (!last.writable && last.reason !== 'closed')
+          log.error(
+            { reason: last.reason },
+            'local watermark positions raised in memory could not be written before stopping',
+          );
         log.info('agent stopped');
       },
     };

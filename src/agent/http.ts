@@ -13,7 +13,6 @@ import swagger from '@fastify/swagger';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { formatTimestamp } from '../protocols/cometbft/sign-bytes.js';
-import { errorMessage } from '../errors.js';
 import { describePosition } from '../guard/describe.js';
 import { cometbftPosition, grandpaPosition, slotPosition, type Watermark } from '../guard/index.js';
 import type { GuardResult, GuardedSigner, SignRequest } from '../signer/guarded-signer.js';
@@ -26,13 +25,22 @@ import {
   type AuthorizeBody,
   type SignBody,
 } from './api-schemas.js';
+import { errorMessage } from '../errors.js';
 import type { AgentMetrics } from './metrics.js';
+import {
+  Readiness,
+  STORE_CONDITION,
+  STORE_IDENTITY_CONDITION,
+  defineStoreCondition,
+} from './readiness.js';
 
 export interface HttpApiOptions {
   readonly guard: GuardedSigner;
   readonly store: WatermarkStore;
   readonly metrics: AgentMetrics;
   readonly logger: Logger;
+  /** Why the agent is (not) ready; without one, readiness is the store's ping alone. */
+  readonly readiness?: Readiness;
   readonly readinessTimeoutMs?: number;
   /** Throws the reason this agent must not sign although its store answers (a store other
    * than the one its local watermark was built against); /readyz reports it. */
@@ -66,6 +74,7 @@ const STATUS_BY_REASON: Record<string, number> = {
   unknown_chain: 403,
   store_unavailable: 503,
   store_identity: 503,
+  local_unavailable: 503,
 };
 
 function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize') {
@@ -237,7 +246,7 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
         schema: {
           summary: 'Sign a payload at a position, if the guard grants it',
           description:
-            '200 with the signature when granted (or replayed: the identical request was granted before). 409 when refused (regression, conflict, fenced, store behind this agent), 400 invalid request, 404 unknown key, 503 store unavailable. Nothing is signed on any non-200 answer.',
+            '200 with the signature when granted (or replayed: the identical request was granted before). 409 when refused (regression, conflict, fenced, store behind this agent), 400 invalid request, 404 unknown key, 503 store unavailable or local watermark file not writable (local_unavailable). Nothing is signed on any non-200 answer.',
           body: documented(SignBodySchema),
         },
       },
@@ -273,40 +282,60 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     status: 'ok',
   }));
 
+  const readiness =
+    opts.readiness ??
+    (() => {
+      const own = new Readiness();
+      defineStoreCondition(own, opts.store);
+      return own;
+    })();
+  const checkReady = opts.checkReady;
+  if (checkReady)
+    readiness.define(STORE_IDENTITY_CONDITION, () => {
+      try {
+        checkReady();
+        return undefined;
+      } catch (err) {
+        return errorMessage(err);
+      }
+    });
   app.get(
     '/readyz',
-    { schema: { summary: 'Ready when the watermark store answers' } },
+    {
+      schema: {
+        summary:
+          'Ready when every condition holds: the store answers and takes writes, the local watermark file is writable, …',
+        description:
+          '200 when ready; 503 with `conditions` (name, ready, reason, since) and `reason` naming each failing one.',
+      },
+    },
     async (_req, res) => {
-      const timeoutMs = opts.readinessTimeoutMs ?? 2000;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        opts.checkReady?.();
-        await Promise.race([
-          opts.store.ping(),
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-              timeoutMs,
-            );
-          }),
-        ]);
-        opts.metrics.storeUp.set(1);
-        return {
-          status: 'ready',
+      const report = await readiness.check(opts.readinessTimeoutMs ?? 2000);
+      const store = report.conditions.find((c) => c.name === STORE_CONDITION);
+      opts.metrics.storeUp.set(store === undefined || store.ready ? 1 : 0);
+      const conditions = report.conditions.map((c) => ({
+        name: c.name,
+        ready: c.ready,
+        ...(c.reason !== undefined ? { reason: c.reason } : {}),
+        since: new Date(c.sinceMs).toISOString(),
+      }));
+      if (!report.ready) {
+        return res.code(503).send({
+          status: 'not ready',
           store: opts.store.engine,
-          ...(opts.links ? { cometbft: opts.links() } : {}),
-          ...(opts.supervisors?.size
-            ? { roles: [...opts.supervisors].map(([role, sup]) => ({ role, state: sup.state() })) }
-            : {}),
-        };
-      } catch (err) {
-        opts.metrics.storeUp.set(0);
-        return res
-          .code(503)
-          .send({ status: 'not ready', store: opts.store.engine, reason: errorMessage(err) });
-      } finally {
-        clearTimeout(timer);
+          reason: Readiness.describe(report),
+          conditions,
+        });
       }
+      return {
+        status: 'ready',
+        store: opts.store.engine,
+        conditions,
+        ...(opts.links ? { cometbft: opts.links() } : {}),
+        ...(opts.supervisors?.size
+          ? { roles: [...opts.supervisors].map(([role, sup]) => ({ role, state: sup.state() })) }
+          : {}),
+      };
     },
   );
 

@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { positionComponents } from '../guard/describe.js';
 import type { DecisionObserver } from '../signer/guarded-signer.js';
 import type { SupervisorEvent } from '../supervisor/index.js';
+import type { Readiness } from './readiness.js';
 
 export class AgentMetrics implements DecisionObserver {
   readonly registry = new Registry();
@@ -15,6 +16,7 @@ export class AgentMetrics implements DecisionObserver {
   readonly storeUp: Gauge;
   private readonly roleActive: Gauge<'role'>;
   private readonly roleEvents: Counter<'role' | 'event'>;
+  private readiness: Readiness | undefined;
 
   constructor(defaultLabels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(defaultLabels);
@@ -55,6 +57,22 @@ export class AgentMetrics implements DecisionObserver {
       help: '1 when the last readiness check reached the watermark store, else 0.',
       registers: [this.registry],
     });
+    const conditions = () => this.readiness?.snapshot().conditions ?? [];
+    // Read from the readiness registry at each scrape, so it cannot disagree with /readyz.
+    new Gauge({
+      name: 'vigil_ready',
+      help: 'Readiness by condition (store, local_watermark, …): 1 while it holds, else 0; the reason is in /readyz.',
+      labelNames: ['condition'],
+      registers: [this.registry],
+      collect() {
+        for (const c of conditions()) this.set({ condition: c.name }, c.ready ? 1 : 0);
+      },
+    });
+  }
+
+  /** Exports `readiness` as vigil_ready{condition}, read at each scrape. */
+  watchReadiness(readiness: Readiness): void {
+    this.readiness = readiness;
   }
 
   onRoleEvent(role: string, e: SupervisorEvent): void {

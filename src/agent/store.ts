@@ -9,14 +9,15 @@ import type { StoreConfig } from './config.js';
  */
 export async function openStore(
   config: StoreConfig,
-  options: OpenStoreOptions = {},
+  options: OpenStoreOptions & { readonly identityLater?: boolean } = {},
 ): Promise<WatermarkStore> {
   switch (config.engine) {
     case 'sqlite':
       return SqliteWatermarkStore.open({
         path: config.path,
         busyTimeoutMs: config.busyTimeoutMs,
-        ...options,
+        ...(options.create !== undefined ? { create: options.create } : {}),
+        ...(options.adoptExisting !== undefined ? { adoptExisting: options.adoptExisting } : {}),
       });
     case 'etcd':
       return openEtcdStore(config, options);

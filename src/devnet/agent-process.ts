@@ -1,6 +1,7 @@
 /**
  * Runs a Vigil agent as a child process, the way an operator runs it, and finds its API URL
- * from its "agent ready" log line.
+ * from its "agent ready" log line, or "agent started, not ready: …" (its store unreachable at
+ * start, say while chaos has cut its etcd links): it serves and becomes ready by itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +45,9 @@ export async function startAgentProcess(
     lines.on('line', (line) => {
       try {
         const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'agent ready' && entry.url) {
+        const started =
+          entry.msg === 'agent ready' || entry.msg?.startsWith('agent started, not ready');
+        if (started && entry.url) {
           clearTimeout(timer);
           resolve(entry.url);
         }

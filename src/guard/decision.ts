@@ -14,6 +14,8 @@ export const REFUSAL_REASONS = [
   'unknown_chain',
   /** The store is not the one this agent's watermarks were built against. */
   'store_identity',
+  /** This agent's local watermark file cannot be written (full, read-only or gone). */
+  'local_unavailable',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

@@ -2,7 +2,8 @@
  * Secrets made once at plan time and kept in the state directory, so a re-plan with the same
  * state is byte-identical and hosts keep their VPN and p2p identities across plans.
  */
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, VigilError, errorMessage } from '../errors.js';
@@ -19,15 +20,18 @@ export interface CometbftNodeKey {
   readonly id: string;
 }
 
-function b64urlToB64(s: string): string {
-  return Buffer.from(s, 'base64url').toString('base64');
-}
-
+// Not node:crypto's generateKeyPairSync + export({ format: 'jwk' }): on Node 20 a garbage
+// collection inside the JWK export can deadlock on a key-generation job's mutex (seen here:
+// a planning test hung forever in KeyGenJob's destructor under ExportJWKEdKey).
 export function newWireguardKeys(): WireguardKeys {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const priv = privateKey.export({ format: 'jwk' });
-  const pub = publicKey.export({ format: 'jwk' });
-  return { privateKey: b64urlToB64(priv.d!), publicKey: b64urlToB64(pub.x!) };
+  const secret = x25519.utils.randomSecretKey();
+  // Clamped as `wg genkey` prints it (WireGuard clamps on use either way).
+  secret[0] = secret[0]! & 248;
+  secret[31] = (secret[31]! & 127) | 64;
+  return {
+    privateKey: Buffer.from(secret).toString('base64'),
+    publicKey: Buffer.from(x25519.getPublicKey(secret)).toString('base64'),
+  };
 }
 
 export function cometbftNodeId(publicKey: Uint8Array): string {
@@ -35,11 +39,8 @@ export function cometbftNodeId(publicKey: Uint8Array): string {
 }
 
 export function newCometbftNodeKey(): CometbftNodeKey {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d!, 'base64url');
-  const pub = Buffer.from(jwk.x!, 'base64url');
-  return nodeKeyFromParts(seed, pub);
+  const seed = Buffer.from(ed25519.utils.randomSecretKey());
+  return nodeKeyFromParts(seed, Buffer.from(ed25519.getPublicKey(seed)));
 }
 
 function nodeKeyFromParts(seed: Buffer, pub: Buffer): CometbftNodeKey {

@@ -290,6 +290,16 @@ export class GuardedSigner {
   private async guard(req: Common, prepared: Prepared): Promise<GuardResult> {
     const { key, family, rule, position, message } = prepared;
     const scope: WatermarkScope = { chainId: req.chainId, keyId: key.scopeKeyId, family };
+    // Positions this agent releases now could not reach its own file: the tripwire against a
+    // store reset would not survive a restart. Refuse until they can (the file retries itself).
+    if (!this.opts.local.writable) {
+      const state = this.opts.local.state;
+      return {
+        outcome: 'refused',
+        reason: 'local_unavailable',
+        message: `this agent's local watermark file ${this.opts.local.path} cannot be written: ${state.writable ? 'it was closed' : state.reason}; nothing is signed until it can`,
+      };
+    }
     const local = this.opts.local.get(scope);
     const signBytes = rule.family === 'cometbft' ? rule.signBytes : undefined;
     // Signed before the transaction, released only after it commits: holding the store's write
@@ -300,7 +310,11 @@ export class GuardedSigner {
     let outcome: { decision: Decision; watermark?: Watermark };
     try {
       // The store must be the one this agent's local watermark was built against.
-      this.opts.local.checkStore(this.opts.store.identity);
+      // (An etcd store reached without a quorum at start has no identity yet: the getter
+      // refuses as unavailable, and the first identity read binds a never-bound agent.)
+      const identity = this.opts.store.identity;
+      this.opts.local.bindStore(identity);
+      this.opts.local.checkStore(identity);
       outcome = await this.opts.store.update<{ decision: Decision; watermark?: Watermark }>(
         scope,
         (current) => {

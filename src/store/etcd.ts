@@ -21,7 +21,13 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { InputError, StoreIdentityError, StoreUnavailableError, errorMessage } from '../errors.js';
 import type { Watermark } from '../guard/watermark.js';
-import { EtcdCallError, EtcdClient, type Compare, type TxnOp } from '../etcd/client.js';
+import {
+  EtcdCallError,
+  EtcdClient,
+  type Compare,
+  type KeyValue,
+  type TxnOp,
+} from '../etcd/client.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 import {
   FencedError,
@@ -128,11 +134,49 @@ export class EtcdWatermarkStore implements WatermarkStore {
   /** Set once another cluster answered; from then on every call refuses with it. */
   private otherCluster: { answered: bigint; what: string } | undefined;
 
+  /** The identity read from the cluster; undefined while an agent that started without a
+   * quorum has not reached one yet (see openEtcdStore's `identityLater`). */
+  private known: StoreIdentity | undefined;
+  private loading: Promise<StoreIdentity> | undefined;
+
   constructor(
     readonly client: EtcdClient,
     readonly config: EtcdStoreConfig,
-    readonly identity: StoreIdentity,
-  ) {}
+    identity: StoreIdentity | undefined,
+  ) {
+    this.known = identity;
+  }
+
+  /**
+   * The identity the store was opened with. Throws StoreUnavailableError while it has not been
+   * read (the agent started without a quorum), and starts reading it, so that the next
+   * request after the cluster is back finds it.
+   */
+  get identity(): StoreIdentity {
+    if (this.known !== undefined) return this.known;
+    void this.loadIdentity().catch(() => undefined);
+    throw new StoreUnavailableError(
+      `etcd store (${this.client.endpoints.join(', ')}): the store identity has not been read yet: no quorum answered since the agent started`,
+      'a quorum of etcd members must be up and reachable; the agent retries by itself',
+    );
+  }
+
+  /** Reads the identity once (concurrent callers share the read); never creates it. */
+  private loadIdentity(): Promise<StoreIdentity> {
+    if (this.known !== undefined) return Promise.resolve(this.known);
+    this.loading ??= (async () => {
+      try {
+        const key = identityKey(this.config.prefix);
+        const { kv, clusterId } = await this.client.get(key);
+        this.checkCluster(clusterId, 'the identity read');
+        this.known = await loadIdentity(this.client, this.config, {}, kv);
+        return this.known;
+      } finally {
+        this.loading = undefined;
+      }
+    })();
+    return this.loading;
+  }
 
   leaderKey(role: string): string {
     return leaderKey(this.config.prefix, role);
@@ -175,6 +219,14 @@ export class EtcdWatermarkStore implements WatermarkStore {
     const giveUpAt = Date.now() + this.config.timeouts.updateMs;
     const attempts = this.config.retries + 1;
     let lastProblem = 'no attempt was made';
+    // Nothing is decided on a store whose identity was never read.
+    if (this.known === undefined) {
+      try {
+        await this.loadIdentity();
+      } catch (err) {
+        throw this.wrap(err, `update ${id}`);
+      }
+    }
 
     for (let attempt = 1; attempt <= attempts && Date.now() < giveUpAt; attempt++) {
       let current = this.cache.get(id);
@@ -277,6 +329,7 @@ export class EtcdWatermarkStore implements WatermarkStore {
     const key = identityKey(this.config.prefix);
     let kv;
     try {
+      await this.loadIdentity();
       const answer = await this.client.get(key);
       this.checkCluster(answer.clusterId, 'ping');
       kv = answer.kv;
@@ -346,10 +399,12 @@ async function loadIdentity(
   client: EtcdClient,
   config: EtcdStoreConfig,
   options: OpenStoreOptions,
+  /** The identity key as already read, if it was. */
+  read?: KeyValue,
 ): Promise<StoreIdentity> {
   const key = identityKey(config.prefix);
   const where = `prefix ${config.prefix} on etcd (${client.endpoints.join(', ')})`;
-  let kv = (await client.get(key)).kv;
+  let kv = read ?? (await client.get(key)).kv;
   if (kv === undefined && options.create === true) {
     const older = await client.getPrefix(watermarkKey(config.prefix, ''));
     if (older.length > 0 && options.adoptExisting !== true) {
@@ -383,16 +438,20 @@ async function loadIdentity(
 
 /**
  * Validates `config` (InputError on bad input), connects, and reads the store's identity
- * (StoreIdentityError if it was never initialised, unless `options.create`).
+ * (StoreIdentityError if it was never initialised, unless `options.create`). With
+ * `identityLater` (the agent) a cluster that does not answer is not an error: the store
+ * refuses everything as unavailable until a quorum answers and the identity is read.
  */
 export async function openEtcdStore(
   config: EtcdStoreConfigInput,
-  options: OpenStoreOptions = {},
+  options: OpenStoreOptions & { readonly identityLater?: boolean } = {},
 ): Promise<EtcdWatermarkStore> {
   const { client, config: parsed } = connectEtcd(config);
   try {
     return new EtcdWatermarkStore(client, parsed, await loadIdentity(client, parsed, options));
   } catch (err) {
+    if (err instanceof EtcdCallError && options.identityLater === true && !options.create)
+      return new EtcdWatermarkStore(client, parsed, undefined);
     client.close();
     if (!(err instanceof EtcdCallError)) throw err;
     throw new StoreUnavailableError(

@@ -22,6 +22,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreIdentityError, StoreUnavailableError, errorMessage } from '../errors.js';
 import type { Watermark } from '../guard/watermark.js';
+import { describeIoFailure, ioFailureKind, type IoFailureKind } from './io-error.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 import {
   FencedError,
@@ -109,6 +110,14 @@ function createFile0600(path: string): boolean {
   chmodSync(path, 0o600);
   return true;
 }
+
+const IO_HINTS: Record<IoFailureKind, string> = {
+  full: 'free space on the filesystem holding the store; the agent retries on every request',
+  read_only: 'make the store file and its filesystem writable by this user again',
+  io_error: 'check the disk (dmesg); the agent retries on every request',
+  missing:
+    'the store file or its directory was removed or replaced; stop the agents using it and restore the file (never an older copy), then restart them',
+};
 
 export class SqliteWatermarkStore implements WatermarkStore {
   readonly engine = 'sqlite' as const;
@@ -419,6 +428,15 @@ export class SqliteWatermarkStore implements WatermarkStore {
       for (const item of batch) item.reject(failure);
       return;
     }
+    // After the commit, before anything leaves: SQLite commits happily into a file that was
+    // unlinked or renamed over between the check inside the transaction and the fsync, and
+    // such a commit is on no disk anyone will read.
+    try {
+      this.checkFile();
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    }
     for (const item of batch) {
       const r = item.result!;
       if (r.ok) item.resolve(r.value);
@@ -487,12 +505,16 @@ export class SqliteWatermarkStore implements WatermarkStore {
   private wrap(err: unknown, what: string): Error {
     // Errors of our own (a corrupt record, a rule's bug) pass through unchanged.
     if (!(err instanceof Database.SqliteError)) return err as Error;
-    const busy = isLocked(err);
+    // Every SQLite error, a full or read-only disk included, is a store that cannot vouch for
+    // the write: a refusal (store_unavailable), never a crash or a 500.
+    const kind = ioFailureKind(err);
     return new StoreUnavailableError(
-      `SQLite store ${this.path}: ${what} failed: ${err.message}`,
-      busy
+      `SQLite store ${this.path}: ${what} failed: ${describeIoFailure(err)}`,
+      isLocked(err)
         ? 'another process held the write lock past the busy timeout'
-        : 'check the disk and the file permissions',
+        : kind !== undefined
+          ? IO_HINTS[kind]
+          : 'check the disk and the file permissions',
       { cause: err },
     );
   }

@@ -85,8 +85,8 @@ describe('a SQLite store replaced under running agents (issue 10)', () => {
     mkdirSync(dataDir, { recursive: true });
     return writeAgentConfig({ dir, storePath, dataDir, keyFile: keys[0]!.file!, keys }, name);
   };
-  const start = async (config: string) => {
-    const agent = await startAgentProcess(config);
+  const start = async (config: string, options: { acceptNotReady?: boolean } = {}) => {
+    const agent = await startAgentProcess(config, 30_000, options);
     running.push(agent);
     return agent;
   };
@@ -133,7 +133,8 @@ describe('a SQLite store replaced under running agents (issue 10)', () => {
     // Restarted, agent 1 opens the new store but its local watermark was built against the
     // first one: every decision refused, not ready, with the way out in the message.
     await agent1.kill('SIGTERM');
-    agent1 = await start(config1);
+    agent1 = await start(config1, { acceptNotReady: true });
+    assert.equal(agent1.startedReady, false, 'started, refusing, not ready');
     for (const slot of [10n, 13n]) {
       const r = await sign(agent1, slot, 'payload A4');
       assert.equal(r.status, 503, JSON.stringify(r.body));

@@ -7,7 +7,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { KeyProtocol } from '../../src/keys/binding.js';
-import { CHAIN, CHAIN2, writePrivValidatorKey } from './guard-fixtures.js';
+import { babeHeader, CHAIN, CHAIN2, writePrivValidatorKey } from './guard-fixtures.js';
 import { CLI_ENTRY } from './paths.js';
 
 /** One entry of an agent config's `keys:` section. */
@@ -91,15 +91,21 @@ export function initAgentStore(configPath: string): string {
 export interface AgentProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** false when the agent logged "agent started, not ready: …" instead of "agent ready". */
+  readonly startedReady: boolean;
   readonly exited: Promise<number | string>;
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts the agent and resolves once it listens; rejects (and kills it) if it never does. */
+/**
+ * Starts the agent and resolves once it listens; rejects (and kills it) if it never does.
+ * With `acceptNotReady`, an agent that started but reported itself not ready counts too.
+ */
 export async function startAgentProcess(
   configPath: string,
   readyWithinMs = 30_000,
+  options: { acceptNotReady?: boolean } = {},
 ): Promise<AgentProcess> {
   const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,6 +116,7 @@ export async function startAgentProcess(
     child.on('exit', (code, signal) => res(code ?? signal ?? 'unknown')),
   );
   let timer: NodeJS.Timeout | undefined;
+  let startedReady = true;
   try {
     const url = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -117,6 +124,14 @@ export async function startAgentProcess(
         try {
           const entry = JSON.parse(line) as { msg?: string; url?: string };
           if (entry.msg === 'agent ready' && entry.url) resolve(entry.url);
+          if (
+            options.acceptNotReady &&
+            entry.msg?.startsWith('agent started, not ready') &&
+            entry.url
+          ) {
+            startedReady = false;
+            resolve(entry.url);
+          }
         } catch {
           // not a log line
         }
@@ -130,6 +145,7 @@ export async function startAgentProcess(
     return {
       child,
       url,
+      startedReady,
       exited,
       output: () => out,
       async kill(signal: NodeJS.Signals = 'SIGKILL') {
@@ -143,4 +159,35 @@ export async function startAgentProcess(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The slot-signing test agent most process tests need: the rig's keys written into
+ * `files.dir`, an agent config binding them, and its SQLite store initialised (unless
+ * `init: false`, for tests whose store cannot be created yet). Sign with `babeSignBody`.
+ */
+export function writeSlotAgent(
+  files: Omit<AgentFiles, 'keyFile' | 'keys'>,
+  agentId: string,
+  options: { init?: boolean; logLevel?: string } = {},
+): string {
+  const keys = writeRigKeyFiles(files.dir);
+  const config = writeAgentConfig(
+    { ...files, keyFile: keys[0]!.file!, keys },
+    agentId,
+    options.logLevel,
+  );
+  if (options.init !== false) initAgentStore(config);
+  return config;
+}
+
+/** The HTTP body of a BABE seal by `s1` (see writeSlotAgent) of a header at `slot`. */
+export function babeSignBody(slot: bigint | number, content: string | number = 'a'): string {
+  return JSON.stringify({
+    family: 'slot',
+    chainId: CHAIN,
+    keyId: 's1',
+    position: { slot: String(slot) },
+    payload: Buffer.from(babeHeader(BigInt(slot), content)).toString('hex'),
+  });
 }

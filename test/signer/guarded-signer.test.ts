@@ -729,7 +729,8 @@ describe('GuardedSigner', () => {
         assert.match(r.message, /built against store .* reaches now is /);
         assert.match(r.message, /vigil state adopt/);
       }
-      refused(await reborn.signer.sign({ ...slotReq(1n), chainId: 'other' }), 'store_identity');
+      // Every scope of the agent, not only the one it signed in.
+      refused(await reborn.signer.sign(req.grandpa(0n, 1n, 'prevote')), 'store_identity');
       // The operator acknowledges the new store: that vouches for the store, not for its
       // (empty) watermark, which is still behind what this agent signed.
       reborn.local.adoptStore(reborn.store.identity);
@@ -752,6 +753,8 @@ describe('GuardedSigner', () => {
       removeDb(storePath);
       const reborn = openSignerRig(storePath, localPath);
       rigs.push(reborn);
+      refused(await reborn.signer.authorize(req.authorizeSlot(9n, 'n')), 'store_identity');
+      reborn.local.adoptStore(reborn.store.identity);
       refused(await reborn.signer.authorize(req.authorizeSlot(9n, 'n')), 'store_behind_local');
       assert.deepEqual(await reborn.store.list(), []);
     });
