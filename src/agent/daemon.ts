@@ -10,15 +10,18 @@ import { GuardedSigner, type DecisionObserver } from '../signer/guarded-signer.j
 import { startSupervisor, type Supervisor } from '../supervisor/index.js';
 import { LocalWatermarks } from '../signer/local-watermark.js';
 import type { WatermarkStore } from '../store/types.js';
-import type { AgentConfig } from './config.js';
+import { defaultListen, type AgentConfig } from './config.js';
 import { buildHttpApi } from './http.js';
+import { startApiListeners } from './listen.js';
 import { loadKeyRing } from './keys.js';
 import { AgentMetrics } from './metrics.js';
 import { openStore } from './store.js';
 
 export interface RunningAgent {
-  /** Base URL of the HTTP API, e.g. http://127.0.0.1:7710 */
-  readonly url: string;
+  /** The unix socket the signing API serves on, when `listen.socket` is configured (default). */
+  readonly socketPath?: string;
+  /** Base URL of the TCP listener, when `listen.tcp` is configured, e.g. http://127.0.0.1:7710 */
+  readonly url?: string;
   readonly guard: GuardedSigner;
   readonly store: WatermarkStore;
   readonly logger: Logger;
@@ -111,7 +114,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       ...(cometbft ? { links: () => cometbft.status() } : {}),
     });
     stoppers.push(() => app.close());
-    await app.listen({ host: config.listen.host, port: config.listen.port });
+    await app.ready();
+    const listeners = await startApiListeners(
+      config.listen ?? defaultListen(config.agent.dataDir),
+      (req, res) => app.routing(req, res),
+    );
+    stoppers.push(() => listeners.close());
     let metricsUrl: string | undefined;
     if (config.metricsListen) {
       const observability = await buildHttpApi({
@@ -129,10 +137,11 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       });
       metricsUrl = urlOf(observability, config.metricsListen);
     }
-    const url = urlOf(app, config.listen);
+    const { socketPath, url } = listeners;
     log.info(
       {
-        url,
+        ...(socketPath !== undefined ? { socketPath } : {}),
+        ...(url !== undefined ? { url } : {}),
         ...(metricsUrl ? { metricsUrl } : {}),
         store: store.engine,
         keys: keys.all().map((k) => ({ id: k.id, publicKey: k.scopeKeyId, signs: !!k.signer })),
@@ -141,7 +150,8 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     );
     const openedStore = store;
     return {
-      url,
+      ...(socketPath !== undefined ? { socketPath } : {}),
+      ...(url !== undefined ? { url } : {}),
       guard,
       store: openedStore,
       logger: log,

@@ -6,13 +6,14 @@
  * missed.
  */
 import { createHash } from 'node:crypto';
+import type { AgentClient } from '../agent/client.js';
 import type { EvidenceCollector } from './evidence.js';
 import { WallClockTicker } from './ticker.js';
 
 export interface DutyNode {
   readonly name: string;
-  /** The node's agent; undefined while it is down. */
-  agentUrl: string | undefined;
+  /** The client for the node's link to its agent; undefined while it has none. */
+  agent: AgentClient | undefined;
   /** A node whose clock is off works on the wrong tick: this many ahead (or behind). */
   clockSkewTicks?: bigint;
 }
@@ -121,22 +122,21 @@ export class DutyNetwork {
       `${this.chainId}|${duty.label}|parent=${this.parent}|by=${node.name}`,
     );
     const result = { node: node.name, payload, signed: false, refused: false, unreachable: false };
-    if (node.agentUrl === undefined) return { ...result, unreachable: true };
+    if (node.agent === undefined) return { ...result, unreachable: true };
     try {
-      const res = await fetch(`${node.agentUrl}/v1/sign`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
+      const res = await node.agent.post<SignReply>(
+        '/v1/sign',
+        {
           family: duty.family,
           chainId: this.chainId,
           keyId: this.keyId,
           position: duty.position,
           payload: payload.toString('hex'),
-        }),
-        signal: AbortSignal.timeout(Math.max(100, this.tickMs / 2)),
-      });
-      const reply = (await res.json()) as SignReply;
-      if (res.ok && reply.signature) {
+        },
+        Math.max(100, this.tickMs / 2),
+      );
+      const reply = res.body;
+      if (res.status === 200 && reply.signature) {
         this.evidence.record({
           chainId: this.chainId,
           publicKey: this.publicKey,

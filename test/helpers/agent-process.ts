@@ -1,11 +1,12 @@
 /**
- * Runs `vigil agent --config <file>` as a child process on a free loopback port and finds its
- * URL in the `agent ready` log line.
+ * Runs `vigil agent --config <file>` as a child process serving on its unix socket, finds the
+ * socket in the `agent ready` log line, and hands out a client for it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { AgentClient } from '../../src/agent/client.js';
 import { CLI_ENTRY } from './paths.js';
 
 export interface AgentFiles {
@@ -15,7 +16,10 @@ export interface AgentFiles {
   readonly keyFile: string;
 }
 
-/** Writes an agent config (sqlite store, one signing key `k1`, port 0) and returns its path. */
+/**
+ * Writes an agent config (sqlite store, one signing key `k1`, the API on the default socket
+ * `<dataDir>/api.sock`) and returns its path.
+ */
 export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 'info'): string {
   const path = join(files.dir, `${agentId}.yaml`);
   writeFileSync(
@@ -24,9 +28,6 @@ export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 
       'agent:',
       `  id: ${agentId}`,
       `  dataDir: ${JSON.stringify(files.dataDir)}`,
-      'listen:',
-      '  host: 127.0.0.1',
-      '  port: 0',
       'store:',
       '  engine: sqlite',
       `  path: ${JSON.stringify(files.storePath)}`,
@@ -43,7 +44,9 @@ export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 
 
 export interface AgentProcess {
   readonly child: ChildProcess;
-  readonly url: string;
+  readonly socketPath: string;
+  /** A kept-alive client for the agent's socket, closed by kill(). */
+  readonly client: AgentClient;
   readonly exited: Promise<number | string>;
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
@@ -64,12 +67,12 @@ export async function startAgentProcess(
   );
   let timer: NodeJS.Timeout | undefined;
   try {
-    const url = await new Promise<string>((resolve, reject) => {
+    const socketPath = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         out += line + '\n';
         try {
-          const entry = JSON.parse(line) as { msg?: string; url?: string };
-          if (entry.msg === 'agent ready' && entry.url) resolve(entry.url);
+          const entry = JSON.parse(line) as { msg?: string; socketPath?: string };
+          if (entry.msg === 'agent ready' && entry.socketPath) resolve(entry.socketPath);
         } catch {
           // not a log line
         }
@@ -80,13 +83,16 @@ export async function startAgentProcess(
         readyWithinMs,
       );
     });
+    const client = new AgentClient({ socketPath });
     return {
       child,
-      url,
+      socketPath,
+      client,
       exited,
       output: () => out,
       async kill(signal: NodeJS.Signals = 'SIGKILL') {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        client.close();
         return exited;
       },
     };
