@@ -1,0 +1,244 @@
+/**
+ * The API's own cost: one guarded decision (slot family, fresh slots, one SQLite store file in
+ * a temp dir) made three ways, in blocks that alternate so disk and CPU drift hit all alike:
+ *
+ *   in process:  GuardedSigner.sign in this process (the baseline)
+ *   socket:      POST /v1/sign to a `vigil agent` child process over its unix socket
+ *   tcp:         the same agent over loopback TCP with a bearer token
+ *
+ * Both clients are the AgentClient every Vigil part uses, one request in flight. The figure
+ * is what the API adds to the decision: p50(socket) − p50(in process), and the same for TCP.
+ * Target (issue 9): at most 0.3 ms added at p50.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { AgentClient } from '../src/agent/client.js';
+import { Ed25519Key } from '../src/keys/ed25519.js';
+import { KeyRing } from '../src/keys/keyring.js';
+import { GuardedSigner } from '../src/signer/guarded-signer.js';
+import { LocalWatermarks } from '../src/signer/local-watermark.js';
+import { SqliteWatermarkStore } from '../src/store/sqlite.js';
+import type { BenchFigure } from './figures.js';
+
+const CLI_ENTRY = fileURLToPath(new URL('../src/cli/run.js', import.meta.url));
+const SEED = new Uint8Array(32).fill(42);
+const PAYLOAD = new Uint8Array(96).fill(7);
+const TOKEN = 'ab'.repeat(32);
+const TARGET_ADDED_MS = 0.3;
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summarize(latenciesMs: readonly number[]) {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+/** The agent as an operator runs it, serving on a socket and on loopback TCP with a token. */
+async function startAgent(dir: string) {
+  writeFileSync(join(dir, 'key.hex'), Buffer.from(SEED).toString('hex') + '\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'api.token'), TOKEN + '\n', { mode: 0o600 });
+  const config = join(dir, 'agent.yaml');
+  writeFileSync(
+    config,
+    [
+      'agent: { id: bench-api, dataDir: agent-data }',
+      'listen:',
+      '  socket: { path: agent-data/api.sock }',
+      '  tcp: { host: 127.0.0.1, port: 0, tokenFile: api.token }',
+      'store: { engine: sqlite, path: store.db }',
+      'keys: [{ id: bench, file: key.hex }]',
+      'log: { level: info }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  const where = await new Promise<{ socketPath: string; url: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent not ready in 30 s:\n${out}`)), 30_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      out += line + '\n';
+      try {
+        const e = JSON.parse(line) as { msg?: string; socketPath?: string; url?: string };
+        if (e.msg === 'agent ready' && e.socketPath && e.url) {
+          clearTimeout(timer);
+          resolve({ socketPath: e.socketPath, url: e.url });
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited before ready:\n${out}`));
+    });
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    ...where,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Fresh slots on a chain of its own, so every decision is a grant that writes. */
+class Decisions {
+  private slot = 0n;
+  readonly latenciesMs: number[] = [];
+  constructor(
+    readonly chainId: string,
+    private readonly decide: (body: {
+      chainId: string;
+      slot: bigint;
+    }) => Promise<{ ok: boolean; detail: string }>,
+  ) {}
+
+  async run(n: number, record = true): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      const r = await this.decide({ chainId: this.chainId, slot: this.slot++ });
+      const ms = performance.now() - t;
+      if (!r.ok) throw new Error(`${this.chainId}: not granted: ${r.detail}`);
+      if (record) this.latenciesMs.push(ms);
+    }
+  }
+}
+
+const apiDecision =
+  (client: AgentClient, payloadHex: string) =>
+  async ({ chainId, slot }: { chainId: string; slot: bigint }) => {
+    const r = await client.post<{ decision?: string }>('/v1/sign', {
+      family: 'slot',
+      chainId,
+      keyId: 'bench',
+      position: { slot: String(slot) },
+      payload: payloadHex,
+    });
+    return { ok: r.status === 200 && r.body.decision === 'granted', detail: JSON.stringify(r) };
+  };
+
+const ms = (x: number) => `${x.toFixed(3)} ms`;
+
+export async function run(): Promise<BenchFigure[]> {
+  const n = Number(process.env.VIGIL_BENCH_N ?? 2000);
+  const per = 20;
+  const blocks = Math.max(1, Math.ceil(n / per));
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-api-'));
+  const payloadHex = Buffer.from(PAYLOAD).toString('hex');
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  const clients: AgentClient[] = [];
+  // The in-process guard shares the agent's store file, as agents on one host do.
+  const store = SqliteWatermarkStore.open({ path: join(dir, 'store.db') });
+  const local = new LocalWatermarks(join(dir, 'in-process', 'local-watermarks.db'));
+  try {
+    const key = Ed25519Key.fromSeed(SEED);
+    const keys = new KeyRing();
+    keys.add({ id: 'bench', scopeKeyId: key.publicKeyHex, signer: key });
+    const guard = new GuardedSigner({ store, keys, local, agentId: 'bench-in-process' });
+    const inProcess = new Decisions('in-process', async ({ chainId, slot }) => {
+      const r = await guard.sign({
+        family: 'slot',
+        chainId,
+        keyId: 'bench',
+        slot,
+        payload: PAYLOAD,
+      });
+      return { ok: r.outcome === 'granted', detail: JSON.stringify(r.outcome) };
+    });
+    agent = await startAgent(dir);
+    const socketClient = new AgentClient({ socketPath: agent.socketPath });
+    const tcpClient = new AgentClient({ url: agent.url, token: TOKEN });
+    clients.push(socketClient, tcpClient);
+    const socket = new Decisions('socket', apiDecision(socketClient, payloadHex));
+    const tcp = new Decisions('tcp', apiDecision(tcpClient, payloadHex));
+    // Warm-up: page cache, JIT, prepared statements, kept-alive connections.
+    for (const d of [inProcess, socket, tcp]) await d.run(100, false);
+    for (let b = 0; b < blocks; b++) {
+      await inProcess.run(per);
+      await socket.run(per);
+      await tcp.run(per);
+    }
+    const a = summarize(inProcess.latenciesMs);
+    const s = summarize(socket.latenciesMs);
+    const t = summarize(tcp.latenciesMs);
+    const added = (x: typeof s) => ({ p50: x.p50 - a.p50, p99: x.p99 - a.p99 });
+    const sa = added(s);
+    const ta = added(t);
+    console.log(
+      `One guarded decision, ${a.n} each, blocks of ${per} interleaved (slot, fresh slots)`,
+    );
+    console.log(
+      `  GuardedSigner.sign in process   p50 ${ms(a.p50)}  p99 ${ms(a.p99)}   (baseline)`,
+    );
+    console.log(
+      `  POST /v1/sign, unix socket      p50 ${ms(s.p50)}  p99 ${ms(s.p99)}   ` +
+        `added p50 ${ms(sa.p50)}  p99 ${ms(sa.p99)}  (target ≤ ${TARGET_ADDED_MS} ms at p50)`,
+    );
+    console.log(
+      `  POST /v1/sign, TCP + token      p50 ${ms(t.p50)}  p99 ${ms(t.p99)}   ` +
+        `added p50 ${ms(ta.p50)}  p99 ${ms(ta.p99)}  (target ≤ ${TARGET_ADDED_MS} ms at p50)`,
+    );
+    return [
+      {
+        name: 'API added p50, unix socket',
+        value: sa.p50,
+        unit: 'ms',
+        baseline: a.p50,
+        baselineName: 'in-process decision p50',
+        ratio: s.p50 / a.p50,
+        target: `≤ ${TARGET_ADDED_MS} ms`,
+        ok: sa.p50 <= TARGET_ADDED_MS,
+      },
+      {
+        name: 'API added p50, TCP + token',
+        value: ta.p50,
+        unit: 'ms',
+        baseline: a.p50,
+        baselineName: 'in-process decision p50',
+        ratio: t.p50 / a.p50,
+        target: `≤ ${TARGET_ADDED_MS} ms`,
+        ok: ta.p50 <= TARGET_ADDED_MS,
+      },
+      {
+        name: 'API added p99, unix socket',
+        value: sa.p99,
+        unit: 'ms',
+        baseline: a.p99,
+        baselineName: 'in-process decision p99',
+        ratio: s.p99 / a.p99,
+      },
+      {
+        name: 'API added p99, TCP + token',
+        value: ta.p99,
+        unit: 'ms',
+        baseline: a.p99,
+        baselineName: 'in-process decision p99',
+        ratio: t.p99 / a.p99,
+      },
+    ];
+  } finally {
+    for (const c of clients) c.close();
+    await agent?.stop();
+    local.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await run();
+}
