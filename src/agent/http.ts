@@ -70,6 +70,8 @@ function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize
       reason: result.reason,
       message: result.message,
       ...(result.watermark ? { watermark: watermarkJson(result.watermark) } : {}),
+      // Every non-2xx answer carries the same error shape, refusals included.
+      error: { code: result.reason.toUpperCase(), message: result.message },
     });
   }
   return res.code(200).send({
