@@ -184,6 +184,9 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Decisions are counted in metrics and refusals logged by the guard; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger either: building one (with its request id binding) for
+    // every request cost more than the lines it would never write.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT_BYTES,
   });
 

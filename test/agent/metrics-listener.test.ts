@@ -34,6 +34,12 @@ test('metricsListen serves health, readiness and metrics but never the signing A
       body: '{}',
     });
     assert.equal(sign.status, 404);
+    const authorize = await fetch(`${metricsUrl}/v1/authorize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(authorize.status, 404);
     assert.equal((await fetch(`${metricsUrl}/openapi.json`)).status, 404);
   } finally {
     await agent.stop();
