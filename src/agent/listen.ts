@@ -114,7 +114,11 @@ function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> {
     };
     s.setTimeout(timeoutMs, () => done(true)); // a frozen agent still owns its socket
     s.once('connect', () => done(true));
-    s.once('error', () => done(false));
+    // Only a refused connection proves nobody listens; EAGAIN (a full backlog) means a busy
+    // agent, and any other error is no proof either: never unlink on a guess.
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      done(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'),
+    );
   });
 }
 
