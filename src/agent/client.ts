@@ -134,16 +134,19 @@ export class AgentClient {
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (err) => reject(new AgentUnreachableError(this.where, err)));
+          res.on('error', (err) => {
+            clearTimeout(timer);
+            reject(new AgentUnreachableError(this.where, err));
+          });
           res.on('end', () => {
             clearTimeout(timer);
             const text = Buffer.concat(chunks).toString('utf8');
             const status = res.statusCode ?? 0;
-            if (!/json/.test(res.headers['content-type'] ?? '')) {
-              // /metrics is text; everything else of ours is JSON.
-              if (path === '/metrics') return resolve({ status, body: text as T });
+            const type = res.headers['content-type'] ?? '';
+            // Our answers are JSON, except /metrics (Prometheus text), returned as a string.
+            if (type.startsWith('text/plain')) return resolve({ status, body: text as T });
+            if (!type.startsWith('application/json'))
               return reject(new AgentProtocolError(this.where, status, text));
-            }
             try {
               resolve({ status, body: JSON.parse(text) as T });
             } catch {
