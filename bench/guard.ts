@@ -4,8 +4,8 @@
  *   in process:  GuardedSigner.sign (GRANDPA prevotes parsed from their SCALE payload, rising rounds) on a real SQLite file
  *   baseline:    a raw better-sqlite3 durable transaction doing the same write (WAL,
  *                synchronous=FULL, BEGIN IMMEDIATE, one upsert of a same-size row)
- *   over HTTP:   POST /v1/sign to a `vigil agent` child process on loopback, one request in
- *                flight, keep-alive
+ *   over HTTP:   POST /v1/sign to a `vigil agent` child process on its unix socket, one
+ *                request in flight, keep-alive (the AgentClient every Vigil part uses)
  *
  * Targets (issue 2): in-process throughput ≥ 0.8× the raw baseline; HTTP p99 ≤ 5 ms.
  * Raw and in-process runs alternate op by op, HTTP in blocks of 20 between them, so that
@@ -13,13 +13,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { AgentClient } from '../src/agent/client.js';
 import { Ed25519Key } from '../src/keys/ed25519.js';
 import { KeyRing } from '../src/keys/keyring.js';
 import { GuardedSigner } from '../src/signer/guarded-signer.js';
@@ -168,12 +168,12 @@ class InProcessGuard {
   }
 }
 
-/** A `vigil agent` child process with one signing key, on a free loopback port. */
+/** A `vigil agent` child process with one signing key, serving on its unix socket. */
 async function startAgent(
   dir: string,
   name: string,
   storePath: string,
-): Promise<{ url: URL; stop: () => Promise<void> }> {
+): Promise<{ socketPath: string; stop: () => Promise<void> }> {
   const keyFile = join(dir, 'key.hex');
   writeFileSync(keyFile, Buffer.from(SEED).toString('hex') + '\n', { mode: 0o600 });
   mkdirSync(join(dir, `${name}-data`), { recursive: true });
@@ -182,7 +182,6 @@ async function startAgent(
     config,
     [
       `agent: { id: ${name}, dataDir: ${name}-data }`,
-      'listen: { host: 127.0.0.1, port: 0 }',
       `store: { engine: sqlite, path: ${JSON.stringify(storePath)} }`,
       `keys: [{ id: bench, file: key.hex, protocol: grandpa, chains: [${BENCH_CHAIN}] }]`,
       'log: { level: info }',
@@ -200,15 +199,15 @@ async function startAgent(
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((res) => child.on('exit', () => res()));
-  const url = await new Promise<URL>((resolve, reject) => {
+  const socketPath = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`agent not ready in 30 s:\n${out}`)), 30_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       out += line + '\n';
       try {
-        const e = JSON.parse(line) as { msg?: string; url?: string };
-        if (e.msg === 'agent ready' && e.url) {
+        const e = JSON.parse(line) as { msg?: string; socketPath?: string };
+        if (e.msg === 'agent ready' && e.socketPath) {
           clearTimeout(timer);
-          resolve(new URL(e.url));
+          resolve(e.socketPath);
         }
       } catch {
         // not a log line
@@ -223,7 +222,7 @@ async function startAgent(
     throw err;
   });
   return {
-    url,
+    socketPath,
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -232,34 +231,10 @@ async function startAgent(
 }
 
 class HttpClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  private readonly client: AgentClient;
   private round = 0n;
-  constructor(private readonly url: URL) {}
-
-  private post(body: string): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          agent: this.agent,
-          host: this.url.hostname,
-          port: this.url.port,
-          path: '/v1/sign',
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+  constructor(socketPath: string) {
+    this.client = new AgentClient({ socketPath });
   }
 
   async run(n: number): Promise<Sample> {
@@ -273,15 +248,16 @@ class HttpClient {
         payload: Buffer.from(grandpaPrevote(++this.round)).toString('hex'),
       });
       const t = performance.now();
-      const r = await this.post(body);
+      const r = await this.client.request('POST', '/v1/sign', body);
       latenciesMs.push(performance.now() - t);
-      if (r.status !== 200) throw new Error(`HTTP bench got ${r.status}: ${r.text}`);
+      if (r.status !== 200)
+        throw new Error(`HTTP bench got ${r.status}: ${JSON.stringify(r.body)}`);
     }
     return { latenciesMs, wallMs: performance.now() - started };
   }
 
   close(): void {
-    this.agent.destroy();
+    this.client.close();
   }
 }
 
@@ -331,11 +307,11 @@ export async function run(): Promise<BenchFigure[]> {
     raw.run(50);
     await guard.run(50);
     agent = await startAgent(dir, 'bench-agent', 'agent.db');
-    http = new HttpClient(agent.url);
+    http = new HttpClient(agent.socketPath);
     await http.run(50);
     // The same agent on an in-memory store: what HTTP and the guard cost without the disk.
     memAgent = await startAgent(dir, 'bench-agent-mem', ':memory:');
-    mem = new HttpClient(memAgent.url);
+    mem = new HttpClient(memAgent.socketPath);
     await mem.run(50);
     for (let b = 0; b < blocks; b++) {
       // Raw and in-process guard alternate op by op: their ratio is the figure that matters
@@ -384,7 +360,7 @@ export async function run(): Promise<BenchFigure[]> {
       `${((statMs / g.p50) * 100).toFixed(2)}% of a guard decision's p50 (target ≤ 2%)`,
   );
   console.log(
-    `  POST /v1/sign over loopback HTTP   ${rate(h.perSecond).padStart(8)}  p50 ${ms(h.p50)}  p99 ${ms(h.p99)}   ` +
+    `  POST /v1/sign over the unix socket ${rate(h.perSecond).padStart(8)}  p50 ${ms(h.p50)}  p99 ${ms(h.p99)}   ` +
       `p99 ${(h.p99 / r.p99).toFixed(2)}× raw p99, ${(h.p99 / 5).toFixed(2)}× the 5 ms target`,
   );
   console.log(

@@ -5,19 +5,57 @@
 import { z } from 'zod';
 import { MAX_POSITION } from '../guard/position.js';
 
+/** Longer than any 63-bit decimal; bounds the work BigInt does on hostile input. */
+const MAX_POSITION_DIGITS = 19;
+
+// The pipe stops at the first failed check: `BigInt` only ever sees ASCII digits. (Zod runs
+// every check of one schema even after one fails, so a refine next to the regex threw on
+// "1e3" and "٣" and answered 500.)
 const position = z
-  .string()
-  .regex(/^(0|[1-9][0-9]{0,18})$/, 'expected a decimal integer string, e.g. "42"')
-  .refine((s) => BigInt(s) <= MAX_POSITION, 'must be at most 2^63-1')
-  .transform((s) => BigInt(s))
+  .string({
+    error: (i) =>
+      typeof i.input === 'number'
+        ? 'expected a decimal integer string, e.g. "42", not a JSON number (they lose precision above 2^53)'
+        : 'expected a decimal integer string, e.g. "42"',
+  })
+  .max(MAX_POSITION_DIGITS, 'must be at most 2^63-1')
+  .regex(
+    /^(0|[1-9][0-9]*)$/,
+    'expected ASCII decimal digits without sign, spaces, exponent or leading zeros, e.g. "42"',
+  )
+  .pipe(
+    z.string().transform((s, ctx) => {
+      const value = BigInt(s);
+      if (value > MAX_POSITION) {
+        ctx.issues.push({ code: 'custom', message: 'must be at most 2^63-1', input: s });
+        return z.NEVER;
+      }
+      return value;
+    }),
+  )
   .meta({ description: 'unsigned 63-bit integer as a decimal string' });
 
+// The length is checked on the decoded bytes: a bound on the string's length that allows for
+// an optional "0x" let one byte more through when the prefix was absent.
 const hex = (max: number) =>
   z
     .string()
-    .regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'expected hex bytes, optionally 0x-prefixed')
     .max(2 + max * 2, `at most ${max} bytes`)
-    .transform((s) => new Uint8Array(Buffer.from(s.replace(/^0x/, ''), 'hex')));
+    .regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'expected hex bytes, optionally 0x-prefixed')
+    .pipe(
+      z.string().transform((s, ctx) => {
+        const bytes = new Uint8Array(Buffer.from(s.startsWith('0x') ? s.slice(2) : s, 'hex'));
+        if (bytes.length > max) {
+          ctx.issues.push({
+            code: 'custom',
+            message: `at most ${max} bytes, got ${bytes.length}`,
+            input: s,
+          });
+          return z.NEVER;
+        }
+        return bytes;
+      }),
+    );
 
 /** Largest payload the API signs; CometBFT sign bytes are a few hundred bytes. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;

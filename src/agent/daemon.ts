@@ -11,8 +11,9 @@ import { GuardedSigner, type DecisionObserver } from '../signer/guarded-signer.j
 import { startSupervisor, type Supervisor } from '../supervisor/index.js';
 import { LocalWatermarks } from '../signer/local-watermark.js';
 import type { WatermarkStore } from '../store/types.js';
-import type { AgentConfig } from './config.js';
+import { defaultListen, type AgentConfig } from './config.js';
 import { buildHttpApi } from './http.js';
+import { startApiListeners } from './listen.js';
 import { loadKeyRing } from './keys.js';
 import { AgentMetrics } from './metrics.js';
 import {
@@ -30,8 +31,10 @@ const READINESS_TIMEOUT_MS = 2000;
 const READINESS_CHECK_EVERY_MS = 5000;
 
 export interface RunningAgent {
-  /** Base URL of the HTTP API, e.g. http://127.0.0.1:7710 */
-  readonly url: string;
+  /** The unix socket the signing API serves on, when `listen.socket` is configured (default). */
+  readonly socketPath?: string;
+  /** Base URL of the TCP listener, when `listen.tcp` is configured, e.g. http://127.0.0.1:7710 */
+  readonly url?: string;
   readonly guard: GuardedSigner;
   readonly store: WatermarkStore;
   readonly logger: Logger;
@@ -167,7 +170,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       ...(cometbft ? { links: () => cometbft.status() } : {}),
     });
     stoppers.push(() => app.close());
-    await app.listen({ host: config.listen.host, port: config.listen.port });
+    await app.ready();
+    const listeners = await startApiListeners(
+      config.listen ?? defaultListen(config.agent.dataDir),
+      (req, res) => app.routing(req, res),
+    );
+    stoppers.push(() => listeners.close());
     let metricsUrl: string | undefined;
     if (config.metricsListen) {
       const observability = await buildHttpApi({
@@ -187,10 +195,11 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       });
       metricsUrl = urlOf(observability, config.metricsListen);
     }
-    const url = urlOf(app, config.listen);
+    const { socketPath, url } = listeners;
     const started = await readiness.check(READINESS_TIMEOUT_MS);
     const startFields = {
-      url,
+      ...(socketPath !== undefined ? { socketPath } : {}),
+      ...(url !== undefined ? { url } : {}),
       ...(metricsUrl ? { metricsUrl } : {}),
       store: store.engine,
       storeId: local.boundStore ?? '(not read yet)',
@@ -211,7 +220,8 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     recheck.unref();
     stoppers.push(() => clearInterval(recheck));
     return {
-      url,
+      ...(socketPath !== undefined ? { socketPath } : {}),
+      ...(url !== undefined ? { url } : {}),
       guard,
       store: openedStore,
       logger: log,

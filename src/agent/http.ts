@@ -13,6 +13,7 @@ import swagger from '@fastify/swagger';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { formatTimestamp } from '../protocols/cometbft/sign-bytes.js';
+import { InputError, errorMessage } from '../errors.js';
 import { describePosition } from '../guard/describe.js';
 import { cometbftPosition, grandpaPosition, slotPosition, type Watermark } from '../guard/index.js';
 import type { GuardResult, GuardedSigner, SignRequest } from '../signer/guarded-signer.js';
@@ -25,7 +26,7 @@ import {
   type AuthorizeBody,
   type SignBody,
 } from './api-schemas.js';
-import { errorMessage } from '../errors.js';
+import { parseJsonBody } from './json-body.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   Readiness,
@@ -85,6 +86,8 @@ function reply(res: FastifyReply, result: GuardResult, mode: 'sign' | 'authorize
       reason: result.reason,
       message: result.message,
       ...(result.watermark ? { watermark: watermarkJson(result.watermark) } : {}),
+      // Every non-2xx answer carries the same error shape, refusals included.
+      error: { code: result.reason.toUpperCase(), message: result.message },
     });
   }
   return res.code(200).send({
@@ -163,6 +166,28 @@ function documented(schema: z.ZodType): object {
   return json;
 }
 
+/**
+ * Room for a sign body with a payload and an extension of MAX_PAYLOAD_BYTES each in hex (with
+ * "0x"), and an envelope whose ids are fully \u-escaped: bodies the schema may accept are
+ * never cut off by the transport limit, so a payload one byte too long gets the schema's
+ * precise 400 rather than a bare 413.
+ */
+export const BODY_LIMIT_BYTES = 2 * (2 + MAX_PAYLOAD_BYTES * 2) + 16 * 1024;
+
+/** Fastify's own 4xx codes, renamed for our error bodies. */
+const FASTIFY_CODES: Record<string, { code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'send the body as JSON with `content-type: application/json`',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: 'BODY_TOO_LARGE',
+    message: `the body is larger than ${BODY_LIMIT_BYTES} bytes`,
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'BAD_CONTENT_LENGTH' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_JSON', message: 'the body is empty' },
+};
+
 export class BodyValidationError extends Error {
   readonly statusCode = 400;
   readonly code = 'INVALID_REQUEST';
@@ -173,8 +198,21 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Decisions are counted in metrics and refusals logged by the guard; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
-    // A hex payload doubles in size; leave room for the envelope.
-    bodyLimit: MAX_PAYLOAD_BYTES * 2 * 2 + 4096,
+    // No per-request child logger either: building one (with its request id binding) for
+    // every request cost more than the lines it would never write.
+    childLoggerFactory: (logger) => logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+  });
+
+  // Our own JSON parser: the body must be UTF-8 JSON with no key named twice in an object.
+  // Anything else (form data, text, no content type) is 415 before a byte is parsed.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    try {
+      done(null, parseJsonBody(text as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
   });
 
   app.setValidatorCompiler(({ schema }) => {
@@ -195,13 +233,20 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
   app.setErrorHandler(
     (err: { statusCode?: number; code?: string; message?: string }, _req, res) => {
       const status =
-        err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+        err instanceof InputError
+          ? 400
+          : err.statusCode && err.statusCode >= 400 && err.statusCode < 500
+            ? err.statusCode
+            : 500;
       if (status === 500) opts.logger.error({ err }, 'unhandled error in request');
+      const known = err.code !== undefined ? FASTIFY_CODES[err.code] : undefined;
       return res.code(status).send({
         error: {
-          code: status === 500 ? 'INTERNAL' : (err.code ?? 'BAD_REQUEST'),
+          code: status === 500 ? 'INTERNAL' : (known?.code ?? err.code ?? 'BAD_REQUEST'),
           message:
-            status === 500 ? 'internal error; nothing was signed' : (err.message ?? 'bad request'),
+            status === 500
+              ? 'internal error; nothing was signed'
+              : (known?.message ?? err.message ?? 'bad request'),
         },
       });
     },

@@ -61,7 +61,12 @@ export function upCommand(): Command {
         const poll = async () => {
           if (!control) return;
           const views = await Promise.all(
-            control.members.map((m) => probeAgent(m.agent?.url, m.agent?.child.pid)),
+            control.members.map((m) =>
+              probeAgent(
+                m.agent?.socketPath !== undefined ? { socketPath: m.agent.socketPath } : undefined,
+                m.agent?.child.pid,
+              ),
+            ),
           );
           control.members.forEach((m, i) => state.agents.set(m.name, views[i]!));
           draw();

@@ -1,7 +1,8 @@
 /**
- * Runs a Vigil agent as a child process, the way an operator runs it, and finds its API URL
- * from its "agent ready" log line, or "agent started, not ready: …" (its store unreachable at
- * start, say while chaos has cut its etcd links): it serves and becomes ready by itself.
+ * Runs a Vigil agent as a child process, the way an operator runs it, and finds where its API
+ * listens (socket path, URL) from its "agent ready" log line, or "agent started, not ready: …"
+ * (its store unreachable at start, say while chaos has cut its etcd links): it serves and
+ * becomes ready by itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,10 @@ export interface AgentProcess {
   readonly name: string;
   readonly configFile: string;
   readonly child: ChildProcess;
-  readonly url: string;
+  /** The API's unix socket, when the agent serves on one (the devnet's agents do). */
+  readonly socketPath?: string;
+  /** The API's TCP URL, when the agent serves on TCP. */
+  readonly url?: string;
   /** Sends SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -31,7 +35,7 @@ export async function startAgentProcess(
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-  const url = await new Promise<string>((resolve, reject) => {
+  const where = await new Promise<{ socketPath?: string; url?: string }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
@@ -44,12 +48,15 @@ export async function startAgentProcess(
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        const entry = JSON.parse(line) as { msg?: string; url?: string; socketPath?: string };
         const started =
           entry.msg === 'agent ready' || entry.msg?.startsWith('agent started, not ready');
-        if (started && entry.url) {
+        if (started && (entry.socketPath || entry.url)) {
           clearTimeout(timer);
-          resolve(entry.url);
+          resolve({
+            ...(entry.socketPath ? { socketPath: entry.socketPath } : {}),
+            ...(entry.url ? { url: entry.url } : {}),
+          });
         }
       } catch {
         // not a log line of ours
@@ -70,7 +77,7 @@ export async function startAgentProcess(
     name,
     configFile,
     child,
-    url,
+    ...where,
     async stop(graceMs = 3000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       // A paused agent (fault injection) would hold SIGTERM pending until killed.

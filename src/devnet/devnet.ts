@@ -7,8 +7,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { AgentClient } from '../agent/client.js';
 import { loadAgentConfig } from '../agent/config.js';
 import { initStore } from '../agent/store.js';
+import { VigilError } from '../errors.js';
 import { loadEd25519KeyFile, loadSr25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile, generateSeedFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
@@ -213,7 +215,7 @@ function writeAgentConfig({
     file,
     stringify({
       agent: { id: name, dataDir: `./${name}` },
-      listen: { host: '127.0.0.1', port: 0 },
+      listen: { socket: { path: `./${name}/api.sock` } },
       // A short busy timeout: an agent frozen inside a transaction should cost a slot or
       // two, not stall the others for seconds.
       store: storeSection(name, separateStore, etcdEndpoints),
@@ -230,7 +232,11 @@ function writeAgentConfig({
   return file;
 }
 
-const portOf = (url: string) => Number(new URL(url).port);
+function socketOf(agent: AgentProcess): { path: string } {
+  if (agent.socketPath === undefined)
+    throw new VigilError('DEVNET_AGENT_SOCKET', `agent ${agent.name} serves on no unix socket`);
+  return { path: agent.socketPath };
+}
 
 export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const workDir = resolve(opts.workDir);
@@ -278,7 +284,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     opts.onTick?.(o, totals);
   };
   // One clock per member, shared by all its chains (a clock jump hits every chain it runs).
-  const clocks: DutyNode[] = names.map((name) => ({ name, agentUrl: undefined }));
+  const clocks: DutyNode[] = names.map((name) => ({ name, agent: undefined }));
   let etcd: DevnetEtcdCluster | undefined;
   try {
     if (opts.file.store === 'etcd') {
@@ -328,10 +334,16 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       throw failed.reason;
     }
     for (const [index, agent] of agents.entries()) {
-      const proxy = new TcpProxy(portOf(agent.url));
+      // The node's link to its agent: a socket of its own in front of the agent's, so a
+      // fault can cut it while the agent itself stays up.
+      const proxy = new TcpProxy(
+        socketOf(agent),
+        undefined,
+        join(workDir, 'agents', `${agent.name}.link.sock`),
+      );
       await proxy.start();
       const node = clocks[index]!;
-      node.agentUrl = `http://127.0.0.1:${proxy.port}`;
+      node.agent = new AgentClient({ socketPath: proxy.listenPath! });
       members.push({
         name: agent.name,
         configFile: agent.configFile,
@@ -340,7 +352,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
         nodeLinks: cometbftNetworks.flatMap((n) => n.links.slice(index, index + 1)),
         node,
       });
-      opts.onAgent?.(`${agent.name} agent pid ${agent.child.pid} at ${agent.url}`);
+      opts.onAgent?.(`${agent.name} agent pid ${agent.child.pid} at ${agent.socketPath}`);
     }
 
     for (const chain of opts.file.chains) {
@@ -376,7 +388,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
         const restart = startAgentProcess(m.name, m.configFile).then(async (agent) => {
           // The devnet may have begun stopping while this agent started.
           if (stopping) return agent.stop();
-          m.proxy.setTarget(portOf(agent.url));
+          m.proxy.setTarget(socketOf(agent));
           m.agent = agent;
         });
         restarts.add(restart);
@@ -400,6 +412,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     await Promise.allSettled([...restarts]);
     await Promise.all(members.map((m) => m.agent?.stop()));
     await Promise.all(members.map((m) => m.proxy.stop()));
+    for (const m of members) m.node.agent?.close();
     await etcd?.stop();
   }
   return {

@@ -7,6 +7,7 @@
  * no node got a signature is missed.
  */
 import { createHash } from 'node:crypto';
+import type { AgentClient } from '../agent/client.js';
 import { encodeGrandpaSignPayload } from '../protocols/substrate/grandpa.js';
 import { encodeBabePreDigest, encodeHeader, headerHash } from '../protocols/substrate/header.js';
 import type { EvidenceCollector, EvidenceProtocol } from './evidence.js';
@@ -14,8 +15,8 @@ import { WallClockTicker } from './ticker.js';
 
 export interface DutyNode {
   readonly name: string;
-  /** The node's agent; undefined while it is down. */
-  agentUrl: string | undefined;
+  /** The client for the node's link to its agent; undefined while it has none. */
+  agent: AgentClient | undefined;
   /** A node whose clock is off works on the wrong tick: this many ahead (or behind). */
   clockSkewTicks?: bigint;
 }
@@ -161,22 +162,21 @@ export class DutyNetwork {
     // Each node builds on what it saw, and names itself: two nodes never build the same message.
     const payload = Buffer.from(duty.build(this.view, node.name));
     const result = { node: node.name, payload, signed: false, refused: false, unreachable: false };
-    if (node.agentUrl === undefined) return { ...result, unreachable: true };
+    if (node.agent === undefined) return { ...result, unreachable: true };
     try {
-      const res = await fetch(`${node.agentUrl}/v1/sign`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
+      const res = await node.agent.post<SignReply>(
+        '/v1/sign',
+        {
           family: duty.family,
           chainId: this.chainId,
           keyId: this.keyId,
           position: duty.position,
           payload: payload.toString('hex'),
-        }),
-        signal: AbortSignal.timeout(Math.max(100, this.tickMs / 2)),
-      });
-      const reply = (await res.json()) as SignReply;
-      if (res.ok && reply.signature) {
+        },
+        Math.max(100, this.tickMs / 2),
+      );
+      const reply = res.body;
+      if (res.status === 200 && reply.signature) {
         this.evidence.record({
           chainId: this.chainId,
           protocol: duty.protocol,

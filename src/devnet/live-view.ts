@@ -4,6 +4,7 @@
  * store unreachable), its CometBFT links and any exclusive role it leads. Rendering is a pure
  * function of the state, so it can be tested without a terminal.
  */
+import { AgentClient, type AgentEndpoint } from '../agent/client.js';
 import type { DevnetTotals } from './devnet.js';
 import type { TickOutcome } from './duty-network.js';
 
@@ -131,14 +132,18 @@ interface ReadyBody {
 }
 
 /** Asks one agent's /readyz (directly, not through the node's proxy). */
-export async function probeAgent(url: string | undefined, pid?: number): Promise<AgentView> {
-  if (!url) return { state: 'down' };
+export async function probeAgent(
+  where: AgentEndpoint | undefined,
+  pid?: number,
+): Promise<AgentView> {
+  if (!where) return { state: 'down' };
+  const client = new AgentClient(where, { timeoutMs: 800 });
   try {
-    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(800) });
-    const body = (await res.json()) as ReadyBody;
+    const res = await client.get<ReadyBody>('/readyz');
+    const body = res.body;
     return {
       ...(pid !== undefined ? { pid } : {}),
-      state: res.ok ? 'ready' : 'not ready',
+      state: res.status === 200 ? 'ready' : 'not ready',
       ...(body.store ? { store: body.store } : {}),
       ...(body.cometbft
         ? {
@@ -161,5 +166,7 @@ export async function probeAgent(url: string | undefined, pid?: number): Promise
   } catch {
     // A paused (SIGSTOP) agent accepts the connection and never answers.
     return { ...(pid !== undefined ? { pid } : {}), state: 'unresponsive' };
+  } finally {
+    client.close();
   }
 }

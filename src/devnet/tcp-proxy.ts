@@ -1,8 +1,10 @@
 /**
  * A loopback TCP proxy standing on a link (node → agent, agent → etcd) so fault injection can
  * cut it: while cut, existing connections are destroyed and new ones closed at once, exactly
- * what a node sees when a network path fails.
+ * what a node sees when a network path fails. A node → agent link runs between unix sockets
+ * (`{ path }` target, `listenPath`): the agent's API is not on TCP.
  */
+import { rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
@@ -13,8 +15,10 @@ export class TcpProxy {
   port = 0;
 
   constructor(
-    private targetPort: number,
+    private targetPort: number | { readonly path: string },
     private readonly targetHost = '127.0.0.1',
+    /** Listen on this unix socket (mode 0600) instead of a loopback port. */
+    readonly listenPath?: string,
   ) {}
 
   async start(): Promise<number> {
@@ -24,9 +28,19 @@ export class TcpProxy {
 
   private async listen(port: number): Promise<void> {
     this.server = createServer((client) => this.accept(client));
+    const path = this.listenPath;
+    if (path !== undefined) rmSync(path, { force: true });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(port, '127.0.0.1', () => resolve());
+      if (path === undefined) this.server!.listen(port, '127.0.0.1', () => resolve());
+      else {
+        const umask = process.umask(0o177);
+        try {
+          this.server!.listen(path, () => resolve());
+        } finally {
+          process.umask(umask);
+        }
+      }
     });
     const addr = this.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -57,7 +71,7 @@ export class TcpProxy {
     return Date.now() < this.cutUntil;
   }
 
-  setTarget(port: number): void {
+  setTarget(port: number | { readonly path: string }): void {
     this.targetPort = port;
   }
 
@@ -73,7 +87,10 @@ export class TcpProxy {
       client.destroy();
       return;
     }
-    const upstream = connect(this.targetPort, this.targetHost);
+    const upstream =
+      typeof this.targetPort === 'number'
+        ? connect(this.targetPort, this.targetHost)
+        : connect({ path: this.targetPort.path });
     this.sockets.add(client).add(upstream);
     const drop = () => {
       client.destroy();

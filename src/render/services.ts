@@ -66,7 +66,8 @@ export function supervisedUnit(host: PlannedHost): string {
 
 /**
  * The agent's configuration (`vigil agent --config /etc/vigil/agent.yaml`), in the agent's
- * own schema: the signing API on loopback, metrics on the VPN for the monitor, the store,
+ * own schema: the signing API on a unix socket (mode 0600: the nodes run as the agent's own
+ * user and none calls the API), metrics on the VPN for the monitor, the store,
  * the CometBFT signer dialing every validator node of its key, and for guarded producers
  * the supervisor that starts the node only while this host holds the role.
  */
@@ -89,7 +90,7 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
   );
   const config = {
     agent: { id: host.name, dataDir: '/var/lib/vigil/agent' },
-    listen: { host: '127.0.0.1', port: t.vigil.apiPort },
+    listen: { socket: { path: '/var/lib/vigil/agent/api.sock' } },
     metricsListen: { host: host.vpnAddress, port: t.vigil.apiPort },
     store,
     ...(signsCometbft

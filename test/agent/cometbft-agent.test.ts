@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { AgentClient } from '../../src/agent/client.js';
 import { CometbftNodeSimulator } from '../../src/devnet/cometbft-node.js';
 import { startAgentProcess } from '../../src/devnet/agent-process.js';
 import { initAgentStore } from '../helpers/agent-process.js';
@@ -27,7 +28,6 @@ for (const protocol of ['v0.38', 'v1'] as const) {
       join(dir, 'agent.yaml'),
       stringify({
         agent: { id: 'cmt', dataDir: './data' },
-        listen: { port: 0 },
         store: { engine: 'sqlite', path: './watermarks.db' },
         keys: [
           {
@@ -57,11 +57,11 @@ for (const protocol of ['v0.38', 'v1'] as const) {
       assert.ok(node.signed.length >= 8, `only ${node.signed.length} signatures`);
       assert.ok(node.signed.every((r) => r.verified));
       assert.deepEqual(node.refused, []);
-      const ready = (await (await fetch(`${agent.url}/readyz`)).json()) as {
-        cometbft: Array<{ connected: boolean }>;
-      };
+      const client = AgentClient.for(agent);
+      const ready = (await client.get<{ cometbft: Array<{ connected: boolean }> }>('/readyz')).body;
       assert.equal(ready.cometbft.length, 1);
-      const metrics = await (await fetch(`${agent.url}/metrics`)).text();
+      const metrics = (await client.get<string>('/metrics')).body;
+      client.close();
       assert.match(metrics, /vigil_guard_decisions_total\{family="cometbft",outcome="granted"/);
     } finally {
       await agent.stop();

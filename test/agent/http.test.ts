@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AgentConfigSchema } from '../../src/agent/config.js';
+import { AgentClient } from '../../src/agent/client.js';
 import { initStore } from '../../src/agent/store.js';
 import { startAgent, type RunningAgent } from '../../src/agent/daemon.js';
 import {
@@ -27,15 +28,10 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 let dir: string;
 let agent: RunningAgent;
+let client: AgentClient;
 
-async function post(path: string, body: unknown, raw?: string) {
-  const res = await fetch(`${agent.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: raw ?? JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
-}
+const post = (path: string, body: unknown, raw?: string) =>
+  client.request<Record<string, any>>('POST', path, raw ?? JSON.stringify(body));
 
 /** Asks to seal the BABE header for `slot` whose content is `content`, claiming its slot. */
 const slotSign = (slot: string, content: string, keyId = 'babe', chainId = 'c1') =>
@@ -76,7 +72,6 @@ before(async () => {
   const [k1, g1, s1] = writeRigKeyFiles(dir);
   const config = AgentConfigSchema.parse({
     agent: { id: 'test-agent', dataDir: join(dir, 'agent') },
-    listen: { host: '127.0.0.1', port: 0 },
     store: { engine: 'sqlite', path: join(dir, 'store.db') },
     keys: [
       { id: 'val', file: k1!.file, protocol: 'cometbft', chains: ['cosmos-1'] },
@@ -100,9 +95,11 @@ before(async () => {
   });
   await (await initStore(config.store)).close();
   agent = await startAgent(config, pino({ level: 'silent' }));
+  client = AgentClient.for(agent);
 });
 
 after(async () => {
+  client.close();
   await agent.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -443,7 +440,7 @@ describe('malformed requests', () => {
       payload: 'aa'.repeat(200_000),
     });
     assert.ok(r.status === 413 || r.status === 400, String(r.status));
-    const health = await fetch(`${agent.url}/healthz`);
+    const health = await client.get('/healthz');
     assert.equal(health.status, 200);
     assert.equal((await slotSign('200', 'bb')).status, 200);
   });
@@ -466,14 +463,14 @@ describe('malformed requests', () => {
 
 describe('health, readiness, metrics and the API document', () => {
   test('/healthz and /readyz answer', async () => {
-    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
-    const ready = await fetch(`${agent.url}/readyz`);
+    assert.equal((await client.get('/healthz')).status, 200);
+    const ready = await client.get<{ store: string }>('/readyz');
     assert.equal(ready.status, 200);
-    assert.equal(((await ready.json()) as { store: string }).store, 'sqlite');
+    assert.equal(ready.body.store, 'sqlite');
   });
 
   test('/metrics counts decisions by outcome and reason and exports watermarks', async () => {
-    const text = await (await fetch(`${agent.url}/metrics`)).text();
+    const text = (await client.get<string>('/metrics')).body;
     assert.match(
       text,
       /vigil_guard_decisions_total\{family="slot",outcome="refused",reason="conflict",agent="test-agent"\} [1-9]/,
@@ -486,7 +483,7 @@ describe('health, readiness, metrics and the API document', () => {
   });
 
   test('/openapi.json documents the request bodies', async () => {
-    const doc = (await (await fetch(`${agent.url}/openapi.json`)).json()) as any;
+    const doc = (await client.get<any>('/openapi.json')).body;
     assert.equal(doc.openapi, '3.0.3');
     for (const path of ['/v1/sign', '/v1/authorize']) {
       const schema = doc.paths[path].post.requestBody.content['application/json'].schema;

@@ -14,7 +14,6 @@ test('metricsListen serves health, readiness and metrics but never the signing A
   const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
   const config = AgentConfigSchema.parse({
     agent: { id: 'm', dataDir: join(dir, 'a') },
-    listen: { port: 0 },
     metricsListen: { host: '127.0.0.1', port: 0 },
     store: { engine: 'sqlite', path: join(dir, 's.db') },
   });
@@ -25,7 +24,7 @@ test('metricsListen serves health, readiness and metrics but never the signing A
       .map((l) => JSON.parse(l) as { msg: string; metricsUrl?: string })
       .find((l) => l.msg === 'agent ready');
     const metricsUrl = ready?.metricsUrl;
-    assert.ok(metricsUrl && metricsUrl !== agent.url);
+    assert.ok(metricsUrl && agent.socketPath && agent.url === undefined);
     assert.equal((await fetch(`${metricsUrl}/healthz`)).status, 200);
     assert.equal((await fetch(`${metricsUrl}/readyz`)).status, 200);
     assert.match(await (await fetch(`${metricsUrl}/metrics`)).text(), /vigil_store_up/);
@@ -35,6 +34,12 @@ test('metricsListen serves health, readiness and metrics but never the signing A
       body: '{}',
     });
     assert.equal(sign.status, 404);
+    const authorize = await fetch(`${metricsUrl}/v1/authorize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(authorize.status, 404);
     assert.equal((await fetch(`${metricsUrl}/openapi.json`)).status, 404);
   } finally {
     await agent.stop();

@@ -77,7 +77,6 @@ describe('agent start with its etcd store down', { skip: etcdSkip() }, () => {
         'agent:',
         '  id: etcd-down',
         `  dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-        'listen: { host: 127.0.0.1, port: 0 }',
         'store:',
         '  engine: etcd',
         `  endpoints: ${JSON.stringify(cluster.endpoints)}`,
@@ -109,35 +108,30 @@ describe('agent start with its etcd store down', { skip: etcdSkip() }, () => {
     assert.ok(started, agent.output());
     assert.equal(started.level, 40);
 
-    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
-    const res = await fetch(`${agent.url}/readyz`);
+    assert.equal((await agent.client.get('/healthz')).status, 200);
+    const res = await agent.client.get('/readyz');
     assert.equal(res.status, 503);
-    const body = (await res.json()) as Readyz;
+    const body = res.body as Readyz;
     assert.deepEqual(
       body.conditions.filter((c) => !c.ready).map((c) => c.name),
       ['store'],
     );
     assert.match(body.reason ?? '', /^store: /);
-    const metrics = await (await fetch(`${agent.url}/metrics`)).text();
+    const metrics = (await agent.client.get<string>('/metrics')).body;
     assert.match(metrics, /vigil_ready\{condition="store",agent="etcd-down"\} 0/);
     assert.match(metrics, /vigil_ready\{condition="local_watermark",agent="etcd-down"\} 1/);
 
-    const sign = () =>
-      fetch(`${agent!.url}/v1/sign`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: babeSignBody(1),
-      });
+    const sign = () => agent!.client.request('POST', '/v1/sign', babeSignBody(1));
     const refused = await sign();
     assert.equal(refused.status, 503);
-    assert.equal(((await refused.json()) as { reason: string }).reason, 'store_unavailable');
+    assert.equal((refused.body as { reason: string }).reason, 'store_unavailable');
 
     cluster.startMember(0);
     await cluster.waitHealthy();
     // Nobody signs: the readiness probe alone must notice (bounded wait).
-    let ready: Response | undefined;
+    let ready: { status: number } | undefined;
     for (let i = 0; i < 100; i++) {
-      ready = await fetch(`${agent.url}/readyz`);
+      ready = await agent.client.get('/readyz');
       if (ready.status === 200) break;
       await sleep(100);
     }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { AgentConfigSchema } from '../../src/agent/config.js';
+import { AgentClient } from '../../src/agent/client.js';
 import { initStore } from '../../src/agent/store.js';
 import { startAgent, type RunningAgent } from '../../src/agent/daemon.js';
 
@@ -15,7 +16,6 @@ function config(dir: string, id: string) {
   const log = join(dir, 'activity.log');
   return AgentConfigSchema.parse({
     agent: { id, dataDir: join(dir, id) },
-    listen: { port: 0 },
     store: { engine: 'sqlite', path: join(dir, 'store.db') },
     keys: [
       {
@@ -53,11 +53,19 @@ async function until<T>(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** One short-lived client per call: the agents stop and start during the test. */
+async function call<T>(agent: RunningAgent, use: (c: AgentClient) => Promise<T>): Promise<T> {
+  const client = AgentClient.for(agent);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
 const ask = (agent: RunningAgent, slot: string, nodeId: string) =>
-  fetch(`${agent.url}/v1/authorize`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
+  call(agent, (c) =>
+    c.post<Record<string, any>>('/v1/authorize', {
       family: 'slot',
       chainId: 'dot',
       keyId: 'authority',
@@ -65,11 +73,11 @@ const ask = (agent: RunningAgent, slot: string, nodeId: string) =>
       position: { slot },
       nodeId,
     }),
-  }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+  );
 
 const roleState = async (agent: RunningAgent) =>
-  ((await (await fetch(`${agent.url}/readyz`)).json()) as { roles: Array<{ state: string }> })
-    .roles[0]!.state;
+  (await call(agent, (c) => c.get<{ roles: Array<{ state: string }> }>('/readyz'))).body.roles[0]!
+    .state;
 
 test('only the holder of a role is granted requests naming it; the role moves when the holder stops', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-roles-'));
@@ -88,10 +96,8 @@ test('only the holder of a role is granted requests naming it; the role moves wh
     assert.equal(refused.body.reason, 'fenced');
     assert.match(refused.body.message, /does not hold role/);
 
-    const unknownRole = await fetch(`${a.url}/v1/authorize`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
+    const unknownRole = await call(a, (c) =>
+      c.post('/v1/authorize', {
         family: 'slot',
         chainId: 'dot',
         keyId: 'authority',
@@ -99,7 +105,7 @@ test('only the holder of a role is granted requests naming it; the role moves wh
         position: { slot: '12' },
         nodeId: 'x',
       }),
-    });
+    );
     assert.equal(unknownRole.status, 400);
 
     await a.stop();
@@ -112,7 +118,7 @@ test('only the holder of a role is granted requests naming it; the role moves wh
     const log = readFileSync(join(dir, 'activity.log'), 'utf8').trim().split('\n');
     // a deactivated before b activated: the two were never on at once.
     assert.deepEqual(log, ['on a', 'off a', 'on b']);
-    const metrics = await (await fetch(`${bAgent.url}/metrics`)).text();
+    const metrics = (await call(bAgent, (c) => c.get<string>('/metrics'))).body;
     assert.match(metrics, /vigil_role_active\{role="dot\/validator-1",agent="b"\} 1/);
   } finally {
     await b?.stop();

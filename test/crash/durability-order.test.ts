@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { AgentClient } from '../../src/agent/client.js';
 import { initAgentStore, writeAgentConfig, writeRigKeyFiles } from '../helpers/agent-process.js';
 import { DRIVER_ENTRY } from '../helpers/driver-process.js';
 import { babeHeader, CHAIN, tempDir } from '../helpers/guard-fixtures.js';
@@ -156,15 +157,16 @@ describe('durability order', () => {
     );
     const exited = new Promise((res) => strace.on('exit', res));
     let agentPid: number | undefined;
+    let client: AgentClient | undefined;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
+      const socketPath = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('agent not ready in 30 s')), 30_000);
         createInterface({ input: strace.stdout! }).on('line', (line) => {
           try {
-            const e = JSON.parse(line) as { msg?: string; url?: string };
-            if (e.msg === 'agent ready' && e.url) {
+            const e = JSON.parse(line) as { msg?: string; socketPath?: string };
+            if (e.msg === 'agent ready' && e.socketPath) {
               clearTimeout(timer);
-              resolve(e.url);
+              resolve(e.socketPath);
             }
           } catch {
             // not a log line
@@ -173,27 +175,26 @@ describe('durability order', () => {
         void exited.then(() => reject(new Error('strace or the agent exited early')));
       });
       agentPid = tracedPid(strace.pid!, trace);
+      const api = new AgentClient({ socketPath });
+      client = api;
       let granted = 0;
       for (let s = 0; s < 15; s++) {
         for (const _again of s % 5 === 0 ? [1, 2] : [1]) {
-          const res = await fetch(`${url}/v1/sign`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({
-              family: 'slot',
-              chainId: CHAIN,
-              keyId: 's1',
-              position: { slot: String(s) },
-              payload: Buffer.from(babeHeader(BigInt(s), `s${s}`)).toString('hex'),
-            }),
+          const res = await api.post<{ decision: string }>('/v1/sign', {
+            family: 'slot',
+            chainId: CHAIN,
+            keyId: 's1',
+            position: { slot: String(s) },
+            payload: Buffer.from(babeHeader(BigInt(s), `s${s}`)).toString('hex'),
           });
-          const body = (await res.json()) as { decision: string };
+          const body = res.body;
           assert.equal(res.status, 200);
           if (body.decision === 'granted') granted++;
         }
       }
       assert.equal(granted, 15);
     } finally {
+      client?.close();
       if (agentPid !== undefined) process.kill(agentPid, 'SIGTERM');
       else strace.kill('SIGKILL');
       await exited;

@@ -25,14 +25,10 @@ const scope = { chainId: CHAIN, keyId: KEY.publicKeyHex, family: 'slot' as const
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sign(agent: AgentProcess, slot: bigint) {
-  const res = await fetch(`${agent.url}/v1/sign`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: babeSignBody(slot),
-  });
+  const res = await agent.client.request('POST', '/v1/sign', babeSignBody(slot));
   return {
     status: res.status,
-    body: (await res.json()) as { decision: string; reason?: string; message?: string },
+    body: res.body as { decision: string; reason?: string; message?: string },
   };
 }
 
@@ -42,8 +38,8 @@ interface Readyz {
 }
 
 async function readyz(agent: AgentProcess): Promise<{ status: number; body: Readyz }> {
-  const res = await fetch(`${agent.url}/readyz`);
-  return { status: res.status, body: (await res.json()) as Readyz };
+  const res = await agent.client.get('/readyz');
+  return { status: res.status, body: res.body as Readyz };
 }
 
 /** Polls /readyz until it answers `status` (bounded). */
@@ -135,7 +131,7 @@ describe('a full disk under a running agent', { skip: tmpfsSkip() }, () => {
       assert.equal(r.status, 503, JSON.stringify(r.body));
       assert.equal(r.body.reason, 'local_unavailable');
     }
-    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
+    assert.equal((await agent.client.get('/healthz')).status, 200);
     const notReady = await readyz(agent);
     assert.equal(notReady.status, 503);
     const failing = notReady.body.conditions?.find((c) => !c.ready);
@@ -185,7 +181,7 @@ describe('a full disk under a running agent', { skip: tmpfsSkip() }, () => {
       assert.match(r.body.message ?? '', /disk is full/);
     }
     assertAlive(agent);
-    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
+    assert.equal((await agent.client.get('/healthz')).status, 200);
     const notReady = await readyz(agent);
     assert.equal(notReady.status, 503);
     assert.equal(notReady.body.conditions?.find((c) => !c.ready)?.name, 'store');
@@ -222,7 +218,7 @@ describe('a full disk under a running agent', { skip: tmpfsSkip() }, () => {
     const started = logLines(agent).find((l) => l.msg?.startsWith('agent started, not ready'));
     assert.match(started?.msg ?? '', /local_watermark/);
     assert.equal(started?.level, 40, 'a warning');
-    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
+    assert.equal((await agent.client.get('/healthz')).status, 200);
     assert.equal((await readyz(agent)).status, 503);
     assert.equal((await sign(agent, 1n)).body.reason, 'local_unavailable');
 

@@ -31,23 +31,19 @@ interface SignAnswer {
 /** One BABE seal (key `s1`) of a header at `slot` whose content is `content`, over the
  * agent's HTTP API (the only place this test builds a body). */
 async function sign(agent: AgentProcess, slot: bigint, content: string): Promise<SignAnswer> {
-  const res = await fetch(`${agent.url}/v1/sign`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      family: 'slot',
-      chainId: CHAIN,
-      keyId: 's1',
-      position: { slot: String(slot) },
-      payload: hex(babeHeader(slot, content)),
-    }),
+  const res = await agent.client.post('/v1/sign', {
+    family: 'slot',
+    chainId: CHAIN,
+    keyId: 's1',
+    position: { slot: String(slot) },
+    payload: hex(babeHeader(slot, content)),
   });
-  return { status: res.status, body: (await res.json()) as SignAnswer['body'] };
+  return { status: res.status, body: res.body as SignAnswer['body'] };
 }
 
 async function readiness(agent: AgentProcess) {
-  const res = await fetch(`${agent.url}/readyz`);
-  return { status: res.status, body: (await res.json()) as { status: string; reason?: string } };
+  const res = await agent.client.get('/readyz');
+  return { status: res.status, body: res.body as { status: string; reason?: string } };
 }
 
 function vigilState(...args: string[]) {
@@ -114,7 +110,7 @@ describe('a SQLite store replaced under running agents (issue 10)', () => {
     const notReady = await readiness(agent1);
     assert.equal(notReady.status, 503);
     assert.match(notReady.body.reason!, /was deleted/);
-    assert.equal((await fetch(`${agent1.url}/healthz`)).status, 200, 'alive, just refusing');
+    assert.equal((await agent1.client.get('/healthz')).status, 200, 'alive, just refusing');
 
     // Agent 2 on the same path: the store is missing, so it does not start.
     await assert.rejects(startAgentProcess(config2), /no watermark store at .*wm\.db.*state init/s);

@@ -188,29 +188,20 @@ describe('crash: SIGKILL under load', () => {
     let nextSlot = 0n;
     let last: { slot: bigint; payload: string; signature: string } | undefined;
 
-    const sign = async (url: string, slot: bigint, payloadHex: string) => {
-      const res = await fetch(`${url}/v1/sign`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          family: 'slot',
-          chainId: CHAIN,
-          keyId: 's1',
-          position: { slot: String(slot) },
-          payload: payloadHex,
-        }),
+    const sign = (agent: AgentProcess, slot: bigint, payloadHex: string) =>
+      agent.client.post<{ decision?: string; signature?: string; reason?: string }>('/v1/sign', {
+        family: 'slot',
+        chainId: CHAIN,
+        keyId: 's1',
+        position: { slot: String(slot) },
+        payload: payloadHex,
       });
-      return {
-        status: res.status,
-        body: (await res.json()) as { decision?: string; signature?: string; reason?: string },
-      };
-    };
 
     for (let round = 0; round < 3; round++) {
       const agent = await startAgentProcess(config);
       agents.push(agent);
       if (last) {
-        const again = await sign(agent.url, last.slot, last.payload);
+        const again = await sign(agent, last.slot, last.payload);
         if (again.status === 200) {
           assert.equal(again.body.decision, 'replayed');
           assert.equal(again.body.signature, last.signature);
@@ -230,7 +221,7 @@ describe('crash: SIGKILL under load', () => {
           const payload = hex(babeHeader(slot, `http slot ${slot}`));
           let r: Awaited<ReturnType<typeof sign>>;
           try {
-            r = await sign(agent.url, slot, payload);
+            r = await sign(agent, slot, payload);
           } catch {
             return; // the agent is gone
           }
@@ -269,7 +260,7 @@ describe('crash: SIGKILL under load', () => {
     // The restarted agent still answers after the last crash.
     const final = await startAgentProcess(config);
     agents.push(final);
-    const r = await sign(final.url, nextSlot, hex(babeHeader(nextSlot, 'after')));
+    const r = await sign(final, nextSlot, hex(babeHeader(nextSlot, 'after')));
     assert.equal(r.status, 200, JSON.stringify(r.body));
     await final.kill('SIGTERM');
   });

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { AgentClient } from '../../src/agent/client.js';
 import { babeSignBody, writeSlotAgent } from '../helpers/agent-process.js';
 import { tempDir } from '../helpers/guard-fixtures.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
@@ -22,6 +23,18 @@ function straceSkip(): string | false {
     throw new Error(`VIGIL_REQUIRE_STRACE=1 but ${msg}`);
   console.error(`\n!!! ${msg} !!!\n`);
   return msg;
+}
+
+/** The process strace started (its only child), if it is still there. */
+function tracedChild(stracePid: number): number | undefined {
+  try {
+    const pid = Number(
+      readFileSync(`/proc/${stracePid}/task/${stracePid}/children`, 'utf8').trim().split(' ')[0],
+    );
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 describe('store I/O error under a running agent', { skip: straceSkip() }, () => {
@@ -66,9 +79,10 @@ describe('store I/O error under a running agent', { skip: straceSkip() }, () => 
       strace.on('exit', (code, signal) => res(code ?? signal ?? 'unknown')),
     );
     let agentPid: number | undefined;
+    let client: AgentClient | undefined;
     let agentExited = false;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
+      const socketPath = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(
           () => reject(new Error(`agent not ready in 30 s:\n${output}`)),
           30_000,
@@ -76,10 +90,10 @@ describe('store I/O error under a running agent', { skip: straceSkip() }, () => 
         createInterface({ input: strace.stdout! }).on('line', (line) => {
           output += line + '\n';
           try {
-            const e = JSON.parse(line) as { msg?: string; url?: string };
-            if (e.msg === 'agent ready' && e.url) {
+            const e = JSON.parse(line) as { msg?: string; socketPath?: string };
+            if (e.msg === 'agent ready' && e.socketPath) {
               clearTimeout(timer);
-              resolve(e.url);
+              resolve(e.socketPath);
             }
           } catch {
             // not a log line
@@ -90,18 +104,16 @@ describe('store I/O error under a running agent', { skip: straceSkip() }, () => 
           reject(new Error(`the agent exited (${code}):\n${output}`));
         });
       });
-      agentPid = Number(
-        readFileSync(`/proc/${strace.pid}/task/${strace.pid}/children`, 'utf8')
-          .trim()
-          .split(' ')[0],
-      );
+      agentPid = tracedChild(strace.pid!);
+      client = new AgentClient({ socketPath });
+      const api = client;
       const sign = async (slot: number) => {
-        const res = await fetch(`${url}/v1/sign`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: babeSignBody(slot),
-        });
-        return { status: res.status, body: (await res.json()) as Record<string, string> };
+        const res = await api.request<Record<string, string>>(
+          'POST',
+          '/v1/sign',
+          babeSignBody(slot),
+        );
+        return { status: res.status, body: res.body };
       };
       let slot = 1;
       let r = await sign(slot);
@@ -113,19 +125,24 @@ describe('store I/O error under a running agent', { skip: straceSkip() }, () => 
       const next = await sign(slot + 1);
       assert.equal(next.body.reason, 'store_unavailable');
       assert.equal(agentExited, false, output);
-      assert.equal((await fetch(`${url}/healthz`)).status, 200);
-      const ready = await fetch(`${url}/readyz`);
+      assert.equal((await api.get('/healthz')).status, 200);
+      const ready = await api.get<{ conditions: Array<{ name: string; ready: boolean }> }>(
+        '/readyz',
+      );
       assert.equal(ready.status, 503);
-      const body = (await ready.json()) as { conditions: Array<{ name: string; ready: boolean }> };
+      const body = ready.body;
       assert.deepEqual(
         body.conditions.filter((c) => !c.ready).map((c) => c.name),
         ['store'],
       );
       assert.doesNotMatch(output, /unhandled error in request/);
     } finally {
-      if (agentPid !== undefined && Number.isInteger(agentPid) && agentPid > 0)
-        process.kill(agentPid, 'SIGKILL');
-      else strace.kill('SIGKILL');
+      client?.close();
+      // The agent, not only strace: killed alone, strace detaches and leaves the agent running
+      // with this test's pipes open, and the test file never ends.
+      agentPid ??= tracedChild(strace.pid!);
+      if (agentPid !== undefined) process.kill(agentPid, 'SIGKILL');
+      strace.kill('SIGKILL');
       await exited;
     }
   });

@@ -36,12 +36,8 @@ describe('store file removed under a running agent', () => {
       ),
     );
     const sign = async (slot: number) => {
-      const res = await fetch(`${agent!.url}/v1/sign`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: babeSignBody(slot),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, string> };
+      const res = await agent!.client.request('POST', '/v1/sign', babeSignBody(slot));
+      return { status: res.status, body: res.body as Record<string, string> };
     };
     assert.equal((await sign(1)).status, 200);
     rmSync(storeDir, { recursive: true });
@@ -49,7 +45,7 @@ describe('store file removed under a running agent', () => {
     assert.equal(r.status, 503, JSON.stringify(r.body));
     assert.equal(r.body.reason, 'store_identity');
     assert.match(r.body.message ?? '', /was deleted while this agent had it open/);
-    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
-    assert.equal((await fetch(`${agent.url}/readyz`)).status, 503);
+    assert.equal((await agent.client.get('/healthz')).status, 200);
+    assert.equal((await agent.client.get('/readyz')).status, 503);
   });
 });

@@ -90,7 +90,7 @@ test('probeAgent reads /readyz, and a silent or absent agent is reported as such
       s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)),
     );
   try {
-    const ok = await probeAgent(`http://127.0.0.1:${await listen(replies)}`, 7);
+    const ok = await probeAgent({ url: `http://127.0.0.1:${await listen(replies)}` }, 7);
     assert.deepEqual(ok, {
       pid: 7,
       state: 'ready',
@@ -98,7 +98,7 @@ test('probeAgent reads /readyz, and a silent or absent agent is reported as such
       links: { connected: 1, total: 2 },
       roles: [{ role: 'producer', state: 'follower' }],
     });
-    const paused = await probeAgent(`http://127.0.0.1:${await listen(silent)}`);
+    const paused = await probeAgent({ url: `http://127.0.0.1:${await listen(silent)}` });
     assert.equal(paused.state, 'unresponsive');
     assert.equal((await probeAgent(undefined)).state, 'down');
   } finally {

@@ -1,11 +1,12 @@
 /**
- * Runs `vigil agent --config <file>` as a child process on a free loopback port and finds its
- * URL in the `agent ready` log line.
+ * Runs `vigil agent --config <file>` as a child process serving on its unix socket, finds the
+ * socket in the `agent ready` log line, and hands out a client for it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { AgentClient } from '../../src/agent/client.js';
 import type { KeyProtocol } from '../../src/keys/binding.js';
 import { babeHeader, CHAIN, CHAIN2, writePrivValidatorKey } from './guard-fixtures.js';
 import { CLI_ENTRY } from './paths.js';
@@ -50,7 +51,10 @@ export function writeRigKeyFiles(dir: string): AgentKeyEntry[] {
   ];
 }
 
-/** Writes an agent config (sqlite store, the given keys, port 0) and returns its path. */
+/**
+ * Writes an agent config (sqlite store, the given keys, the API on the default socket
+ * `<dataDir>/api.sock`) and returns its path.
+ */
 export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 'info'): string {
   const path = join(files.dir, `${agentId}.yaml`);
   const keys = files.keys ?? [
@@ -62,9 +66,6 @@ export function writeAgentConfig(files: AgentFiles, agentId: string, logLevel = 
       'agent:',
       `  id: ${agentId}`,
       `  dataDir: ${JSON.stringify(files.dataDir)}`,
-      'listen:',
-      '  host: 127.0.0.1',
-      '  port: 0',
       'store:',
       '  engine: sqlite',
       `  path: ${JSON.stringify(files.storePath)}`,
@@ -90,7 +91,9 @@ export function initAgentStore(configPath: string): string {
 
 export interface AgentProcess {
   readonly child: ChildProcess;
-  readonly url: string;
+  readonly socketPath: string;
+  /** A kept-alive client for the agent's socket, closed by kill(). */
+  readonly client: AgentClient;
   /** false when the agent logged "agent started, not ready: …" instead of "agent ready". */
   readonly startedReady: boolean;
   readonly exited: Promise<number | string>;
@@ -118,19 +121,19 @@ export async function startAgentProcess(
   let timer: NodeJS.Timeout | undefined;
   let startedReady = true;
   try {
-    const url = await new Promise<string>((resolve, reject) => {
+    const socketPath = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         out += line + '\n';
         try {
-          const entry = JSON.parse(line) as { msg?: string; url?: string };
-          if (entry.msg === 'agent ready' && entry.url) resolve(entry.url);
+          const entry = JSON.parse(line) as { msg?: string; socketPath?: string };
+          if (entry.msg === 'agent ready' && entry.socketPath) resolve(entry.socketPath);
           if (
             options.acceptNotReady &&
             entry.msg?.startsWith('agent started, not ready') &&
-            entry.url
+            entry.socketPath
           ) {
             startedReady = false;
-            resolve(entry.url);
+            resolve(entry.socketPath);
           }
         } catch {
           // not a log line
@@ -142,14 +145,17 @@ export async function startAgentProcess(
         readyWithinMs,
       );
     });
+    const client = new AgentClient({ socketPath });
     return {
       child,
-      url,
+      socketPath,
+      client,
       startedReady,
       exited,
       output: () => out,
       async kill(signal: NodeJS.Signals = 'SIGKILL') {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        client.close();
         return exited;
       },
     };

@@ -22,7 +22,11 @@ import { Ed25519Key } from '../../src/keys/ed25519.js';
 import { KeyRing } from '../../src/keys/keyring.js';
 import { Sr25519Key } from '../../src/keys/sr25519.js';
 import { encodeGrandpaSignPayload } from '../../src/protocols/substrate/grandpa.js';
-import { encodeBabePreDigest, encodeHeader } from '../../src/protocols/substrate/header.js';
+import {
+  encodeBabePreDigest,
+  encodeHeader,
+  type DigestItem,
+} from '../../src/protocols/substrate/header.js';
 import {
   GuardedSigner,
   type AuthorizationRequest,
@@ -128,7 +132,13 @@ export function grandpaRule(
  * An unsealed Substrate header for `slot` with a BABE secondary-plain pre-digest, as a BABE
  * author asks to seal it. `content` varies the block: two contents at one slot conflict.
  */
-export function babeHeader(slot: bigint, content: string | number = 'a', number = 1n): Uint8Array {
+export function babeHeader(
+  slot: bigint,
+  content: string | number = 'a',
+  number = 1n,
+  /** Further digest items after the pre-digest (an `other` item pads a header to a size). */
+  extraDigest: DigestItem[] = [],
+): Uint8Array {
   return encodeHeader({
     parentHash: sha256(`parent|${content}`),
     number,
@@ -140,6 +150,7 @@ export function babeHeader(slot: bigint, content: string | number = 'a', number 
         engine: 'BABE',
         data: encodeBabePreDigest({ type: 'secondaryPlain', authorityIndex: 0, slot }),
       },
+      ...extraDigest,
     ],
   });
 }

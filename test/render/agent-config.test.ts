@@ -16,11 +16,9 @@ for (const example of ['cosmos-sentries', 'polkadot-guarded', 'cardano-pool', 'd
       const agents = [...files].filter(([path]) => path.endsWith('etc__vigil__agent.yaml'));
       for (const [path, text] of agents) {
         const config = parseYaml(path, text, AgentConfigSchema);
-        assert.equal(
-          config.listen.host,
-          '127.0.0.1',
-          `${path}: the signing API must stay on loopback`,
-        );
+        assert.ok(config.listen?.socket, `${path}: the signing API must be on a unix socket`);
+        assert.equal(config.listen.socket.group, undefined, `${path}: no node calls the API`);
+        assert.equal(config.listen.tcp, undefined, `${path}: the signing API must not be on TCP`);
         assert.ok(config.metricsListen, `${path}: metrics must be reachable by the monitor`);
         if (config.cometbft) {
           for (const chain of config.cometbft.chains) {

@@ -50,18 +50,14 @@ describe('two agents sharing one SQLite store over HTTP', () => {
       for (let slot = 0n; slot < 60n; slot++) {
         const agent = agents[(c + Number(slot)) % agents.length]!;
         const payload = babeHeader(slot, `slot ${slot} from client ${c}`);
-        const res = await fetch(`${agent.url}/v1/sign`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            family: 'slot',
-            chainId: CHAIN,
-            keyId: 's1',
-            position: { slot: String(slot) },
-            payload: hex(payload),
-          }),
+        const res = await agent.client.post<{ signature?: string; reason?: string }>('/v1/sign', {
+          family: 'slot',
+          chainId: CHAIN,
+          keyId: 's1',
+          position: { slot: String(slot) },
+          payload: hex(payload),
         });
-        const body = (await res.json()) as { signature?: string; reason?: string };
+        const body = res.body;
         if (res.status === 200) {
           granted++;
           const sig = new Uint8Array(Buffer.from(body.signature!, 'hex'));
