@@ -73,7 +73,7 @@ export class RoleHarness {
       status: join(dir, 'status'),
       everyMs: 10,
       stopDelayMs: this.o.stopDelayMs,
-      ...(this.o.mode === 'in-agent' ? { pidFile: join(dir, 'node.pid') } : {}),
+      pidFile: join(dir, 'node.pid'),
     });
     const keyIn = {
       moveFile: { from: join(dir, 'standby', 'kes.skey'), to: join(dir, 'live', 'kes.skey') },
@@ -237,6 +237,59 @@ export async function startWatchdog(
     throw err;
   }
   return child;
+}
+
+/** The pid the host's node wrote at its last start. */
+export function nodePid(host: Host): number {
+  return Number(readFileSync(join(host.dir, 'node.pid'), 'utf8'));
+}
+
+export interface FrozenHostResult {
+  /** ms from the freeze to the successor's first production. */
+  failoverMs: number;
+  /** Lines the old node produced after it was thawed (it ran before its watchdog did). */
+  linesAfterThaw: number;
+  /** ms from the thaw to the old node's last line (0 when none). */
+  lastLineAfterThawMs: number;
+}
+
+/**
+ * A frozen host (VM pause): its agent, watchdog and node all SIGSTOPped. The successor takes
+ * over; then the node is thawed FIRST, its watchdog right after, the agent not at all. What
+ * the node manages to produce before its watchdog stops it is measured, not prevented.
+ */
+export async function frozenHostTrial(h: RoleHarness): Promise<FrozenHostResult> {
+  const old = await h.waitProducing();
+  const next = h.hosts.find((x) => x !== old)!;
+  await sleep(200 + Math.random() * 300);
+  const procs = [old.agent!.child.pid!, old.watchdog!.pid!, nodePid(old)];
+  const frozenAt = process.hrtime.bigint();
+  for (const pid of procs) process.kill(pid, 'SIGSTOP');
+  const first = await h.firstProducedAfter(next, frozenAt);
+  await sleep(200);
+  const thawAt = process.hrtime.bigint();
+  process.kill(procs[2]!, 'SIGCONT');
+  process.kill(procs[1]!, 'SIGCONT');
+  // Quiet for 500 ms with the agent still frozen: the watchdog stopped the node by itself.
+  let lines = -1;
+  for (let waited = 0; waited < 10_000; waited += 500) {
+    await sleep(500);
+    const now = producedStamps(old).filter((t) => t >= thawAt).length;
+    if (now === lines) break;
+    lines = now;
+  }
+  const after = producedStamps(old).filter((t) => t >= thawAt);
+  const stillProducing = producedStamps(old).some(
+    (t) => t >= process.hrtime.bigint() - 400_000_000n,
+  );
+  process.kill(procs[0]!, 'SIGCONT');
+  await sleep(300);
+  if (stillProducing) throw new Error('the thawed node kept producing with its agent frozen');
+  return {
+    failoverMs: Number(first - frozenAt) / 1e6,
+    linesAfterThaw: after.length,
+    lastLineAfterThawMs: after.length ? Number(after[after.length - 1]! - thawAt) / 1e6 : 0,
+  };
 }
 
 export interface TrialResult {

@@ -13,6 +13,7 @@ import { EtcdTestCluster, etcdSkip } from '../helpers/etcd-cluster.js';
 import {
   RoleHarness,
   failoverTrial,
+  frozenHostTrial,
   summary,
   type Fault,
   type HarnessMode,
@@ -78,6 +79,36 @@ describe(`supervised node under a watchdog (${MODE}), SQLite store`, () => {
     try {
       const times = await trials(h, 'SIGTERM', 5);
       console.log(`# SIGTERM agent (node slow to stop) → successor producing: ${summary(times)}`);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('a frozen host (agent, watchdog and node paused together), SQLite store', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-wd-vm-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('on thaw the watchdog stops the node by itself; what the node did first is measured', async () => {
+    if (MODE !== 'watchdog') return;
+    const h = new RoleHarness({
+      dir,
+      mode: MODE,
+      store: { engine: 'sqlite', path: join(dir, 'vm.db') },
+    });
+    try {
+      await Promise.all(h.hosts.map((x) => h.startHost(x)));
+      const results = [];
+      for (let i = 0; i < 5; i++) results.push(await frozenHostTrial(h));
+      console.log(
+        `# frozen host → successor producing: ${summary(results.map((r) => r.failoverMs))}`,
+      );
+      console.log(
+        `# after thaw (node first), lines the old node produced before its watchdog stopped it: ${results.map((r) => r.linesAfterThaw).join(' ')}; last one at +${results.map((r) => r.lastLineAfterThawMs.toFixed(1)).join(' ')} ms`,
+      );
     } finally {
       await h.close();
     }
