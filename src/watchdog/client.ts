@@ -13,6 +13,9 @@ import {
 } from './protocol.js';
 
 type Reply = Exclude<WatchdogMessage, { type: 'stopped' }>;
+type Request =
+  | Omit<Extract<AgentMessage, { type: 'activate' }>, 'id'>
+  | Omit<Extract<AgentMessage, { type: 'deactivate' }>, 'id'>;
 type Stopped = Extract<WatchdogMessage, { type: 'stopped' }>;
 
 export class WatchdogUnavailableError extends Error {}
@@ -77,10 +80,7 @@ export class WatchdogClient {
   }
 
   /** Sends a request and waits for its reply, at most `timeoutMs` in all. */
-  async request(
-    m: Omit<Extract<AgentMessage, { type: 'activate' | 'deactivate' }>, 'id'>,
-    timeoutMs: number,
-  ): Promise<Reply> {
+  async request(m: Request, timeoutMs: number): Promise<Reply> {
     const started = Date.now();
     const socket = await this.connect(timeoutMs);
     const id = this.nextId++;

@@ -24,7 +24,6 @@ const args = JSON.parse(process.argv[2]!) as Args;
 let holding = existsSync(args.credential);
 const writeStatus = () => writeFileSync(args.status, holding ? 'forging' : 'idle');
 writeStatus();
-if (args.pidFile) writeFileSync(args.pidFile, String(process.pid));
 setInterval(() => {
   if (holding) appendFileSync(args.produced, `${process.hrtime.bigint()}\n`);
 }, args.everyMs);
@@ -37,3 +36,5 @@ process.on('SIGHUP', () => {
   else setTimeout(reload, args.stopDelayMs);
 });
 process.on('SIGTERM', () => process.exit(0));
+// Last: a SIGHUP that arrives before the handler is installed kills the process.
+if (args.pidFile) writeFileSync(args.pidFile, String(process.pid));

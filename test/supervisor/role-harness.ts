@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
 import { fileURLToPath } from 'node:url';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
 import { sleep } from '../helpers/etcd-cluster.js';
@@ -39,6 +40,8 @@ export interface Host {
   agent: AgentProcess | undefined;
   watchdog: ChildProcess | undefined;
   node: ChildProcess | undefined;
+  /** The watchdog's log lines (JSON), for diagnosing a failed trial. */
+  watchdogLog: string[];
 }
 
 const yaml = (v: unknown) => JSON.stringify(v, null, 2); // JSON is YAML
@@ -134,13 +137,15 @@ export class RoleHarness {
       agent: undefined,
       watchdog: undefined,
       node: undefined,
+      watchdogLog: [],
     };
   }
 
   /** Starts the watchdog (with its node) or the bare node, then the agent. */
   async startHost(host: Host): Promise<void> {
     if (this.o.mode === 'watchdog') {
-      if (!host.watchdog) host.watchdog = await startWatchdog(join(host.dir, 'watchdog.yaml'));
+      if (!host.watchdog)
+        host.watchdog = await startWatchdog(join(host.dir, 'watchdog.yaml'), host.watchdogLog);
     } else if (!host.node) {
       const args = readFileSync(join(host.dir, 'node-args.json'), 'utf8');
       host.node = spawn(process.execPath, [FAKE_NODE, args], { stdio: 'ignore' });
@@ -180,6 +185,35 @@ export class RoleHarness {
     throw new Error(`host ${host.name} did not become active within ${withinMs} ms`);
   }
 
+  /**
+   * On the SQLite engine: whether another process holds the store's write lock (an agent
+   * frozen inside its renewal transaction does, and no successor can take over until it runs).
+   */
+  sqliteLocked(): boolean {
+    if (this.o.store.engine !== 'sqlite') return false;
+    const db = new Database(this.o.store.path as string, { timeout: 0 });
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
+      return false;
+    } catch {
+      return true;
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The tail of every agent's and watchdog's log. */
+  diagnose(): string {
+    return this.hosts
+      .map(
+        (x) =>
+          `--- ${x.name} agent\n${(x.agent?.output() ?? '').split('\n').slice(-15).join('\n')}\n` +
+          `--- ${x.name} watchdog\n${x.watchdogLog.slice(-15).join('\n')}`,
+      )
+      .join('\n');
+  }
+
   async close(): Promise<void> {
     for (const h of this.hosts) {
       for (const p of [h.agent?.child, h.watchdog, h.node]) {
@@ -208,6 +242,7 @@ export class RoleHarness {
 /** Starts `vigil watchdog` and resolves once it listens. */
 export async function startWatchdog(
   configPath: string,
+  log: string[] = [],
   readyWithinMs = 20_000,
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, [CLI_ENTRY, 'watchdog', '--config', configPath], {
@@ -222,6 +257,7 @@ export async function startWatchdog(
       );
       createInterface({ input: child.stdout! }).on('line', (line) => {
         out += line + '\n';
+        log.push(line);
         if (line.includes('"watchdog ready"')) {
           clearTimeout(timer);
           resolve();
@@ -293,8 +329,13 @@ export async function frozenHostTrial(h: RoleHarness): Promise<FrozenHostResult>
 }
 
 export interface TrialResult {
-  /** ms from the fault to the successor's first production. */
+  /** ms from the fault to the successor's first production; NaN if none (see below). */
   failoverMs: number;
+  /**
+   * SQLite only: the agent was frozen holding the store's write lock, so nobody could take
+   * over until it was thawed (no failover, and no overlap: its watchdog stopped its node).
+   */
+  lockedByFrozenAgent: boolean;
   /** Lines the old node produced at or after the successor's first one. */
   overlapLines: number;
 }
@@ -312,7 +353,22 @@ export async function failoverTrial(h: RoleHarness, fault: Fault): Promise<Trial
   await sleep(200 + Math.random() * 300);
   const faultAt = process.hrtime.bigint();
   process.kill(old.agent!.child.pid!, fault);
-  const first = await h.firstProducedAfter(next, faultAt);
+  let first: bigint;
+  try {
+    first = await h.firstProducedAfter(next, faultAt, 10_000);
+  } catch (err) {
+    if (fault === 'SIGSTOP' && h.sqliteLocked()) {
+      const since = process.hrtime.bigint() - 500_000_000n;
+      if (producedStamps(old).some((t) => t >= since))
+        throw new Error(`the frozen agent's node is still producing\n${h.diagnose()}`, {
+          cause: err,
+        });
+      process.kill(old.agent!.child.pid!, 'SIGCONT');
+      await sleep(300);
+      return { failoverMs: NaN, overlapLines: 0, lockedByFrozenAgent: true };
+    }
+    throw new Error(`${(err as Error).message}\n${h.diagnose()}`, { cause: err });
+  }
   // Give the old node time to show it is (or is not) still producing.
   await sleep(300);
   const overlapLines = producedStamps(old).filter((t) => t >= first).length;
@@ -324,11 +380,11 @@ export async function failoverTrial(h: RoleHarness, fault: Fault): Promise<Trial
   }
   // The woken/restarted agent must settle as a follower before the next fault.
   await sleep(300);
-  return { failoverMs: Number(first - faultAt) / 1e6, overlapLines };
+  return { failoverMs: Number(first - faultAt) / 1e6, overlapLines, lockedByFrozenAgent: false };
 }
 
-export function summary(ms: number[]): string {
-  const s = [...ms].sort((a, b) => a - b);
+export function summary(all: number[]): string {
+  const s = all.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(0);
   return `n=${s.length} min ${s[0]!.toFixed(0)} p50 ${q(0.5)} p90 ${q(0.9)} max ${s[s.length - 1]!.toFixed(0)} ms`;
 }
