@@ -88,8 +88,13 @@ export class WatchdogActuator implements RoleActuator {
     socket: string,
     private readonly budgetMs: number,
     onStopped: (token: bigint, confirmed: boolean, reason: string) => void,
+    onChannelClosed: () => void,
   ) {
-    this.client = new WatchdogClient(socket, (m) => onStopped(m.token, m.confirmed, m.reason));
+    this.client = new WatchdogClient(
+      socket,
+      (m) => onStopped(m.token, m.confirmed, m.reason),
+      onChannelClosed,
+    );
   }
 
   private deadlines(l: Leadership) {

@@ -121,6 +121,12 @@ class RoleSupervisor implements Supervisor {
             const l = this.current;
             if (l && l.fence.token === token) void this.deactivate(l, `watchdog: ${reason}`);
           },
+          () => {
+            // A restarted watchdog starts inactive: our renewals would feed nothing. Ask it
+            // (reconnecting) whether the node is stopped, and campaign again.
+            const l = this.current;
+            if (l && this.st === 'active') void this.deactivate(l, 'watchdog channel closed');
+          },
         )
       : new InAgentActuator(
           {

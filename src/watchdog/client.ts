@@ -29,6 +29,8 @@ export class WatchdogClient {
   constructor(
     readonly path: string,
     private readonly onStopped: (m: Stopped) => void,
+    /** An established connection closed (the watchdog stopped or restarted). */
+    private readonly onClosed: () => void = () => undefined,
   ) {}
 
   private connect(timeoutMs: number): Promise<Socket> {
@@ -59,7 +61,10 @@ export class WatchdogClient {
         }
       });
       socket.on('close', () => {
-        if (this.socket === socket) this.socket = undefined;
+        if (this.socket === socket) {
+          this.socket = undefined;
+          this.onClosed();
+        }
         for (const [id, settle] of this.pending) {
           this.pending.delete(id);
           settle(new WatchdogUnavailableError('the watchdog closed the connection'));

@@ -141,7 +141,7 @@ export class RoleHarness {
     };
   }
 
-  /** Starts the watchdog (with its node) or the bare node, then the agent. */
+  /** Starts what is not running: the watchdog (with its node) or the bare node, the agent. */
   async startHost(host: Host): Promise<void> {
     if (this.o.mode === 'watchdog') {
       if (!host.watchdog)
@@ -152,7 +152,8 @@ export class RoleHarness {
       const pidFile = join(host.dir, 'node.pid');
       for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(10);
     }
-    await this.startAgent(host);
+    const agent = host.agent?.child;
+    if (!agent || agent.exitCode !== null || agent.signalCode !== null) await this.startAgent(host);
   }
 
   async startAgent(host: Host): Promise<void> {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EtcdTestCluster, etcdSkip } from '../helpers/etcd-cluster.js';
 import {
+  producedStamps,
   RoleHarness,
   failoverTrial,
   frozenHostTrial,
@@ -74,6 +75,28 @@ describe(`supervised node under a watchdog (${MODE}), SQLite store`, () => {
     try {
       const times = await trials(h, 'SIGKILL', 5);
       console.log(`# SIGKILL agent → successor producing: ${summary(times)}`);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a restarted watchdog: the agent notices, the role is taken up again, no overlap', async () => {
+    const h = harness('restart');
+    try {
+      await Promise.all(h.hosts.map((x) => h.startHost(x)));
+      const old = await h.waitProducing();
+      const stoppedAt = process.hrtime.bigint();
+      const exited = new Promise((r) => old.watchdog!.once('exit', r));
+      old.watchdog!.kill('SIGTERM');
+      await exited;
+      old.watchdog = undefined;
+      await h.startHost(old); // a new watchdog; the agent is still the one that held the role
+      const next = await h.waitProducing();
+      const first = producedStamps(next).find((t) => t > stoppedAt)!;
+      const others = h.hosts.filter((x) => x !== next);
+      for (const x of others)
+        assert.equal(producedStamps(x).filter((t) => t >= first).length, 0, `${x.name} overlaps`);
+      console.log(`# watchdog restarted under the active agent: ${next.name} producing again`);
     } finally {
       await h.close();
     }
