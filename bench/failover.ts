@@ -1,12 +1,17 @@
 /**
- * Leadership failover of an exclusive role on a 3-member etcd cluster: three agent processes
- * supervise one role (TTL 2 s); the active one is SIGKILLed; we time the kill until the
- * successor has activated (its activate action wrote its timestamp) and until its first fenced
- * guarded write committed. Repeated ≥ 20 times, each kill hitting whoever leads.
+ * Leadership failover of an exclusive role on a 3-member etcd cluster, two ways.
  *
- * Overlap is counted from the shared event file: a successor activating before the killed
- * holder's last granted deadline (the moment it would have deactivated by itself) overlaps.
- * Targets (issue 3): activation ≤ TTL + 1 s in every trial, and zero overlaps.
+ * 1. Guarded writes: three agent processes supervise one role (TTL 2 s), actions in the agent;
+ *    the active one is SIGKILLed; we time the kill until the successor has activated (its
+ *    activate action wrote its timestamp) and until its first fenced guarded write committed.
+ *    Overlap: a successor activating before the killed holder's last granted deadline.
+ * 2. With the watchdog (issue 10): two hosts, each a `vigil agent` + `vigil watchdog` running
+ *    a fake self-signing node (test/supervisor/role-harness.ts); the holder's AGENT is
+ *    SIGKILLed or SIGSTOPped (its node and watchdog run on); we time the fault until the
+ *    successor's node produced, and count the old node's productions after that (overlap).
+ *
+ * Nobody can confirm a killed holder's stop, so its successor waits the lease out and then
+ * one TTL (src/lease/handover.ts): the target is ≤ 2 × TTL + 1 s, with zero overlaps.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +20,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EtcdTestCluster, sleep } from '../test/helpers/etcd-cluster.js';
 import { readEvents, waitFor as waitForEvent } from '../test/etcd/agent-events.js';
+import {
+  RoleHarness,
+  failoverTrial,
+  summary,
+  type Fault,
+} from '../test/supervisor/role-harness.js';
 import type { BenchFigure } from './figures.js';
 
 export const needsEtcd = true;
@@ -28,6 +39,10 @@ const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 export async function run(): Promise<BenchFigure[]> {
+  return [...(await guardedWrites()), ...(await withWatchdog())];
+}
+
+async function guardedWrites(): Promise<BenchFigure[]> {
   const cluster = await EtcdTestCluster.start();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-failover-'));
   const events = join(dir, 'events.log');
@@ -115,7 +130,7 @@ export async function run(): Promise<BenchFigure[]> {
   const worst = activation[activation.length - 1]!;
   console.log(`failover on etcd, TTL ${TTL_MS} ms, ${TRIALS} SIGKILLs of the active agent`);
   console.log(
-    `  kill → successor activated: min ${activation[0]} p50 ${pct(activation, 50)} p90 ${pct(activation, 90)} max ${worst} ms (target ≤ ${TTL_MS + 1000} ms)`,
+    `  kill → successor activated: min ${activation[0]} p50 ${pct(activation, 50)} p90 ${pct(activation, 90)} max ${worst} ms (target ≤ ${2 * TTL_MS + 1000} ms)`,
   );
   console.log(
     `  kill → successor's first fenced write sent: p50 ${pct(fencedWrite, 50)} max ${fencedWrite[fencedWrite.length - 1]} ms`,
@@ -138,9 +153,79 @@ export async function run(): Promise<BenchFigure[]> {
       baseline: TTL_MS,
       baselineName: 'lease TTL',
       ratio: worst / TTL_MS,
-      target: `≤ TTL + 1 s (${TTL_MS + 1000} ms)`,
-      ok: worst <= TTL_MS + 1000,
+      target: `≤ 2 × TTL + 1 s (${2 * TTL_MS + 1000} ms)`,
+      ok: worst <= 2 * TTL_MS + 1000,
     },
     { name: 'failover overlaps', value: overlaps, unit: '', target: '= 0', ok: overlaps === 0 },
   ];
+}
+
+/** The supervised-node path: agent faults with the node under its own watchdog. */
+async function withWatchdog(): Promise<BenchFigure[]> {
+  const cluster = await EtcdTestCluster.start();
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-watchdog-'));
+  const figures: BenchFigure[] = [];
+  try {
+    const h = new RoleHarness({
+      dir,
+      mode: 'watchdog',
+      ttlMs: TTL_MS,
+      store: {
+        engine: 'etcd',
+        ...cluster.storeConfig({ timeouts: { callMs: 400, updateMs: 800 } }),
+      },
+    });
+    try {
+      await Promise.all(h.hosts.map((x) => h.startHost(x)));
+      for (const fault of ['SIGKILL', 'SIGSTOP'] as Fault[]) {
+        const times: number[] = [];
+        let overlapLines = 0;
+        for (let i = 0; i < Math.ceil(TRIALS / 2); i++) {
+          const r = await failoverTrial(h, fault);
+          overlapLines += r.overlapLines;
+          times.push(r.failoverMs);
+        }
+        times.sort((a, b) => a - b);
+        const worst = times[times.length - 1]!;
+        console.log(
+          `failover with the watchdog on etcd, TTL ${TTL_MS} ms, ${fault} of the holder's agent:`,
+        );
+        console.log(`  fault → successor's node producing: ${summary(times)}`);
+        console.log(`  old node's productions after the successor's first: ${overlapLines}`);
+        figures.push(
+          {
+            name: `watchdog failover p50 (${fault} agent)`,
+            value: Math.round(pct(times, 50)),
+            unit: 'ms',
+            baseline: TTL_MS,
+            baselineName: 'lease TTL',
+            ratio: pct(times, 50) / TTL_MS,
+          },
+          {
+            name: `watchdog failover max (${fault} agent)`,
+            value: Math.round(worst),
+            unit: 'ms',
+            baseline: TTL_MS,
+            baselineName: 'lease TTL',
+            ratio: worst / TTL_MS,
+            target: `≤ 2 × TTL + 1 s (${2 * TTL_MS + 1000} ms)`,
+            ok: worst <= 2 * TTL_MS + 1000,
+          },
+          {
+            name: `watchdog overlaps (${fault} agent)`,
+            value: overlapLines,
+            unit: 'productions',
+            target: '= 0',
+            ok: overlapLines === 0,
+          },
+        );
+      }
+    } finally {
+      await h.close();
+    }
+  } finally {
+    await cluster.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return figures;
 }

@@ -12,6 +12,7 @@ import { cometbftCommand } from './cometbft.js';
 import { etcdCommand } from './etcd.js';
 import { pkiCommand } from './pki.js';
 import { clusterCommand } from './cluster.js';
+import { watchdogCommand } from './watchdog.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -26,4 +27,5 @@ export const commands: Array<() => Command> = [
   etcdCommand,
   pkiCommand,
   clusterCommand,
+  watchdogCommand,
 ];

@@ -4,14 +4,15 @@
  * of the cluster that answered (revisions repeat across a rebuild or a restore); the etcd
  * store checks both for every fenced transaction.
  *
- * A successor can only create the key after etcd deleted it, i.e. after etcd expired (or we
- * revoked) the previous lease. etcd expires a lease no earlier than TTL after the last renewal
- * it processed, and the previous holder's own deadline is that renewal's send time + TTL −
- * margin, so by then it has already deactivated: the successor may act at once.
+ * A successor can only create the key after etcd deleted it: after etcd expired or someone
+ * revoked the previous lease. It then waits one TTL before acting unless the previous holder
+ * recorded a confirmed stop (see handover.ts): a revoke may come long before the old holder's
+ * deadline, and a node that signs by itself is not stopped by the fence.
  */
 import type { EtcdClient } from '../etcd/client.js';
 import { leaderKey } from '../store/etcd.js';
 import type { FenceToken } from '../store/types.js';
+import { decodeHandover, encodeHandover, handoverKey, successorWaitMs } from './handover.js';
 import { now, type LeaderElection, type Leadership, type LeaseTiming } from './types.js';
 
 class EtcdLeadership implements Leadership {
@@ -25,11 +26,11 @@ class EtcdLeadership implements Leadership {
     sentAt: number,
     ttlSeconds: number,
     private readonly timing: LeaseTiming,
+    readonly safeAfter: number,
+    private readonly keys: { leader: string; handover: string; holder: string },
   ) {
     this.deadlineAt = sentAt + ttlSeconds * 1000 - timing.marginMs;
   }
-
-  readonly safeAfter = now();
 
   deadline(): number {
     return this.deadlineAt;
@@ -59,7 +60,24 @@ class EtcdLeadership implements Leadership {
 
   async release(): Promise<void> {
     this.lost = true;
-    // Revoking deletes the leader key with the lease; if it fails, expiry does the same later.
+    // The confirmed stop is recorded in the transaction that removes our key, and only if it
+    // is still ours: the successor then starts at once. If this fails, expiry ends the
+    // holding and the successor waits a TTL.
+    const stopped = encodeHandover({
+      state: 'stopped',
+      holder: this.keys.holder,
+      token: this.fence.token.toString(),
+    });
+    await this.client
+      .txn(
+        `release ${this.keys.leader}`,
+        [{ key: this.keys.leader, target: 'create', revision: this.fence.token }],
+        [
+          { delete: { key: this.keys.leader } },
+          { put: { key: this.keys.handover, value: stopped } },
+        ],
+      )
+      .catch(() => undefined);
     await this.client.leaseRevoke(this.leaseId).catch(() => undefined);
   }
 }
@@ -81,17 +99,34 @@ export class EtcdLeaderElection implements LeaderElection {
     try {
       const { kv } = await this.client.get(this.key);
       if (kv) return undefined;
+      const handover = handoverKey(this.prefix, this.role);
+      const { kv: previous } = await this.client.get(handover);
       const sentAt = now();
       const lease = await this.client.leaseGrant(Math.ceil(this.timing.ttlMs / 1000));
       let won = false;
       try {
+        const held = encodeHandover({
+          state: 'held',
+          holder: this.holderId,
+          ttlMs: lease.ttlSeconds * 1000,
+        });
         const res = await this.client.txn(
           `campaign ${this.key}`,
-          [{ key: this.key, target: 'create', revision: 0n }],
-          [{ put: { key: this.key, value: this.holderId, lease: lease.id } }],
+          [
+            { key: this.key, target: 'create', revision: 0n },
+            // The record we judged by must still be the last one written.
+            previous
+              ? { key: handover, target: 'mod', revision: previous.modRevision }
+              : { key: handover, target: 'version', version: 0n },
+          ],
+          [
+            { put: { key: this.key, value: this.holderId, lease: lease.id } },
+            { put: { key: handover, value: held } },
+          ],
         );
         won = res.succeeded;
         if (!won) return undefined;
+        const wait = successorWaitMs(decodeHandover(previous?.value), lease.ttlSeconds * 1000);
         return new EtcdLeadership(
           this.client,
           lease.id,
@@ -99,6 +134,8 @@ export class EtcdLeaderElection implements LeaderElection {
           sentAt,
           lease.ttlSeconds,
           this.timing,
+          now() + wait,
+          { leader: this.key, handover, holder: this.holderId },
         );
       } finally {
         if (!won) await this.client.leaseRevoke(lease.id).catch(() => undefined);

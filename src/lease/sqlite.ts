@@ -6,7 +6,8 @@
  * Expiry is judged on the wall clock (the only clock two processes share). A wall clock can
  * jump forward, so a successor that takes over an expired row (rather than a released one)
  * waits a full TTL on its own monotonic clock before acting: by then the previous holder, who
- * can no longer renew, is past its own monotonic deadline.
+ * can no longer renew, is past its own monotonic deadline. A released row (holder NULL) is the
+ * record of a confirmed stop (the supervisor releases only then), so it is used at once.
  */
 import type Database from 'better-sqlite3';
 import { StoreIdentityError } from '../errors.js';

@@ -30,9 +30,8 @@ export const now = (): number => performance.now();
 export interface Leadership {
   readonly fence: FenceToken;
   /**
-   * Monotonic time (performance.now) from which the role may act. Later than acquisition when
-   * a previous holder might still be inside its own deadline (SQLite taking over an expired
-   * row: the wall clock that decided "expired" may have jumped).
+   * Monotonic time (performance.now) from which the role may act: one TTL after acquisition
+   * unless the previous holder recorded a confirmed stop (see handover.ts).
    */
   readonly safeAfter: number;
   /** Monotonic time at which this holder must consider itself deposed. */
@@ -41,7 +40,11 @@ export interface Leadership {
   held(): boolean;
   /** One renewal. true: confirmed, the deadline moved on. false: not confirmed or lost. */
   renew(): Promise<boolean>;
-  /** Hands the role back at once (after deactivating), so a successor need not wait. */
+  /**
+   * Hands the role back at once and records that its effects are CONFIRMED stopped, so the
+   * successor need not wait. Call it only then (a signal sent is not a node stopped); otherwise
+   * let the lease run out, and the successor waits one TTL after acquiring.
+   */
   release(): Promise<void>;
 }
 

@@ -169,16 +169,25 @@ export interface UnitSpec {
   readonly execStart: string;
   readonly user: string;
   readonly after?: readonly string[];
+  /** Stopped by systemd whenever this unit is not active (the node's watchdog). */
+  readonly bindsTo?: string;
   /** Started at boot; passive signers' nodes are left for Vigil to start on promotion. */
   readonly enable: boolean;
 }
 
 export function renderUnit(u: UnitSpec): string {
-  const after = ['network-online.target', 'wg-quick@wg0.service', ...(u.after ?? [])];
+  const after = [
+    'network-online.target',
+    'wg-quick@wg0.service',
+    ...(u.after ?? []),
+    ...(u.bindsTo ? [u.bindsTo] : []),
+  ];
   return [
     '[Unit]',
     `Description=${u.description}`,
     `Wants=network-online.target`,
+    // With After=, BindsTo= means this unit can only be active while the other one is.
+    ...(u.bindsTo ? [`BindsTo=${u.bindsTo}`] : []),
     `After=${after.join(' ')}`,
     '',
     '[Service]',
@@ -197,10 +206,14 @@ export function renderUnit(u: UnitSpec): string {
   ].join('\n');
 }
 
+/** The watchdog that starts and stops a supervised node (see src/watchdog). */
+export const WATCHDOG_UNIT = 'vigil-watchdog.service';
+
 /**
  * Block producers whose nodes hold the key themselves (Substrate, Cardano) can only be made
- * exclusive by starting at most one node at a time. On guarded chains the Vigil agent starts
- * the node once it holds the lease, so boot must not start it.
+ * exclusive by starting at most one node at a time. On guarded chains the Vigil watchdog
+ * starts the node once the agent holds the lease, so boot must not start it, and the node's
+ * unit is bound to the watchdog's: if the watchdog dies, systemd stops the node.
  */
 export function supervisedByVigil(host: PlannedHost): boolean {
   const c = host.chain;
@@ -217,6 +230,7 @@ export function chainUnits(host: PlannedHost): UnitSpec[] {
   const chain = host.chain;
   if (!chain) return [];
   const enable = host.active && !supervisedByVigil(host);
+  const bound = supervisedByVigil(host) ? { bindsTo: WATCHDOG_UNIT } : {};
   const dir = chainDir(chain);
   const data = chainDataDir(chain);
   switch (chain.kind) {
@@ -252,6 +266,7 @@ export function chainUnits(host: PlannedHost): UnitSpec[] {
           execStart: `${dir}/bin/${binaryName(chain.binary)} ${flags.join(' ')}`,
           user: SERVICE_USER,
           enable,
+          ...bound,
         },
       ];
     }
@@ -271,6 +286,7 @@ export function chainUnits(host: PlannedHost): UnitSpec[] {
             ` --host-addr ${listen} --port ${chain.p2pPort}${keys}`,
           user: SERVICE_USER,
           enable,
+          ...bound,
         },
       ];
     }

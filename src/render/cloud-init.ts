@@ -16,6 +16,7 @@ import {
   chainUnits,
   renderUnit,
   supervisedByVigil,
+  WATCHDOG_UNIT,
   type RenderedFile,
   type UnitSpec,
 } from './chains.js';
@@ -25,7 +26,8 @@ import {
   etcdConfig,
   guardMembers,
   prometheusConfig,
-  supervisorSudoers,
+  watchdogConfig,
+  watchdogUnit,
 } from './services.js';
 import type { PlanState } from './state.js';
 
@@ -137,12 +139,20 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   // Agents run where a validator key is used: they guard its signatures or its role.
   if (host.key !== undefined) {
     if (supervisedByVigil(host)) {
-      files.push({
-        path: '/etc/sudoers.d/vigil-supervisor',
-        content: supervisorSudoers(host, SERVICE_USER),
-        permissions: '0440',
-        owner: root,
-      });
+      files.push(
+        {
+          path: '/etc/vigil/watchdog.yaml',
+          content: watchdogConfig(host),
+          permissions: '0644',
+          owner: root,
+        },
+        {
+          path: `/etc/systemd/system/${WATCHDOG_UNIT}`,
+          content: watchdogUnit(host, `/opt/vigil/bin/${binaryName(t.vigil.agent)}`),
+          permissions: '0644',
+          owner: root,
+        },
+      );
     }
     files.push({
       path: '/etc/vigil/agent.yaml',
@@ -249,6 +259,10 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     ...(etcdStore ? [] : storeInit),
     ...units.filter((u) => u.enable).map((u) => ['systemctl', 'enable', '--now', u.name]),
     ...(etcdStore ? storeInit : []),
+    // After the fetch: it runs the binary the agent runs.
+    ...(host.key !== undefined && supervisedByVigil(host)
+      ? [['systemctl', 'enable', '--now', WATCHDOG_UNIT]]
+      : []),
   ];
 
   const cloudConfig = {

@@ -1,6 +1,6 @@
 /** etcd (guard cluster, mutual TLS), the Vigil agent's settings and Prometheus. */
 import { stringify as toYaml } from 'yaml';
-import { supervisedByVigil } from './chains.js';
+import { SERVICE_USER, supervisedByVigil } from './chains.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_METRICS_PORT,
@@ -59,7 +59,7 @@ export function roleName(host: PlannedHost): string {
   return `${host.chain!.name}/${host.key}`;
 }
 
-/** The systemd unit the supervisor starts and stops; the sudoers rule allows exactly these. */
+/** The systemd unit the watchdog starts and stops. */
 export function supervisedUnit(host: PlannedHost): string {
   return `${host.chain!.name}-node.service`;
 }
@@ -131,8 +131,8 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
           supervisors: [
             {
               role: roleName(host),
-              activate: [{ run: ['sudo', '-n', 'systemctl', 'start', supervisedUnit(host)] }],
-              deactivate: [{ run: ['sudo', '-n', 'systemctl', 'stop', supervisedUnit(host)] }],
+              // The node is started and stopped by the watchdog, not by the agent.
+              watchdog: { socket: WATCHDOG_SOCKET },
             },
           ],
         }
@@ -141,10 +141,50 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
   return toYaml(config);
 }
 
-/** Lets the agent's user start and stop exactly its supervised node, nothing else. */
-export function supervisorSudoers(host: PlannedHost, user: string): string {
+export const WATCHDOG_SOCKET = '/run/vigil-watchdog/watchdog.sock';
+
+/**
+ * The watchdog's configuration (`vigil watchdog --config /etc/vigil/watchdog.yaml`): it starts
+ * the node's unit when the agent activates the role, stops it when asked or at the lease
+ * deadline, confirms the stop by the unit being inactive, and SIGKILLs the unit if it is still
+ * active at the deadline.
+ */
+export function watchdogConfig(host: PlannedHost): string {
   const unit = supervisedUnit(host);
-  return `${user} ALL=(root) NOPASSWD: /usr/bin/systemctl start ${unit}, /usr/bin/systemctl stop ${unit}\n`;
+  return toYaml({
+    role: roleName(host),
+    socket: WATCHDOG_SOCKET,
+    // root:vigild, so the agent (group vigild) may connect and nobody else.
+    socketMode: '0660',
+    activate: [{ run: ['systemctl', 'start', unit] }],
+    deactivate: [{ run: ['systemctl', 'stop', unit] }],
+    confirm: { run: ['sh', '-c', `! systemctl is-active --quiet ${unit}`], pollMs: 100 },
+    kill: [{ signal: 'SIGKILL', systemdUnit: unit }],
+  });
+}
+
+/**
+ * The watchdog's unit: root (it starts and stops a system unit) in the agent's group (for the
+ * socket), restarted at once if it dies; the node's unit is bound to it.
+ */
+export function watchdogUnit(host: PlannedHost, execPath: string): string {
+  return [
+    '[Unit]',
+    `Description=Vigil watchdog: stops ${supervisedUnit(host)} at the lease deadline`,
+    '',
+    '[Service]',
+    'User=root',
+    `Group=${SERVICE_USER}`,
+    `ExecStart=${execPath} watchdog --config /etc/vigil/watchdog.yaml`,
+    'Restart=always',
+    'RestartSec=1',
+    'RuntimeDirectory=vigil-watchdog',
+    'RuntimeDirectoryMode=0750',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
 }
 
 export function prometheusConfig(plan: Plan): string {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { z } from 'zod';
 import { VigilError, errorMessage } from '../errors.js';
 
-const SIGNALS = [
+export const SIGNALS = [
   'SIGHUP',
   'SIGINT',
   'SIGTERM',
@@ -86,6 +86,32 @@ function runCommand(argv: string[], timeoutMs: number, env: NodeJS.ProcessEnv): 
       else reject(new Error(`exited with ${code ?? signal}${stderr ? `: ${stderr.trim()}` : ''}`));
     });
   });
+}
+
+/**
+ * How deactivation is confirmed: a command that exits 0 once the node no longer produces
+ * (polled every `pollMs`), e.g. a query of the node's own forging state.
+ */
+export const ConfirmCheckSchema = z
+  .object({
+    run: z.array(z.string().min(1)).min(1),
+    pollMs: z.number().int().min(10).max(10_000).default(50),
+  })
+  .strict();
+export type ConfirmCheck = z.output<typeof ConfirmCheckSchema>;
+
+/** Whether the check passes now (exit 0 within `timeoutMs`). */
+export async function checkPasses(
+  check: ConfirmCheck,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+): Promise<boolean> {
+  try {
+    await runCommand(check.run, Math.max(10, timeoutMs), env);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs one action within `timeoutMs`; throws ActionError on failure. */

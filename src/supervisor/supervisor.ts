@@ -4,10 +4,15 @@
  *   follower ──acquire──► (wait until safeAfter, renewing) ──activate──► active
  *   active ──renewal not confirmed by deadline − deactivateBudget, or lease lost──► deactivate
  *
- * Deactivation starts `deactivateBudgetMs` before our own deadline and each of its actions is
- * cut off at that deadline, so a live holder is inactive before anyone else may be active. A
- * holder frozen past its deadline (SIGSTOP, VM pause) deactivates the moment it runs again, and
- * any guarded write it tries meanwhile is refused by the store's fence check.
+ * Deactivation starts `deactivateBudgetMs` before our own deadline. The lease is handed back
+ * early only once the node is CONFIRMED stopped (it exited, or the recipe's check passed);
+ * otherwise it runs out, and the successor waits for it.
+ *
+ * With `watchdog`, a separate `vigil watchdog` process runs the node and its actions; after
+ * every confirmed renewal the agent sends it the new deadline, and it stops the node at that
+ * deadline by itself. That is what makes a frozen or killed agent safe: an agent running the
+ * actions itself cannot deactivate while frozen, and its node keeps producing (guarded writes
+ * are still refused by the store's fence check, but a node that signs by itself is not).
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -15,7 +20,8 @@ import { errorMessage } from '../errors.js';
 import type { LeaderElection, Leadership } from '../lease/types.js';
 import { LeaseTimingSchema, now } from '../lease/types.js';
 import type { FenceToken } from '../store/types.js';
-import { ActionSchema, runAction, type Action } from './actions.js';
+import { ActionSchema, ConfirmCheckSchema } from './actions.js';
+import { InAgentActuator, WatchdogActuator, type RoleActuator } from './actuator.js';
 
 export const SupervisorConfigSchema = z
   .object({
@@ -27,11 +33,31 @@ export const SupervisorConfigSchema = z
     renewEveryMs: z.number().int().min(20).optional(),
     /** Time reserved for deactivation before the deadline; every deactivate action must fit. */
     deactivateBudgetMs: z.number().int().min(50).default(1000),
-    activate: z.array(ActionSchema).min(1),
-    deactivate: z.array(ActionSchema).min(1),
+    /** The agent runs these itself (no watchdog). */
+    activate: z.array(ActionSchema).min(1).optional(),
+    deactivate: z.array(ActionSchema).min(1).optional(),
+    /** Without a watchdog: a command exiting 0 once the node stopped, for an early handover. */
+    confirm: ConfirmCheckSchema.optional(),
+    /** The `vigil watchdog` that runs the node and its actions (see src/watchdog). */
+    watchdog: z
+      .object({ socket: z.string().min(1).max(100) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.watchdog && (c.activate || c.deactivate || c.confirm))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['watchdog'],
+        message: 'with a watchdog, activate/deactivate/confirm belong in the watchdog config',
+      });
+    if (!c.watchdog && (!c.activate || !c.deactivate))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['activate'],
+        message: 'give `activate` and `deactivate` actions, or a `watchdog`',
+      });
     const renew = c.renewEveryMs ?? Math.floor(c.lease.ttlMs / 5);
     // At least two renewal attempts must fit before deactivation has to start.
     if (2 * renew + c.deactivateBudgetMs + c.lease.marginMs > c.lease.ttlMs) {
@@ -54,7 +80,7 @@ export type SupervisorEvent =
   | { type: 'renewed'; token: bigint; deadlineWallMs: number }
   | { type: 'renewal-unconfirmed'; token: bigint }
   | { type: 'deactivating'; token: bigint; reason: string }
-  | { type: 'deactivated'; token: bigint; ok: boolean; error?: string }
+  | { type: 'deactivated'; token: bigint; ok: boolean; confirmed: boolean; error?: string }
   | { type: 'action-failed'; phase: 'activate' | 'deactivate'; error: string };
 
 export interface Supervisor {
@@ -71,7 +97,12 @@ class RoleSupervisor implements Supervisor {
   private current: Leadership | undefined;
   private st: SupervisorState = 'follower';
   private stopping = false;
-  private watchdog: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly actuator: RoleActuator;
+  /** Our last deactivation was not confirmed: until one is, we cannot vouch for the node. */
+  private unconfirmedStop = false;
+  /** The holdings for which activation was started (they need a confirmed stop). */
+  private readonly activated = new WeakSet<Leadership>();
   private deactivation: Promise<void> | undefined;
   private loopDone: Promise<void>;
   private readonly renewEveryMs: number;
@@ -82,6 +113,30 @@ class RoleSupervisor implements Supervisor {
     private readonly onEvent: (e: SupervisorEvent) => void,
   ) {
     this.renewEveryMs = config.renewEveryMs ?? Math.floor(config.lease.ttlMs / 5);
+    this.actuator = config.watchdog
+      ? new WatchdogActuator(
+          config.watchdog.socket,
+          config.deactivateBudgetMs,
+          (token, _c, reason) => {
+            const l = this.current;
+            if (l && l.fence.token === token) void this.deactivate(l, `watchdog: ${reason}`);
+          },
+          () => {
+            // A restarted watchdog starts inactive: our renewals would feed nothing. Ask it
+            // (reconnecting) whether the node is stopped, and campaign again.
+            const l = this.current;
+            if (l && this.st === 'active') void this.deactivate(l, 'watchdog channel closed');
+          },
+        )
+      : new InAgentActuator(
+          {
+            activate: config.activate!,
+            deactivate: config.deactivate!,
+            ...(config.confirm ? { confirm: config.confirm } : {}),
+          },
+          config.deactivateBudgetMs,
+          (l) => this.env(l),
+        );
     this.loopDone = this.loop();
   }
 
@@ -108,9 +163,9 @@ class RoleSupervisor implements Supervisor {
     return l.deadline() - this.config.deactivateBudgetMs;
   }
 
-  private armWatchdog(l: Leadership): void {
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(
+  private armDeadlineTimer(l: Leadership): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(
       () => {
         // Also runs late after a freeze; the deadline check decides, not the timer.
         if (this.current === l && now() >= this.mustDeactivateAt(l))
@@ -120,38 +175,30 @@ class RoleSupervisor implements Supervisor {
     );
   }
 
-  private async runAll(actions: readonly Action[], until: number, l: Leadership): Promise<void> {
-    for (const a of actions) {
-      const left = until - now();
-      if (left <= 0) throw new Error('no time left before the lease deadline');
-      await runAction(a, left, this.env(l));
-    }
-  }
-
   private deactivate(l: Leadership, reason: string): Promise<void> {
     if (this.deactivation) return this.deactivation;
     this.deactivation = (async () => {
-      clearTimeout(this.watchdog);
+      clearTimeout(this.deadlineTimer);
       this.st = 'deactivating';
       this.onEvent({ type: 'deactivating', token: l.fence.token, reason });
-      let ok = true;
-      let error: string | undefined;
-      try {
-        // Cut off at the deadline; past it we are deposed anyway, but the actions still run.
-        await this.runAll(
-          this.config.deactivate,
-          Math.max(l.deadline(), now() + this.config.deactivateBudgetMs),
-          l,
-        );
-      } catch (err) {
-        ok = false;
-        error = errorMessage(err);
-        this.onEvent({ type: 'action-failed', phase: 'deactivate', error });
-      }
-      // Hand the role back only when we know we are inactive; otherwise let it expire.
-      if (ok) await l.release();
-      this.onEvent({ type: 'deactivated', token: l.fence.token, ok, ...(error ? { error } : {}) });
-      if (!ok) await sleep(l.deadline() - now());
+      const r = await this.actuator.deactivate(l);
+      const { ok, error } = r;
+      if (error) this.onEvent({ type: 'action-failed', phase: 'deactivate', error });
+      // A holding that never started activation left nothing running, unless an earlier
+      // unconfirmed stop of ours might have.
+      const confirmed = r.confirmed || (!this.activated.has(l) && !this.unconfirmedStop);
+      this.unconfirmedStop = !confirmed;
+      // Hand the role back early only when the node is known to have stopped: sending the
+      // stop (a SIGHUP) is not stopping. Otherwise the lease runs out and the successor waits.
+      if (confirmed) await l.release();
+      this.onEvent({
+        type: 'deactivated',
+        token: l.fence.token,
+        ok,
+        confirmed,
+        ...(error ? { error } : {}),
+      });
+      if (!confirmed) await sleep(l.deadline() - now());
       this.current = undefined;
       this.st = this.stopping ? 'stopped' : 'follower';
     })().finally(() => {
@@ -164,7 +211,8 @@ class RoleSupervisor implements Supervisor {
     const ok = await l.renew();
     if (this.current !== l) return false;
     if (ok) {
-      this.armWatchdog(l);
+      this.armDeadlineTimer(l);
+      this.actuator.renewed(l);
       this.onEvent({ type: 'renewed', token: l.fence.token, deadlineWallMs: wall(l.deadline()) });
     } else {
       this.onEvent({ type: 'renewal-unconfirmed', token: l.fence.token });
@@ -188,7 +236,7 @@ class RoleSupervisor implements Supervisor {
         }
         this.current = got;
         this.st = 'waiting';
-        this.armWatchdog(got);
+        this.armDeadlineTimer(got);
         this.onEvent({
           type: 'acquired',
           token: got.fence.token,
@@ -204,8 +252,9 @@ class RoleSupervisor implements Supervisor {
           continue;
         }
         this.st = 'activating';
+        this.activated.add(got);
         try {
-          await this.runAll(this.config.activate, this.mustDeactivateAt(got), got);
+          await this.actuator.activate(got, this.mustDeactivateAt(got));
         } catch (err) {
           this.onEvent({ type: 'action-failed', phase: 'activate', error: errorMessage(err) });
           await this.deactivate(got, 'activation failed');
@@ -241,7 +290,8 @@ class RoleSupervisor implements Supervisor {
     if (this.deactivation) await this.deactivation;
     const l = this.current;
     if (l) await this.deactivate(l, 'stopping');
-    clearTimeout(this.watchdog);
+    clearTimeout(this.deadlineTimer);
+    this.actuator.close();
     this.st = 'stopped';
   }
 }

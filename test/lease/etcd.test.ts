@@ -82,4 +82,34 @@ describe('etcd leadership', { skip }, () => {
     await lb.release();
     await assert.rejects(write(4n, lb.fence), FencedError);
   });
+
+  it('a successor waits one TTL unless the previous holder recorded a confirmed stop', async () => {
+    const role = (holder: string) =>
+      new EtcdLeaderElection(
+        store.client,
+        '/vigil-test/',
+        'handover-role',
+        holder,
+        LeaseTimingSchema.parse({ ttlMs: 2000, marginMs: 100 }),
+      );
+    // No record at all (a fresh role, or holders that predate it): wait.
+    const la = (await role('A').tryAcquire())!;
+    assert.ok(la.safeAfter >= now() + 2000 - 100, 'no record: waits a TTL');
+    // A confirmed stop, recorded with the release: the successor may start at once.
+    await la.release();
+    const lb = (await role('B').tryAcquire())!;
+    assert.ok(lb, 'released: free at once');
+    assert.ok(lb.safeAfter <= now(), 'confirmed stop: no wait');
+    // B's lease revoked by someone else (no confirmed stop recorded): C must wait a TTL.
+    const holder = await store.client.get('/vigil-test/leaders/handover-role');
+    await store.client.leaseRevoke(holder.kv!.lease);
+    const lc = (await role('C').tryAcquire())!;
+    assert.ok(lc, 'revoked: free at once');
+    assert.ok(lc.safeAfter >= now() + 2000 - 100, 'revoked without a confirmed stop: waits a TTL');
+    // B's late release must not record a stop for C's holding.
+    await lb.release();
+    assert.ok(lc.held());
+    assert.equal((await role('D').current())?.holderId, 'C');
+    await lc.release();
+  });
 });

@@ -142,8 +142,17 @@ test('guarded Polkadot validators are started by Vigil, never both at boot', () 
     assert.match(ci, /--validator/);
     const agent = files.get(`hosts/${v}/files/etc__vigil__agent.yaml`)!;
     assert.match(agent, /role: polkadot\/[\w-]+/);
-    assert.match(agent, /- sudo\n\s+- -n\n\s+- systemctl\n\s+- start\n\s+- polkadot-node\.service/);
-    assert.match(ci, /path: \/etc\/sudoers\.d\/vigil-supervisor/);
+    // The agent feeds the watchdog; the watchdog (root) starts and stops the node's unit,
+    // which systemd stops if the watchdog dies.
+    assert.match(agent, /watchdog:\n\s+socket: \/run\/vigil-watchdog\/watchdog\.sock/);
+    assert.doesNotMatch(agent, /activate:/);
+    const watchdog = files.get(`hosts/${v}/files/etc__vigil__watchdog.yaml`)!;
+    assert.match(watchdog, /- systemctl\n\s+- start\n\s+- polkadot-node\.service/);
+    assert.match(watchdog, /systemdUnit: polkadot-node\.service/);
+    assert.match(ci, /path: \/etc\/systemd\/system\/vigil-watchdog\.service/);
+    assert.match(ci, /- enable\n\s+- --now\n\s+- vigil-watchdog\.service$/m);
+    assert.match(ci, /BindsTo=vigil-watchdog\.service/);
+    assert.doesNotMatch(ci, /sudoers/);
     assert.match(agent, /engine: etcd/);
   }
 });

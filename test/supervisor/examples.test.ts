@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadAgentConfig } from '../../src/agent/config.js';
 import { etcdArgs } from '../../src/etcd/member.js';
+import { loadWatchdogConfig } from '../../src/watchdog/config.js';
 
 const examples = resolve(process.cwd(), 'examples');
 
@@ -13,8 +14,17 @@ describe('documented examples', () => {
       const config = loadAgentConfig(resolve(examples, 'supervisor', `${name}.yaml`));
       assert.equal(config.supervisors.length, 1);
       const [role] = config.supervisors;
-      assert.ok(role!.activate.length > 0 && role!.deactivate.length > 0);
+      assert.ok(role!.watchdog || (role!.activate?.length && role!.deactivate?.length));
       assert.equal(config.store.engine, 'etcd');
+    });
+  }
+
+  for (const name of ['cardano', 'polkadot']) {
+    it(`supervisor/${name}-watchdog.yaml is a valid watchdog config for the same role`, () => {
+      const watchdog = loadWatchdogConfig(resolve(examples, 'supervisor', `${name}-watchdog.yaml`));
+      const agent = loadAgentConfig(resolve(examples, 'supervisor', `${name}.yaml`));
+      assert.equal(watchdog.role, agent.supervisors[0]!.role);
+      assert.equal(watchdog.socket, agent.supervisors[0]!.watchdog?.socket);
     });
   }
 

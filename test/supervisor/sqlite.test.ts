@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteLeaderElection } from '../../src/lease/sqlite.js';
-import { LeaseTimingSchema } from '../../src/lease/types.js';
+import { SqliteWatermarkStore } from '../../src/store/sqlite.js';
+
+/** Initialises the store file the election lives in (an operator act) and returns its path. */
+function initDb(path: string): string {
+  void SqliteWatermarkStore.open({ path, create: true }).close();
+  return path;
+}
+import { LeaseTimingSchema, now } from '../../src/lease/types.js';
 import {
   SupervisorConfigSchema,
   startSupervisor,
@@ -77,7 +84,7 @@ describe('exclusive-role supervisor (SQLite lease)', () => {
           { signal: 'SIGHUP', pidFile },
         ],
       },
-      new SqliteLeaderElection(db, 'cardano-producer', 'A', timing),
+      new SqliteLeaderElection(initDb(db), 'cardano-producer', 'A', timing),
       (e) => events.push({ ...e, at: Date.now() }),
     );
     let blocker: Database.Database | undefined;
@@ -99,8 +106,13 @@ describe('exclusive-role supervisor (SQLite lease)', () => {
       const done = events.find((e) => e.type === 'deactivated')!;
       assert.ok(done.at < lastDeadline, `deactivated at ${done.at}, deadline ${lastDeadline}`);
       assert.equal((done as { ok: boolean }).ok, true);
+      // No confirm check: a SIGHUP sent proves nothing, so the lease is left to run out.
+      assert.equal((done as { confirmed: boolean }).confirmed, false);
       assert.ok(existsSync(join(standby, 'kes.skey')) && !existsSync(join(live, 'kes.skey')));
-      assert.equal(readFileSync(hups, 'utf8').trim().split('\n').length, 2);
+      // The shell runs its trap once its current `sleep` ends.
+      await until('the second SIGHUP handled', () => {
+        return readFileSync(hups, 'utf8').trim().split('\n').length === 2;
+      });
       assert.equal(sup.fence(), undefined);
       blocker.exec('ROLLBACK');
     } finally {
@@ -108,6 +120,47 @@ describe('exclusive-role supervisor (SQLite lease)', () => {
       blocker?.close();
       await sup.stop();
       node.kill('SIGKILL');
+    }
+  });
+
+  it('hands the role back only once the confirm check passes, not when the stop was sent', async () => {
+    const db = join(dir, 'confirm.db');
+    const forging = join(dir, 'forging');
+    const events: SupervisorEvent[] = [];
+    const timing = LeaseTimingSchema.parse({ ttlMs: 2000, marginMs: 100, callTimeoutMs: 200 });
+    const sup = startSupervisor(
+      {
+        role: 'slow-stop',
+        lease: timing,
+        renewEveryMs: 200,
+        deactivateBudgetMs: 800,
+        activate: [{ run: ['touch', forging] }],
+        // The node acknowledges at once but stops 300 ms later, as cardano-node after SIGHUP.
+        deactivate: [{ run: ['sh', '-c', `(sleep 0.3; rm -f '${forging}') >/dev/null 2>&1 &`] }],
+        confirm: { run: ['sh', '-c', `! test -e '${forging}'`], pollMs: 20 },
+      },
+      new SqliteLeaderElection(initDb(db), 'slow-stop', 'A', timing),
+      (e) => events.push(e),
+    );
+    const b = new SqliteLeaderElection(db, 'slow-stop', 'B', timing);
+    try {
+      await until('active', () => sup.state() === 'active');
+      const stopping = sup.stop();
+      let lb;
+      for (let i = 0; i < 400 && !lb; i++) {
+        lb = await b.tryAcquire();
+        if (!lb) await sleep(5);
+      }
+      assert.ok(lb, 'released before the lease ran out');
+      assert.ok(!existsSync(forging), 'the role was free only after the node had stopped');
+      assert.ok(lb.safeAfter <= now(), 'a confirmed stop lets the successor start at once');
+      await stopping;
+      const done = events.find((e) => e.type === 'deactivated') as { confirmed: boolean };
+      assert.equal(done.confirmed, true);
+      await lb.release();
+    } finally {
+      await sup.stop();
+      await b.close();
     }
   });
 
@@ -122,7 +175,7 @@ describe('exclusive-role supervisor (SQLite lease)', () => {
         activate: [{ run: ['sh', '-c', 'exit 3'] }],
         deactivate: [{ run: ['touch', marker] }],
       },
-      new SqliteLeaderElection(join(dir, 'fail.db'), 'polkadot-validator', 'A', timing),
+      new SqliteLeaderElection(initDb(join(dir, 'fail.db')), 'polkadot-validator', 'A', timing),
       (e) => events.push(e),
     );
     try {
