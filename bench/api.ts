@@ -14,14 +14,13 @@
  * a durable write does to it: after each fsync the process wakes with cold caches, and the
  * HTTP code that runs then costs more than it does warm.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { AgentClient } from '../src/agent/client.js';
+import { startAgentProcess } from '../src/devnet/agent-process.js';
 import { Ed25519Key } from '../src/keys/ed25519.js';
 import { KeyRing } from '../src/keys/keyring.js';
 import { GuardedSigner } from '../src/signer/guarded-signer.js';
@@ -30,7 +29,6 @@ import { SqliteWatermarkStore } from '../src/store/sqlite.js';
 import type { BenchFigure } from './figures.js';
 import { cometbftProposal } from './messages.js';
 
-const CLI_ENTRY = fileURLToPath(new URL('../src/cli/run.js', import.meta.url));
 const SEED = new Uint8Array(32).fill(42);
 /** Each way of deciding signs on a chain of its own, so every decision is a grant that writes. */
 const CHAINS = ['in-process', 'in-process-mem', 'socket', 'tcp', 'socket-mem'] as const;
@@ -64,41 +62,12 @@ async function startAgent(dir: string, name: string, storePath: string) {
       '',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((res) => child.on('exit', () => res()));
-  const where = await new Promise<{ socketPath: string; url: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready in 30 s:\n${out}`)), 30_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      out += line + '\n';
-      try {
-        const e = JSON.parse(line) as { msg?: string; socketPath?: string; url?: string };
-        if (e.msg === 'agent ready' && e.socketPath && e.url) {
-          clearTimeout(timer);
-          resolve({ socketPath: e.socketPath, url: e.url });
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited before ready:\n${out}`));
-    });
-  }).catch((err: unknown) => {
-    child.kill('SIGKILL');
-    throw err;
-  });
-  return {
-    ...where,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  const agent = await startAgentProcess(name, config, 30_000);
+  if (agent.socketPath === undefined || agent.url === undefined) {
+    await agent.stop();
+    throw new Error(`agent ${name} did not announce both its socket and its TCP URL`);
+  }
+  return { socketPath: agent.socketPath, url: agent.url, stop: () => agent.stop() };
 }
 
 /** Fresh heights on a chain of its own, so every decision is a grant that writes. */

@@ -11,15 +11,15 @@
  * Raw and in-process runs alternate op by op, HTTP in blocks of 20 between them, so that
  * disk and CPU drift hit every side alike.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { AgentClient } from '../src/agent/client.js';
+import { startAgentProcess } from '../src/devnet/agent-process.js';
 import { Ed25519Key } from '../src/keys/ed25519.js';
 import { KeyRing } from '../src/keys/keyring.js';
 import { GuardedSigner } from '../src/signer/guarded-signer.js';
@@ -193,41 +193,12 @@ async function startAgent(
     encoding: 'utf8',
   });
   if (init.status !== 0) throw new Error(`vigil state init failed:\n${init.stderr}`);
-  const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((res) => child.on('exit', () => res()));
-  const socketPath = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready in 30 s:\n${out}`)), 30_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      out += line + '\n';
-      try {
-        const e = JSON.parse(line) as { msg?: string; socketPath?: string };
-        if (e.msg === 'agent ready' && e.socketPath) {
-          clearTimeout(timer);
-          resolve(e.socketPath);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited before ready:\n${out}`));
-    });
-  }).catch((err: unknown) => {
-    child.kill('SIGKILL');
-    throw err;
-  });
-  return {
-    socketPath,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  const agent = await startAgentProcess(name, config, 30_000);
+  if (agent.socketPath === undefined) {
+    await agent.stop();
+    throw new Error(`agent ${name} did not announce its socket`);
+  }
+  return { socketPath: agent.socketPath, stop: () => agent.stop() };
 }
 
 class HttpClient {

@@ -36,6 +36,8 @@ export interface DutyPosition {
   readonly label: string;
   /** The message `node` builds for this duty on `view`: nodes never build the same one. */
   build(view: ChainView, node: string): Uint8Array;
+  /** The view after `signed` (a message `build` made) was signed. */
+  next(view: ChainView, signed: Uint8Array): ChainView;
 }
 
 /** Ticks follow wall-clock time, so a restarted devnet never reuses a position. */
@@ -63,6 +65,8 @@ export const slotSchedule: DutySchedule = (tick) => ({
         },
       ],
     }),
+  // The sealed header is the new best block.
+  next: (view, signed) => ({ parentHash: headerHash(signed), number: view.number + 1n }),
 });
 
 /** Two ticks a round (prevote, precommit); the authority set changes every `roundsPerSet` rounds. */
@@ -86,6 +90,12 @@ export function grandpaSchedule(roundsPerSet: number): DutySchedule {
           round,
           setId,
         }),
+      // A vote is not a block (decoding it as a header fails, or worse, succeeds by chance):
+      // the next votes target a block that follows from it.
+      next: (view, signed) => ({
+        parentHash: digest(Buffer.from(signed).toString('hex')),
+        number: view.number + 1n,
+      }),
     };
   };
 }
@@ -138,8 +148,7 @@ export class DutyNetwork {
   private async runTick(tick: bigint): Promise<void> {
     const attempts = await Promise.all(this.nodes.map((node) => this.attempt(node, tick)));
     const signed = attempts.find((a) => a.signed);
-    if (signed)
-      this.view = { parentHash: headerHash(signed.payload), number: this.view.number + 1n };
+    if (signed) this.view = this.schedule(tick).next(this.view, signed.payload);
     // A position counts as signed whoever signed it and when: a node whose clock ran ahead
     // may have filled it ticks ago (the chain holds such a block until its slot). A
     // signature for another position does not fill this one.

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { verifyEd25519 } from '../keys/ed25519.js';
 import { verifySr25519 } from '../keys/sr25519.js';
-import { parseSignBytes } from '../protocols/cometbft/sign-bytes.js';
+import { SignedMsgType, parseSignBytes } from '../protocols/cometbft/sign-bytes.js';
 import { decodeGrandpaSignPayload } from '../protocols/substrate/grandpa.js';
 import { decodeHeader, headerHash, slotOfUnsealedHeader } from '../protocols/substrate/header.js';
 
@@ -36,7 +36,11 @@ function readMessage(m: SignedMessage): { position: string; signed: Uint8Array }
   switch (m.protocol) {
     case 'cometbft': {
       const p = parseSignBytes(m.payload);
-      return { position: `height ${p.height} round ${p.round} type ${p.type}`, signed: m.payload };
+      const step =
+        Object.entries(SignedMsgType)
+          .find(([, code]) => code === p.type)?.[0]
+          .toLowerCase() ?? `type ${p.type}`;
+      return { position: `height ${p.height} round ${p.round} ${step}`, signed: m.payload };
     }
     case 'grandpa': {
       const v = decodeGrandpaSignPayload(m.payload);

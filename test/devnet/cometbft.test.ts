@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AgentClient } from '../../src/agent/client.js';
 import { faultKindsFor, planFaults, runChaos } from '../../src/devnet/chaos.js';
 import { runDevnet, type DevnetControl } from '../../src/devnet/devnet.js';
 import { parse as parseYaml } from 'yaml';
@@ -61,9 +62,13 @@ test('the devnet pins every CometBFT node by the id of its SecretConnection key'
       };
       const [address] = config.cometbft.chains[0]!.nodes;
       assert.match(address!, /^tcp:\/\/[0-9a-f]{40}@127\.0\.0\.1:\d+$/);
-      const ready = (await (await fetch(`${member.agent!.url}/readyz`)).json()) as {
-        cometbft: Array<{ pinnedNodeId?: string; remoteNodeId?: string; connected: boolean }>;
-      };
+      const client = AgentClient.for(member.agent!);
+      const ready = (
+        await client.get<{
+          cometbft: Array<{ pinnedNodeId?: string; remoteNodeId?: string; connected: boolean }>;
+        }>('/readyz')
+      ).body;
+      client.close();
       const [link] = ready.cometbft;
       assert.equal(link!.connected, true);
       assert.equal(link!.pinnedNodeId, address!.slice(6, 46));
