@@ -10,6 +10,7 @@ import {
   type FaultKind,
 } from '../devnet/chaos.js';
 import { packageRoot } from '../package-root.js';
+import { defaultWorkDir } from '../devnet/work-dir.js';
 
 function positive(v: string): number {
   const n = Number(v);
@@ -57,7 +58,10 @@ export function chaosCommand(): Command {
       `fault kinds, comma separated (${FAULT_KINDS.join(', ')}; etcd-* need store: etcd)`,
       kindsOption,
     )
-    .option('--work-dir <dir>', 'where keys, configs and the store are kept', '.vigil/chaos')
+    .option(
+      '--work-dir <dir>',
+      'where keys, configs and the store are kept (default: .vigil/chaos-<devnet name>)',
+    )
     .option('--json <file>', 'also write the report as JSON to this file')
     .action(
       async (
@@ -68,19 +72,20 @@ export function chaosCommand(): Command {
           interval: number;
           maxFault: number;
           kinds?: FaultKind[];
-          workDir: string;
+          workDir?: string;
           json?: string;
         },
       ) => {
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
         );
+        const workDir = opts.workDir ?? defaultWorkDir('chaos', devnet.name);
         process.stdout.write(
           `vigil chaos: devnet ${devnet.name}, seed ${opts.seed}, ${opts.duration} s\n`,
         );
         const report = await runChaos({
           file: devnet,
-          workDir: opts.workDir,
+          workDir,
           seed: opts.seed,
           durationMs: opts.duration * 1000,
           meanIntervalMs: opts.interval,

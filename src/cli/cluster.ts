@@ -15,6 +15,21 @@ import {
 import type { StoreIdentity } from '../store/types.js';
 
 const FileSchema = z.looseObject({ store: EtcdStoreConfigSchema });
+const EngineSchema = z.looseObject({ store: z.looseObject({ engine: z.string() }) });
+
+function etcdStoreOf(file: string): EtcdStoreConfigInput {
+  // A valid SQLite config is not an invalid etcd config: say which command fits it instead.
+  const engine = loadYamlFile(file, z.unknown()) as unknown;
+  const parsed = EngineSchema.safeParse(engine);
+  if (parsed.success && parsed.data.store.engine !== 'etcd') {
+    throw new InputError(
+      `${file} uses store engine ${JSON.stringify(parsed.data.store.engine)}; cluster status is for the etcd guard cluster`,
+      'for a SQLite store, `vigil state show --config <file>` lists the watermarks',
+      'NOT_AN_ETCD_CONFIG',
+    );
+  }
+  return loadYamlFile(file, FileSchema).store;
+}
 
 interface Options {
   config?: string;
@@ -27,7 +42,7 @@ interface Options {
 }
 
 function storeConfig(o: Options): EtcdStoreConfigInput {
-  if (o.config) return loadYamlFile(o.config, FileSchema).store;
+  if (o.config) return etcdStoreOf(o.config);
   if (!o.endpoints) throw new InputError('give --config <file> or --endpoints host:port,…');
   const tls = o.ca || o.cert || o.key;
   if (tls && !(o.ca && o.cert && o.key))

@@ -2,14 +2,17 @@
  * `vigil etcd --config <file>`: runs and supervises this host's etcd member, configured by the
  * `etcd:` section of a Vigil config file (see examples/etcd/README.md).
  */
+import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { VigilError } from '../errors.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 import {
   EtcdMemberConfigSchema,
   EtcdMemberSupervisor,
   checkEtcdBinary,
   etcdArgs,
+  resolveMemberPaths,
 } from '../etcd/member.js';
 
 const FileSchema = z.looseObject({ etcd: EtcdMemberConfigSchema });
@@ -20,29 +23,40 @@ export function etcdCommand(): Command {
     .requiredOption('--config <file>', 'Vigil config file with an `etcd:` section')
     .option('--print-args', 'print the etcd command line and exit')
     .action(async (o: { config: string; printArgs?: boolean }) => {
-      const { etcd } = loadYamlFile(o.config, FileSchema);
+      const etcd = resolveMemberPaths(loadYamlFile(o.config, FileSchema).etcd, dirname(o.config));
       if (o.printArgs) {
         process.stdout.write([etcd.binary, ...etcdArgs(etcd)].join(' \\\n  ') + '\n');
         return;
       }
       const version = checkEtcdBinary(etcd.binary);
       const log = (m: string) => process.stderr.write(`vigil etcd: ${m}\n`);
-      const member = new EtcdMemberSupervisor(etcd, {
-        onStart: (pid) => log(`member ${etcd.name} (etcd ${version}) started, pid ${pid}`),
-        onExit: (code, signal, restartIn) =>
-          log(
-            `member exited (${code ?? signal})` +
-              (restartIn !== undefined ? `; restarting in ${restartIn} ms` : ''),
-          ),
-      });
-      member.start();
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
+        const member = new EtcdMemberSupervisor(etcd, {
+          onStart: (pid) => log(`member ${etcd.name} (etcd ${version}) started, pid ${pid}`),
+          onExit: (code, signal, restartIn) =>
+            log(
+              `member exited (${code ?? signal})` +
+                (restartIn !== undefined ? `; restarting in ${restartIn} ms` : ''),
+            ),
+          onStartupFailure: (code, signal) => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            reject(
+              new VigilError(
+                'ETCD_START_FAILED',
+                `etcd member ${etcd.name} exited at startup (${code ?? signal}); not restarting it`,
+                `etcd's own error is printed above; fix the etcd: section of ${o.config} (relative paths are resolved against its directory) and start again`,
+              ),
+            );
+          },
+        });
         const stop = () => {
           log('stopping');
           void member.stop().then(resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        member.start();
       });
     });
 }

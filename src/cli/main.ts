@@ -2,17 +2,60 @@
  * The `vigil` command line. Each command lives in its own file and exports a function that
  * builds its commander Command; this file only assembles them and reports errors.
  */
-import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, type Option } from 'commander';
 import { VigilError, errorMessage } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { commands } from './commands.js';
+import { fromSystemError } from './system-errors.js';
+
+/** Vigil's own version, from its package.json (npm_package_version names whatever project ran npm). */
+export function vigilVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
+
+/**
+ * Commander checks required options before unknown ones, so `vigil agent --cnofig x` would
+ * say that --config is missing. The unknown option is the real mistake: report it first.
+ */
+function reportUnknownOptionsFirst(cmd: Command): void {
+  const internal = cmd as unknown as {
+    args: string[];
+    missingMandatoryOptionValue(option: Option): void;
+    unknownOption(flag: string): void;
+    options: readonly Option[];
+  };
+  const original = internal.missingMandatoryOptionValue.bind(cmd);
+  internal.missingMandatoryOptionValue = (option: Option) => {
+    const unknown = internal.args.find(
+      (a) => a.length > 1 && a.startsWith('-') && a !== '--' && !isKnownFlag(cmd, a),
+    );
+    if (unknown !== undefined) internal.unknownOption(unknown);
+    original(option);
+  };
+  for (const sub of cmd.commands) reportUnknownOptionsFirst(sub);
+}
+
+function isKnownFlag(cmd: Command, arg: string): boolean {
+  const flag = arg.split('=')[0]!;
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    if (c.options.some((o) => o.short === flag || o.long === flag)) return true;
+  }
+  return flag === '-h' || flag === '--help';
+}
 
 export function buildProgram(): Command {
   const program = new Command('vigil')
     .description('Vigil: highly available validators that never double-sign')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(vigilVersion())
     .showHelpAfterError()
     .exitOverride();
   for (const make of commands) program.addCommand(make());
+  reportUnknownOptionsFirst(program);
   return program;
 }
 
@@ -24,8 +67,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    if (err instanceof VigilError) {
-      process.stderr.write(`vigil: error [${err.code}]: ${err.message}\n`);
+    const known = err instanceof VigilError ? err : fromSystemError(err);
+    if (known) {
+      process.stderr.write(`vigil: error [${known.code}]: ${known.message}\n`);
     } else {
       process.stderr.write(
         `vigil: unexpected error: ${errorMessage(err)}\n${(err as Error)?.stack ?? ''}\n`,

@@ -11,6 +11,7 @@ import {
   signedBy,
 } from '../devnet/live-view.js';
 import { packageRoot } from '../package-root.js';
+import { defaultWorkDir } from '../devnet/work-dir.js';
 
 function seconds(v: string): number {
   const n = Number(v);
@@ -28,7 +29,10 @@ export function upCommand(): Command {
       'start a local HA devnet: several nodes share one key through their own agents; Ctrl-C stops it',
     )
     .argument('[devnet]', 'devnet file (YAML); default: examples/devnet/devnet.yaml')
-    .option('--work-dir <dir>', 'where keys, configs and the store are kept', '.vigil/devnet')
+    .option(
+      '--work-dir <dir>',
+      'where keys, configs and the store are kept (default: .vigil/<devnet name>)',
+    )
     .option('--duration <seconds>', 'stop by itself after this long', seconds)
     .option('--json', 'print the final report as JSON')
     .option(
@@ -38,11 +42,12 @@ export function upCommand(): Command {
     .action(
       async (
         file: string | undefined,
-        opts: { workDir: string; duration?: number; json?: boolean; plain?: boolean },
+        opts: { workDir?: string; duration?: number; json?: boolean; plain?: boolean },
       ) => {
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
         );
+        const workDir = opts.workDir ?? defaultWorkDir('up', devnet.name);
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
@@ -72,12 +77,12 @@ export function upCommand(): Command {
           draw();
         };
         say(
-          `vigil up: devnet ${devnet.name} on the ${devnet.store} store (work dir ${opts.workDir}); Ctrl-C to stop`,
+          `vigil up: devnet ${devnet.name} on the ${devnet.store} store (work dir ${workDir}); Ctrl-C to stop`,
         );
         if (live) process.stdout.write(`${REDRAW}vigil up: starting devnet ${devnet.name}…\n`);
         const report = await runDevnet({
           file: devnet,
-          workDir: opts.workDir,
+          workDir,
           signal: abort.signal,
           ...(opts.duration !== undefined ? { durationMs: opts.duration * 1000 } : {}),
           onAgent: (e) => {

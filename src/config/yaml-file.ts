@@ -62,7 +62,8 @@ export function parseYaml<S extends z.ZodType>(file: string, text: string, schem
     throw new ConfigError(
       file,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        // Without prettyErrors the parser leaves linePos unset: place the error ourselves.
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
         return {
           path: '',
           ...(pos ? { line: pos.line, column: pos.col } : {}),

@@ -26,6 +26,7 @@ import {
   type TickOutcome,
 } from './duty-network.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { claimWorkDir } from './work-dir.js';
 
 /** One validator node and the agent that guards it. */
 export interface DevnetMember {
@@ -241,6 +242,7 @@ function socketOf(agent: AgentProcess): { path: string } {
 export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const workDir = resolve(opts.workDir);
   mkdirSync(workDir, { recursive: true });
+  claimWorkDir(workDir, { name: opts.file.name, store: opts.file.store });
   const keys = devnetKeys(workDir, opts.file);
   const keyFor = (chainId: string) => keys.find((k) => k.chains.includes(chainId))!;
 

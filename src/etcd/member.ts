@@ -3,6 +3,7 @@
  * config, with mutual TLS on the client and peer ports whenever certificates are given.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
 
@@ -69,6 +70,32 @@ export class EtcdMissingError extends VigilError {
   }
 }
 
+/**
+ * Relative paths in a config file mean "next to the file", as everywhere in Vigil; etcd would
+ * read them against whatever directory `vigil etcd` was started from.
+ */
+export function resolveMemberPaths(config: EtcdMemberConfig, baseDir: string): EtcdMemberConfig {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const t = config.tls;
+  return {
+    ...config,
+    dataDir: at(config.dataDir),
+    // A bare command name is looked up on the PATH; only a path with a slash is a file.
+    binary: config.binary.includes('/') ? at(config.binary) : config.binary,
+    ...(t
+      ? {
+          tls: {
+            ca: at(t.ca),
+            cert: at(t.cert),
+            key: at(t.key),
+            ...(t.peerCert !== undefined ? { peerCert: at(t.peerCert) } : {}),
+            ...(t.peerKey !== undefined ? { peerKey: at(t.peerKey) } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 /** The etcd command line for `config` (flags only, no environment). */
 export function etcdArgs(config: EtcdMemberConfig): string[] {
   const advClient = config.advertiseClientUrls ?? config.listenClientUrls;
@@ -115,6 +142,11 @@ export function checkEtcdBinary(binary = 'etcd'): string {
 
 export interface MemberSupervisorEvents {
   onStart?(pid: number): void;
+  /**
+   * The first etcd process exited before `startupGraceMs`: a flag, a certificate or the data
+   * dir is wrong, and restarting cannot fix that. The supervisor gives up.
+   */
+  onStartupFailure?(code: number | null, signal: NodeJS.Signals | null): void;
   onExit?(
     code: number | null,
     signal: NodeJS.Signals | null,
@@ -131,11 +163,14 @@ export class EtcdMemberSupervisor {
   private stopping = false;
   private restartDelayMs = 500;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Whether some etcd process of this supervisor outlived the startup grace period. */
+  private startedOnce = false;
 
   constructor(
     private readonly config: EtcdMemberConfig,
     private readonly events: MemberSupervisorEvents = {},
     private readonly stdio: 'inherit' | 'ignore' = 'inherit',
+    private readonly startupGraceMs = 5000,
   ) {}
 
   start(): void {
@@ -158,6 +193,20 @@ export class EtcdMemberSupervisor {
         this.events.onExit?.(code, signal, undefined);
         return;
       }
+      // An exit code soon after the first start is etcd refusing its flags, certificates or
+      // data dir; a signal (an OOM kill, an operator's kill) is not, and is restarted.
+      if (
+        !this.startedOnce &&
+        signal === null &&
+        code !== 0 &&
+        Date.now() - startedAt < this.startupGraceMs
+      ) {
+        this.stopping = true;
+        this.events.onExit?.(code, signal, undefined);
+        this.events.onStartupFailure?.(code, signal);
+        return;
+      }
+      this.startedOnce = true;
       // A member that ran for a while gets a quick restart; a crash loop backs off.
       this.restartDelayMs =
         Date.now() - startedAt > 60_000 ? 500 : Math.min(this.restartDelayMs * 2, 30_000);

@@ -1,6 +1,7 @@
 /** Writes new Ed25519 keys in CometBFT's priv_validator_key.json format, mode 0600. */
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { VigilError } from '../errors.js';
 import { Ed25519Key } from './ed25519.js';
 
@@ -37,6 +38,8 @@ export function generateCometbftKeyFile(path: string): Uint8Array {
       'Vigil never overwrites a key; choose another path',
     );
   }
+  // Missing parent directories are created private: they are about to hold a key.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const seed = randomBytes(32);
   try {
     writeFileSync(path, cometbftKeyJson(seed), { mode: 0o600, flag: 'wx' });
@@ -59,6 +62,7 @@ export function generateSeedFile(path: string): void {
       'Vigil never overwrites a key; choose another path',
     );
   }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const seed = randomBytes(32);
   try {
     writeFileSync(path, seed.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });

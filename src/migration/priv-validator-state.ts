@@ -124,7 +124,11 @@ const hex = (what: string) =>
 
 const FilePvSchema = z
   .object({
-    height: decimalString('height', INT64_MAX),
+    // CometBFT writes a string; some tools that edit the file write a number.
+    height: z.union([
+      decimalString('height', INT64_MAX),
+      exactInteger('height', Number.MAX_SAFE_INTEGER),
+    ]),
     round: exactInteger('round', INT32_MAX),
     step: step(3),
     signature: base64('signature').optional(),
@@ -213,14 +217,29 @@ export function detectFormat(doc: unknown, source: string): StateFormat {
     throw new StateFileError(source, ['expected a JSON object']);
   }
   const o = doc as Record<string, unknown>;
-  if (typeof o.height === 'number') return 'horcrux'; // only Horcrux v3 writes a numeric height
+  if ('priv_key' in o || 'pub_key' in o) {
+    throw new StateFileError(
+      source,
+      ['this is a validator key file (priv_validator_key.json), not a sign state'],
+      "pass the signer's state file, usually data/priv_validator_state.json; nothing was changed",
+    );
+  }
+  // `signbytes` (one word) is written by FilePV and by Horcrux's older layout only; FilePV's
+  // round is a number, Horcrux's a string. Some tools write FilePV's height as a number too.
+  if ('signbytes' in o && typeof o.round === 'number') return 'filepv';
+  if (typeof o.height === 'number') return 'horcrux'; // Horcrux v3 writes numbers
   if (typeof o.round === 'number') return 'filepv';
   if ('block_id' in o) return 'tmkms';
   if (typeof o.round === 'string') return 'horcrux';
+  const missing = ['height', 'round', 'step'].filter((k) => !(k in o));
   throw new StateFileError(
     source,
-    ['cannot tell which signer wrote this file (no numeric or string `round`)'],
-    'pass --format filepv|tmkms|horcrux',
+    [
+      missing.length > 0
+        ? `not a sign state file: it has no ${missing.map((k) => `\`${k}\``).join(', ')}`
+        : 'cannot tell which signer wrote this file (`round` is neither a number nor a string)',
+    ],
+    "pass priv_validator_state.json (FilePV, Horcrux) or tmkms' state file, or force --format filepv|tmkms|horcrux",
   );
 }
 

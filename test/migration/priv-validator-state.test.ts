@@ -234,6 +234,27 @@ describe('format detection', () => {
     assert.throws(() => detectFormat([1, 2], 'f'), /JSON object/);
     assert.throws(() => detectFormat({ height: '1' }, 'g'), /--format/);
   });
+
+  it('a FilePV file whose height some tool wrote as a number is still FilePV (issue 11)', () => {
+    const s = signed(3n, 0n, 'prevote');
+    const text = filePvText(s).replace('"height": "3"', '"height": 3');
+    assert.notEqual(text, filePvText(s));
+    assert.equal(detectFormat(JSON.parse(text), 'n'), 'filepv');
+    const parsed = parseStateFile(text, 'n');
+    assert.equal(parsed.format, 'filepv');
+    assert.equal(parsed.state.height, 3n);
+    assert.equal(parsed.state.step, 2n);
+  });
+
+  it('a validator key file is named as such, and a file without a round says what is missing', () => {
+    const keyFile = { address: 'AB', pub_key: {}, priv_key: { value: 'c2VjcmV0' } };
+    assert.throws(() => detectFormat(keyFile, 'k'), /validator key file/);
+    assert.throws(
+      () => detectFormat(keyFile, 'k'),
+      (e: Error) => !e.message.includes('c2VjcmV0'),
+    );
+    assert.throws(() => detectFormat({ height: '1' }, 'g'), /no `round`, `step`/);
+  });
 });
 
 const stateArb = fc
