@@ -100,10 +100,11 @@ function rawSqlite(dir: string) {
     'INSERT INTO t (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v',
   );
   const tx = db.transaction((k: string, v: string) => put.run(k, v));
-  const record = 'x'.repeat(400);
   return {
-    async write(scope: number) {
-      tx.immediate(`scope-${scope}`, record);
+    async write(scope: number, n: bigint) {
+      // A new value every time: SQLite skips writing (and the fsync) when a row's bytes are
+      // unchanged, which made an earlier version of this baseline 40× too fast.
+      tx.immediate(`scope-${scope}`, `${n}|`.padEnd(400, 'x'));
     },
     close: () => db.close(),
   };
@@ -128,7 +129,7 @@ async function sqlite(out: BenchFigure[]): Promise<void> {
       });
       const guard = guardOn(store, dir, String(scopes));
       try {
-        const rawFig = await loops(scopes, (scope) => raw.write(scope));
+        const rawFig = await loops(scopes, (scope, n) => raw.write(scope, n));
         const g = await loops(scopes, (scope, n) => guard.decide(scope, n));
         single[scopes] = g;
         const batch = store.commits.decisions / Math.max(1, store.commits.transactions);

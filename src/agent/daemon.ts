@@ -24,6 +24,7 @@ import {
   type ConditionStatus,
 } from './readiness.js';
 import { openStore } from './store.js';
+import { bindLocalWatermarks } from './store-binding.js';
 
 /** How long a readiness probe (a store ping) may take before it counts as a failure. */
 const READINESS_TIMEOUT_MS = 2000;
@@ -85,13 +86,9 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       local.bindStore(identity);
       local.checkStore(identity);
     };
-    try {
-      // Binding only: a store other than the bound one is not a reason to exit; the agent
-      // starts, refuses and says why on /readyz (store_identity) until the operator settles it.
-      local.bindStore(openedStore.identity);
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-    }
+    // Binding only: a store other than the bound one is not a reason to exit; the agent
+    // starts, refuses and says why on /readyz (store_identity) until the operator settles it.
+    bindLocalWatermarks(local, openedStore);
     readiness.define(STORE_IDENTITY_CONDITION, () => {
       try {
         bindIdentity();

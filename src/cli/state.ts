@@ -22,6 +22,7 @@ import { InputError, StoreIdentityError, VigilError, errorMessage } from '../err
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { loadKeyRing } from '../agent/keys.js';
 import { initStore, openStore } from '../agent/store.js';
+import { EtcdWatermarkStore } from '../store/etcd.js';
 import { LocalWatermarks } from '../signer/local-watermark.js';
 import { verifyEd25519 } from '../keys/ed25519.js';
 import type { KeyRing } from '../keys/keyring.js';
@@ -240,7 +241,12 @@ function adoptCommand(): Command {
     )
     .action(async (opts) => {
       const config = loadAgentConfig(opts.config);
-      const identity = await withStore(config, async (store) => store.identity);
+      const { identity, cluster } = await withStore(config, async (store) => {
+        // etcd: the cluster answering now (a restored cluster keeps the store id, not this).
+        if (!(store instanceof EtcdWatermarkStore)) return { identity: store.identity };
+        await store.ping();
+        return { identity: store.identity, cluster: store.clusterId?.toString(16) };
+      });
       if (identity.storeId !== opts.storeId) {
         throw new InputError(
           `the store at ${storeLocation(config.store)} is ${identity.storeId}, not ${String(opts.storeId)}`,
@@ -251,15 +257,20 @@ function adoptCommand(): Command {
       const local = new LocalWatermarks(join(config.agent.dataDir, 'local-watermarks.db'));
       try {
         const before = local.boundStore;
-        if (before === identity.storeId) {
+        const beforeCluster = local.boundCluster;
+        if (before === identity.storeId && (cluster === undefined || beforeCluster === cluster)) {
           process.stdout.write(
             `agent ${config.agent.id} is already bound to ${describeIdentity(identity)}\n`,
           );
           return;
         }
-        local.adoptStore(identity);
+        local.adoptStore(identity, cluster);
+        const clusters =
+          cluster !== undefined && beforeCluster !== cluster
+            ? ` (etcd cluster ${beforeCluster ?? '(none)'} → ${cluster})`
+            : '';
         process.stdout.write(
-          `agent ${config.agent.id}: local watermark rebound from store ${before ?? '(none)'} to ${describeIdentity(identity)}\n` +
+          `agent ${config.agent.id}: local watermark rebound from store ${before ?? '(none)'} to ${describeIdentity(identity)}${clusters}\n` +
             '  its recorded positions stay: the store must hold at least them (vigil state import) before it signs again\n',
         );
       } finally {

@@ -47,6 +47,7 @@ interface OpenFile {
   readonly db: Database.Database;
   readonly writeScopes: (ids: readonly string[]) => void;
   readonly writeBinding: (identity: StoreIdentity) => void;
+  readonly writeCluster: (clusterId: string) => void;
   /** stat(path) at open: another answer later means the file was removed or replaced. */
   readonly dev: number;
   readonly ino: number;
@@ -66,6 +67,10 @@ export class LocalWatermarks {
   private bound: StoreIdentity | { readonly storeId: string } | undefined;
   /** The binding is known in memory but not yet on disk (written before any position). */
   private bindingDirty = false;
+  /** etcd only: the cluster id (hex) the first answer came from; a restored or rebuilt cluster
+   * keeps the store id but not the cluster id. */
+  private cluster: string | undefined;
+  private clusterDirty = false;
 
   constructor(
     readonly path: string,
@@ -164,7 +169,7 @@ export class LocalWatermarks {
    * stopped: a running agent holds this file's exclusive lock). The recorded positions stay:
    * a store behind them is still refused as store_behind_local. Throws if it cannot be written.
    */
-  adoptStore(identity: StoreIdentity): void {
+  adoptStore(identity: StoreIdentity, clusterId?: string): void {
     if (this.file === undefined || this.failure !== undefined)
       throw new VigilError(
         'LOCAL_WATERMARK_UNAVAILABLE',
@@ -173,6 +178,39 @@ export class LocalWatermarks {
       );
     this.file.writeBinding(identity);
     this.bound = identity;
+    if (clusterId !== undefined) {
+      this.file.writeCluster(clusterId);
+      this.cluster = clusterId;
+    }
+  }
+
+  /** etcd: the cluster id (hex) these positions were built against, if one has answered. */
+  get boundCluster(): string | undefined {
+    return this.cluster;
+  }
+
+  /**
+   * etcd: called with the id of the first cluster that answers. The first ever is recorded;
+   * another one throws StoreIdentityError: a cluster restored from a snapshot or rebuilt keeps
+   * the store's identity key but not its cluster id, and positions signed since the snapshot
+   * are missing from it. An operator acknowledges it with `vigil state adopt`.
+   */
+  checkCluster(clusterId: string): void {
+    if (this.cluster === clusterId) return;
+    if (this.cluster !== undefined) {
+      throw new StoreIdentityError(
+        `this agent's watermarks were built against etcd cluster ${this.cluster}; the cluster answering now is ${clusterId} (same store id ${this.bound?.storeId ?? '?'}): it was rebuilt or restored from a snapshot`,
+        `bring the watermarks up to everything signed since the snapshot (vigil state import), then stop this agent and run \`vigil state adopt --config <agent.yaml> --store-id ${this.bound?.storeId ?? '<id>'}\` (README: restoring the etcd guard cluster)`,
+      );
+    }
+    this.cluster = clusterId;
+    this.clusterDirty = true;
+    if (this.failure !== undefined || this.file === undefined) return; // the retry writes it
+    try {
+      this.writePending(this.file);
+    } catch (err) {
+      this.markFailing(err);
+    }
   }
 
   private setBinding(identity: StoreIdentity): void {
@@ -252,6 +290,12 @@ export class LocalWatermarks {
       )?.value;
       // Memory wins over a file reopened after a failure, as for positions: a binding made
       // while the disk was failing is written now.
+      const storedCluster = (
+        db.prepare("SELECT value FROM local_meta WHERE key = 'etcd_cluster_id'").get() as
+          { value: string } | undefined
+      )?.value;
+      if (this.cluster === undefined) this.cluster = storedCluster;
+      else if (storedCluster !== this.cluster) this.clusterDirty = true;
       if (this.bound === undefined && storedId !== undefined) this.bound = { storeId: storedId };
       else if (this.bound !== undefined && storedId !== this.bound.storeId)
         this.bindingDirty = true;
@@ -295,8 +339,12 @@ export class LocalWatermarks {
         // let the next start bind to whatever store it finds: a checkpoint makes it durable.
         db.pragma('wal_checkpoint(FULL)');
       };
+      const writeCluster = (clusterId: string) => {
+        put.run('etcd_cluster_id', clusterId);
+        db.pragma('wal_checkpoint(FULL)');
+      };
       const { dev, ino } = statSync(this.path);
-      return { db, writeScopes, writeBinding, dev, ino };
+      return { db, writeScopes, writeBinding, writeCluster, dev, ino };
     } catch (err) {
       try {
         db.close();
@@ -313,6 +361,11 @@ export class LocalWatermarks {
       file.writeBinding(this.bound as StoreIdentity);
       this.checkSameFile(file);
       this.bindingDirty = false;
+    }
+    if (this.clusterDirty && this.cluster !== undefined) {
+      file.writeCluster(this.cluster);
+      this.checkSameFile(file);
+      this.clusterDirty = false;
     }
     const ids = [...this.dirty];
     if (ids.length > 0) file.writeScopes(ids);

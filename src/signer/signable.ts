@@ -20,7 +20,7 @@ import type { KeyBinding } from '../keys/binding.js';
 import { ProtoError } from '../protocols/cometbft/proto.js';
 import { parseSignBytes } from '../protocols/cometbft/sign-bytes.js';
 import { decodeGrandpaSignPayload } from '../protocols/substrate/grandpa.js';
-import { decodeHeader, headerHash, slotOfUnsealedHeader } from '../protocols/substrate/header.js';
+import { unsealedHeaderToSeal } from '../protocols/substrate/header.js';
 
 export interface Signable {
   readonly rule: RuleRequest;
@@ -98,14 +98,15 @@ export function parseSignable(
     case 'babe':
     case 'aura': {
       const engine = binding.protocol;
-      const slot = parsed(`not an unsealed Substrate header with a ${engine} pre-digest`, () =>
-        slotOfUnsealedHeader(decodeHeader(payload), engine),
+      const { slot, hash } = parsed(
+        `not an unsealed Substrate header with a ${engine} pre-digest`,
+        () => unsealedHeaderToSeal(payload, engine),
       );
       return {
         rule: { family: 'slot', slot, payloadHash: sha256(payload), mode: 'sign' },
         position: slotPosition(slot),
         // The seal signs the hash of the header without the seal (sc-consensus-babe/aura).
-        message: headerHash(payload),
+        message: hash,
       };
     }
     case 'authorize':

@@ -182,6 +182,16 @@ export class EtcdWatermarkStore implements WatermarkStore {
     return leaderKey(this.config.prefix, role);
   }
 
+  private clusterCheck: ((clusterIdHex: string) => void) | undefined;
+
+  /**
+   * Called with the first cluster id that answers, before anything from it is trusted (the
+   * agent's local watermark remembers it across restarts); if it throws, nothing is pinned.
+   */
+  verifyClusterWith(check: (clusterIdHex: string) => void): void {
+    this.clusterCheck = check;
+  }
+
   /** The etcd cluster id this store trusts, once one has answered. */
   get clusterId(): bigint | undefined {
     return this.pinnedCluster;
@@ -195,7 +205,12 @@ export class EtcdWatermarkStore implements WatermarkStore {
    */
   private checkCluster(answered: bigint, what: string): void {
     if (this.otherCluster === undefined) {
-      if (this.pinnedCluster === undefined) this.pinnedCluster = answered;
+      if (this.pinnedCluster === undefined) {
+        // May throw (a cluster other than the one the agent's watermarks were built against):
+        // nothing is pinned then, and every call asks again.
+        this.clusterCheck?.(hex(answered));
+        this.pinnedCluster = answered;
+      }
       if (answered === this.pinnedCluster) return;
       this.cache.clear();
       this.otherCluster = { answered, what };

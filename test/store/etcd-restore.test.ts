@@ -14,7 +14,13 @@ import { Sr25519Key } from '../../src/keys/sr25519.js';
 import { KeyRing } from '../../src/keys/keyring.js';
 import { GuardedSigner, type GuardResult } from '../../src/signer/guarded-signer.js';
 import { LocalWatermarks } from '../../src/signer/local-watermark.js';
-import { openEtcdStore, watermarkKey, type EtcdWatermarkStore } from '../../src/store/etcd.js';
+import {
+  identityKey,
+  openEtcdStore,
+  watermarkKey,
+  type EtcdWatermarkStore,
+} from '../../src/store/etcd.js';
+import { bindLocalWatermarks } from '../../src/agent/store-binding.js';
 import { scopeId, type WatermarkScope } from '../../src/store/types.js';
 import { EtcdTestCluster, etcdSkip } from '../helpers/etcd-cluster.js';
 import { babeHeader, binding } from '../helpers/guard-fixtures.js';
@@ -41,7 +47,8 @@ class Agent {
     name: string,
   ) {
     this.local = new LocalWatermarks(localPath);
-    this.local.bindStore(store.identity);
+    // As the agent daemon does: the store's identity and the etcd cluster id, remembered.
+    bindLocalWatermarks(this.local, store);
     const keys = new KeyRing();
     keys.add({
       id: 'k',
@@ -50,6 +57,12 @@ class Agent {
       binding: binding('babe', [CHAIN]),
     });
     this.signer = new GuardedSigner({ store, keys, local: this.local, agentId: name });
+  }
+
+  /** What `vigil state adopt` does for a stopped agent: rebind to the store and cluster now. */
+  async adopt(): Promise<void> {
+    const { clusterId } = await this.store.client.get(identityKey('/vigil-test/'));
+    this.local.adoptStore(this.store.identity, clusterId.toString(16));
   }
 
   sign(slot: bigint, payload = `block ${slot}`): Promise<GuardResult> {
@@ -189,8 +202,16 @@ describe('etcd guard cluster rebuilt from a snapshot (3 members)', { skip }, () 
     assert.equal(a.store.clusterId, idBefore, 'the store keeps the cluster it started with');
     await closeAll();
 
-    // Restarted on the same local files: A signed 40, the restored store says 30.
+    // Restarted on the same local files, the agents still refuse: their local watermarks
+    // remember the cluster they were built against, and this one has another id.
     const a2 = await agent('a');
+    const restarted = await a2.sign(41n);
+    assert.equal(reasonOf(restarted), 'store_identity', show(restarted));
+    assert.match(restarted.outcome === 'refused' ? restarted.message : '', /rebuilt or restored/);
+    assert.equal(a2.store.clusterId, undefined, 'nothing from the restored cluster is trusted');
+    // The operator acknowledges the restored cluster (`vigil state adopt`): that vouches for the
+    // cluster, not for its watermarks. A signed 40; the restored store says 30.
+    await a2.adopt();
     assert.equal(reasonOf(await a2.sign(41n)), 'store_behind_local');
     assert.equal(a2.store.clusterId, idAfter);
     // The operator raises the watermark to what was signed since the snapshot (for CometBFT
@@ -200,6 +221,8 @@ describe('etcd guard cluster rebuilt from a snapshot (3 members)', { skip }, () 
       result: current,
     }));
     const b2 = await agent('b');
+    assert.equal(reasonOf(await b2.sign(40n, 'a different block 40')), 'store_identity');
+    await b2.adopt();
     assert.equal(reasonOf(await b2.sign(40n, 'a different block 40')), 'conflict');
     assert.equal(reasonOf(await a2.sign(41n)), 'granted');
     await closeAll();

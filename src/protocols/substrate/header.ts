@@ -168,6 +168,18 @@ export function headerHash(encoded: Uint8Array): Uint8Array {
   return blake2b(encoded, { dkLen: 32 });
 }
 
+/**
+ * What a slot author's seal covers, from one parse of `encoded`: the slot its pre-digest claims
+ * and the header's hash (what the seal signs).
+ */
+export function unsealedHeaderToSeal(
+  encoded: Uint8Array,
+  engine: SlotEngine,
+): { readonly slot: bigint; readonly hash: Uint8Array } {
+  const slot = slotOfUnsealedHeader(decodeHeader(encoded), engine);
+  return { slot, hash: blake2b(encoded, { dkLen: 32 }) };
+}
+
 export type SlotEngine = 'babe' | 'aura';
 
 const ENGINE_IDS: Record<SlotEngine, string> = { babe: 'BABE', aura: 'aura' };

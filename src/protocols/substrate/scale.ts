@@ -183,6 +183,21 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
  * Decodes exactly one `what` from `bytes`: no byte missing, none left over, and the encoding
  * canonical (re-encoding the value gives back the input).
  */
+/** One wrapped decoder per codec: building it on every call cost a visible share of a parse. */
+const withLength = new WeakMap<Codec<unknown>, (bytes: Uint8Array) => readonly [unknown, number]>();
+
+function decoderWithLength<T>(codec: Codec<T>): (bytes: Uint8Array) => readonly [T, number] {
+  let run = withLength.get(codec as Codec<unknown>);
+  if (run === undefined) {
+    run = createDecoder((input) => {
+      const v = codec.dec(input);
+      return [v, position(input)] as const;
+    });
+    withLength.set(codec as Codec<unknown>, run);
+  }
+  return run as (bytes: Uint8Array) => readonly [T, number];
+}
+
 export function decodeExact<T>(what: string, codec: Codec<T>, bytes: Uint8Array): T {
   if (!(bytes instanceof Uint8Array)) throw new InputError(`${what}: expected bytes`);
   // A fresh buffer: scale-ts decodes from offset 0 of the underlying ArrayBuffer.
@@ -190,11 +205,7 @@ export function decodeExact<T>(what: string, codec: Codec<T>, bytes: Uint8Array)
   let value: T;
   let consumed: number;
   try {
-    const run = createDecoder((input) => {
-      const v = codec.dec(input);
-      return [v, position(input)] as const;
-    });
-    [value, consumed] = run(own);
+    [value, consumed] = decoderWithLength(codec)(own);
   } catch (err) {
     if (err instanceof Malformed) throw new InputError(`${what}: ${err.message}`);
     if (err instanceof InputError) throw err;
