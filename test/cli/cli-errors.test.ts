@@ -57,18 +57,20 @@ describe('option errors', () => {
     for (const args of [
       ['agent', '--cnofig', 'x.yaml'],
       ['state', 'show', '--bogus'],
+      // --out is required and missing: the misspelling is still what is reported.
+      ['keys', 'generate', '--otu', 'k.json'],
     ]) {
       const r = vigil(args);
       assert.equal(r.code, 1);
-      assert.match(r.err, /unknown option '(--cnofig|--bogus)'/, r.err);
+      assert.match(r.err, /unknown option '(--cnofig|--bogus|--otu)'/, r.err);
       assert.doesNotMatch(r.err, /required option/);
     }
   });
 
   it('a missing required option is still reported when every option is known', () => {
-    const r = vigil(['state', 'show']);
+    const r = vigil(['keys', 'generate']);
     assert.equal(r.code, 1);
-    assert.match(r.err, /required option '--config <file>' not specified/);
+    assert.match(r.err, /required option '-o, --out <file>' not specified/);
   });
 });
 
