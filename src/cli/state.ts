@@ -49,10 +49,8 @@ import { configOption, resolveConfigPath } from './config-location.js';
 
 const IMPORT_WRITER = 'vigil state import';
 
-function formatOption(): Option {
-  return new Option('--format <format>', 'state file format (default: detected)').choices([
-    ...STATE_FORMATS,
-  ]);
+function formatOption(description: string): Option {
+  return new Option('--format <format>', description).choices([...STATE_FORMATS]);
 }
 
 function readText(file: string): string {
@@ -122,7 +120,7 @@ function importCommand(): Command {
     .addOption(configOption())
     .requiredOption('--chain-id <id>', 'chain the state belongs to')
     .requiredOption('--key <id|pubkeyhex>', 'configured key id, or its public key in hex')
-    .addOption(formatOption())
+    .addOption(formatOption('state file format (default: detected)'))
     .option('--force', 'write even if it moves the watermark backwards (dangerous)', false)
     .action(async (file: string, opts) => {
       const config = loadAgentConfig(resolveConfigPath(opts.config));
@@ -351,7 +349,7 @@ function exportCommand(): Command {
     .addOption(configOption())
     .requiredOption('--chain-id <id>', 'chain')
     .requiredOption('--key <id|pubkeyhex>', 'configured key id, or its public key in hex')
-    .addOption(formatOption().default('filepv'))
+    .addOption(formatOption('state file format to write').default('filepv'))
     .option('--out <file>', 'write here (mode 0600) instead of standard output')
     .option('--force', 'overwrite a state file that is ahead of the store', false)
     .action(async (opts) => {

@@ -74,6 +74,17 @@ describe('option errors', () => {
   });
 });
 
+describe('help', () => {
+  it('state export --help shows one default for --format', () => {
+    const r = vigil(['state', 'export', '--help']);
+    assert.equal(r.code, 0, r.err);
+    // Commander wraps the option's description: join its lines up to the next option.
+    const format = /--format <format>([^]*?)\n\s+--/.exec(r.out)?.[1] ?? '';
+    assert.equal(format.match(/default/g)?.length, 1, format);
+    assert.match(format, /default: "filepv"/);
+  });
+});
+
 describe('config errors', () => {
   it('a YAML syntax error names the file, line and column', () => {
     const file = write('broken.yaml', 'agent:\n  id: a\n  dataDir: [x\nstore: {}\n');
