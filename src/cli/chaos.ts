@@ -62,7 +62,8 @@ export function chaosCommand(): Command {
       '--work-dir <dir>',
       'where keys, configs and the store are kept (default: .vigil/chaos-<devnet name>)',
     )
-    .option('--json <file>', 'also write the report as JSON to this file')
+    .option('--json', 'print only the report, as JSON, on standard output')
+    .option('--json-out <file>', 'also write the report as JSON to this file')
     .action(
       async (
         file: string | undefined,
@@ -73,14 +74,16 @@ export function chaosCommand(): Command {
           maxFault: number;
           kinds?: FaultKind[];
           workDir?: string;
-          json?: string;
+          json?: boolean;
+          jsonOut?: string;
         },
       ) => {
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
         );
         const workDir = opts.workDir ?? defaultWorkDir('chaos', devnet.name);
-        process.stdout.write(
+        // With --json, standard output carries the JSON report alone.
+        (opts.json ? process.stderr : process.stdout).write(
           `vigil chaos: devnet ${devnet.name}, seed ${opts.seed}, ${opts.duration} s\n`,
         );
         const report = await runChaos({
@@ -92,8 +95,9 @@ export function chaosCommand(): Command {
           maxFaultMs: opts.maxFault,
           ...(opts.kinds ? { kinds: opts.kinds } : {}),
         });
-        process.stdout.write(`${formatChaosReport(report)}\n`);
-        if (opts.json) writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+        const json = `${JSON.stringify(report, null, 2)}\n`;
+        process.stdout.write(opts.json ? json : `${formatChaosReport(report)}\n`);
+        if (opts.jsonOut !== undefined) writeFileSync(opts.jsonOut, json);
         if (report.devnet.equivocations > 0 || report.devnet.invalidSignatures > 0)
           process.exitCode = 2;
       },

@@ -13,6 +13,7 @@ import {
   type EtcdStoreConfigInput,
 } from '../store/etcd.js';
 import type { StoreIdentity } from '../store/types.js';
+import { configOption, resolveConfigPath } from './config-location.js';
 
 const FileSchema = z.looseObject({ store: EtcdStoreConfigSchema });
 const EngineSchema = z.looseObject({ store: z.looseObject({ engine: z.string() }) });
@@ -42,8 +43,8 @@ interface Options {
 }
 
 function storeConfig(o: Options): EtcdStoreConfigInput {
-  if (o.config) return etcdStoreOf(o.config);
-  if (!o.endpoints) throw new InputError('give --config <file> or --endpoints host:port,…');
+  // --endpoints stands alone; otherwise the agent config, found as every command finds it.
+  if (o.config !== undefined || !o.endpoints) return etcdStoreOf(resolveConfigPath(o.config));
   const tls = o.ca || o.cert || o.key;
   if (tls && !(o.ca && o.cert && o.key))
     throw new InputError('--ca, --cert and --key go together (etcd requires a client certificate)');
@@ -60,7 +61,7 @@ export function clusterCommand(): Command {
   cluster
     .command('status')
     .description('members, raft leader, per-endpoint health, role holders and watermarks')
-    .option('--config <file>', 'agent config file with `store: { engine: etcd, … }`')
+    .addOption(configOption('agent config file with `store: { engine: etcd, … }`'))
     .option('--endpoints <list>', 'comma-separated client endpoints (instead of --config)')
     .option('--ca <file>', 'cluster CA certificate')
     .option('--cert <file>', 'client certificate')

@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
+import { configOption, resolveConfigPath } from './config-location.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 import {
   EtcdMemberConfigSchema,
@@ -20,9 +21,12 @@ const FileSchema = z.looseObject({ etcd: EtcdMemberConfigSchema });
 export function etcdCommand(): Command {
   return new Command('etcd')
     .description('run and supervise the local etcd member (mutual TLS when certificates are set)')
-    .requiredOption('--config <file>', 'Vigil config file with an `etcd:` section')
+    .addOption(
+      configOption('Vigil config file with an `etcd:` section (the agent config may hold it)'),
+    )
     .option('--print-args', 'print the etcd command line and exit')
-    .action(async (o: { config: string; printArgs?: boolean }) => {
+    .action(async (opts: { config?: string; printArgs?: boolean }) => {
+      const o = { ...opts, config: resolveConfigPath(opts.config) };
       const etcd = resolveMemberPaths(loadYamlFile(o.config, FileSchema).etcd, dirname(o.config));
       if (o.printArgs) {
         process.stdout.write([etcd.binary, ...etcdArgs(etcd)].join(' \\\n  ') + '\n');

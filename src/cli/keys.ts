@@ -1,6 +1,98 @@
-import { Command } from 'commander';
-import { loadEd25519KeyFile } from '../keys/key-file.js';
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { InputError } from '../errors.js';
+import { loadEd25519KeyFile, loadSr25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile } from '../keys/generate.js';
+import {
+  consensusAddressBech32,
+  consensusAddressHex,
+  cosmosSdkPublicKeyJson,
+  legacyBech32PublicKey,
+} from '../keys/consensus-address.js';
+
+type Scheme = 'ed25519' | 'sr25519';
+
+/** Everything `keys show` prints; never anything private. */
+export interface KeyDescription {
+  file: string;
+  scheme: Scheme;
+  publicKeyHex: string;
+  /** CometBFT's `pub_key.value`. */
+  publicKeyBase64: string;
+  /** Ed25519 only: CometBFT's consensus address, upper-case hex. */
+  address?: string;
+  /** With a prefix: the address in bech32 (`cosmosvalcons1…`). */
+  bech32Address?: string;
+  /** With a prefix: the legacy Amino bech32 public key (`cosmosvalconspub1…`). */
+  bech32PublicKey?: string;
+  /** Ed25519 only: the public key as the Cosmos SDK prints it (`comet show-validator`). */
+  cosmosPublicKey?: { '@type': string; key: string };
+}
+
+/** A Substrate keystore file holds a JSON string: those are sr25519 (babe, aura, …). */
+function detectScheme(file: string): Scheme {
+  let head = '';
+  try {
+    head = readFileSync(file).subarray(0, 16).toString('utf8').trimStart();
+  } catch {
+    // The loader reports an unreadable file with its code and hint.
+  }
+  return head.startsWith('"') ? 'sr25519' : 'ed25519';
+}
+
+export function describeKeyFile(file: string, scheme: Scheme, prefix?: string): KeyDescription {
+  if (scheme === 'sr25519') {
+    if (prefix !== undefined) {
+      throw new InputError(
+        '--prefix gives the bech32 consensus address of a CometBFT (Ed25519) key; this is an sr25519 key',
+        'drop --prefix, or pass --scheme ed25519 for an Ed25519 seed file',
+      );
+    }
+    const key = loadSr25519KeyFile(file);
+    return {
+      file,
+      scheme,
+      publicKeyHex: key.publicKeyHex,
+      publicKeyBase64: Buffer.from(key.publicKey).toString('base64'),
+    };
+  }
+  const key = loadEd25519KeyFile(file);
+  const pub = key.publicKey;
+  return {
+    file,
+    scheme,
+    publicKeyHex: key.publicKeyHex,
+    publicKeyBase64: Buffer.from(pub).toString('base64'),
+    address: consensusAddressHex(pub),
+    ...(prefix !== undefined
+      ? {
+          bech32Address: consensusAddressBech32(prefix, pub),
+          bech32PublicKey: legacyBech32PublicKey(prefix, pub),
+        }
+      : {}),
+    cosmosPublicKey: JSON.parse(cosmosSdkPublicKeyJson(pub)) as KeyDescription['cosmosPublicKey'],
+  };
+}
+
+function formatDescription(d: KeyDescription): string {
+  const rows: Array<[string, string]> = [
+    ['key file', d.file],
+    ['scheme', d.scheme],
+    ['public key (hex)', d.publicKeyHex],
+    [
+      'public key (base64)',
+      `${d.publicKeyBase64}${d.scheme === 'ed25519' ? '  (pub_key.value)' : ''}`,
+    ],
+  ];
+  if (d.address !== undefined) rows.push(['address', `${d.address}  (CometBFT consensus address)`]);
+  if (d.bech32Address !== undefined) rows.push(['bech32 address', d.bech32Address]);
+  if (d.bech32PublicKey !== undefined)
+    rows.push(['bech32 public key', `${d.bech32PublicKey}  (legacy Amino form)`]);
+  if (d.cosmosPublicKey !== undefined)
+    rows.push(['cosmos-sdk public key', JSON.stringify(d.cosmosPublicKey)]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
 
 export function keysCommand(): Command {
   const keys = new Command('keys').description(
@@ -16,10 +108,26 @@ export function keysCommand(): Command {
     });
   keys
     .command('show')
-    .description('print the public key of a key file (checks its permissions)')
-    .argument('<file>', 'priv_validator_key.json or a plain Ed25519 key file')
-    .action((file: string) => {
-      process.stdout.write(`${loadEd25519KeyFile(file).publicKeyHex}\n`);
+    .description(
+      "print a key file's public key, and for an Ed25519 (CometBFT) key its consensus address, in bech32 with --prefix (checks the file's permissions)",
+    )
+    .requiredOption(
+      '--key <file>',
+      'priv_validator_key.json, a plain 32-byte seed file (raw, hex or base64) or a Substrate keystore file',
+    )
+    .option('--prefix <prefix>', 'bech32 prefix of consensus addresses, e.g. cosmosvalcons')
+    .addOption(
+      new Option(
+        '--scheme <scheme>',
+        'key scheme of a plain seed file (default: sr25519 for a Substrate keystore file, else ed25519)',
+      ).choices(['ed25519', 'sr25519']),
+    )
+    .option('--json', 'print JSON')
+    .action((opts: { key: string; prefix?: string; scheme?: Scheme; json?: boolean }) => {
+      const d = describeKeyFile(opts.key, opts.scheme ?? detectScheme(opts.key), opts.prefix);
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDescription(d)}\n`,
+      );
     });
   return keys;
 }

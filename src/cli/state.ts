@@ -46,13 +46,12 @@ import {
   watermarkFromState,
   type ImportPlan,
 } from '../migration/import-plan.js';
+import { configOption, resolveConfigPath } from './config-location.js';
 
 const IMPORT_WRITER = 'vigil state import';
 
-function formatOption(): Option {
-  return new Option('--format <format>', 'state file format (default: detected)').choices([
-    ...STATE_FORMATS,
-  ]);
+function formatOption(description: string): Option {
+  return new Option('--format <format>', description).choices([...STATE_FORMATS]);
 }
 
 function readText(file: string): string {
@@ -119,13 +118,13 @@ function importCommand(): Command {
       'read a FilePV / tmkms / Horcrux state file into the store as the starting watermark',
     )
     .argument('<file>', 'priv_validator_state.json (FilePV, Horcrux) or tmkms state file')
-    .requiredOption('--config <file>', 'agent config (YAML)')
+    .addOption(configOption())
     .requiredOption('--chain-id <id>', 'chain the state belongs to')
     .requiredOption('--key <id|pubkeyhex>', 'configured key id, or its public key in hex')
-    .addOption(formatOption())
+    .addOption(formatOption('state file format (default: detected)'))
     .option('--force', 'write even if it moves the watermark backwards (dangerous)', false)
     .action(async (file: string, opts) => {
-      const config = loadAgentConfig(opts.config);
+      const config = loadAgentConfig(resolveConfigPath(opts.config));
       const keyId = resolveKey(loadKeyRing(config), opts.key);
       const parsed = parseStateFile(readText(file), file, opts.format as StateFormat | undefined);
       const { state } = parsed;
@@ -199,14 +198,14 @@ function initCommand(): Command {
     .description(
       'create the watermark store an agent config names, with a new store identity (agents never create one themselves); does nothing to an initialised store',
     )
-    .requiredOption('--config <file>', 'agent config (YAML)')
+    .addOption(configOption())
     .option(
       '--adopt-existing',
       'give an identity to a store written by a Vigil from before store identities; only if it holds the latest watermarks',
       false,
     )
     .action(async (opts) => {
-      const config = loadAgentConfig(opts.config);
+      const config = loadAgentConfig(resolveConfigPath(opts.config));
       const where = storeLocation(config.store);
       let store: WatermarkStore;
       let existed = true;
@@ -234,13 +233,13 @@ function adoptCommand(): Command {
     .description(
       "acknowledge that the store this agent's config names is now the true one (after a replacement or restore); the agent must be stopped",
     )
-    .requiredOption('--config <file>', 'agent config (YAML)')
+    .addOption(configOption())
     .requiredOption(
       '--store-id <uuid>',
       'the identity of the store being adopted, as `vigil state show` prints it (proof you looked)',
     )
     .action(async (opts) => {
-      const config = loadAgentConfig(opts.config);
+      const config = loadAgentConfig(resolveConfigPath(opts.config));
       const { identity, cluster } = await withStore(config, async (store) => {
         // etcd: the cluster answering now (a restored cluster keeps the store id, not this).
         if (!(store instanceof EtcdWatermarkStore)) return { identity: store.identity };
@@ -282,12 +281,12 @@ function adoptCommand(): Command {
 function showCommand(): Command {
   return new Command('show')
     .description('print the stored watermarks')
-    .requiredOption('--config <file>', 'agent config (YAML)')
+    .addOption(configOption())
     .option('--chain-id <id>', 'only this chain')
     .option('--key <id|pubkeyhex>', 'only this key')
     .option('--json', 'print JSON', false)
     .action(async (opts) => {
-      const config = loadAgentConfig(opts.config);
+      const config = loadAgentConfig(resolveConfigPath(opts.config));
       const names = new Map<string, string[]>();
       let ring: KeyRing | undefined;
       try {
@@ -358,14 +357,14 @@ function showCommand(): Command {
 function exportCommand(): Command {
   return new Command('export')
     .description('write the stored watermark as a FilePV / tmkms / Horcrux state file')
-    .requiredOption('--config <file>', 'agent config (YAML)')
+    .addOption(configOption())
     .requiredOption('--chain-id <id>', 'chain')
     .requiredOption('--key <id|pubkeyhex>', 'configured key id, or its public key in hex')
-    .addOption(formatOption().default('filepv'))
+    .addOption(formatOption('state file format to write').default('filepv'))
     .option('--out <file>', 'write here (mode 0600) instead of standard output')
     .option('--force', 'overwrite a state file that is ahead of the store', false)
     .action(async (opts) => {
-      const config = loadAgentConfig(opts.config);
+      const config = loadAgentConfig(resolveConfigPath(opts.config));
       const keyId = resolveKey(loadKeyRing(config), opts.key);
       const format = opts.format as StateFormat;
       const scope: WatermarkScope = { chainId: opts.chainId, keyId, family: 'cometbft' };

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDevnetFile } from '../devnet/devnet-file.js';
 import { runDevnet, type DevnetControl } from '../devnet/devnet.js';
@@ -34,7 +35,8 @@ export function upCommand(): Command {
       'where keys, configs and the store are kept (default: .vigil/<devnet name>)',
     )
     .option('--duration <seconds>', 'stop by itself after this long', seconds)
-    .option('--json', 'print the final report as JSON')
+    .option('--json', 'print only the final report, as JSON, on standard output')
+    .option('--json-out <file>', 'also write the final report as JSON to this file')
     .option(
       '--plain',
       'one line per position instead of the live view (the default off a terminal)',
@@ -42,7 +44,13 @@ export function upCommand(): Command {
     .action(
       async (
         file: string | undefined,
-        opts: { workDir?: string; duration?: number; json?: boolean; plain?: boolean },
+        opts: {
+          workDir?: string;
+          duration?: number;
+          json?: boolean;
+          jsonOut?: string;
+          plain?: boolean;
+        },
       ) => {
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
@@ -108,7 +116,9 @@ export function upCommand(): Command {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
         });
-        if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        const json = `${JSON.stringify(report, null, 2)}\n`;
+        if (opts.jsonOut !== undefined) writeFileSync(opts.jsonOut, json);
+        if (opts.json) process.stdout.write(json);
         else {
           process.stdout.write(
             `\nstopped: ${report.ticks} positions, ${report.signed} signed, ${report.missed} missed, ` +

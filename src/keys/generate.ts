@@ -1,9 +1,10 @@
 /** Writes new Ed25519 keys in CometBFT's priv_validator_key.json format, mode 0600. */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VigilError } from '../errors.js';
 import { Ed25519Key } from './ed25519.js';
+import { consensusAddressHex } from './consensus-address.js';
 
 export function cometbftKeyJson(seed: Uint8Array): string {
   const key = Ed25519Key.fromSeed(seed);
@@ -11,12 +12,7 @@ export function cometbftKeyJson(seed: Uint8Array): string {
   return (
     JSON.stringify(
       {
-        address: createHash('sha256')
-          .update(pub)
-          .digest()
-          .subarray(0, 20)
-          .toString('hex')
-          .toUpperCase(),
+        address: consensusAddressHex(pub),
         pub_key: { type: 'tendermint/PubKeyEd25519', value: pub.toString('base64') },
         priv_key: {
           type: 'tendermint/PrivKeyEd25519',

@@ -57,18 +57,31 @@ describe('option errors', () => {
     for (const args of [
       ['agent', '--cnofig', 'x.yaml'],
       ['state', 'show', '--bogus'],
+      // --out is required and missing: the misspelling is still what is reported.
+      ['keys', 'generate', '--otu', 'k.json'],
     ]) {
       const r = vigil(args);
       assert.equal(r.code, 1);
-      assert.match(r.err, /unknown option '(--cnofig|--bogus)'/, r.err);
+      assert.match(r.err, /unknown option '(--cnofig|--bogus|--otu)'/, r.err);
       assert.doesNotMatch(r.err, /required option/);
     }
   });
 
   it('a missing required option is still reported when every option is known', () => {
-    const r = vigil(['state', 'show']);
+    const r = vigil(['keys', 'generate']);
     assert.equal(r.code, 1);
-    assert.match(r.err, /required option '--config <file>' not specified/);
+    assert.match(r.err, /required option '-o, --out <file>' not specified/);
+  });
+});
+
+describe('help', () => {
+  it('state export --help shows one default for --format', () => {
+    const r = vigil(['state', 'export', '--help']);
+    assert.equal(r.code, 0, r.err);
+    // Commander wraps the option's description: join its lines up to the next option.
+    const format = /--format <format>([^]*?)\n\s+--/.exec(r.out)?.[1] ?? '';
+    assert.equal(format.match(/default/g)?.length, 1, format);
+    assert.match(format, /default: "filepv"/);
   });
 });
 

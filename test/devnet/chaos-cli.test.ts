@@ -15,7 +15,7 @@ chains:
     conflictingProposals: true
 `;
 
-test('vigil chaos prints a report, writes it as JSON, and refuses etcd faults on SQLite', () => {
+test('vigil chaos prints a report, writes it as JSON (--json-out) or prints only JSON (--json), and refuses etcd faults on SQLite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-chaos-cli-'));
   try {
     const file = join(dir, 'devnet.yaml');
@@ -24,7 +24,7 @@ test('vigil chaos prints a report, writes it as JSON, and refuses etcd faults on
     const args = [CLI_ENTRY, 'chaos', file, '--work-dir', join(dir, 'work')];
     const r = spawnSync(
       process.execPath,
-      [...args, '--duration', '4', '--interval', '300', '--max-fault', '600', '--json', json],
+      [...args, '--duration', '4', '--interval', '300', '--max-fault', '600', '--json-out', json],
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.equal(r.status, 0, r.stderr);
@@ -37,6 +37,18 @@ test('vigil chaos prints a report, writes it as JSON, and refuses etcd faults on
     };
     assert.equal(report.devnet.equivocations, 0);
     assert.equal(report.devnet.chains['cli-cmt']!.family, 'cometbft');
+
+    // --json: standard output is the JSON report and nothing else, as with `vigil up --json`.
+    const j = spawnSync(
+      process.execPath,
+      [...args, '--duration', '2', '--interval', '300', '--max-fault', '600', '--json'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(j.status, 0, j.stderr);
+    const printed = JSON.parse(j.stdout) as typeof report & { seed: number };
+    assert.equal(printed.seed, 1);
+    assert.equal(printed.devnet.equivocations, 0);
+    assert.doesNotMatch(j.stdout, /chaos report/);
 
     const bad = spawnSync(process.execPath, [...args, '--duration', '1', '--kinds', 'etcd-kill'], {
       encoding: 'utf8',

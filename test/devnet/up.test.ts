@@ -1,18 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runDevnet } from '../../src/devnet/devnet.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
 
-test('vigil up runs the default devnet and reports no equivocation', () => {
+test('vigil up runs the default devnet and reports no equivocation (--json on stdout, --json-out to a file)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-up-'));
   try {
     const r = spawnSync(
       process.execPath,
-      [CLI_ENTRY, 'up', '--work-dir', dir, '--duration', '3.5', '--json'],
+      [
+        CLI_ENTRY,
+        'up',
+        '--work-dir',
+        join(dir, 'work'),
+        '--duration',
+        '3.5',
+        '--json',
+        '--json-out',
+        join(dir, 'report.json'),
+      ],
       {
         encoding: 'utf8',
         timeout: 30_000,
@@ -41,6 +51,7 @@ test('vigil up runs the default devnet and reports no equivocation', () => {
     assert.equal(cometbft.family, 'cometbft');
     assert.ok(cometbft.signed >= 1, `no CometBFT height signed: ${JSON.stringify(cometbft)}`);
     assert.ok(cometbft.signatures >= cometbft.signed);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')), report);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
