@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { ss58Encode } from '../keys/ss58.js';
 import { InputError } from '../errors.js';
 import { loadEd25519KeyFile, loadSr25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile } from '../keys/generate.js';
@@ -25,6 +26,9 @@ export interface KeyDescription {
   bech32Address?: string;
   /** With a prefix: the legacy Amino bech32 public key (`cosmosvalconspub1…`). */
   bech32PublicKey?: string;
+  /** sr25519 only: the account in SS58 under `ss58Prefix` (42 unless told). */
+  ss58Address?: string;
+  ss58Prefix?: number;
   /** Ed25519 only: the public key as the Cosmos SDK prints it (`comet show-validator`). */
   cosmosPublicKey?: { '@type': string; key: string };
 }
@@ -40,7 +44,12 @@ function detectScheme(file: string): Scheme {
   return head.startsWith('"') ? 'sr25519' : 'ed25519';
 }
 
-export function describeKeyFile(file: string, scheme: Scheme, prefix?: string): KeyDescription {
+export function describeKeyFile(
+  file: string,
+  scheme: Scheme,
+  prefix?: string,
+  ss58Prefix = 42,
+): KeyDescription {
   if (scheme === 'sr25519') {
     if (prefix !== undefined) {
       throw new InputError(
@@ -54,6 +63,8 @@ export function describeKeyFile(file: string, scheme: Scheme, prefix?: string): 
       scheme,
       publicKeyHex: key.publicKeyHex,
       publicKeyBase64: Buffer.from(key.publicKey).toString('base64'),
+      ss58Address: ss58Encode(key.publicKey, ss58Prefix),
+      ss58Prefix,
     };
   }
   const key = loadEd25519KeyFile(file);
@@ -84,6 +95,8 @@ function formatDescription(d: KeyDescription): string {
       `${d.publicKeyBase64}${d.scheme === 'ed25519' ? '  (pub_key.value)' : ''}`,
     ],
   ];
+  if (d.ss58Address !== undefined)
+    rows.push(['ss58 address', `${d.ss58Address}  (network prefix ${d.ss58Prefix})`]);
   if (d.address !== undefined) rows.push(['address', `${d.address}  (CometBFT consensus address)`]);
   if (d.bech32Address !== undefined) rows.push(['bech32 address', d.bech32Address]);
   if (d.bech32PublicKey !== undefined)
@@ -122,12 +135,31 @@ export function keysCommand(): Command {
         'key scheme of a plain seed file (default: sr25519 for a Substrate keystore file, else ed25519)',
       ).choices(['ed25519', 'sr25519']),
     )
+    .option(
+      '--ss58-prefix <n>',
+      'sr25519 keys: the SS58 network prefix of the address (0 Polkadot, 2 Kusama)',
+      (v: string) => Number(v),
+      42,
+    )
     .option('--json', 'print JSON')
-    .action((opts: { key: string; prefix?: string; scheme?: Scheme; json?: boolean }) => {
-      const d = describeKeyFile(opts.key, opts.scheme ?? detectScheme(opts.key), opts.prefix);
-      process.stdout.write(
-        opts.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDescription(d)}\n`,
-      );
-    });
+    .action(
+      (opts: {
+        key: string;
+        prefix?: string;
+        scheme?: Scheme;
+        ss58Prefix: number;
+        json?: boolean;
+      }) => {
+        const d = describeKeyFile(
+          opts.key,
+          opts.scheme ?? detectScheme(opts.key),
+          opts.prefix,
+          opts.ss58Prefix,
+        );
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDescription(d)}\n`,
+        );
+      },
+    );
   return keys;
 }

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ss58Encode } from '../../src/keys/ss58.js';
 import { CLI_ENTRY, vectorsDir } from '../helpers/paths.js';
 
 // A public test key: hyphacoop/cosmos-genesis-tinkerer genesis_theta_local.py (commit e76a45c)
@@ -98,6 +99,13 @@ describe('vigil keys show', () => {
     assert.equal(d.scheme, 'sr25519');
     assert.equal(d.publicKeyHex, v.publicKey.slice(2));
     assert.equal(d.address, undefined);
+    // Its account in SS58 (generic 42 unless told), the same encoder as test/keys/ss58.test.ts.
+    assert.equal(d.ss58Address, ss58Encode(Buffer.from(v.publicKey.slice(2), 'hex')));
+    const polkadot = vigil('--key', file, '--ss58-prefix', '0', '--json');
+    assert.equal(
+      (JSON.parse(polkadot.out) as { ss58Address: string }).ss58Address,
+      ss58Encode(Buffer.from(v.publicKey.slice(2), 'hex'), 0),
+    );
     // A plain hex seed is Ed25519 unless told otherwise.
     const plain = write('plain-seed', `${v.seed.slice(2)}\n`);
     const sr = vigil('--key', plain, '--scheme', 'sr25519', '--json');
