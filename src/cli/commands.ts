@@ -13,6 +13,7 @@ import { etcdCommand } from './etcd.js';
 import { pkiCommand } from './pki.js';
 import { clusterCommand } from './cluster.js';
 import { watchdogCommand } from './watchdog.js';
+import { systemdUnitCommand } from './systemd-unit.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -28,4 +29,5 @@ export const commands: Array<() => Command> = [
   pkiCommand,
   clusterCommand,
   watchdogCommand,
+  systemdUnitCommand,
 ];
