@@ -14,6 +14,7 @@ import { pkiCommand } from './pki.js';
 import { clusterCommand } from './cluster.js';
 import { watchdogCommand } from './watchdog.js';
 import { systemdUnitCommand } from './systemd-unit.js';
+import { completionCommand } from './completion.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -30,4 +31,5 @@ export const commands: Array<() => Command> = [
   clusterCommand,
   watchdogCommand,
   systemdUnitCommand,
+  completionCommand,
 ];
