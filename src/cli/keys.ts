@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { loadEd25519KeyFile } from '../keys/key-file.js';
-import { generateCometbftKeyFile } from '../keys/generate.js';
 
 export function keysCommand(): Command {
   const keys = new Command('keys').description(
@@ -10,7 +8,8 @@ export function keysCommand(): Command {
     .command('generate')
     .description('write a new Ed25519 key as priv_validator_key.json (mode 0600); never overwrites')
     .requiredOption('-o, --out <file>', 'where to write the key')
-    .action((opts: { out: string }) => {
+    .action(async (opts: { out: string }) => {
+      const { generateCometbftKeyFile } = await import('../keys/generate.js');
       const pub = generateCometbftKeyFile(opts.out);
       process.stdout.write(`wrote ${opts.out}\npublic key: ${Buffer.from(pub).toString('hex')}\n`);
     });
@@ -18,7 +17,8 @@ export function keysCommand(): Command {
     .command('show')
     .description('print the public key of a key file (checks its permissions)')
     .argument('<file>', 'priv_validator_key.json or a plain Ed25519 key file')
-    .action((file: string) => {
+    .action(async (file: string) => {
+      const { loadEd25519KeyFile } = await import('../keys/key-file.js');
       process.stdout.write(`${loadEd25519KeyFile(file).publicKeyHex}\n`);
     });
   return keys;
