@@ -127,9 +127,11 @@ export const AgentConfigSchema = z
         level: z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
           .default('info'),
+        /** `auto`: readable lines on a terminal, JSON lines anywhere else. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
       })
       .strict()
-      .default({ level: 'info' }),
+      .default({ level: 'info', format: 'auto' }),
   })
   .strict()
   .superRefine((config, ctx) => {

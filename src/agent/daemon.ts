@@ -3,7 +3,7 @@
  * `startAgent` returns once the API listens; `stop` releases everything in reverse order.
  */
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { StoreUnavailableError, errorMessage } from '../errors.js';
 import { startCometbftSigner } from '../chains/cometbft/signer.js';
 import { openElection } from '../lease/index.js';
@@ -13,6 +13,7 @@ import { LocalWatermarks } from '../signer/local-watermark.js';
 import type { WatermarkStore } from '../store/types.js';
 import { defaultListen, type AgentConfig } from './config.js';
 import { buildHttpApi } from './http.js';
+import { createAgentLogger } from './log-format.js';
 import { startApiListeners } from './listen.js';
 import { loadKeyRing } from './keys.js';
 import { AgentMetrics } from './metrics.js';
@@ -53,7 +54,13 @@ function urlOf(
 }
 
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
-  const log = logger ?? pino({ level: config.log.level, base: { agent: config.agent.id } });
+  const log =
+    logger ??
+    createAgentLogger({
+      level: config.log.level,
+      format: config.log.format,
+      base: { agent: config.agent.id },
+    });
   const keys = loadKeyRing(config);
   // Logged once per change between ready and not ready, never per request.
   const readiness = new Readiness((c: ConditionStatus) => {

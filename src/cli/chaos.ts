@@ -1,14 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDevnetFile } from '../devnet/devnet-file.js';
-import {
-  ETCD_FAULT_KINDS,
-  FAULT_KINDS,
-  runChaos,
-  type ChaosReport,
-  type FaultKind,
-} from '../devnet/chaos.js';
+import type { ChaosReport } from '../devnet/chaos.js';
+import { ETCD_FAULT_KINDS, FAULT_KINDS, type FaultKind } from '../devnet/fault-kinds.js';
 import { packageRoot } from '../package-root.js';
 import { defaultWorkDir } from '../devnet/work-dir.js';
 
@@ -78,6 +72,11 @@ export function chaosCommand(): Command {
           jsonOut?: string;
         },
       ) => {
+        // Loaded when run, not at every `vigil` start (see bench/startup.ts).
+        const [{ loadDevnetFile }, { runChaos }] = await Promise.all([
+          import('../devnet/devnet-file.js'),
+          import('../devnet/chaos.js'),
+        ]);
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
         );

@@ -1,24 +1,22 @@
 /** `vigil cluster status`: etcd members, leader, health, role holders and every watermark. */
 import { Command } from 'commander';
-import { z } from 'zod';
-import { loadYamlFile } from '../config/yaml-file.js';
 import { InputError } from '../errors.js';
 import { formatPosition } from '../guard/position.js';
-import {
-  EtcdStoreConfigSchema,
-  connectEtcd,
-  listEtcdWatermarks,
-  identityKey,
-  readEtcdIdentity,
-  type EtcdStoreConfigInput,
-} from '../store/etcd.js';
+import type { EtcdStoreConfigInput } from '../store/etcd.js';
 import type { StoreIdentity } from '../store/types.js';
 import { configOption, resolveConfigPath } from './config-location.js';
 
-const FileSchema = z.looseObject({ store: EtcdStoreConfigSchema });
-const EngineSchema = z.looseObject({ store: z.looseObject({ engine: z.string() }) });
+/** The etcd client (grpc) and zod are loaded when the command runs, not at every `vigil` start. */
+const etcdStore = () => import('../store/etcd.js');
 
-function etcdStoreOf(file: string): EtcdStoreConfigInput {
+async function etcdStoreOf(file: string): Promise<EtcdStoreConfigInput> {
+  const [{ z }, { loadYamlFile }, { EtcdStoreConfigSchema }] = await Promise.all([
+    import('zod'),
+    import('../config/yaml-file.js'),
+    etcdStore(),
+  ]);
+  const FileSchema = z.looseObject({ store: EtcdStoreConfigSchema });
+  const EngineSchema = z.looseObject({ store: z.looseObject({ engine: z.string() }) });
   // A valid SQLite config is not an invalid etcd config: say which command fits it instead.
   const engine = loadYamlFile(file, z.unknown()) as unknown;
   const parsed = EngineSchema.safeParse(engine);
@@ -42,7 +40,7 @@ interface Options {
   json?: boolean;
 }
 
-function storeConfig(o: Options): EtcdStoreConfigInput {
+async function storeConfig(o: Options): Promise<EtcdStoreConfigInput> {
   // --endpoints stands alone; otherwise the agent config, found as every command finds it.
   if (o.config !== undefined || !o.endpoints) return etcdStoreOf(resolveConfigPath(o.config));
   const tls = o.ca || o.cert || o.key;
@@ -70,7 +68,8 @@ export function clusterCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: Options) => {
       // Not openEtcdStore: status must also work on a cluster without quorum or identity.
-      const store = connectEtcd(storeConfig(o));
+      const { connectEtcd, listEtcdWatermarks, identityKey, readEtcdIdentity } = await etcdStore();
+      const store = connectEtcd(await storeConfig(o));
       const prefix = store.config.prefix;
       try {
         const statuses = await store.client.statusAll();

@@ -13,6 +13,8 @@ import { etcdCommand } from './etcd.js';
 import { pkiCommand } from './pki.js';
 import { clusterCommand } from './cluster.js';
 import { watchdogCommand } from './watchdog.js';
+import { systemdUnitCommand } from './systemd-unit.js';
+import { completionCommand } from './completion.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -28,4 +30,6 @@ export const commands: Array<() => Command> = [
   pkiCommand,
   clusterCommand,
   watchdogCommand,
+  systemdUnitCommand,
+  completionCommand,
 ];

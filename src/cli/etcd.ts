@@ -4,19 +4,8 @@
  */
 import { dirname } from 'node:path';
 import { Command } from 'commander';
-import { z } from 'zod';
 import { VigilError } from '../errors.js';
 import { configOption, resolveConfigPath } from './config-location.js';
-import { loadYamlFile } from '../config/yaml-file.js';
-import {
-  EtcdMemberConfigSchema,
-  EtcdMemberSupervisor,
-  checkEtcdBinary,
-  etcdArgs,
-  resolveMemberPaths,
-} from '../etcd/member.js';
-
-const FileSchema = z.looseObject({ etcd: EtcdMemberConfigSchema });
 
 export function etcdCommand(): Command {
   return new Command('etcd')
@@ -27,6 +16,15 @@ export function etcdCommand(): Command {
     .option('--print-args', 'print the etcd command line and exit')
     .action(async (opts: { config?: string; printArgs?: boolean }) => {
       const o = { ...opts, config: resolveConfigPath(opts.config) };
+      // Loaded when run, not at every `vigil` start (see bench/startup.ts).
+      const [{ z }, { loadYamlFile }, member] = await Promise.all([
+        import('zod'),
+        import('../config/yaml-file.js'),
+        import('../etcd/member.js'),
+      ]);
+      const { EtcdMemberConfigSchema, EtcdMemberSupervisor, checkEtcdBinary, etcdArgs } = member;
+      const { resolveMemberPaths } = member;
+      const FileSchema = z.looseObject({ etcd: EtcdMemberConfigSchema });
       const etcd = resolveMemberPaths(loadYamlFile(o.config, FileSchema).etcd, dirname(o.config));
       if (o.printArgs) {
         process.stdout.write([etcd.binary, ...etcdArgs(etcd)].join(' \\\n  ') + '\n');

@@ -1,6 +1,6 @@
 /** `vigil pki init|issue`: the etcd cluster's own CA and its member and agent certificates. */
 import { Command, Option } from 'commander';
-import { initCa, issueCert, type CertKind } from '../etcd/pki.js';
+import type { CertKind } from '../etcd/pki.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -15,6 +15,7 @@ export function pkiCommand(): Command {
     .option('--cn <name>', 'CA common name', 'Vigil etcd CA')
     .option('--days <n>', 'validity in days', '3650')
     .action(async (o: { dir: string; cn: string; days: string }) => {
+      const { initCa } = await import('../etcd/pki.js');
       const files = await initCa(o.dir, { commonName: o.cn, days: Number(o.days) });
       process.stdout.write(`CA certificate: ${files.cert}\nCA key (keep offline): ${files.key}\n`);
     });
@@ -42,6 +43,7 @@ export function pkiCommand(): Command {
         days: string;
         out?: string;
       }) => {
+        const { issueCert } = await import('../etcd/pki.js');
         const files = await issueCert(o.dir, {
           name: o.name,
           kind: o.kind,

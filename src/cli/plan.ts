@@ -1,64 +1,8 @@
 /** `vigil plan <topology>`: lint, render every file for the fleet and print a summary. */
-import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { loadTopology, topologyJsonSchema } from '../topology/load.js';
-import {
-  LINT_RULES,
-  formatFinding,
-  hasErrors,
-  lintTopology,
-  type LintFinding,
-} from '../topology/lint.js';
-import { buildPlan, type Plan } from '../topology/plan.js';
-import type { Topology } from '../topology/schema.js';
-import {
-  PlanState,
-  formatSummary,
-  loadPrices,
-  renderPlan,
-  summarize,
-  writeRendered,
-  type PlanSummary,
-} from '../render/index.js';
 import { VigilError } from '../errors.js';
-
-export interface PlanResult {
-  readonly topology: Topology;
-  readonly findings: readonly LintFinding[];
-  /** Absent when lint found errors: nothing is rendered from a fleet that breaks the rules. */
-  readonly plan?: Plan;
-  readonly files?: Map<string, string>;
-  readonly summary?: PlanSummary;
-}
-
-export function defaultDirs(fleet: string): { out: string; state: string } {
-  return { out: resolve('.vigil', fleet, 'plan'), state: resolve('.vigil', fleet, 'state') };
-}
-
-/** Everything `vigil plan` does short of printing; used by tests and other commands. */
-export function planFleet(
-  topologyFile: string,
-  opts: { out?: string; state?: string; write?: boolean } = {},
-): PlanResult & { out: string; state: string } {
-  const topology = loadTopology(topologyFile);
-  const dirs = defaultDirs(topology.name);
-  const out = opts.out ?? dirs.out;
-  const stateDir = opts.state ?? dirs.state;
-  const findings = lintTopology(topology);
-  if (hasErrors(findings)) return { topology, findings, out, state: stateDir };
-  const state = new PlanState(stateDir);
-  const plan = buildPlan(topology, state);
-  const files = renderPlan(plan, state);
-  files.set('topology.schema.json', topologyJsonSchema());
-  if (opts.write !== false) {
-    // Stale files of removed hosts must not linger; terraform/ keeps its local state.
-    rmSync(join(out, 'hosts'), { recursive: true, force: true });
-    writeRendered(out, files);
-  }
-  const summary = summarize(plan, loadPrices());
-  return { topology, findings, plan, files, summary, out, state: stateDir };
-}
 
 interface PlanOptions {
   out?: string;
@@ -77,7 +21,19 @@ export function planCommand(): Command {
     .option('--json-schema <file>', 'write the topology JSON Schema for editors to this file')
     .option('--json', 'print findings and the summary as JSON (for scripts)')
     .option('--rules', 'list the lint rules and exit')
-    .action((file: string | undefined, opts: PlanOptions) => {
+    .action(async (file: string | undefined, opts: PlanOptions) => {
+      // Loaded when run, not at every `vigil` start (see bench/startup.ts).
+      const [
+        { planFleet },
+        { LINT_RULES, formatFinding },
+        { topologyJsonSchema },
+        { formatSummary },
+      ] = await Promise.all([
+        import('../render/fleet.js'),
+        import('../topology/lint.js'),
+        import('../topology/load.js'),
+        import('../render/index.js'),
+      ]);
       if (opts.rules) {
         for (const [code, reason] of Object.entries(LINT_RULES))
           process.stdout.write(`${code.padEnd(28)} ${reason}\n`);

@@ -19,26 +19,14 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { InputError, StoreIdentityError, VigilError, errorMessage } from '../errors.js';
-import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
-import { loadKeyRing } from '../agent/keys.js';
-import { initStore, openStore } from '../agent/store.js';
-import { EtcdWatermarkStore } from '../store/etcd.js';
-import { LocalWatermarks } from '../signer/local-watermark.js';
-import { verifyEd25519 } from '../keys/ed25519.js';
+import type { AgentConfig } from '../agent/config.js';
+import type { EtcdWatermarkStore } from '../store/etcd.js';
 import type { KeyRing } from '../keys/keyring.js';
 import { comparePositions, formatPosition } from '../guard/position.js';
 import type { Watermark } from '../guard/watermark.js';
 import type { StoreIdentity, WatermarkScope, WatermarkStore } from '../store/types.js';
 import type { StoreConfig } from '../agent/config.js';
-import {
-  STATE_FORMATS,
-  StateFileError,
-  checkSignBytesMatch,
-  parseStateFile,
-  renderStateFile,
-  stepName,
-  type StateFormat,
-} from '../migration/priv-validator-state.js';
+import { STATE_FORMATS, type StateFormat } from '../migration/state-formats.js';
 import {
   planImport,
   positionOfState,
@@ -49,6 +37,40 @@ import {
 import { configOption, resolveConfigPath } from './config-location.js';
 
 const IMPORT_WRITER = 'vigil state import';
+
+/*
+ * The store engines (SQLite, etcd over gRPC), the config schemas and the state file parsers
+ * are loaded when a state command runs, not at every `vigil` start (see bench/startup.ts).
+ * Each action awaits loadDeps() first; the bindings below are set once it resolves.
+ */
+let loadAgentConfig: typeof import('../agent/config.js').loadAgentConfig;
+let loadKeyRing: typeof import('../agent/keys.js').loadKeyRing;
+let initStore: typeof import('../agent/store.js').initStore;
+let openStore: typeof import('../agent/store.js').openStore;
+let LocalWatermarks: typeof import('../signer/local-watermark.js').LocalWatermarks;
+let verifyEd25519: typeof import('../keys/ed25519.js').verifyEd25519;
+let StateFileError: typeof import('../migration/priv-validator-state.js').StateFileError;
+let checkSignBytesMatch: typeof import('../migration/priv-validator-state.js').checkSignBytesMatch;
+let parseStateFile: typeof import('../migration/priv-validator-state.js').parseStateFile;
+let renderStateFile: typeof import('../migration/priv-validator-state.js').renderStateFile;
+let stepName: typeof import('../migration/priv-validator-state.js').stepName;
+
+async function loadDeps(): Promise<void> {
+  const [config, keys, store, local, ed25519, states] = await Promise.all([
+    import('../agent/config.js'),
+    import('../agent/keys.js'),
+    import('../agent/store.js'),
+    import('../signer/local-watermark.js'),
+    import('../keys/ed25519.js'),
+    import('../migration/priv-validator-state.js'),
+  ]);
+  ({ loadAgentConfig } = config);
+  ({ loadKeyRing } = keys);
+  ({ initStore, openStore } = store);
+  ({ LocalWatermarks } = local);
+  ({ verifyEd25519 } = ed25519);
+  ({ StateFileError, checkSignBytesMatch, parseStateFile, renderStateFile, stepName } = states);
+}
 
 function formatOption(description: string): Option {
   return new Option('--format <format>', description).choices([...STATE_FORMATS]);
@@ -124,6 +146,7 @@ function importCommand(): Command {
     .addOption(formatOption('state file format (default: detected)'))
     .option('--force', 'write even if it moves the watermark backwards (dangerous)', false)
     .action(async (file: string, opts) => {
+      await loadDeps();
       const config = loadAgentConfig(resolveConfigPath(opts.config));
       const keyId = resolveKey(loadKeyRing(config), opts.key);
       const parsed = parseStateFile(readText(file), file, opts.format as StateFormat | undefined);
@@ -205,6 +228,7 @@ function initCommand(): Command {
       false,
     )
     .action(async (opts) => {
+      await loadDeps();
       const config = loadAgentConfig(resolveConfigPath(opts.config));
       const where = storeLocation(config.store);
       let store: WatermarkStore;
@@ -239,12 +263,14 @@ function adoptCommand(): Command {
       'the identity of the store being adopted, as `vigil state show` prints it (proof you looked)',
     )
     .action(async (opts) => {
+      await loadDeps();
       const config = loadAgentConfig(resolveConfigPath(opts.config));
       const { identity, cluster } = await withStore(config, async (store) => {
         // etcd: the cluster answering now (a restored cluster keeps the store id, not this).
-        if (!(store instanceof EtcdWatermarkStore)) return { identity: store.identity };
+        if (store.engine !== 'etcd') return { identity: store.identity };
         await store.ping();
-        return { identity: store.identity, cluster: store.clusterId?.toString(16) };
+        const etcd = store as EtcdWatermarkStore;
+        return { identity: store.identity, cluster: etcd.clusterId?.toString(16) };
       });
       if (identity.storeId !== opts.storeId) {
         throw new InputError(
@@ -286,6 +312,7 @@ function showCommand(): Command {
     .option('--key <id|pubkeyhex>', 'only this key')
     .option('--json', 'print JSON', false)
     .action(async (opts) => {
+      await loadDeps();
       const config = loadAgentConfig(resolveConfigPath(opts.config));
       const names = new Map<string, string[]>();
       let ring: KeyRing | undefined;
@@ -364,6 +391,7 @@ function exportCommand(): Command {
     .option('--out <file>', 'write here (mode 0600) instead of standard output')
     .option('--force', 'overwrite a state file that is ahead of the store', false)
     .action(async (opts) => {
+      await loadDeps();
       const config = loadAgentConfig(resolveConfigPath(opts.config));
       const keyId = resolveKey(loadKeyRing(config), opts.key);
       const format = opts.format as StateFormat;

@@ -1,16 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDevnetFile } from '../devnet/devnet-file.js';
-import { runDevnet, type DevnetControl } from '../devnet/devnet.js';
-import {
-  applyTick,
-  newLiveState,
-  noteEvent,
-  probeAgent,
-  renderLiveView,
-  signedBy,
-} from '../devnet/live-view.js';
+import type { DevnetControl } from '../devnet/devnet.js';
 import { packageRoot } from '../package-root.js';
 import { defaultWorkDir } from '../devnet/work-dir.js';
 
@@ -52,6 +43,13 @@ export function upCommand(): Command {
           plain?: boolean;
         },
       ) => {
+        // Loaded when run, not at every `vigil` start (see bench/startup.ts).
+        const [{ loadDevnetFile }, { runDevnet }, view] = await Promise.all([
+          import('../devnet/devnet-file.js'),
+          import('../devnet/devnet.js'),
+          import('../devnet/live-view.js'),
+        ]);
+        const { applyTick, newLiveState, noteEvent, probeAgent, renderLiveView, signedBy } = view;
         const devnet = loadDevnetFile(
           file ?? join(packageRoot(), 'examples', 'devnet', 'devnet.yaml'),
         );

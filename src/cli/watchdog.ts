@@ -3,8 +3,6 @@
  * its agent last confirmed, whatever becomes of the agent (see examples/supervisor).
  */
 import { Command } from 'commander';
-import { pino } from 'pino';
-import { Watchdog, loadWatchdogConfig } from '../watchdog/index.js';
 
 export function watchdogCommand(): Command {
   return new Command('watchdog')
@@ -13,6 +11,11 @@ export function watchdogCommand(): Command {
     )
     .requiredOption('-c, --config <file>', 'watchdog configuration (YAML)')
     .action(async (opts: { config: string }) => {
+      // Loaded when run, not at every `vigil` start (see bench/startup.ts).
+      const [{ pino }, { Watchdog, loadWatchdogConfig }] = await Promise.all([
+        import('pino'),
+        import('../watchdog/index.js'),
+      ]);
       const config = loadWatchdogConfig(opts.config);
       const log = pino({ base: { watchdog: config.role } });
       const watchdog = new Watchdog(config, log);

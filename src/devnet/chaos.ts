@@ -10,19 +10,9 @@ import { VigilError } from '../errors.js';
 import { runDevnet, type DevnetControl, type DevnetReport, type DevnetTotals } from './devnet.js';
 import type { TickOutcome } from './duty-network.js';
 
-export const FAULT_KINDS = [
-  'agent-kill',
-  'agent-pause',
-  'link-cut',
-  'clock-jump',
-  'etcd-kill',
-  'etcd-pause',
-  'etcd-link-cut',
-] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+import { ETCD_FAULT_KINDS, FAULT_KINDS, type FaultKind } from './fault-kinds.js';
 
-/** Faults that need the devnet's etcd cluster (`store: etcd`). */
-export const ETCD_FAULT_KINDS: readonly FaultKind[] = ['etcd-kill', 'etcd-pause', 'etcd-link-cut'];
+export { ETCD_FAULT_KINDS, FAULT_KINDS, type FaultKind };
 
 /** The fault kinds that make sense on a devnet with this store. */
 export function faultKindsFor(store: DevnetFile['store']): readonly FaultKind[] {

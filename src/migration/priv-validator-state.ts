@@ -32,8 +32,9 @@ import {
   type ParsedSignBytes,
 } from '../protocols/cometbft/sign-bytes.js';
 
-export const STATE_FORMATS = ['filepv', 'tmkms', 'horcrux'] as const;
-export type StateFormat = (typeof STATE_FORMATS)[number];
+import { STATE_FORMATS, type StateFormat } from './state-formats.js';
+
+export { STATE_FORMATS, type StateFormat };
 
 /** What every format says about the last thing signed, in Vigil's terms. */
 export interface SignState {

@@ -23,6 +23,7 @@ import {
 import { WG_ENDPOINTS_SCRIPT, renderNftables, renderWireguard } from './network.js';
 import {
   agentConfig,
+  agentUnit,
   etcdConfig,
   guardMembers,
   prometheusConfig,
@@ -161,13 +162,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       owner: `root:${SERVICE_USER}`,
     });
     fetches.push(fetchCommand(t.vigil.agent, '/opt/vigil', 'vigil.agent'));
-    units.push({
-      name: 'vigil-agent.service',
-      description: 'Vigil agent',
-      execStart: `/opt/vigil/bin/${binaryName(t.vigil.agent)} agent --config /etc/vigil/agent.yaml`,
-      user: SERVICE_USER,
-      enable: true,
-    });
+    units.push(agentUnit(`/opt/vigil/bin/${binaryName(t.vigil.agent)}`));
     const init = `/opt/vigil/bin/${binaryName(t.vigil.agent)} state init --config /etc/vigil/agent.yaml`;
     // The local SQLite file is created before the agent starts. An etcd store needs a quorum,
     // which may still be booting (perhaps on this very host, started below): that init runs

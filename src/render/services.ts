@@ -1,6 +1,6 @@
 /** etcd (guard cluster, mutual TLS), the Vigil agent's settings and Prometheus. */
 import { stringify as toYaml } from 'yaml';
-import { SERVICE_USER, supervisedByVigil } from './chains.js';
+import { SERVICE_USER, supervisedByVigil, type UnitSpec } from './chains.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_METRICS_PORT,
@@ -139,6 +139,24 @@ export function agentConfig(plan: Plan, host: PlannedHost): string {
       : {}),
   };
   return toYaml(config);
+}
+
+/** Where `vigil plan` installs the agent's binary when the topology names it `vigil`. */
+export const DEFAULT_AGENT_EXEC = '/opt/vigil/bin/vigil';
+
+/**
+ * The agent's unit, as rendered for every planned host that uses a key. The package ships the
+ * default rendering (examples/systemd/vigil-agent.service, `vigil systemd-unit`); a test keeps
+ * the two byte-equal.
+ */
+export function agentUnit(execPath: string = DEFAULT_AGENT_EXEC): UnitSpec {
+  return {
+    name: 'vigil-agent.service',
+    description: 'Vigil agent',
+    execStart: `${execPath} agent --config /etc/vigil/agent.yaml`,
+    user: SERVICE_USER,
+    enable: true,
+  };
 }
 
 export const WATCHDOG_SOCKET = '/run/vigil-watchdog/watchdog.sock';

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { planFleet } from '../../src/cli/plan.js';
+import { planFleet } from '../../src/render/fleet.js';
 
 export const EXAMPLES_DIR = 'examples/topologies';
 
