@@ -15,7 +15,9 @@ import { defaultListen, type AgentConfig } from './config.js';
 import { buildHttpApi } from './http.js';
 import { startApiListeners } from './listen.js';
 import { loadKeyRing } from './keys.js';
+import { describePosition } from '../guard/describe.js';
 import { AgentMetrics } from './metrics.js';
+import { SignedLogLimiter } from './sign-log.js';
 import {
   LOCAL_WATERMARK_CONDITION,
   STORE_IDENTITY_CONDITION,
@@ -30,6 +32,8 @@ import { bindLocalWatermarks } from './store-binding.js';
 const READINESS_TIMEOUT_MS = 2000;
 /** Probing in the background too, so a cause that clears is logged even if nobody asks. */
 const READINESS_CHECK_EVERY_MS = 5000;
+/** At most one 'signed' info line per chain in this interval; the rest are counted. */
+const SIGNED_LOG_INTERVAL_MS = 1000;
 
 export interface RunningAgent {
   /** The unix socket the signing API serves on, when `listen.socket` is configured (default). */
@@ -52,7 +56,18 @@ function urlOf(
   return `http://${host}:${addr?.port ?? listen.port}`;
 }
 
-export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
+export interface AgentOptions {
+  /** Wall clock in ms (metrics' timestamps); tests pass their own. */
+  readonly now?: () => number;
+  /** Clock for the per-chain cap on 'signed' log lines, in ms; tests pass their own. */
+  readonly logClock?: () => number;
+}
+
+export async function startAgent(
+  config: AgentConfig,
+  logger?: Logger,
+  options: AgentOptions = {},
+): Promise<RunningAgent> {
   const log = logger ?? pino({ level: config.log.level, base: { agent: config.agent.id } });
   const keys = loadKeyRing(config);
   // Logged once per change between ready and not ready, never per request.
@@ -99,8 +114,10 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       }
     });
     const storeDecision = defineStoreCondition(readiness, store);
-    const metrics = new AgentMetrics({ agent: config.agent.id });
+    const metrics = new AgentMetrics({ agent: config.agent.id }, options.now);
     metrics.watchReadiness(readiness);
+    metrics.declareKeys(keys.all());
+    const signedLines = new SignedLogLimiter(SIGNED_LOG_INTERVAL_MS, options.logClock);
     const observer: DecisionObserver = {
       onDecision(e) {
         metrics.onDecision(e);
@@ -116,10 +133,25 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
             },
             'refused',
           );
+        } else if (e.outcome === 'granted' && e.family && e.watermark) {
+          // A healthy agent says so: one line per signature, at most one per chain per second.
+          const admitted = signedLines.admit(e.chainId);
+          if (admitted.log)
+            log.info(
+              {
+                family: e.family,
+                chainId: e.chainId,
+                key: e.keyId,
+                position: describePosition(e.family, e.watermark.position),
+                ...(admitted.suppressed > 0 ? { suppressed: admitted.suppressed } : {}),
+              },
+              // An authorization grants a duty its node signs itself: nothing signed here.
+              e.watermark.signature ? 'signed' : 'authorized',
+            );
         } else {
           log.debug(
             { family: e.family, chainId: e.chainId, key: e.keyId, outcome: e.outcome },
-            'signed',
+            e.outcome,
           );
         }
       },
@@ -134,6 +166,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
         })
       : undefined;
     stoppers.push(() => cometbft?.stop());
+    if (cometbft) metrics.watchLinks(() => cometbft.status());
     // Exclusive roles: only the lease holder is active; guarded requests naming the role carry
     // its fence, so a deposed holder's writes are refused by the store itself.
     const supervisors = new Map<string, Supervisor>();
