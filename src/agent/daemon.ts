@@ -117,6 +117,7 @@ export async function startAgent(
     const metrics = new AgentMetrics({ agent: config.agent.id }, options.now);
     metrics.watchReadiness(readiness);
     metrics.declareKeys(keys.all());
+    metrics.declareRoles(config.supervisors.map((r) => r.role));
     const signedLines = new SignedLogLimiter(SIGNED_LOG_INTERVAL_MS, options.logClock);
     const observer: DecisionObserver = {
       onDecision(e) {

@@ -3,6 +3,7 @@
  * devnet) can live in one process without sharing counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REFUSAL_REASONS } from '../guard/decision.js';
 import { describePosition, positionComponents } from '../guard/describe.js';
 import { familyOf } from '../keys/binding.js';
 import type { KnownKey } from '../keys/keyring.js';
@@ -154,12 +155,28 @@ export class AgentMetrics implements DecisionObserver {
   /**
    * Creates vigil_last_signed_timestamp_seconds at 0 for every configured key and chain, so
    * that an agent that never signs is visible (and alerted on) instead of absent. These are
-   * the only chain and key labels the signature metrics can ever carry.
+   * the only chain and key labels the signature metrics can ever carry. Decisions of the
+   * configured families start at 0 too: `increase()` cannot see a counter's first step from
+   * absent to 1, so the first conflict ever would not alert.
    */
   declareKeys(keys: readonly KnownKey[]): void {
-    for (const key of keys)
+    for (const key of keys) {
+      const family = familyOf(key.binding);
       for (const chainId of key.binding.chains)
-        this.lastSignedAt.set({ chain_id: chainId, key: key.id, family: familyOf(key.binding) }, 0);
+        this.lastSignedAt.set({ chain_id: chainId, key: key.id, family }, 0);
+      for (const outcome of ['granted', 'replayed'] as const)
+        this.decisions.inc({ family, outcome, reason: '' }, 0);
+      for (const reason of REFUSAL_REASONS)
+        this.decisions.inc({ family, outcome: 'refused', reason }, 0);
+    }
+  }
+
+  /**
+   * vigil_role_active at 0 for every role this agent may hold, so that a role nobody holds
+   * sums to 0 instead of vanishing.
+   */
+  declareRoles(roles: readonly string[]): void {
+    for (const role of roles) this.roleActive.set({ role }, 0);
   }
 
   onRoleEvent(role: string, e: SupervisorEvent): void {

@@ -72,6 +72,13 @@ test('every configured chain and key has a last-signed time of 0 before its firs
   assert.equal(at('c1', 'babe', 'slot'), 0);
   assert.equal(at('c1', 'gran', 'grandpa'), 0);
   assert.equal(sampleOf(text, 'vigil_store_update_seconds_count', { engine: 'sqlite' }), undefined);
+  // Refusal counters of the configured families exist before the first refusal, so that an
+  // alert on their increase sees the first one; other families have none.
+  const refused = (family: string, reason: string) =>
+    sampleOf(text, 'vigil_guard_decisions_total', { family, outcome: 'refused', reason });
+  assert.equal(refused('cometbft', 'conflict'), 0);
+  assert.equal(refused('grandpa', 'store_behind_local'), 0);
+  assert.equal(refused('slot', 'store_identity'), 0);
 });
 
 test('granted signatures set the last signed position, its time per step, and store latency', async () => {
