@@ -16,7 +16,9 @@ import { buildHttpApi } from './http.js';
 import { createAgentLogger } from './log-format.js';
 import { startApiListeners } from './listen.js';
 import { loadKeyRing } from './keys.js';
+import { describePosition } from '../guard/describe.js';
 import { AgentMetrics } from './metrics.js';
+import { SignedLogLimiter } from './sign-log.js';
 import {
   LOCAL_WATERMARK_CONDITION,
   STORE_IDENTITY_CONDITION,
@@ -31,6 +33,8 @@ import { bindLocalWatermarks } from './store-binding.js';
 const READINESS_TIMEOUT_MS = 2000;
 /** Probing in the background too, so a cause that clears is logged even if nobody asks. */
 const READINESS_CHECK_EVERY_MS = 5000;
+/** At most one 'signed' info line per chain in this interval; the rest are counted. */
+const SIGNED_LOG_INTERVAL_MS = 1000;
 
 export interface RunningAgent {
   /** The unix socket the signing API serves on, when `listen.socket` is configured (default). */
@@ -53,7 +57,18 @@ function urlOf(
   return `http://${host}:${addr?.port ?? listen.port}`;
 }
 
-export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
+export interface AgentOptions {
+  /** Wall clock in ms (metrics' timestamps); tests pass their own. */
+  readonly now?: () => number;
+  /** Clock for the per-chain cap on 'signed' log lines, in ms; tests pass their own. */
+  readonly logClock?: () => number;
+}
+
+export async function startAgent(
+  config: AgentConfig,
+  logger?: Logger,
+  options: AgentOptions = {},
+): Promise<RunningAgent> {
   const log =
     logger ??
     createAgentLogger({
@@ -106,8 +121,11 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       }
     });
     const storeDecision = defineStoreCondition(readiness, store);
-    const metrics = new AgentMetrics({ agent: config.agent.id });
+    const metrics = new AgentMetrics({ agent: config.agent.id }, options.now);
     metrics.watchReadiness(readiness);
+    metrics.declareKeys(keys.all());
+    metrics.declareRoles(config.supervisors.map((r) => r.role));
+    const signedLines = new SignedLogLimiter(SIGNED_LOG_INTERVAL_MS, options.logClock);
     const observer: DecisionObserver = {
       onDecision(e) {
         metrics.onDecision(e);
@@ -123,10 +141,25 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
             },
             'refused',
           );
+        } else if (e.outcome === 'granted' && e.family && e.watermark) {
+          // A healthy agent says so: one line per signature, at most one per chain per second.
+          const admitted = signedLines.admit(e.chainId);
+          if (admitted.log)
+            log.info(
+              {
+                family: e.family,
+                chainId: e.chainId,
+                key: e.keyId,
+                position: describePosition(e.family, e.watermark.position),
+                ...(admitted.suppressed > 0 ? { suppressed: admitted.suppressed } : {}),
+              },
+              // An authorization grants a duty its node signs itself: nothing signed here.
+              e.watermark.signature ? 'signed' : 'authorized',
+            );
         } else {
           log.debug(
             { family: e.family, chainId: e.chainId, key: e.keyId, outcome: e.outcome },
-            'signed',
+            e.outcome,
           );
         }
       },
@@ -141,6 +174,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
         })
       : undefined;
     stoppers.push(() => cometbft?.stop());
+    if (cometbft) metrics.watchLinks(() => cometbft.status());
     // Exclusive roles: only the lease holder is active; guarded requests naming the role carry
     // its fence, so a deposed holder's writes are refused by the store itself.
     const supervisors = new Map<string, Supervisor>();

@@ -20,6 +20,7 @@ import {
   type RenderedFile,
   type UnitSpec,
 } from './chains.js';
+import { SIGNER_RULES_PATH, signerAlertRules } from './alert-rules.js';
 import { WG_ENDPOINTS_SCRIPT, renderNftables, renderWireguard } from './network.js';
 import {
   agentConfig,
@@ -206,6 +207,12 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     files.push({
       path: '/etc/prometheus/prometheus.yml',
       content: prometheusConfig(plan),
+      permissions: '0644',
+      owner: root,
+    });
+    files.push({
+      path: SIGNER_RULES_PATH,
+      content: signerAlertRules(),
       permissions: '0644',
       owner: root,
     });

@@ -1,5 +1,6 @@
 /** etcd (guard cluster, mutual TLS), the Vigil agent's settings and Prometheus. */
 import { stringify as toYaml } from 'yaml';
+import { SIGNER_RULES_PATH } from './alert-rules.js';
 import { SERVICE_USER, supervisedByVigil, type UnitSpec } from './chains.js';
 import {
   ETCD_CLIENT_PORT,
@@ -242,6 +243,7 @@ export function prometheusConfig(plan: Plan): string {
     `# Prometheus on the monitor: every target is scraped over the WireGuard VPN.\n` +
     toYaml({
       global: { scrape_interval: '15s', evaluation_interval: '15s' },
+      rule_files: [SIGNER_RULES_PATH],
       scrape_configs: jobs,
     })
   );

@@ -35,6 +35,7 @@ import type { KeyRing, KnownKey } from '../keys/keyring.js';
 import {
   FencedError,
   type FenceToken,
+  type StoreEngine,
   type WatermarkScope,
   type WatermarkStore,
 } from '../store/types.js';
@@ -106,6 +107,11 @@ export interface DecisionObserver {
     message?: string;
     seconds: number;
     watermark?: Watermark;
+    /**
+     * The store update this request made (absent when it ended before the store): its engine
+     * and how long the call took, failures included. Part of `seconds`, not added to it.
+     */
+    store?: { engine: StoreEngine; seconds: number };
   }): void;
 }
 
@@ -273,7 +279,8 @@ export class GuardedSigner {
       if (!(err instanceof InputError)) throw err;
       prepared = refused('invalid_request', err.message);
     }
-    const result = 'outcome' in prepared ? prepared : await this.guard(req, prepared);
+    const timing: { storeSeconds?: number } = {};
+    const result = 'outcome' in prepared ? prepared : await this.guard(req, prepared, timing);
     const key = 'outcome' in prepared ? this.opts.keys.resolve(req.keyId) : prepared.key;
     this.opts.observer?.onDecision({
       family: 'outcome' in prepared ? (claimedFamily ?? familyOfKey(key)) : prepared.family,
@@ -283,11 +290,18 @@ export class GuardedSigner {
       ...(result.outcome === 'refused' ? { reason: result.reason, message: result.message } : {}),
       seconds: (performance.now() - started) / 1000,
       ...(result.watermark ? { watermark: result.watermark } : {}),
+      ...(timing.storeSeconds !== undefined
+        ? { store: { engine: this.opts.store.engine, seconds: timing.storeSeconds } }
+        : {}),
     });
     return result;
   }
 
-  private async guard(req: Common, prepared: Prepared): Promise<GuardResult> {
+  private async guard(
+    req: Common,
+    prepared: Prepared,
+    timing: { storeSeconds?: number },
+  ): Promise<GuardResult> {
     const { key, family, rule, position, message } = prepared;
     const scope: WatermarkScope = { chainId: req.chainId, keyId: key.scopeKeyId, family };
     // Positions this agent releases now could not reach its own file: the tripwire against a
@@ -315,7 +329,8 @@ export class GuardedSigner {
       const identity = this.opts.store.identity;
       this.opts.local.bindStore(identity);
       this.opts.local.checkStore(identity);
-      outcome = await this.opts.store.update<{ decision: Decision; watermark?: Watermark }>(
+      const storeStarted = performance.now();
+      const update = this.opts.store.update<{ decision: Decision; watermark?: Watermark }>(
         scope,
         (current) => {
           if (
@@ -352,6 +367,11 @@ export class GuardedSigner {
         },
         req.fence ? { fence: req.fence } : undefined,
       );
+      try {
+        outcome = await update;
+      } finally {
+        timing.storeSeconds = (performance.now() - storeStarted) / 1000;
+      }
     } catch (err) {
       if (err instanceof StoreIdentityError) return refused('store_identity', err.message);
       if (err instanceof StoreUnavailableError) return refused('store_unavailable', err.message);

@@ -90,6 +90,9 @@ test('only the holder of a role is granted requests naming it; the role moves wh
       (await roleState(a)) === 'active' ? true : undefined,
     );
     b = await startAgent(config(dir, 'b'), silent);
+    // The standby exports the role at 0 from the start: a role nobody holds sums to 0.
+    const standby = (await call(b, (c) => c.get<string>('/metrics'))).body;
+    assert.match(standby, /vigil_role_active\{role="dot\/validator-1",agent="b"\} 0/);
     assert.equal((await ask(a, '10', 'node-a')).status, 200);
     const refused = await ask(b, '11', 'node-b');
     assert.equal(refused.status, 409);

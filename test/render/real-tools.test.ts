@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { SIGNER_RULES_PATH } from '../../src/render/alert-rules.js';
 import { exampleNames, planExample, removeDir, requireTool, tempDir } from './helpers.js';
 
 let root = '';
@@ -83,14 +84,22 @@ test('a broken ruleset is rejected by nft (the check can fail)', () => {
 test('the Prometheus config passes `promtool check config`', () => {
   if (!requireTool('promtool', ['--version'])) return;
   for (const { out } of outs) {
-    // The config references no rule or file_sd files, so it checks standalone.
-    const file = join(out, 'hosts', 'monitor', 'files', 'etc__prometheus__prometheus.yml');
-    assert.ok(existsSync(file), file);
+    const files = join(out, 'hosts', 'monitor', 'files');
+    const rendered = join(files, 'etc__prometheus__prometheus.yml');
+    assert.ok(existsSync(rendered), rendered);
+    // The rules file it names is checked too: pointed at the copy rendered for the monitor.
+    const rules = join(files, 'etc__prometheus__vigil-signer.rules.yml');
+    assert.ok(existsSync(rules), rules);
+    const text = readFileSync(rendered, 'utf8');
+    assert.ok(text.includes(SIGNER_RULES_PATH), `${rendered} names no ${SIGNER_RULES_PATH}`);
+    const file = join(out, 'prometheus-check.yml');
+    writeFileSync(file, text.replace(SIGNER_RULES_PATH, rules));
     const r = spawnSync('promtool', ['check', 'config', file], {
       encoding: 'utf8',
       timeout: 60_000,
     });
-    assert.equal(r.status, 0, `${file}:\n${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 0, `${rendered}:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /SUCCESS: \d+ rules found/);
   }
 });
 

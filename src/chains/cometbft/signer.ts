@@ -88,6 +88,8 @@ export interface NodeLinkStatus {
   /** The node id of the last key the node authenticated with (kept after a refusal). */
   readonly remoteNodeId?: string;
   readonly requestsServed: number;
+  /** Connections established (node identity checked) since the agent started. */
+  readonly connects: number;
   readonly lastError?: string;
   /** The VigilError code of the last error, e.g. COMETBFT_NODE_ID_MISMATCH. */
   readonly lastErrorCode?: string;
@@ -207,6 +209,7 @@ class NodeLink {
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private served = 0;
+  private connects = 0;
   private lastError: VigilError | undefined;
   private remoteNodeId: string | undefined;
   private readonly pinnedNodeId: string | undefined;
@@ -244,6 +247,7 @@ class NodeLink {
       ...(this.pinnedNodeId ? { pinnedNodeId: this.pinnedNodeId } : {}),
       ...(this.remoteNodeId ? { remoteNodeId: this.remoteNodeId } : {}),
       requestsServed: this.served,
+      connects: this.connects,
       ...(this.lastError
         ? { lastError: this.lastError.message, lastErrorCode: this.lastError.code }
         : {}),
@@ -279,6 +283,7 @@ class NodeLink {
         });
         this.checkIdentity(conn);
         this.conn = conn;
+        this.connects++;
         this.log.info(
           {
             ...ctx,

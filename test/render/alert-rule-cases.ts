@@ -1,0 +1,388 @@
+/**
+ * `promtool test rules` cases for the signer's alert rules (src/render/alert-rules.ts), one
+ * test group per rule, each with times the alert fires and times it must not. Used by
+ * test/render/alert-rules.test.ts and by scripts/promtool-rules.mjs (`.ci/run`).
+ * In promtool tests `time()` starts at 0; values are per `interval`.
+ */
+
+interface ExpAlert {
+  exp_labels: Record<string, string>;
+  exp_annotations: Record<string, string>;
+}
+export interface RuleTestGroup {
+  name: string;
+  interval: string;
+  input_series: Array<{ series: string; values: string }>;
+  alert_rule_test: Array<{ eval_time: string; alertname: string; exp_alerts: ExpAlert[] }>;
+}
+
+/** Target labels every vigil series carries on the monitor (scrape config + agent label). */
+const target = (host: string) => ({
+  job: 'vigil',
+  instance: `10.77.0.${host === 'a' ? 1 : 2}:7700`,
+  host,
+  agent: host,
+});
+const sel = (name: string, labels: Record<string, string>) =>
+  `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',')}}`;
+
+export const SIGNER_RULE_TESTS: RuleTestGroup[] = [
+  {
+    name: 'VigilAgentDown: an agent that cannot be scraped for 1m; other jobs do not count',
+    interval: '1m',
+    input_series: [
+      { series: sel('up', target('a')), values: '1 1 0 0 0 0' },
+      { series: sel('up', target('b')), values: '1 1 1 1 1 1' },
+      { series: sel('up', { ...target('a'), job: 'node' }), values: '0 0 0 0 0 0' },
+    ],
+    alert_rule_test: [
+      { eval_time: '1m', alertname: 'VigilAgentDown', exp_alerts: [] },
+      // Down since 2m: pending at 2m, firing from 3m.
+      { eval_time: '2m', alertname: 'VigilAgentDown', exp_alerts: [] },
+      {
+        eval_time: '4m',
+        alertname: 'VigilAgentDown',
+        exp_alerts: [
+          {
+            exp_labels: { ...target('a'), severity: 'page' },
+            exp_annotations: { summary: 'Vigil agent on a cannot be scraped' },
+          },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'VigilAgentNotReady: a readiness condition failing for 2m',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_ready', { ...target('a'), condition: 'store' }), values: '1 0 0 0 0 1' },
+      {
+        series: sel('vigil_ready', { ...target('a'), condition: 'local_watermark' }),
+        values: '1 1 1 1 1 1',
+      },
+      { series: sel('vigil_ready', { ...target('b'), condition: 'store' }), values: '1 0 1 0 1 0' },
+    ],
+    alert_rule_test: [
+      { eval_time: '2m', alertname: 'VigilAgentNotReady', exp_alerts: [] },
+      {
+        eval_time: '4m',
+        alertname: 'VigilAgentNotReady',
+        exp_alerts: [
+          {
+            exp_labels: { ...target('a'), condition: 'store', severity: 'page' },
+            exp_annotations: {
+              summary: 'Vigil agent on a is not ready (store); it refuses to sign, see /readyz',
+            },
+          },
+        ],
+      },
+      { eval_time: '5m', alertname: 'VigilAgentNotReady', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilNoRecentSignature: no agent signed for a chain for 5m; slot keys and standbys do not count',
+    interval: '1m',
+    input_series: [
+      // a signs hub every minute until 10m, then stops; b is the standby (never signed).
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('a'),
+          chain_id: 'hub',
+          key: 'val',
+          family: 'cometbft',
+        }),
+        values: '0+60x10 600x10',
+      },
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('b'),
+          chain_id: 'hub',
+          key: 'val',
+          family: 'cometbft',
+        }),
+        values: '0x20',
+      },
+      // GRANDPA keeps signing on b.
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('b'),
+          chain_id: 'dot',
+          key: 'gran',
+          family: 'grandpa',
+        }),
+        values: '0+60x20',
+      },
+      // A BABE key last sealed a block at 1m: slots are not steady, no alert.
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('b'),
+          chain_id: 'dot',
+          key: 'babe',
+          family: 'slot',
+        }),
+        values: '0 60x19',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '9m', alertname: 'VigilNoRecentSignature', exp_alerts: [] },
+      // Last signature at 600 s: 240 s ago at 14m.
+      { eval_time: '14m', alertname: 'VigilNoRecentSignature', exp_alerts: [] },
+      {
+        eval_time: '16m',
+        alertname: 'VigilNoRecentSignature',
+        exp_alerts: [
+          {
+            exp_labels: { chain_id: 'hub', family: 'cometbft', severity: 'page' },
+            exp_annotations: {
+              summary: 'No agent has signed for hub (cometbft) for 6m 0s',
+            },
+          },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'VigilNoSignatureSinceStart: no agent has signed for a chain for 5m since they started',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('a'),
+          chain_id: 'hub',
+          key: 'val',
+          family: 'cometbft',
+        }),
+        values: '0x10',
+      },
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('b'),
+          chain_id: 'hub',
+          key: 'val',
+          family: 'cometbft',
+        }),
+        values: '0x10',
+      },
+      // On dot the standby a never signs, b does from 2m: no alert.
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('a'),
+          chain_id: 'dot',
+          key: 'gran',
+          family: 'grandpa',
+        }),
+        values: '0x10',
+      },
+      {
+        series: sel('vigil_last_signed_timestamp_seconds', {
+          ...target('b'),
+          chain_id: 'dot',
+          key: 'gran',
+          family: 'grandpa',
+        }),
+        values: '0 0 120+60x8',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '4m', alertname: 'VigilNoSignatureSinceStart', exp_alerts: [] },
+      {
+        eval_time: '6m',
+        alertname: 'VigilNoSignatureSinceStart',
+        exp_alerts: [
+          {
+            exp_labels: { chain_id: 'hub', family: 'cometbft', severity: 'page' },
+            exp_annotations: {
+              summary: 'No agent has signed for hub (cometbft) since the agents started',
+            },
+          },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'VigilSafetyRefusal: any conflict, store_behind_local or store_identity refusal; not a regression',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_guard_decisions_total', {
+          ...target('a'),
+          family: 'cometbft',
+          outcome: 'refused',
+          reason: 'conflict',
+        }),
+        values: '0 0 0 1x10',
+      },
+      {
+        series: sel('vigil_guard_decisions_total', {
+          ...target('b'),
+          family: 'grandpa',
+          outcome: 'refused',
+          reason: 'store_identity',
+        }),
+        values: '0x5 3x7',
+      },
+      {
+        series: sel('vigil_guard_decisions_total', {
+          ...target('a'),
+          family: 'cometbft',
+          outcome: 'refused',
+          reason: 'regression',
+        }),
+        values: '0+5x12',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '2m', alertname: 'VigilSafetyRefusal', exp_alerts: [] },
+      {
+        eval_time: '4m',
+        alertname: 'VigilSafetyRefusal',
+        exp_alerts: [
+          {
+            exp_labels: {
+              ...target('a'),
+              family: 'cometbft',
+              outcome: 'refused',
+              reason: 'conflict',
+              severity: 'page',
+            },
+            exp_annotations: {
+              summary:
+                'Vigil agent on a refused cometbft requests (conflict): a double sign was stopped or the store cannot be trusted',
+            },
+          },
+        ],
+      },
+      {
+        eval_time: '7m',
+        alertname: 'VigilSafetyRefusal',
+        exp_alerts: [
+          {
+            exp_labels: {
+              ...target('a'),
+              family: 'cometbft',
+              outcome: 'refused',
+              reason: 'conflict',
+              severity: 'page',
+            },
+            exp_annotations: {
+              summary:
+                'Vigil agent on a refused cometbft requests (conflict): a double sign was stopped or the store cannot be trusted',
+            },
+          },
+          {
+            exp_labels: {
+              ...target('b'),
+              family: 'grandpa',
+              outcome: 'refused',
+              reason: 'store_identity',
+              severity: 'page',
+            },
+            exp_annotations: {
+              summary:
+                'Vigil agent on b refused grandpa requests (store_identity): a double sign was stopped or the store cannot be trusted',
+            },
+          },
+        ],
+      },
+      // Five minutes after the last one, quiet again.
+      { eval_time: '12m', alertname: 'VigilSafetyRefusal', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilRoleHolders: a role held by nobody, or by two agents, for 1m',
+    interval: '1m',
+    input_series: [
+      // hub/validator: a holds it, lets go at 4m, b takes it at 6m.
+      {
+        series: sel('vigil_role_active', { ...target('a'), role: 'hub/validator' }),
+        values: '1 1 1 1 0x8',
+      },
+      {
+        series: sel('vigil_role_active', { ...target('b'), role: 'hub/validator' }),
+        values: '0x5 1x6',
+      },
+      // dot/validator: a holds it throughout; b activates too from 8m.
+      {
+        series: sel('vigil_role_active', { ...target('a'), role: 'dot/validator' }),
+        values: '1x11',
+      },
+      {
+        series: sel('vigil_role_active', { ...target('b'), role: 'dot/validator' }),
+        values: '0x7 1x4',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '3m', alertname: 'VigilRoleHolders', exp_alerts: [] },
+      {
+        eval_time: '5m',
+        alertname: 'VigilRoleHolders',
+        exp_alerts: [
+          {
+            exp_labels: { role: 'hub/validator', severity: 'page' },
+            exp_annotations: {
+              summary: 'Role hub/validator is active on 0 agents, not exactly one',
+            },
+          },
+        ],
+      },
+      { eval_time: '7m', alertname: 'VigilRoleHolders', exp_alerts: [] },
+      {
+        eval_time: '10m',
+        alertname: 'VigilRoleHolders',
+        exp_alerts: [
+          {
+            exp_labels: { role: 'dot/validator', severity: 'page' },
+            exp_annotations: {
+              summary: 'Role dot/validator is active on 2 agents, not exactly one',
+            },
+          },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'VigilPrivvalLinkDown: a privval link down for 1m',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_privval_link_up', {
+          ...target('a'),
+          chain_id: 'hub',
+          node: 'tcp://10.77.0.3:26659',
+        }),
+        values: '1 1 0 0 0 1 1',
+      },
+      {
+        series: sel('vigil_privval_link_up', {
+          ...target('a'),
+          chain_id: 'hub',
+          node: 'tcp://10.77.0.4:26659',
+        }),
+        values: '1x6',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '2m', alertname: 'VigilPrivvalLinkDown', exp_alerts: [] },
+      {
+        eval_time: '4m',
+        alertname: 'VigilPrivvalLinkDown',
+        exp_alerts: [
+          {
+            exp_labels: {
+              ...target('a'),
+              chain_id: 'hub',
+              node: 'tcp://10.77.0.3:26659',
+              severity: 'warning',
+            },
+            exp_annotations: {
+              summary: 'Vigil agent on a has no privval link to tcp://10.77.0.3:26659 (hub)',
+            },
+          },
+        ],
+      },
+      { eval_time: '6m', alertname: 'VigilPrivvalLinkDown', exp_alerts: [] },
+    ],
+  },
+];

@@ -1,0 +1,75 @@
+/**
+ * The signer's alert rules under `promtool test rules`: every case passes, every rule has a
+ * case where it fires and one where it must not, and a rule broken either way (never firing,
+ * always firing) fails its cases.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { SIGNER_ALERT_RULES, signerAlertRules } from '../../src/render/alert-rules.js';
+import { SIGNER_RULE_TESTS } from './alert-rule-cases.js';
+import { runRuleTests } from '../helpers/promtool.js';
+import { removeDir, requireTool, tempDir } from './helpers.js';
+
+test('the rendered rules file passes `promtool check rules`', () => {
+  if (!requireTool('promtool', ['--version'])) return;
+  const dir = tempDir('rules');
+  try {
+    const file = join(dir, 'vigil-signer.rules.yml');
+    writeFileSync(file, signerAlertRules());
+    const r = spawnSync('promtool', ['check', 'rules', file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`SUCCESS: ${SIGNER_ALERT_RULES.length} rules found`));
+  } finally {
+    removeDir(dir);
+  }
+  const parsed = parse(signerAlertRules()) as { groups: Array<{ rules: unknown[] }> };
+  assert.equal(parsed.groups[0]!.rules.length, SIGNER_ALERT_RULES.length);
+});
+
+for (const group of SIGNER_RULE_TESTS) {
+  test(`promtool: ${group.name}`, () => {
+    if (!requireTool('promtool', ['--version'])) return;
+    const [r] = runRuleTests(signerAlertRules(), [group]);
+    assert.ok(r!.passed, r!.output);
+  });
+}
+
+test('every rule has a firing case and a quiet case', () => {
+  for (const rule of SIGNER_ALERT_RULES) {
+    const evals = SIGNER_RULE_TESTS.flatMap((g) => g.alert_rule_test).filter(
+      (t) => t.alertname === rule.alert,
+    );
+    assert.ok(
+      evals.some((t) => t.exp_alerts.length > 0),
+      `${rule.alert} has no case where it fires`,
+    );
+    assert.ok(
+      evals.some((t) => t.exp_alerts.length === 0),
+      `${rule.alert} has no case where it stays quiet`,
+    );
+  }
+});
+
+test('a rule broken to never fire, or to always fire, fails its promtool cases', () => {
+  if (!requireTool('promtool', ['--version'])) return;
+  for (const rule of SIGNER_ALERT_RULES) {
+    for (const [how, expr] of [
+      ['never fires', 'vector(1) == 0'],
+      ['always fires', 'vector(1)'],
+    ] as const) {
+      const broken = SIGNER_ALERT_RULES.map((r) => (r === rule ? { ...r, expr } : r));
+      const results = runRuleTests(signerAlertRules(broken), SIGNER_RULE_TESTS);
+      assert.ok(
+        results.some((r) => !r.passed),
+        `${rule.alert} broken so that it ${how} still passes every case`,
+      );
+    }
+  }
+});
