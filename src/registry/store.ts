@@ -1,0 +1,211 @@
+/**
+ * Registry writes through Vigil's store (issue 15, item 2). The rules live here, once; the
+ * engines (store-sqlite.ts, store-etcd.ts) only give an atomic read-modify-write of one
+ * subject's stored record bytes, the same promise as WatermarkStore.update.
+ *
+ * - **submit**: the subject's signature and expiry are checked first; then, inside one
+ *   transaction for that subject, the submission must replace exactly the current version
+ *   (`prevSeq` = the stored seq, else REGISTRY_SEQ_STALE or REGISTRY_SEQ_CONFLICT) and the
+ *   commit gives it `seq = stored seq + 1`. Flags are set at the first admission; a later
+ *   submission with other flags is refused (REGISTRY_FLAGS_IMMUTABLE) unless it carries a
+ *   flags grant signed by a quorum of validators for that subject, that base seq and those
+ *   flags. Submitting the very content already stored answers its seq again (a retry after a
+ *   lost answer is not an error).
+ * - **countersign**: a validator adds its countersignature over (content, seq) to the stored
+ *   record, in one transaction that checks the seq is still the current one.
+ */
+import {
+  RegistryError,
+  countersign as makeCountersignature,
+  decodeRecord,
+  encodeRecord,
+  subjectMessage,
+  verifyFlagsGrant,
+  verifySubmission,
+  withCommit,
+  type FlagsGrant,
+  type RegistrySigner,
+  type SignedRecord,
+  type Submission,
+  type ValidatorSet,
+} from './record.js';
+import { verifyEd25519 } from '../keys/ed25519.js';
+
+/** One subject's stored record, read and replaced atomically. */
+export interface RegistryCells {
+  readonly engine: 'sqlite' | 'etcd';
+  /**
+   * Reads the subject's stored bytes, calls `decide` on them and writes what it returns, all
+   * in one transaction; resolves once the write is durable. `decide` must be pure: an engine
+   * may call it again after losing a race.
+   */
+  update<T>(
+    subject: string,
+    decide: (current: Uint8Array | undefined) => { write?: Uint8Array; result: T },
+  ): Promise<T>;
+  get(subject: string): Promise<Uint8Array | undefined>;
+  list(): Promise<Array<{ subject: string; bytes: Uint8Array }>>;
+  close(): Promise<void>;
+}
+
+export interface Committed {
+  readonly seq: bigint;
+  /** The same content was already stored at this seq: nothing was written. */
+  readonly duplicate: boolean;
+}
+
+export interface RegistryStoreOptions {
+  readonly validators: ValidatorSet;
+  /** Wall clock for expiry checks; tests pass their own. */
+  readonly nowMs?: () => number;
+}
+
+const eq = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export class RegistryStore {
+  private readonly nowMs: () => number;
+  readonly validators: ValidatorSet;
+
+  constructor(
+    readonly cells: RegistryCells,
+    options: RegistryStoreOptions,
+  ) {
+    this.validators = options.validators;
+    this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  /**
+   * Commits a subject's self-signed submission (encoded, as it arrives from the network) and
+   * answers the seq it was given. `flagsGrant` is the admin operation that lets it change the
+   * subject's flags.
+   */
+  async submit(bytes: Uint8Array, options: { flagsGrant?: FlagsGrant } = {}): Promise<Committed> {
+    const s = verifySubmission(bytes, { nowMs: this.nowMs() });
+    const grant = options.flagsGrant;
+    if (grant) this.checkGrant(s, grant);
+    return this.cells.update<Committed>(s.peerId, (current) => {
+      const cur = current === undefined ? undefined : decodeStored(current, s.peerId);
+      if (cur && eq(cur.contentBytes, s.contentBytes))
+        return { result: { seq: cur.seq, duplicate: true } };
+      const curSeq = cur?.seq ?? 0n;
+      if (s.content.prevSeq < curSeq)
+        throw new RegistryError(
+          'REGISTRY_SEQ_STALE',
+          `${s.peerId}: the submission replaces seq ${s.content.prevSeq}, but seq ${curSeq} is already committed`,
+          'read the current record and sign a submission that replaces it',
+        );
+      if (s.content.prevSeq > curSeq)
+        throw new RegistryError(
+          'REGISTRY_SEQ_CONFLICT',
+          `${s.peerId}: the submission replaces seq ${s.content.prevSeq}, which was never committed (current: ${curSeq})`,
+        );
+      if (cur && cur.content.flags !== s.content.flags && !grant)
+        throw new RegistryError(
+          'REGISTRY_FLAGS_IMMUTABLE',
+          `${s.peerId}: flags are ${cur.content.flags} since admission; the submission asks for ${s.content.flags}`,
+          'flags change only with a flags grant signed by a quorum of validators',
+        );
+      const seq = curSeq + 1n;
+      return { write: encodeRecord(withCommit(s, seq)), result: { seq, duplicate: false } };
+    });
+  }
+
+  private checkGrant(s: Submission, g: FlagsGrant): void {
+    verifyFlagsGrant(g, this.validators);
+    if (!eq(g.subjectKey, s.content.subjectKey) || g.baseSeq !== s.content.prevSeq)
+      throw new RegistryError(
+        'REGISTRY_SEQ_CONFLICT',
+        `${s.peerId}: the flags grant is for another subject or another base seq (${g.baseSeq}, the submission replaces ${s.content.prevSeq})`,
+      );
+    if (g.flags !== s.content.flags)
+      throw new RegistryError(
+        'REGISTRY_FLAGS_IMMUTABLE',
+        `${s.peerId}: the flags grant allows flags ${g.flags}, the submission asks for ${s.content.flags}`,
+      );
+  }
+
+  /**
+   * A validator countersigns the subject's committed record at `seq` and the countersignature
+   * is stored with it. Refused if `seq` is no longer (or not yet) the current one, if the key
+   * is not in the validator set, if the stored record's subject signature does not verify, or
+   * if it has expired. Countersigning twice is a no-op.
+   */
+  async countersign(
+    subject: string,
+    seq: bigint,
+    validator: RegistrySigner,
+  ): Promise<SignedRecord> {
+    if (!this.validators.members.some((m) => eq(m, validator.publicKey)))
+      throw new RegistryError(
+        'REGISTRY_UNKNOWN_SIGNER',
+        `key ${hex(validator.publicKey)} is not in the registry's validator set`,
+      );
+    const nowMs = this.nowMs();
+    return this.cells.update(subject, (current) => {
+      if (current === undefined)
+        throw new RegistryError('REGISTRY_NOT_FOUND', `${subject}: no record in the registry`);
+      const rec = decodeStored(current, subject);
+      if (rec.seq !== seq)
+        throw new RegistryError(
+          seq < rec.seq ? 'REGISTRY_SEQ_STALE' : 'REGISTRY_SEQ_CONFLICT',
+          `${subject}: asked to countersign seq ${seq}, the committed seq is ${rec.seq}`,
+        );
+      if (
+        !verifyEd25519(
+          rec.content.subjectKey,
+          subjectMessage(rec.contentBytes),
+          rec.subjectSignature,
+        )
+      )
+        throw new RegistryError(
+          'REGISTRY_BAD_SIGNATURE',
+          `${subject}: the stored record's subject signature does not verify; not countersigning it`,
+          'someone wrote to the registry outside Vigil',
+        );
+      if (nowMs >= rec.content.expiresAtMs)
+        throw new RegistryError('REGISTRY_RECORD_EXPIRED', `${subject}: seq ${seq} has expired`);
+      if (rec.countersignatures.some((c) => eq(c.validator, validator.publicKey)))
+        return { result: rec };
+      const updated = withCommit(rec, rec.seq, [
+        ...rec.countersignatures,
+        makeCountersignature(rec, validator),
+      ]);
+      return { write: encodeRecord(updated), result: updated };
+    });
+  }
+
+  async get(subject: string): Promise<SignedRecord | undefined> {
+    const bytes = await this.cells.get(subject);
+    return bytes === undefined ? undefined : decodeStored(bytes, subject);
+  }
+
+  async list(): Promise<SignedRecord[]> {
+    return (await this.cells.list()).map((r) => decodeStored(r.bytes, r.subject));
+  }
+
+  close(): Promise<void> {
+    return this.cells.close();
+  }
+}
+
+/** A stored record that does not decode, or is filed under another subject, is corruption. */
+function decodeStored(bytes: Uint8Array, subject: string): SignedRecord {
+  let rec: SignedRecord;
+  try {
+    rec = decodeRecord(bytes);
+  } catch (err) {
+    throw new RegistryError(
+      'REGISTRY_RECORD_MALFORMED',
+      `the stored registry record of ${subject} is unreadable: ${err instanceof Error ? err.message : String(err)}`,
+      'someone wrote to the registry outside Vigil',
+    );
+  }
+  if (rec.peerId !== subject)
+    throw new RegistryError(
+      'REGISTRY_RECORD_MALFORMED',
+      `the registry record stored under ${subject} is ${rec.peerId}'s`,
+      'someone wrote to the registry outside Vigil',
+    );
+  return rec;
+}
