@@ -1,6 +1,10 @@
 /** Keys, contents and signed records for the registry tests. */
+import assert from 'node:assert/strict';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
+import { peerIdFromEd25519 } from '../../src/registry/peer-id.js';
+import type { RegistryStore } from '../../src/registry/store.js';
 import {
+  RegistryError,
   countersign,
   encodeRecord,
   encodeSubmission,
@@ -64,4 +68,34 @@ export function signedRecord(
     signers.map((v) => countersign(bare, v)),
   );
   return { record, bytes: encodeRecord(record) };
+}
+
+export const VALIDATORS = validatorKeys(3);
+export const SET = setOf(VALIDATORS);
+
+/**
+ * Submits `subject`'s record on top of whatever is committed, retrying when another writer got
+ * there first; answers the seq it was committed at. `tag` keeps each submission's content
+ * distinct from every other's.
+ */
+export async function submitOnTop(
+  store: RegistryStore,
+  subject: Ed25519Key,
+  tag: number,
+): Promise<bigint> {
+  const peerId = peerIdFromEd25519(subject.publicKey);
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const cur = await store.get(peerId);
+    try {
+      const r = await store.submit(
+        submission(subject, { prevSeq: cur?.seq ?? 0n, issuedAtMs: NOW + tag }),
+      );
+      assert.equal(r.duplicate, false);
+      return r.seq;
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'REGISTRY_SEQ_STALE') continue;
+      throw err;
+    }
+  }
+  throw new Error(`submission ${tag} never committed`);
 }

@@ -253,12 +253,10 @@ describe('signatures and domain separation', () => {
     const cross = withCommit(
       s,
       1n,
-      vals
-        .slice(0, 2)
-        .map((v) => ({
-          validator: v.publicKey,
-          signature: v.sign(subjectMessage(s.contentBytes)),
-        })),
+      vals.slice(0, 2).map((v) => ({
+        validator: v.publicKey,
+        signature: v.sign(subjectMessage(s.contentBytes)),
+      })),
     );
     assert.throws(
       () => verifyRecord(encodeRecord(cross), { validators: set, nowMs: NOW }),
@@ -268,12 +266,10 @@ describe('signatures and domain separation', () => {
     const otherSeq = withCommit(
       s,
       1n,
-      vals
-        .slice(0, 2)
-        .map((v) => ({
-          validator: v.publicKey,
-          signature: v.sign(countersignMessage(s.contentBytes, 2n)),
-        })),
+      vals.slice(0, 2).map((v) => ({
+        validator: v.publicKey,
+        signature: v.sign(countersignMessage(s.contentBytes, 2n)),
+      })),
     );
     assert.throws(
       () => verifyRecord(encodeRecord(otherSeq), { validators: set, nowMs: NOW }),
