@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { VigilError, errorMessage } from '../errors.js';
 
@@ -16,11 +17,96 @@ export const PROVIDER_CREDENTIALS: Record<string, readonly (readonly string[])[]
   hcloud: [['HCLOUD_TOKEN']],
   vultr: [['VULTR_API_KEY']],
   linode: [['LINODE_TOKEN']],
-  aws: [['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], ['AWS_PROFILE']],
-  google: [['GOOGLE_CREDENTIALS'], ['GOOGLE_APPLICATION_CREDENTIALS']],
+  // Besides these, AWS profiles and SSO in ~/.aws and GCP application-default credentials
+  // are looked for on disk (awsCredentialsOnDisk, gcpCredentialsOnDisk).
+  aws: [['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], ['AWS_WEB_IDENTITY_TOKEN_FILE']],
+  google: [['GOOGLE_CREDENTIALS'], ['GOOGLE_OAUTH_ACCESS_TOKEN']],
   upcloud: [['UPCLOUD_USERNAME', 'UPCLOUD_PASSWORD'], ['UPCLOUD_TOKEN']],
   ovh: [['OVH_ENDPOINT', 'OVH_APPLICATION_KEY', 'OVH_APPLICATION_SECRET', 'OVH_CONSUMER_KEY']],
 };
+
+/** Lint codes that `vigil apply` refuses even though `vigil plan` only warns about them: the
+ * hosts would be paid for and then fail (a placeholder checksum never matches a download). */
+export const APPLY_BLOCKING_CODES: readonly string[] = ['artifact-placeholder'];
+
+/** The plan's lint findings, written next to the rendered files for apply to read. */
+export const PLAN_FINDINGS_FILE = 'lint.json';
+
+function homeOf(env: NodeJS.ProcessEnv): string {
+  return env.HOME ?? homedir();
+}
+
+/** INI sections (`[name]`) and their keys, as the AWS CLI and SDKs read ~/.aws files. */
+function iniSections(file: string): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  let current: Set<string> | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const section = /^\[\s*([^\]]+?)\s*\]$/.exec(line);
+    if (section) {
+      current = new Set();
+      out.set(section[1]!, current);
+      continue;
+    }
+    const key = /^([A-Za-z0-9_.-]+)\s*=/.exec(line);
+    if (key && current) current.add(key[1]!.toLowerCase());
+  }
+  return out;
+}
+
+/** Keys that make a profile usable: static keys, SSO, a credential process, or a role. */
+const AWS_PROFILE_SOURCES = [
+  'aws_access_key_id',
+  'sso_session',
+  'sso_start_url',
+  'sso_account_id',
+  'credential_process',
+  'role_arn',
+  'web_identity_token_file',
+];
+
+/**
+ * Whether the AWS provider will find credentials in the shared files for the selected
+ * profile (AWS_PROFILE, else AWS_DEFAULT_PROFILE, else `default`): undefined when it will,
+ * otherwise why not.
+ */
+export function awsCredentialsOnDisk(env: NodeJS.ProcessEnv): string | undefined {
+  const profile = env.AWS_PROFILE || env.AWS_DEFAULT_PROFILE || 'default';
+  const credentials = env.AWS_SHARED_CREDENTIALS_FILE || join(homeOf(env), '.aws', 'credentials');
+  const config = env.AWS_CONFIG_FILE || join(homeOf(env), '.aws', 'config');
+  const fromCredentials = iniSections(credentials).get(profile);
+  const configSections = iniSections(config);
+  const fromConfig = configSections.get(
+    profile === 'default' && configSections.has('default') ? 'default' : `profile ${profile}`,
+  );
+  const keys = new Set([...(fromCredentials ?? []), ...(fromConfig ?? [])]);
+  if (AWS_PROFILE_SOURCES.some((k) => keys.has(k))) return undefined;
+  if (fromCredentials || fromConfig)
+    return `AWS profile ${profile} has no credentials (no keys, sso_*, credential_process or role_arn) in ${credentials} or ${config}`;
+  return `no AWS profile ${profile} in ${credentials} or ${config}`;
+}
+
+/** Application-default credentials as `gcloud auth application-default login` writes them. */
+export function gcpCredentialsOnDisk(env: NodeJS.ProcessEnv): string | undefined {
+  const explicit = env.GOOGLE_APPLICATION_CREDENTIALS;
+  if (explicit) {
+    return existsSync(explicit)
+      ? undefined
+      : `GOOGLE_APPLICATION_CREDENTIALS names ${explicit}, which does not exist`;
+  }
+  const adc = join(
+    env.CLOUDSDK_CONFIG || join(homeOf(env), '.config', 'gcloud'),
+    'application_default_credentials.json',
+  );
+  return existsSync(adc) ? undefined : `no application-default credentials at ${adc}`;
+}
 
 export interface PreflightOptions {
   readonly out: string;
@@ -28,6 +114,8 @@ export interface PreflightOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Destroy needs no SSH agent: nothing is provisioned over SSH. */
   readonly needSshAgent?: boolean;
+  /** Apply refuses a plan whose lint found what would fail on the hosts; destroy does not. */
+  readonly checkFindings?: boolean;
 }
 
 export interface Preflight {
@@ -129,12 +217,39 @@ export function preflight(opts: PreflightOptions): Preflight {
     const sets = PROVIDER_CREDENTIALS[p];
     if (!sets) continue;
     if (sets.some((set) => set.every((v) => (env[v] ?? '') !== ''))) continue;
+    const onDisk =
+      p === 'aws' ? awsCredentialsOnDisk(env) : p === 'google' ? gcpCredentialsOnDisk(env) : '';
+    if (onDisk === undefined) continue;
     const missing = sets[0]!.filter((v) => (env[v] ?? '') === '');
     const alternatives = sets.slice(1).map((s) => s.join(' + '));
+    if (p === 'aws') alternatives.push('AWS_PROFILE naming a profile or SSO session in ~/.aws');
+    if (p === 'google')
+      alternatives.push(
+        'GOOGLE_APPLICATION_CREDENTIALS, or `gcloud auth application-default login`',
+      );
     problems.push(
       `${p} credentials missing: set ${missing.join(', ')}` +
-        (alternatives.length > 0 ? ` (or ${alternatives.join(', or ')})` : ''),
+        (alternatives.length > 0 ? ` (or ${alternatives.join(', or ')})` : '') +
+        (onDisk ? `; ${onDisk}` : ''),
     );
+  }
+  if (opts.checkFindings) {
+    const file = resolve(opts.out, PLAN_FINDINGS_FILE);
+    let findings: Array<{ code?: unknown; path?: unknown; message?: unknown }> | undefined;
+    try {
+      findings = (JSON.parse(readFileSync(file, 'utf8')) as { findings?: typeof findings })
+        .findings;
+    } catch {
+      findings = undefined;
+    }
+    if (!Array.isArray(findings))
+      problems.push(
+        `${file} is missing or damaged: re-run \`vigil plan\` so apply can see what lint found`,
+      );
+    else
+      for (const f of findings)
+        if (typeof f.code === 'string' && APPLY_BLOCKING_CODES.includes(f.code))
+          problems.push(`[${f.code}] ${String(f.path)}: ${String(f.message)}`);
   }
   if (opts.needSshAgent !== false && providers.length > 0 && !env.SSH_AUTH_SOCK)
     problems.push(
@@ -187,8 +302,9 @@ export async function runTerraformVerb(
 ): Promise<void> {
   const pf = preflight({
     out: opts.out,
-    // Destroy provisions nothing over SSH.
+    // Destroy provisions nothing over SSH, and must work on a fleet lint would now refuse.
     needSshAgent: verb === 'apply',
+    checkFindings: verb === 'apply',
     ...(opts.terraform ? { terraform: opts.terraform } : {}),
   });
   process.stdout.write(`vigil: terraform ${pf.version} at ${pf.terraform}\n`);

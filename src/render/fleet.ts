@@ -8,6 +8,7 @@ import { loadTopology, topologyJsonSchema } from '../topology/load.js';
 import { hasErrors, lintTopology, type LintFinding } from '../topology/lint.js';
 import { buildPlan, type Plan } from '../topology/plan.js';
 import type { Topology } from '../topology/schema.js';
+import { PLAN_FINDINGS_FILE } from '../provision/terraform.js';
 import {
   PlanState,
   loadPrices,
@@ -45,6 +46,8 @@ export function planFleet(
   const plan = buildPlan(topology, state);
   const files = renderPlan(plan, state);
   files.set('topology.schema.json', topologyJsonSchema());
+  // Warnings included: `vigil apply` refuses the ones that would fail on the hosts.
+  files.set(PLAN_FINDINGS_FILE, JSON.stringify({ findings }, null, 2) + '\n');
   if (opts.write !== false) {
     // Stale files of removed hosts must not linger; terraform/ keeps its local state.
     rmSync(join(out, 'hosts'), { recursive: true, force: true });

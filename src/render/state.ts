@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, VigilError, errorMessage } from '../errors.js';
 
@@ -111,6 +111,82 @@ export class PlanState {
   /** A random password for a local RPC (dcrd ↔ dcrwallet); hex so no config quoting issues. */
   secret(name: string): string {
     return this.readOrCreate(`secrets/${name}`, () => randomBytes(24).toString('hex')).trim();
+  }
+
+  /**
+   * Each host's VPN address, allocated the first time the host is planned and recorded in
+   * vpn/addresses.json. A recorded address is never moved or handed to another host, even
+   * after its host leaves the topology: deleting a removed host's line is what frees it.
+   * New hosts get the lowest free address (.1 upwards), so a first plan numbers hosts in
+   * file order.
+   */
+  vpnAddresses(cidr: string, hosts: readonly string[]): Map<string, string> {
+    const rel = 'vpn/addresses.json';
+    const path = join(this.dir, rel);
+    const base = cidr.split('/')[0]!.split('.').slice(0, 3).join('.');
+    let recorded: Record<string, string> = {};
+    if (existsSync(path)) {
+      let doc: { cidr?: unknown; hosts?: unknown };
+      try {
+        doc = JSON.parse(readFileSync(path, 'utf8')) as typeof doc;
+      } catch (err) {
+        throw new InputError(`${path} is damaged: ${errorMessage(err)}`);
+      }
+      if (typeof doc.hosts !== 'object' || doc.hosts === null || typeof doc.cidr !== 'string')
+        throw new InputError(`${path} is damaged: it needs "cidr" and "hosts"`);
+      if (doc.cidr !== cidr)
+        throw new VigilError(
+          'VPN_CIDR_CHANGED',
+          `vpn.cidr is ${cidr} but ${path} records addresses in ${doc.cidr}`,
+          `put vpn.cidr back to ${doc.cidr}, or delete ${path} to renumber every host (every host's WireGuard config then changes)`,
+        );
+      recorded = doc.hosts as Record<string, string>;
+      const seen = new Set<string>();
+      for (const [host, addr] of Object.entries(recorded)) {
+        const last =
+          typeof addr === 'string' && addr.startsWith(`${base}.`)
+            ? addr.slice(base.length + 1)
+            : '';
+        if (!/^\d{1,3}$/.test(last) || Number(last) < 1 || Number(last) > 253 || seen.has(addr))
+          throw new InputError(`${path} is damaged: ${host} has ${String(addr)}`);
+        seen.add(addr);
+      }
+    }
+    const used = new Set(Object.values(recorded));
+    const next = { ...recorded };
+    let ordinal = 1;
+    let changed = !existsSync(path);
+    for (const host of hosts) {
+      if (next[host] !== undefined) continue;
+      while (ordinal <= 253 && used.has(`${base}.${ordinal}`)) ordinal++;
+      if (ordinal > 253)
+        throw new VigilError(
+          'VPN_FULL',
+          `no free VPN address in ${cidr} for ${host}: ${used.size} are recorded in ${path}`,
+          'delete the lines of hosts that are gone for good from that file to free their addresses',
+        );
+      next[host] = `${base}.${ordinal}`;
+      used.add(next[host]);
+      changed = true;
+    }
+    if (changed) {
+      const sorted = Object.fromEntries(
+        Object.entries(next).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+      const text = JSON.stringify({ cidr, hosts: sorted }, null, 2) + '\n';
+      try {
+        mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+        writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
+        renameSync(`${path}.tmp`, path);
+      } catch (err) {
+        throw new VigilError(
+          'STATE_UNWRITABLE',
+          `cannot write ${path}: ${errorMessage(err)}`,
+          'check the --state directory is writable',
+        );
+      }
+    }
+    return new Map(hosts.map((h) => [h, next[h]!]));
   }
 
   /** etcd's initial-cluster-token: stable per fleet. */

@@ -14,7 +14,8 @@ export const PROVIDER_SOURCES: Record<Provider, { name: string; source: string; 
     aws: { name: 'aws', source: 'hashicorp/aws', version: '~> 5.0' },
     gcp: { name: 'google', source: 'hashicorp/google', version: '~> 5.0' },
     upcloud: { name: 'upcloud', source: 'UpCloudLtd/upcloud', version: '~> 5.0' },
-    ovh: { name: 'ovh', source: 'ovh/ovh', version: '~> 1.0' },
+    // 2.19: the release whose schema test/render/terraform-provider-schema.json records.
+    ovh: { name: 'ovh', source: 'ovh/ovh', version: '~> 2.19' },
   };
 
 /** Ubuntu 24.04 LTS on each provider (OVH images are per-region ids, so the host names one). */
@@ -64,7 +65,9 @@ export function publicIpExpr(host: PlannedHost): string {
     case 'upcloud':
       return `upcloud_server.${n}.network_interface[0].ip_address`;
     case 'ovh':
-      return `ovh_cloud_project_instance.${n}.addresses[0].ip`;
+      // `addresses` is a set of {ip, version} (ovh/resource_cloud_project_instance.go): sets
+      // cannot be indexed, so pick the IPv4 one with a for expression.
+      return `[for a in ovh_cloud_project_instance.${n}.addresses : a.ip if a.version == 4][0]`;
   }
 }
 
@@ -214,19 +217,38 @@ export function renderTerraform(plan: Plan): string {
           network_interface: [{ type: 'public' }],
         });
         break;
-      case 'ovh':
+      case 'ovh': {
+        const serviceName = t.providers.ovh?.serviceName ?? '';
+        const flavors = `ovh_${h.region.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+        // The instance wants a flavor id (a UUID per region), not a name like b3-8: look it
+        // up by name in the project's flavors for that region (`flavors` is a set too).
+        (data['ovh_cloud_project_flavors'] ??= {})[flavors] = {
+          service_name: serviceName,
+          region: h.region,
+        };
+        // One project SSH key for the fleet (ssh_key or ssh_key_create is required); named
+        // by reference so a change of key does not by itself replace instances.
+        add('ovh_cloud_project_ssh_key', 'fleet', {
+          service_name: serviceName,
+          name: `vigil-${t.name}`,
+          public_key: t.ssh.keys[0]!,
+        });
         add('ovh_cloud_project_instance', n, {
-          service_name: t.providers.ovh?.serviceName ?? '',
+          service_name: serviceName,
           region: h.region,
           billing_period: 'monthly',
           name: fleetName(h),
-          // Single nested attributes in this provider: JSON objects, never lists.
-          flavor: { flavor_id: h.size },
+          // Set blocks of at most one item (SDKv2 TypeSet): one JSON object each.
+          flavor: {
+            flavor_id: `\${[for f in data.ovh_cloud_project_flavors.${flavors}.flavors : f.id if f.name == ${JSON.stringify(h.size)}][0]}`,
+          },
           boot_from: { image_id: h.image ?? '' },
           network: { public: true },
+          ssh_key: { name: '${ovh_cloud_project_ssh_key.fleet.name}' },
           user_data: ud,
         });
         break;
+      }
     }
   }
 

@@ -3,8 +3,8 @@
  * carries a stable code, a severity, a one-line reason and the path in the topology file it
  * concerns. Pure functions: no I/O.
  */
-import type { Artifact, Chain, Role, Topology } from './schema.js';
-import { expandHosts, signingKey, type ExpandedHost } from './expand.js';
+import type { Artifact, Chain, Provider, Role, Topology } from './schema.js';
+import { SIGNING_ROLES, expandHosts, signingKey, type ExpandedHost } from './expand.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -33,6 +33,8 @@ export const LINT_RULES = {
   'region-spread': 'with spread asked, no two hosts of one role share a region',
   'role-chain': 'each host role fits its chain kind',
   'duplicate-name': 'host and chain names are unique',
+  'duplicate-chain-key':
+    'one key is served by one chain entry: two entries for one chain id must not share a key',
   'provider-settings': 'providers that need account settings have them',
   'monitor-missing': 'a fleet without a monitor host is flying blind',
   'vpn-size': 'the VPN /24 holds at most 253 hosts',
@@ -72,10 +74,42 @@ export function regionsBreakingQuorum(memberRegions: readonly string[]): string[
     .sort();
 }
 
+/**
+ * The region a host's placement belongs to. Zones of one region share its failure domain
+ * (power, network, control plane), so a zone counts as its region: GCP zones are
+ * `<region>-<letter>` (europe-west3-a → europe-west3), AWS availability zones are
+ * `<region><letter>` (eu-west-1a → eu-west-1). Other providers name regions or data
+ * centres, taken as given.
+ */
+export function regionOfPlacement(provider: Provider, placement: string): string {
+  if (provider === 'gcp') {
+    const m = /^([a-z]+-[a-z]+\d+)-[a-z]$/.exec(placement);
+    if (m) return m[1]!;
+  }
+  if (provider === 'aws') {
+    const m = /^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$/.exec(placement);
+    if (m) return m[1]!;
+  }
+  return placement;
+}
+
 /** Region identity includes the provider: fra1 on two clouds is still one metro in practice,
- * but providers name regions differently, so we compare the literal pair. */
+ * but providers name regions differently, so we compare the provider and region pair. */
 function regionOf(e: ExpandedHost): string {
-  return `${e.host.provider}:${e.host.region}`;
+  return `${e.host.provider}:${regionOfPlacement(e.host.provider, e.host.region)}`;
+}
+
+/** What makes two chain entries the same chain: the id a node joins. */
+function chainIdentity(chain: Chain): string {
+  switch (chain.kind) {
+    case 'cometbft':
+      return `cometbft:${chain.chainId}`;
+    case 'substrate':
+      return `substrate:${chain.chainSpec}`;
+    case 'cardano':
+    case 'decred':
+      return `${chain.kind}:${chain.network}`;
+  }
 }
 
 function artifactsOf(topology: Topology): Array<{ path: string; artifact: Artifact }> {
@@ -171,6 +205,24 @@ export function lintTopology(topology: Topology): LintFinding[] {
     );
   }
 
+  // One key, one chain entry: two entries for one chain id are linted (and guarded) apart, so
+  // a key shared between them could sign twice on the same chain.
+  const entryByChainKey = new Map<string, ExpandedHost>();
+  for (const e of expanded) {
+    if (!e.chain || !SIGNING_ROLES.has(e.host.role)) continue;
+    const k = `${chainIdentity(e.chain)}/${signingKey(e.host)}`;
+    const prior = entryByChainKey.get(k);
+    if (!prior) entryByChainKey.set(k, e);
+    else if (prior.chain!.name !== e.chain.name)
+      out.push(
+        finding(
+          'duplicate-chain-key',
+          `hosts[${e.index}].${e.host.key !== undefined ? 'key' : 'chain'}`,
+          `chain entries ${prior.chain!.name} and ${e.chain.name} are both ${chainIdentity(e.chain)} and serve key ${signingKey(e.host)} (on ${prior.name} and ${e.name}): use one chain entry, or give each validator its own key`,
+        ),
+      );
+  }
+
   // Per chain.
   topology.chains.forEach((chain, ci) => {
     const members = expanded.filter((e) => e.host.chain === chain.name);
@@ -221,16 +273,17 @@ export function lintTopology(topology: Topology): LintFinding[] {
       const byRegion = new Map<string, ExpandedHost>();
       const byProvider = new Map<string, ExpandedHost>();
       for (const w of wallets) {
-        const r = byRegion.get(w.host.region);
+        const region = regionOfPlacement(w.host.provider, w.host.region);
+        const r = byRegion.get(region);
         if (r)
           out.push(
             finding(
               'decred-wallet-spread',
               `hosts[${w.index}].region`,
-              `voting wallets ${r.name} and ${w.name} share region ${w.host.region}`,
+              `voting wallets ${r.name} and ${w.name} share region ${region}`,
             ),
           );
-        else byRegion.set(w.host.region, w);
+        else byRegion.set(region, w);
         const p = byProvider.get(w.host.provider);
         if (p)
           out.push(
@@ -333,7 +386,7 @@ export function lintTopology(topology: Topology): LintFinding[] {
           finding(
             'region-spread',
             `hosts[${e.index}].region`,
-            `${prior.name} and ${e.name} are both ${e.host.role}s in ${e.host.region}`,
+            `${prior.name} and ${e.name} are both ${e.host.role}s in ${regionOfPlacement(e.host.provider, e.host.region)}`,
           ),
         );
       else seen.set(k, e);

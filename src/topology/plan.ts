@@ -46,15 +46,16 @@ export interface Plan {
   readonly hosts: readonly PlannedHost[];
 }
 
-export function vpnAddress(cidr: string, ordinal: number): string {
-  const base = cidr.split('/')[0]!.split('.').slice(0, 3).join('.');
-  return `${base}.${ordinal + 1}`;
-}
-
 type Draft = Omit<PlannedHost, 'ports'>;
 
 export function buildPlan(topology: Topology, state: PlanState): Plan {
-  const drafts: Draft[] = expandHosts(topology).map((e, i) => ({
+  const expanded = expandHosts(topology);
+  // Allocated once and kept in the state directory: adding or removing a host moves no one.
+  const addresses = state.vpnAddresses(
+    topology.vpn.cidr,
+    expanded.map((e) => e.name),
+  );
+  const drafts: Draft[] = expanded.map((e) => ({
     name: e.name,
     index: e.index,
     role: e.host.role,
@@ -67,7 +68,7 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
       ? { key: signingKey(e.host) }
       : {}),
     active: e.host.active,
-    vpnAddress: vpnAddress(topology.vpn.cidr, i),
+    vpnAddress: addresses.get(e.name)!,
     wireguard: state.wireguard(e.name),
     ...(e.chain?.kind === 'cometbft' ? { cometbftNodeKey: state.cometbftNodeKey(e.name) } : {}),
   }));

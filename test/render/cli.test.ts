@@ -106,17 +106,16 @@ test('vigil apply without terraform fails up front with one message listing ever
 
 test('vigil apply refuses a terraform that is too old, then runs init and apply in terraform/', () => {
   const out = join(root, 'cosmos-run');
-  assert.equal(
-    vigil([
-      'plan',
-      'examples/topologies/cosmos-sentries.yaml',
-      '--out',
-      out,
-      '--state',
-      join(root, 's3'),
-    ]).status,
-    0,
+  // The example's checksums are placeholders, which apply refuses: pin them for this run.
+  const pinned = join(root, 'cosmos-pinned.yaml');
+  writeFileSync(
+    pinned,
+    readFileSync('examples/topologies/cosmos-sentries.yaml', 'utf8').replace(
+      /0{64}/g,
+      'b'.repeat(64),
+    ),
   );
+  assert.equal(vigil(['plan', pinned, '--out', out, '--state', join(root, 's3')]).status, 0);
   const log = join(root, 'tf.log');
   const fake = (version: string) => {
     const path = join(root, `terraform-${version}`);
@@ -144,6 +143,31 @@ test('vigil apply refuses a terraform that is too old, then runs init and apply 
   });
   assert.equal(d.status, 0, d.stderr);
   assert.match(readFileSync(log, 'utf8'), /destroy -input=false\n$/);
+});
+
+test('vigil apply refuses placeholder checksums that plan only warns about; destroy does not', () => {
+  const out = join(root, 'cosmos-placeholder');
+  const plan = vigil([
+    'plan',
+    'examples/topologies/cosmos-sentries.yaml',
+    '--out',
+    out,
+    '--state',
+    join(root, 's4'),
+  ]);
+  assert.equal(plan.status, 0, plan.stderr);
+  assert.match(plan.stderr + plan.stdout, /warning \[artifact-placeholder\]/);
+  const tf = join(root, 'terraform-ok');
+  writeFileSync(tf, `#!/bin/sh\necho '{"terraform_version":"1.9.8"}'\n`);
+  chmodSync(tf, 0o755);
+  const r = vigil(['apply', '--out', out, '--terraform', tf, '--auto-approve'], CREDS);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /PREFLIGHT_FAILED/);
+  assert.match(r.stderr, /\[artifact-placeholder\] vigil\.agent\.sha256: placeholder checksum/);
+  assert.match(r.stderr, /\[artifact-placeholder\] chains\[0\]\.binary\.sha256/);
+  assert.doesNotMatch(r.stdout, /terraform init/);
+  const d = vigil(['destroy', '--out', out, '--terraform', tf, '--auto-approve'], CREDS);
+  assert.doesNotMatch(d.stderr, /artifact-placeholder/);
 });
 
 test('the real terraform binary passes preflight version checks when installed', () => {

@@ -52,6 +52,7 @@ function checkBlock(
 }
 
 interface TfDoc {
+  output?: unknown;
   terraform: {
     required_providers: Record<string, { source: string; version: string }>;
     backend?: unknown;
@@ -143,6 +144,36 @@ test('all eight providers render recorded resources with the right user-data fie
   assert.match(r.aws_instance!.mon_aws!.user_data_base64 as string, /^\$\{base64gzip\(file\(/);
   assert.equal(r.aws_instance!.mon_aws!.user_data, undefined);
   assert.equal(Object.keys(doc.terraform.required_providers).length, 8);
+});
+
+test('OVH: a project SSH key, a flavor id looked up by name, the IPv4 picked from the address set', () => {
+  // Upstream: github.com/ovh/terraform-provider-ovh v2.19.0, ovh/resource_cloud_project_instance.go
+  // (flavor.flavor_id "Flavor id"; ssh_key/ssh_key_create ExactlyOneOf; addresses a TypeSet),
+  // ovh/data_cloud_project_flavors_gen.go (flavors: a set of {id, name, ...}).
+  const doc = allProvidersDoc();
+  const inst = doc.resource.ovh_cloud_project_instance!.mon_ovh!;
+  assert.deepEqual(inst.ssh_key, { name: '${ovh_cloud_project_ssh_key.fleet.name}' });
+  const key = doc.resource.ovh_cloud_project_ssh_key!.fleet!;
+  assert.equal(key.public_key, baseInput().ssh.keys[0]);
+  assert.equal(key.service_name, 's');
+  // The topology's size is a flavor name; the instance gets that flavor's id.
+  assert.deepEqual(inst.flavor, {
+    flavor_id:
+      '${[for f in data.ovh_cloud_project_flavors.ovh_r1.flavors : f.id if f.name == "s"][0]}',
+  });
+  assert.deepEqual(doc.data!.ovh_cloud_project_flavors!.ovh_r1, {
+    service_name: 's',
+    region: 'r1',
+  });
+  // Sets cannot be indexed: never `addresses[0]`.
+  const ip = (doc.output as unknown as { public_ipv4: { value: Record<string, string> } })
+    .public_ipv4.value['mon-ovh']!;
+  assert.equal(
+    ip,
+    '${[for a in ovh_cloud_project_instance.mon_ovh.addresses : a.ip if a.version == 4][0]}',
+  );
+  assert.doesNotMatch(JSON.stringify(doc), /addresses\[0\]/);
+  assert.equal(doc.terraform.required_providers.ovh!.version, '~> 2.19');
 });
 
 test('the check catches an argument the provider does not accept', () => {

@@ -391,3 +391,98 @@ test('property: removing any one checksum always yields artifact-checksum at tha
     }),
   );
 });
+
+test('zones of one region are one failure domain for guard quorum, spread and wallet spread', () => {
+  const guard = (name: string, provider: HostIn['provider'], region: string) =>
+    h(name, 'guard-member', region, { provider });
+  const gcp = { providers: { gcp: { project: 'p' } } };
+  // Two of three guards in europe-west3 (zones a and b): losing that region loses quorum.
+  const zones = withHosts(
+    [
+      guard('g1', 'gcp', 'europe-west3-a'),
+      guard('g2', 'gcp', 'europe-west3-b'),
+      guard('g3', 'hetzner', 'hel1'),
+    ],
+    [],
+    gcp,
+  );
+  const q = lintTopology(zones).filter((f) => f.code === 'guard-region-quorum');
+  assert.deepEqual(
+    q.map((f) => f.message),
+    ['losing region gcp:europe-west3 leaves the guard cluster without a quorum'],
+  );
+  // Distinct GCP regions are fine.
+  const regions = withHosts(
+    [
+      guard('g1', 'gcp', 'europe-west3-a'),
+      guard('g2', 'gcp', 'europe-west4-b'),
+      guard('g3', 'hetzner', 'hel1'),
+    ],
+    [],
+    gcp,
+  );
+  assert.ok(!codes(lintTopology(regions)).includes('guard-region-quorum'));
+  // AWS availability zones: eu-west-1a and eu-west-1b are eu-west-1.
+  const aws = withHosts([
+    guard('g1', 'aws', 'eu-west-1a'),
+    guard('g2', 'aws', 'eu-west-1b'),
+    guard('g3', 'hetzner', 'hel1'),
+  ]);
+  assert.ok(codes(lintTopology(aws)).includes('guard-region-quorum'));
+  // Spread: two sentries in zones of one region clash.
+  const spread = withHosts(
+    [
+      h('val', 'validator', 'fsn1', { chain: 'hub' }),
+      h('sen-a', 'sentry', 'us-east-1a', { chain: 'hub', provider: 'aws' }),
+      h('sen-b', 'sentry', 'us-east-1c', { chain: 'hub', provider: 'aws' }),
+    ],
+    [cometChain],
+  );
+  const s = lintTopology(spread).filter((f) => f.code === 'region-spread');
+  assert.equal(s.length, 1);
+  assert.match(s[0]!.message, /sen-a and sen-b are both sentrys in us-east-1$/);
+  // Decred wallets in two zones of one GCP region share a region.
+  const sameGcp = withHosts(
+    [
+      h('w1', 'voting-wallet', 'europe-west1-b', { chain: 'dcr', provider: 'gcp' }),
+      h('w2', 'voting-wallet', 'europe-west1-c', { chain: 'dcr', provider: 'gcp' }),
+      h('w3', 'voting-wallet', 'fsn1', { chain: 'dcr' }),
+    ],
+    [decredChain],
+    gcp,
+  );
+  const w = lintTopology(sameGcp).filter(
+    (f) => f.code === 'decred-wallet-spread' && f.path === 'hosts[2].region',
+  );
+  assert.deepEqual(
+    w.map((f) => f.message),
+    ['voting wallets w1 and w2 share region europe-west1'],
+  );
+});
+
+test('two chain entries for one chain id serving one key: duplicate-chain-key', () => {
+  const twin = { ...cometChain, name: 'hub-twin' };
+  const hosts = [
+    h('val-a', 'validator', 'fsn1', { chain: 'hub', key: 'k1', active: true }),
+    h('sen-a', 'sentry', 'hel1', { chain: 'hub' }),
+    h('sen-b', 'sentry', 'ash', { chain: 'hub' }),
+    h('val-b', 'validator', 'hil', { chain: 'hub-twin', key: 'k1', active: true }),
+    h('sen-c', 'sentry', 'sin', { chain: 'hub-twin' }),
+    h('sen-d', 'sentry', 'nbg1', { chain: 'hub-twin' }),
+  ];
+  const t = withHosts(hosts, [cometChain, twin]);
+  const found = lintTopology(t).filter((f) => f.code === 'duplicate-chain-key');
+  assert.equal(found.length, 1);
+  assert.equal(found[0]!.severity, 'error');
+  assert.equal(found[0]!.path, 'hosts[4].key');
+  assert.notEqual(resolvePath(t, found[0]!.path), undefined);
+  assert.match(found[0]!.message, /hub and hub-twin are both cometbft:hub-1 and serve key k1/);
+  // Distinct keys on one chain id, or one key name on two different chain ids: fine.
+  const keys = withHosts(
+    hosts.map((x) => (x.name === 'val-b' ? { ...x, key: 'k2' } : x)),
+    [cometChain, twin],
+  );
+  assert.ok(!codes(lintTopology(keys)).includes('duplicate-chain-key'));
+  const other = withHosts(hosts, [cometChain, { ...twin, chainId: 'other-1' }]);
+  assert.ok(!codes(lintTopology(other)).includes('duplicate-chain-key'));
+});
