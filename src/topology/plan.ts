@@ -91,6 +91,45 @@ export function peersOf<T extends { chain?: Chain; role: Role }>(
   return hosts.filter((h) => h.role === role && h.chain?.name === host.chain?.name);
 }
 
+/**
+ * Who speaks etcd's client protocol to the guard cluster: the agents whose store is etcd (they
+ * run where a validator key is used, see render/cloud-init.ts) and the members themselves.
+ * Sentries, relays, voting wallets and monitors never do (the monitor scrapes the separate
+ * metrics port), so they must not reach the client port.
+ */
+export function etcdClients<T extends { role: Role; key?: string }>(
+  topology: Topology,
+  all: readonly T[],
+): T[] {
+  const agentsUseEtcd = topology.vigil.store === 'etcd';
+  return all.filter((x) => x.role === 'guard-member' || (agentsUseEtcd && x.key !== undefined));
+}
+
+/** A port reachable from the internet (not only over WireGuard), with its source CIDRs. */
+export interface PublicInbound {
+  readonly proto: 'tcp' | 'udp';
+  readonly port: number;
+  readonly purpose: string;
+  readonly cidrs: readonly string[];
+}
+
+/**
+ * The inbound set a cloud firewall in front of the host must allow: exactly the host's rules
+ * that are not confined to the WireGuard interface (everything else arrives inside the
+ * WireGuard UDP port, which is itself one of these rules). Every cloud firewall renderer reads
+ * this one list, so the cloud layer and nftables cannot drift apart.
+ */
+export function publicInbound(topology: Topology, host: PlannedHost): PublicInbound[] {
+  return host.ports
+    .filter((r) => !r.vpnOnly && (r.from === 'any' || r.from === 'ssh'))
+    .map((r) => ({
+      proto: r.proto,
+      port: r.port,
+      purpose: r.purpose,
+      cidrs: r.from === 'ssh' ? [...topology.ssh.allowFrom] : ['0.0.0.0/0', '::/0'],
+    }));
+}
+
 function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule[] {
   const monitors = all.filter((x) => x.role === 'monitor').map((x) => x.vpnAddress);
   const rules: PortRule[] = [
@@ -191,12 +230,13 @@ function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule
         });
       break;
     case 'guard-member': {
-      const signers = all.filter((x) => x.role !== 'monitor' && x.name !== h.name);
       rules.push(
         {
           proto: 'tcp',
           port: ETCD_CLIENT_PORT,
-          from: signers.map((x) => x.vpnAddress),
+          from: etcdClients(topology, all)
+            .filter((x) => x.name !== h.name)
+            .map((x) => x.vpnAddress),
           vpnOnly: true,
           purpose: 'etcd clients (mutual TLS)',
         },

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { buildPlan, type PlannedHost } from '../../src/topology/plan.js';
+import { ETCD_CLIENT_PORT, buildPlan, type PlannedHost } from '../../src/topology/plan.js';
 import { PlanState } from '../../src/render/state.js';
 import { renderNftables, renderWireguard } from '../../src/render/network.js';
 import { artifact, baseInput, topology } from '../topology/fixtures.js';
@@ -23,6 +23,7 @@ const fleetArb = fc.record({
   relays: fc.integer({ min: 0, max: 3 }),
   guards: fc.integer({ min: 0, max: 5 }),
   monitors: fc.integer({ min: 0, max: 2 }),
+  store: fc.constantFrom('sqlite' as const, 'etcd' as const),
 });
 
 test('property: public exposure and VPN sources follow the roles, for any fleet', () => {
@@ -44,6 +45,7 @@ test('property: public exposure and VPN sources follow the roles, for any fleet'
             ];
       const t = topology({
         ...baseInput(),
+        vigil: { ...baseInput().vigil, store: n.store },
         spread: false,
         chains: [
           {
@@ -94,6 +96,28 @@ test('property: public exposure and VPN sources follow the roles, for any fleet'
           assert.deepEqual([...(p2p(26656)!.from as string[])].sort(), addr(ofRole('sentry')));
         if (h.role === 'producer')
           assert.deepEqual([...(p2p(3001)!.from as string[])].sort(), addr(ofRole('relay')));
+        // etcd's client port: the guard's other members, and the agents when their store is
+        // etcd (validators and producers); never sentries, relays or monitors.
+        const etcd = h.ports.find((r) => r.port === ETCD_CLIENT_PORT);
+        assert.equal(etcd !== undefined, h.role === 'guard-member');
+        if (etcd) {
+          const clients = plan.hosts.filter(
+            (x) =>
+              x.name !== h.name &&
+              (x.role === 'guard-member' ||
+                (n.store === 'etcd' && ['validator', 'producer'].includes(x.role))),
+          );
+          assert.deepEqual([...(etcd.from as string[])].sort(), addr(clients));
+          const nft = renderNftables(plan, h)
+            .split('\n')
+            .filter((l) => l.includes(`dport ${ETCD_CLIENT_PORT} `));
+          for (const x of plan.hosts.filter((y) => ['sentry', 'relay', 'monitor'].includes(y.role)))
+            for (const l of nft)
+              assert.ok(
+                !l.includes(`${x.vpnAddress},`) && !l.includes(`${x.vpnAddress} }`),
+                `${x.name} reaches etcd on ${h.name}: ${l}`,
+              );
+        }
         const wg = renderWireguard(plan, h);
         assert.equal((wg.match(/\[Peer\]/g) ?? []).length, plan.hosts.length - 1);
         assert.doesNotMatch(renderNftables(plan, h), /saddr \{ \}/);
