@@ -2,7 +2,8 @@
  * Terraform JSON (`main.tf.json`) for every provider the fleet uses. State stays local (no
  * backend block): nobody should need a second cloud account just to hold state.
  */
-import type { Plan, PlannedHost, PortRule } from '../topology/plan.js';
+import { createHash } from 'node:crypto';
+import { publicInbound, type Plan, type PlannedHost } from '../topology/plan.js';
 import type { Provider } from '../topology/schema.js';
 
 export const PROVIDER_SOURCES: Record<Provider, { name: string; source: string; version: string }> =
@@ -10,7 +11,8 @@ export const PROVIDER_SOURCES: Record<Provider, { name: string; source: string; 
     digitalocean: { name: 'digitalocean', source: 'digitalocean/digitalocean', version: '~> 2.0' },
     hetzner: { name: 'hcloud', source: 'hetznercloud/hcloud', version: '~> 1.45' },
     vultr: { name: 'vultr', source: 'vultr/vultr', version: '~> 2.19' },
-    linode: { name: 'linode', source: 'linode/linode', version: '~> 2.5' },
+    // 2.10: the first release whose linode_instance takes firewall_id (attached at creation).
+    linode: { name: 'linode', source: 'linode/linode', version: '~> 2.10' },
     aws: { name: 'aws', source: 'hashicorp/aws', version: '~> 5.0' },
     gcp: { name: 'google', source: 'hashicorp/google', version: '~> 5.0' },
     upcloud: { name: 'upcloud', source: 'UpCloudLtd/upcloud', version: '~> 5.0' },
@@ -30,6 +32,9 @@ const DEFAULT_IMAGES: Record<Exclude<Provider, 'aws' | 'ovh'>, string> = {
 
 /** Canonical's AWS account, which publishes the official Ubuntu AMIs. */
 const CANONICAL_AWS_OWNER = '099720119477';
+
+/** Comment prefix of the UpCloud rules that only exist because its firewall is stateless. */
+export const STATELESS_RETURN = 'stateless firewall';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Block = { [k: string]: Json };
@@ -71,14 +76,43 @@ export function publicIpExpr(host: PlannedHost): string {
   }
 }
 
-/** Rules that must also be open at the cloud's own firewall (AWS and GCP deny by default). */
-function publicRules(plan: Plan, host: PlannedHost): Array<{ rule: PortRule; cidrs: string[] }> {
-  return host.ports
-    .filter((r) => !r.vpnOnly && (r.from === 'any' || r.from === 'ssh'))
-    .map((rule) => ({
-      rule,
-      cidrs: rule.from === 'ssh' ? [...plan.topology.ssh.allowFrom] : ['0.0.0.0/0', '::/0'],
-    }));
+const isV6 = (cidr: string): boolean => cidr.includes(':');
+
+/** Linux's default ephemeral port range (net.ipv4.ip_local_port_range): where replies to the
+ * host's own outbound connections arrive. Only UpCloud's stateless firewall needs it. */
+export const EPHEMERAL_PORTS = { start: 32768, end: 60999 } as const;
+
+/** First and last address of a CIDR, for firewalls that take address ranges (UpCloud). */
+export function cidrRange(cidr: string): { start: string; end: string } {
+  const [addr, lenText] = cidr.split('/') as [string, string];
+  const len = Number(lenText);
+  if (!isV6(cidr)) {
+    const n = addr.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+    const host = (1n << BigInt(32 - len)) - 1n;
+    const fmt = (v: bigint) => [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 255n)).join('.');
+    return { start: fmt(n & ~host & 0xffffffffn), end: fmt((n & ~host & 0xffffffffn) | host) };
+  }
+  const [head, tail] = addr.includes('::') ? (addr.split('::') as [string, string]) : [addr, ''];
+  const hs = head === '' ? [] : head.split(':');
+  const ts = tail === '' ? [] : tail.split(':');
+  const groups = addr.includes('::')
+    ? [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts]
+    : hs;
+  const n = groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+  const all = (1n << 128n) - 1n;
+  const host = (1n << BigInt(128 - len)) - 1n;
+  const fmt = (v: bigint) =>
+    Array.from({ length: 8 }, (_, i) => ((v >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(
+      ':',
+    );
+  return { start: fmt(n & ~host & all), end: fmt((n & ~host & all) | host) };
+}
+
+/** Linode labels are 3–32 characters: long fleet names keep a prefix and a short hash. */
+function linodeLabel(name: string): string {
+  if (name.length <= 32) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, 23).replace(/[-_.]+$/, '')}-${hash}`;
 }
 
 export function renderTerraform(plan: Plan): string {
@@ -95,8 +129,30 @@ export function renderTerraform(plan: Plan): string {
   for (const h of plan.hosts) {
     const n = tfName(h.name);
     const ud = `\${${userDataFile(h)}}`;
+    const inbound = publicInbound(t, h);
     switch (h.provider) {
       case 'digitalocean':
+        // A Cloud Firewall applied through a tag the droplet is created with (droplet_ids
+        // could only name it after it exists); the droplet waits for the firewall. DigitalOcean
+        // firewalls deny outbound too unless allowed, so outbound is opened as nftables does.
+        add('digitalocean_tag', n, { name: `vigil-${t.name}-${h.name}` });
+        add('digitalocean_firewall', n, {
+          name: fleetName(h),
+          tags: [`\${digitalocean_tag.${n}.name}`],
+          inbound_rule: inbound.map((r) => ({
+            protocol: r.proto,
+            port_range: String(r.port),
+            source_addresses: [...r.cidrs],
+          })),
+          outbound_rule: [
+            ...(['tcp', 'udp'] as const).map((protocol) => ({
+              protocol,
+              port_range: '1-65535',
+              destination_addresses: ['0.0.0.0/0', '::/0'],
+            })),
+            { protocol: 'icmp', destination_addresses: ['0.0.0.0/0', '::/0'] },
+          ],
+        });
         add('digitalocean_droplet', n, {
           name: fleetName(h),
           image: h.image ?? DEFAULT_IMAGES.digitalocean,
@@ -104,10 +160,23 @@ export function renderTerraform(plan: Plan): string {
           size: h.size,
           user_data: ud,
           ipv6: true,
-          tags: ['vigil', t.name, h.role],
+          tags: ['vigil', t.name, h.role, `\${digitalocean_tag.${n}.name}`],
+          depends_on: [`digitalocean_firewall.${n}`],
         });
         break;
       case 'hetzner':
+        // Inbound is denied unless a rule allows it; with no outbound rule, outbound is open.
+        add('hcloud_firewall', n, {
+          name: fleetName(h),
+          labels: { vigil: t.name, role: h.role },
+          rule: inbound.map((r) => ({
+            direction: 'in',
+            protocol: r.proto,
+            port: String(r.port),
+            source_ips: [...r.cidrs],
+            description: r.purpose,
+          })),
+        });
         add('hcloud_server', n, {
           name: fleetName(h),
           image: h.image ?? DEFAULT_IMAGES.hetzner,
@@ -115,9 +184,30 @@ export function renderTerraform(plan: Plan): string {
           location: h.region,
           user_data: ud,
           labels: { vigil: t.name, role: h.role },
+          // Sent in the create request: the server never runs without it.
+          firewall_ids: [`\${hcloud_firewall.${n}.id}`],
         });
         break;
-      case 'vultr':
+      case 'vultr': {
+        // A firewall group drops every inbound packet no rule accepts (outbound is not
+        // filtered). Rules are resources of their own; the instance waits for all of them.
+        add('vultr_firewall_group', n, { description: fleetName(h) });
+        const rules: string[] = [];
+        for (const r of inbound)
+          r.cidrs.forEach((cidr, i) => {
+            const [subnet, size] = cidr.split('/') as [string, string];
+            const name = `${n}_${r.proto}_${r.port}_${i}`;
+            add('vultr_firewall_rule', name, {
+              firewall_group_id: `\${vultr_firewall_group.${n}.id}`,
+              protocol: r.proto,
+              ip_type: isV6(cidr) ? 'v6' : 'v4',
+              subnet,
+              subnet_size: Number(size),
+              port: String(r.port),
+              notes: r.purpose,
+            });
+            rules.push(`vultr_firewall_rule.${name}`);
+          });
         add('vultr_instance', n, {
           label: fleetName(h),
           hostname: h.name,
@@ -127,9 +217,31 @@ export function renderTerraform(plan: Plan): string {
           user_data: ud,
           enable_ipv6: true,
           tags: ['vigil', t.name, h.role],
+          firewall_group_id: `\${vultr_firewall_group.${n}.id}`,
+          depends_on: rules,
         });
         break;
+      }
       case 'linode':
+        // Stateful: inbound policy DROP with the accepted ports, outbound ACCEPT.
+        add('linode_firewall', n, {
+          label: linodeLabel(fleetName(h)),
+          inbound_policy: 'DROP',
+          outbound_policy: 'ACCEPT',
+          tags: ['vigil', t.name, h.role],
+          inbound: inbound.map((r) => {
+            const v4 = r.cidrs.filter((c) => !isV6(c));
+            const v6 = r.cidrs.filter(isV6);
+            return {
+              label: `${r.proto}-${r.port}`,
+              action: 'ACCEPT',
+              protocol: r.proto.toUpperCase(),
+              ports: String(r.port),
+              ...(v4.length > 0 ? { ipv4: v4 } : {}),
+              ...(v6.length > 0 ? { ipv6: v6 } : {}),
+            };
+          }),
+        });
         add('linode_instance', n, {
           label: fleetName(h),
           region: h.region,
@@ -138,6 +250,8 @@ export function renderTerraform(plan: Plan): string {
           tags: ['vigil', t.name, h.role],
           // Linode's metadata service takes user data base64-encoded.
           metadata: [{ user_data: `\${base64encode(${userDataFile(h)})}` }],
+          // Attached in the create request (provider 2.10+).
+          firewall_id: `\${linode_firewall.${n}.id}`,
         });
         break;
       case 'aws': {
@@ -156,17 +270,20 @@ export function renderTerraform(plan: Plan): string {
           ip_protocol: '-1',
           description: 'all outbound',
         });
-        for (const { rule, cidrs } of publicRules(plan, h))
-          cidrs.forEach((cidr, i) => {
-            add('aws_vpc_security_group_ingress_rule', `${n}_${rule.proto}_${rule.port}_${i}`, {
+        const ingress: string[] = [];
+        for (const r of inbound)
+          r.cidrs.forEach((cidr, i) => {
+            const name = `${n}_${r.proto}_${r.port}_${i}`;
+            add('aws_vpc_security_group_ingress_rule', name, {
               provider,
               security_group_id: `\${aws_security_group.${n}.id}`,
-              ...(cidr.includes(':') ? { cidr_ipv6: cidr } : { cidr_ipv4: cidr }),
-              from_port: rule.port,
-              to_port: rule.port,
-              ip_protocol: rule.proto,
-              description: rule.purpose,
+              ...(isV6(cidr) ? { cidr_ipv6: cidr } : { cidr_ipv4: cidr }),
+              from_port: r.port,
+              to_port: r.port,
+              ip_protocol: r.proto,
+              description: r.purpose,
             });
+            ingress.push(`aws_vpc_security_group_ingress_rule.${name}`);
           });
         add('aws_instance', n, {
           provider,
@@ -177,35 +294,58 @@ export function renderTerraform(plan: Plan): string {
           // gzip keeps larger cloud-configs under EC2's 16 KiB user-data limit.
           user_data_base64: `\${base64gzip(${userDataFile(h)})}`,
           tags: { Name: fleetName(h), vigil: t.name, role: h.role },
+          // The group denies by default; its rules exist before the instance boots.
+          depends_on: ingress,
         });
         break;
       }
-      case 'gcp':
+      case 'gcp': {
+        // The default network comes with default-allow-ssh/-rdp/-icmp (0.0.0.0/0) and
+        // default-allow-internal at priority 65534, which Terraform does not manage. A deny of
+        // everything at 65000 for this host's tag overrides them; the plan's rules allow at
+        // 1000. The instance has no IPv6 address, so only IPv4 sources apply.
+        const tag = `vigil-${t.name}-${h.name}`;
+        const fw: string[] = [];
+        for (const r of inbound) {
+          const v4 = r.cidrs.filter((c) => !isV6(c));
+          if (v4.length === 0) continue;
+          add('google_compute_firewall', `${n}_${r.proto}_${r.port}`, {
+            name: `${fleetName(h)}-${r.proto}-${r.port}`,
+            network: 'default',
+            direction: 'INGRESS',
+            priority: 1000,
+            source_ranges: v4,
+            target_tags: [tag],
+            allow: [{ protocol: r.proto, ports: [String(r.port)] }],
+            description: r.purpose,
+          });
+          fw.push(`google_compute_firewall.${n}_${r.proto}_${r.port}`);
+        }
+        add('google_compute_firewall', `${n}_deny_rest`, {
+          name: `${fleetName(h)}-deny-rest`,
+          network: 'default',
+          direction: 'INGRESS',
+          priority: 65000,
+          source_ranges: ['0.0.0.0/0'],
+          target_tags: [tag],
+          deny: [{ protocol: 'all' }],
+          description: "everything else, including the default network's allow rules",
+        });
+        fw.push(`google_compute_firewall.${n}_deny_rest`);
         add('google_compute_instance', n, {
           name: fleetName(h),
           machine_type: h.size,
           zone: h.region,
-          tags: [`vigil-${t.name}-${h.name}`],
+          tags: [tag],
           boot_disk: [{ initialize_params: [{ image: h.image ?? DEFAULT_IMAGES.gcp }] }],
           network_interface: [{ network: 'default', access_config: [{}] }],
           metadata: { 'user-data': ud },
           labels: { vigil: t.name, role: h.role },
+          depends_on: fw,
         });
-        for (const { rule, cidrs } of publicRules(plan, h)) {
-          const v4 = cidrs.filter((c) => !c.includes(':'));
-          if (v4.length === 0) continue;
-          add('google_compute_firewall', `${n}_${rule.proto}_${rule.port}`, {
-            name: `${fleetName(h)}-${rule.proto}-${rule.port}`,
-            network: 'default',
-            direction: 'INGRESS',
-            source_ranges: v4,
-            target_tags: [`vigil-${t.name}-${h.name}`],
-            allow: [{ protocol: rule.proto, ports: [String(rule.port)] }],
-            description: rule.purpose,
-          });
-        }
         break;
-      case 'upcloud':
+      }
+      case 'upcloud': {
         add('upcloud_server', n, {
           hostname: h.name,
           zone: h.region,
@@ -215,9 +355,61 @@ export function renderTerraform(plan: Plan): string {
           labels: { vigil: t.name, role: h.role },
           template: [{ storage: h.image ?? DEFAULT_IMAGES.upcloud, size: 50 }],
           network_interface: [{ type: 'public' }],
+          firewall: true,
+        });
+        // UpCloud's firewall is per server and its rules need the server's id, so they are
+        // applied just after the server is created, not before it boots (nftables covers
+        // that window once cloud-init has run). It is also stateless: replies to the host's
+        // own connections (package downloads, DNS, chain peers it dials) must be accepted on
+        // the ephemeral ports, and ICMP errors (path MTU) from anywhere. Source filtering by
+        // CIDR becomes an address range.
+        const rule = (family: 'IPv4' | 'IPv6', extra: Block): Block => ({
+          direction: 'in',
+          action: 'accept',
+          family,
+          ...extra,
+        });
+        const rules: Block[] = [];
+        for (const r of inbound)
+          for (const cidr of r.cidrs) {
+            const any = cidr === '0.0.0.0/0' || cidr === '::/0';
+            const range = cidrRange(cidr);
+            rules.push(
+              rule(isV6(cidr) ? 'IPv6' : 'IPv4', {
+                protocol: r.proto,
+                ...(any
+                  ? {}
+                  : { source_address_start: range.start, source_address_end: range.end }),
+                destination_port_start: String(r.port),
+                destination_port_end: String(r.port),
+                comment: r.purpose,
+              }),
+            );
+          }
+        for (const family of ['IPv4', 'IPv6'] as const) {
+          for (const protocol of ['tcp', 'udp'])
+            rules.push(
+              rule(family, {
+                protocol,
+                destination_port_start: String(EPHEMERAL_PORTS.start),
+                destination_port_end: String(EPHEMERAL_PORTS.end),
+                comment: `${STATELESS_RETURN}: replies to outbound connections`,
+              }),
+            );
+          rules.push(rule(family, { protocol: 'icmp', comment: `${STATELESS_RETURN}: ICMP` }));
+        }
+        rules.push({ direction: 'in', action: 'drop', comment: 'everything else' });
+        add('upcloud_firewall_rules', n, {
+          server_id: `\${upcloud_server.${n}.id}`,
+          firewall_rule: rules,
         });
         break;
+      }
       case 'ovh': {
+        // No cloud firewall: ovh_cloud_project_instance takes no security group. Provider
+        // 2.19 has ovh_cloud_security_group, attachable only through the newer
+        // ovh_cloud_instance (security_group_ids); until the renderer moves to it, OVH hosts
+        // rely on nftables alone (README: Provisioning).
         const serviceName = t.providers.ovh?.serviceName ?? '';
         const flavors = `ovh_${h.region.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
         // The instance wants a flavor id (a UUID per region), not a name like b3-8: look it
