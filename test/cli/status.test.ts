@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -274,6 +275,47 @@ describe('vigil status --config', () => {
       a.conditions.filter((c) => !c.ready).map((c) => c.name),
       ['store'],
     );
+  });
+});
+
+/** A TCP port free now (the config must name the port the CLI will read). */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('vigil status --config, an agent serving its API on TCP only', () => {
+  let dir: string;
+  let agent: RunningAgent;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-status-tcp-'));
+    writeFileSync(join(dir, 'api.token'), 'ab'.repeat(32) + '\n', { mode: 0o600 });
+    const port = await freePort();
+    ({ agent } = await startFromFile(join(dir, 'agent.yaml'), {
+      agent: { id: 'tcp1', dataDir: './data' },
+      store: { engine: 'sqlite', path: './store.db' },
+      listen: { tcp: { host: '127.0.0.1', port, tokenFile: './api.token' } },
+    }));
+  });
+
+  after(async () => {
+    await agent?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is asked with its bearer token; a wrong token is not ready (401), exit 2', async () => {
+    const r = await vigil(['status', '--config', join(dir, 'agent.yaml')]);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /^ {2}tcp1 +ok +ready +sqlite +http:\/\/127\.0\.0\.1:\d+$/m);
+    writeFileSync(join(dir, 'api.token'), 'cd'.repeat(32) + '\n', { mode: 0o600 });
+    const wrong = await vigil(['status', '--config', join(dir, 'agent.yaml')]);
+    assert.equal(wrong.code, 2, wrong.out + wrong.err);
+    assert.match(wrong.out, /^ {2}tcp1 +failing +NOT READY /m);
+    assert.match(wrong.out, /tcp1: \/healthz answered 401/);
   });
 });
 
