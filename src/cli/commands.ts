@@ -15,6 +15,7 @@ import { clusterCommand } from './cluster.js';
 import { watchdogCommand } from './watchdog.js';
 import { systemdUnitCommand } from './systemd-unit.js';
 import { completionCommand } from './completion.js';
+import { statusCommand } from './status.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -32,4 +33,5 @@ export const commands: Array<() => Command> = [
   watchdogCommand,
   systemdUnitCommand,
   completionCommand,
+  statusCommand,
 ];

@@ -63,8 +63,10 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('vigil completion bash', () => {
-  it('completes `vigil sta` to state', () => {
-    assert.deepEqual(completeBash(bashScript, 'vigil sta'), ['state']);
+  it('completes `vigil sta` to state and status', () => {
+    assert.deepEqual(sorted(completeBash(bashScript, 'vigil sta')), ['state', 'status']);
+    assert.deepEqual(sorted(completeBash(bashScript, 'vigil stat')), ['state', 'status']);
+    assert.deepEqual(completeBash(bashScript, 'vigil statu'), ['status']);
   });
 
   it("completes `vigil state ` to state's subcommands", () => {
@@ -99,7 +101,7 @@ describe('vigil completion bash', () => {
     ]);
     assert.deepEqual(completeBash(bashScript, 'vigil agent --config ag'), ['agent.yaml']);
     assert.deepEqual(sorted(completeBash(bashScript, 'vigil completion ')), ['bash', 'zsh']);
-    assert.deepEqual(completeBash(bashScript, 'vigil help sta'), ['state']);
+    assert.deepEqual(sorted(completeBash(bashScript, 'vigil help sta')), ['state', 'status']);
   });
 
   it("does not take an option's value for a command", () => {
@@ -173,7 +175,7 @@ describe('vigil completion zsh', () => {
       const prefix = line.split(' ').pop()!;
       return r.stdout.split('\n').filter((w) => w !== '' && w.startsWith(prefix));
     };
-    assert.deepEqual(run('vigil sta'), ['state']);
+    assert.deepEqual(sorted(run('vigil sta')), ['state', 'status']);
     assert.deepEqual(
       sorted(run('vigil state ')),
       sorted(['init', 'adopt', 'import', 'show', 'export', 'help']),
