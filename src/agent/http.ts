@@ -364,10 +364,18 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
         ...(c.reason !== undefined ? { reason: c.reason } : {}),
         since: new Date(c.sinceMs).toISOString(),
       }));
+      // The store's identity, once read (an etcd store reached without a quorum has none yet).
+      let storeId: string | undefined;
+      try {
+        storeId = opts.store.identity.storeId;
+      } catch {
+        storeId = undefined;
+      }
       if (!report.ready) {
         return res.code(503).send({
           status: 'not ready',
           store: opts.store.engine,
+          ...(storeId !== undefined ? { storeId } : {}),
           reason: Readiness.describe(report),
           conditions,
         });
@@ -375,6 +383,7 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
       return {
         status: 'ready',
         store: opts.store.engine,
+        ...(storeId !== undefined ? { storeId } : {}),
         conditions,
         ...(opts.links ? { cometbft: opts.links() } : {}),
         ...(opts.supervisors?.size

@@ -70,9 +70,8 @@ export interface AgentStatus {
   readonly agentId?: string;
   /** When its process started (process_start_time_seconds): refusal counts start there. */
   readonly startedAt?: string;
-  /** Store engine from /readyz, and whether the last readiness check reached it. The store id
-   * is not served by the agent's HTTP API; `vigil state show` prints it. */
-  readonly store?: { readonly engine?: string; readonly up?: boolean };
+  /** Store engine and id from /readyz, and whether the last readiness check reached it. */
+  readonly store?: { readonly engine?: string; readonly id?: string; readonly up?: boolean };
   readonly conditions: readonly Condition[];
   readonly roles: readonly RoleState[];
   readonly signatures: readonly LastSignature[];
@@ -246,6 +245,7 @@ export function summarizeAgent(probe: AgentProbe, nowMs: number): AgentStatus {
   let ready = false;
   let conditions: Condition[] = [];
   let engine: string | undefined;
+  let storeId: string | undefined;
   const states = new Map<string, string>();
   const r = probe.readyz;
   if (r === undefined || 'error' in r) {
@@ -255,6 +255,7 @@ export function summarizeAgent(probe: AgentProbe, nowMs: number): AgentStatus {
   } else {
     conditions = readConditions(r.body, problems);
     engine = str(r.body.store);
+    storeId = str(r.body.storeId);
     ready = r.status === 200 && r.body.status === 'ready' && conditions.every((c) => c.ready);
     if (r.status === 200 && !ready)
       problems.push(`/readyz answered 200 but status ${JSON.stringify(r.body.status)}`);
@@ -288,6 +289,7 @@ export function summarizeAgent(probe: AgentProbe, nowMs: number): AgentStatus {
     engine !== undefined || fromMetrics?.storeUp !== undefined
       ? {
           ...(engine !== undefined ? { engine } : {}),
+          ...(storeId !== undefined ? { id: storeId } : {}),
           ...(fromMetrics?.storeUp !== undefined ? { up: fromMetrics.storeUp } : {}),
         }
       : undefined;

@@ -127,11 +127,12 @@ describe('vigil status --config', () => {
     const [a, more] = report.agents;
     assert.equal(more, undefined);
     assert.equal(a!.name, 'st1');
+    const storeId = agent.store.identity.storeId;
     assert.equal(a!.agentId, 'st1');
     assert.equal(a!.endpoint, join(dir, 'data', 'api.sock'));
     assert.deepEqual(
       [a!.reachable, a!.healthy, a!.ready, a!.store],
-      [true, true, true, { engine: 'sqlite', up: true }],
+      [true, true, true, { engine: 'sqlite', id: storeId, up: true }],
     );
     assert.deepEqual(a!.conditions.map((c) => [c.name, c.ready]).sort(), [
       ['local_watermark', true],
