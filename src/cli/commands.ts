@@ -16,6 +16,7 @@ import { watchdogCommand } from './watchdog.js';
 import { systemdUnitCommand } from './systemd-unit.js';
 import { completionCommand } from './completion.js';
 import { statusCommand } from './status.js';
+import { watchCommand } from './watch.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -34,4 +35,5 @@ export const commands: Array<() => Command> = [
   systemdUnitCommand,
   completionCommand,
   statusCommand,
+  watchCommand,
 ];

@@ -1,0 +1,112 @@
+/**
+ * The chain watchers' configuration (`vigil watch --config <file>`), validated with zod: where
+ * to serve /metrics and /healthz, and one entry per chain to watch. Only CometBFT chains so far;
+ * `kind` leaves room for the others of issue 14.
+ */
+import { z } from 'zod';
+import { loadYamlFile } from '../config/yaml-file.js';
+import { bech32Decode } from '../keys/bech32.js';
+
+const httpUrl = z
+  .string()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'an http:// or https:// URL')
+  .transform((s) => s.replace(/\/+$/, ''));
+
+const bech32WithPrefix = (infix: string) =>
+  z.string().superRefine((s, ctx) => {
+    let prefix: string;
+    try {
+      prefix = bech32Decode(s).prefix;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return;
+    }
+    if (!prefix.endsWith(infix))
+      ctx.addIssue({
+        code: 'custom',
+        message: `a bech32 address whose prefix ends in "${infix}" (e.g. cosmos${infix}1…)`,
+      });
+  });
+
+export const CometbftWatchSchema = z
+  .object({
+    kind: z.literal('cometbft'),
+    /** Must equal the node's `node_info.network`; a node of another chain counts as down. */
+    chainId: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/),
+    /** The node's CometBFT RPC (laddr of `[rpc]`), e.g. http://127.0.0.1:26657. */
+    rpc: httpUrl,
+    /** The Cosmos SDK REST (LCD) endpoint; without it jailed and tombstoned are not watched. */
+    rest: httpUrl.optional(),
+    /** The validator's consensus address: 40 hex digits, as in `last_commit` signatures. */
+    validatorAddress: z
+      .string()
+      .regex(/^[0-9A-Fa-f]{40}$/, '40 hex digits (20 bytes), e.g. from `vigil keys show`')
+      .transform((s) => s.toUpperCase()),
+    /** The operator address (`cosmosvaloper1…`) for the staking query (jailed, bonded). */
+    valoper: bech32WithPrefix('valoper').optional(),
+    /** The bech32 prefix of consensus addresses; by default the valoper's with `valcons`. */
+    valconsPrefix: z
+      .string()
+      .regex(/^[a-z0-9]{1,40}valcons$/, 'e.g. cosmosvalcons')
+      .optional(),
+    pollMs: z.number().int().min(200).max(600_000).default(5000),
+    /** No new height for this long: the chain (or the node) is stalled. */
+    stallSeconds: z.number().int().min(1).max(86_400).default(60),
+    /** How many recent commits `missed_blocks_window` counts over. */
+    missedWindow: z.number().int().min(1).max(10_000).default(100),
+    /** At most this many blocks fetched per poll while catching up with the chain. */
+    blocksPerPoll: z.number().int().min(1).max(500).default(50),
+    peersMin: z.number().int().min(0).max(10_000).default(3),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.rest !== undefined && c.valoper === undefined && c.valconsPrefix === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rest'],
+        message:
+          'the REST probes need `valoper` (staking: jailed, bonded) or at least `valconsPrefix` (slashing: tombstoned, missed counter)',
+      });
+  });
+export type CometbftWatchConfig = z.output<typeof CometbftWatchSchema>;
+export type CometbftWatchInput = z.input<typeof CometbftWatchSchema>;
+
+export const WatchConfigSchema = z
+  .object({
+    /** Where /metrics and /healthz are served. */
+    listen: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9478),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 9478 }),
+    chains: z
+      .array(z.discriminatedUnion('kind', [CometbftWatchSchema]))
+      .min(1)
+      .refine(
+        (list) => new Set(list.map((c) => c.chainId)).size === list.length,
+        'each chainId may be watched once',
+      ),
+  })
+  .strict();
+export type WatchConfig = z.output<typeof WatchConfigSchema>;
+
+export function loadWatchConfig(file: string): WatchConfig {
+  return loadYamlFile(file, WatchConfigSchema);
+}
+
+/** The prefix of consensus addresses: configured, or the valoper's with `valcons`. */
+export function valconsPrefixOf(c: CometbftWatchConfig): string | undefined {
+  if (c.valconsPrefix !== undefined) return c.valconsPrefix;
+  if (c.valoper === undefined) return undefined;
+  return bech32Decode(c.valoper).prefix.replace(/valoper$/, 'valcons');
+}
