@@ -3,15 +3,108 @@
  * cut it: while cut, existing connections are destroyed and new ones closed at once, exactly
  * what a node sees when a network path fails. A node → agent link runs between unix sockets
  * (`{ path }` target, `listenPath`): the agent's API is not on TCP.
+ *
+ * It can also stand for distance (this kernel has no netem): a one-way delay per direction,
+ * applied to every chunk. Each chunk is forwarded at its arrival time plus the delay of its
+ * direction, in arrival order (never reordered, even when the delay is lowered while chunks
+ * are queued), and the sender is paused while the receiver is not draining or too much is
+ * queued, as `pipe()` would.
  */
 import { rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+/** One-way delays in milliseconds; `upstream` is client → target, `downstream` the reverse. */
+export interface LinkDelay {
+  readonly upstreamMs: number;
+  readonly downstreamMs: number;
+}
+
+export interface TcpProxyOptions {
+  /** Delay every chunk by this much in each direction (default none). */
+  readonly delay?: LinkDelay;
+}
+
+/** Bytes queued in one direction before the sender is paused. */
+const QUEUE_HIGH_WATER = 1 << 20;
+
+function checkDelay(d: LinkDelay): LinkDelay {
+  for (const v of [d.upstreamMs, d.downstreamMs])
+    if (!Number.isFinite(v) || v < 0)
+      throw new RangeError(`a link delay must be a finite number of ms ≥ 0, got ${v}`);
+  return { upstreamMs: d.upstreamMs, downstreamMs: d.downstreamMs };
+}
+
+/**
+ * Forwards `from` to `to`, each chunk no earlier than its arrival plus `delayMs()` (read per
+ * chunk, so a change applies to chunks arriving after it), in order. The end of `from` is
+ * passed on after the last chunk.
+ */
+function delayedPipe(from: Socket, to: Socket, delayMs: () => number): void {
+  const queue: Array<{ due: number; chunk: Buffer | null }> = [];
+  let queuedBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let waitingDrain = false;
+  const maybeResume = () => {
+    if (!waitingDrain && queuedBytes <= QUEUE_HIGH_WATER / 2 && from.isPaused()) from.resume();
+  };
+  const flush = () => {
+    timer = undefined;
+    while (queue.length > 0 && !waitingDrain) {
+      const head = queue[0]!;
+      const wait = head.due - performance.now();
+      if (wait > 0) {
+        // setTimeout may fire up to a millisecond early against performance.now(): recheck.
+        timer = setTimeout(flush, Math.ceil(wait));
+        maybeResume();
+        return;
+      }
+      queue.shift();
+      if (head.chunk === null) {
+        to.end();
+        return;
+      }
+      queuedBytes -= head.chunk.length;
+      if (!to.write(head.chunk)) {
+        waitingDrain = true;
+        to.once('drain', () => {
+          waitingDrain = false;
+          flush();
+        });
+      }
+    }
+    maybeResume();
+  };
+  const enqueue = (chunk: Buffer | null) => {
+    if (to.destroyed) return;
+    queue.push({ due: performance.now() + delayMs(), chunk });
+    if (chunk) queuedBytes += chunk.length;
+    if (chunk && (queuedBytes > QUEUE_HIGH_WATER || waitingDrain)) from.pause();
+    if (timer === undefined && !waitingDrain) flush();
+  };
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    enqueue(null);
+  };
+  from.on('data', (chunk: Buffer) => enqueue(chunk));
+  // A closed sender ends the receiver after what is still queued for it, not before.
+  from.on('end', end).on('close', end);
+  to.on('close', () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    queue.length = 0;
+    queuedBytes = 0;
+  });
+}
 
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private cutUntil = 0;
   private refusing = false;
+  private linkDelay: LinkDelay = { upstreamMs: 0, downstreamMs: 0 };
   port = 0;
 
   constructor(
@@ -19,7 +112,23 @@ export class TcpProxy {
     private readonly targetHost = '127.0.0.1',
     /** Listen on this unix socket (mode 0600) instead of a loopback port. */
     readonly listenPath?: string,
-  ) {}
+    options: TcpProxyOptions = {},
+  ) {
+    if (options.delay) this.linkDelay = checkDelay(options.delay);
+  }
+
+  /** The one-way delays applied now. */
+  get delay(): LinkDelay {
+    return this.linkDelay;
+  }
+
+  /**
+   * Changes the delays at run time, for open connections too: chunks arriving from now on get
+   * the new delay; chunks already queued keep their time and stay ahead (no reordering).
+   */
+  setDelay(delay: LinkDelay): void {
+    this.linkDelay = checkDelay(delay);
+  }
 
   async start(): Promise<number> {
     await this.listen(0);
@@ -98,10 +207,11 @@ export class TcpProxy {
       this.sockets.delete(client);
       this.sockets.delete(upstream);
     };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // An error drops both sides at once; a close ends the other side once its queue is sent.
+    client.on('error', drop).on('close', () => this.sockets.delete(client));
+    upstream.on('error', drop).on('close', () => this.sockets.delete(upstream));
+    delayedPipe(client, upstream, () => this.linkDelay.upstreamMs);
+    delayedPipe(upstream, client, () => this.linkDelay.downstreamMs);
   }
 
   async stop(): Promise<void> {
