@@ -8,12 +8,12 @@ import { pathToFileURL } from 'node:url';
 const build = resolve(process.env.VIGIL_BUILD_DIR ?? 'dist');
 const load = (path) => import(pathToFileURL(join(build, path)).href);
 const { signerAlertRules } = await load('src/render/alert-rules.js');
-const { SIGNER_RULE_TESTS } = await load('test/render/alert-rule-cases.js');
+const { RULE_TESTS } = await load('test/render/alert-rule-cases.js');
 const { runRuleTests } = await load('test/helpers/promtool.js');
 
 let results;
 try {
-  results = runRuleTests(signerAlertRules(), SIGNER_RULE_TESTS);
+  results = runRuleTests(signerAlertRules(), RULE_TESTS);
 } catch (err) {
   console.error(`promtool rules: cannot run promtool: ${err.message}`);
   process.exit(1);

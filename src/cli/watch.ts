@@ -1,26 +1,28 @@
 /**
- * `vigil watch --config <file>`: chain watchers (CometBFT so far: height stall, missed blocks,
- * jailed, tombstoned, peers, catching up), their metrics on /metrics and /healthz.
+ * `vigil watch --config <file>`: chain watchers (CometBFT: height stall, missed blocks, jailed,
+ * tombstoned, peers, catching up; Cardano: KES expiry, forged/adopted, missed slots, block
+ * delay), their metrics on /metrics and /healthz.
  */
 import { Command } from 'commander';
 
 export function watchCommand(): Command {
   return new Command('watch')
     .description(
-      'watch chains (CometBFT: height stall, missed blocks, jailed, tombstoned, peers) and serve their Prometheus metrics',
+      'watch chains (CometBFT: height stall, missed blocks, jailed, tombstoned, peers; Cardano: KES expiry, forged/adopted, missed slots, block delay) and serve their Prometheus metrics',
     )
     .requiredOption('-c, --config <file>', 'watch configuration (YAML, see examples/watch)')
     .action(async (opts: { config: string }) => {
       // Loaded when run, not at every `vigil` start (zod, yaml, prom-client, pino).
-      const [{ pino }, { loadWatchConfig, runWatch }] = await Promise.all([
+      const [{ pino }, { loadWatchConfig, runWatch }, { watchChainName }] = await Promise.all([
         import('pino'),
         import('../watch/index.js'),
+        import('../watch/config.js'),
       ]);
       const config = loadWatchConfig(opts.config);
       const log = pino({ base: { component: 'watch' } });
       const running = await runWatch(config, { log });
       log.info(
-        { url: running.url, chains: config.chains.map((c) => c.chainId) },
+        { url: running.url, chains: config.chains.map(watchChainName) },
         'watching; metrics on /metrics',
       );
       await new Promise<void>((resolve) => {

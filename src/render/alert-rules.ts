@@ -1,6 +1,6 @@
 /**
- * Prometheus alerting rules for the signer, rendered onto the monitor host next to
- * prometheus.yml. Each rule has `promtool test rules` cases (test/render/alert-rule-cases.ts)
+ * Prometheus alerting rules for the signer and the Cardano chain watcher (src/watch/cardano.ts),
+ * rendered onto the monitor host next to prometheus.yml, one rule group each. Each rule has `promtool test rules` cases (test/render/alert-rule-cases.ts)
  * that fire it and keep it quiet; `.ci/run` runs them (scripts/promtool-rules.mjs).
  */
 import { stringify as toYaml } from 'yaml';
@@ -91,10 +91,63 @@ export const SIGNER_ALERT_RULES: readonly AlertRule[] = [
   },
 ];
 
-/** The rules file, with `rules` replacing the default set (tests break rules on purpose). */
-export function signerAlertRules(rules: readonly AlertRule[] = SIGNER_ALERT_RULES): string {
+const DAY = 86_400;
+const KES = 'vigil_watch_cardano_kes_remaining_seconds';
+/** KES expiry warnings: name, band (seconds, upper inclusive, lower exclusive), severity. */
+export const KES_EXPIRY_BANDS = [
+  { within: '10d', upper: 10 * DAY, lower: 5 * DAY, severity: 'warning' },
+  { within: '5d', upper: 5 * DAY, lower: DAY, severity: 'warning' },
+  { within: '1d', upper: DAY, lower: 4 * 3600, severity: 'page' },
+  { within: '4h', upper: 4 * 3600, lower: undefined, severity: 'page' },
+] as const;
+/** The large-pool guidelines' block-delay rule, on the node's nearest CDF point above 4 s. */
+export const BLOCK_DELAY_CDF_MIN = 0.9;
+
+export const CARDANO_ALERT_RULES: readonly AlertRule[] = [
+  // Each fires only in its band, so one KES alert speaks at a time.
+  ...KES_EXPIRY_BANDS.map(({ within, upper, lower, severity }): AlertRule => ({
+    alert: `VigilCardanoKESExpiring${within}`,
+    expr: lower === undefined ? `${KES} <= ${upper}` : `${KES} <= ${upper} and ${KES} > ${lower}`,
+    labels: { severity },
+    annotations: {
+      summary: `The KES key on {{ $labels.chain_id }} expires in {{ $value | humanizeDuration }} (within ${within}): issue a new operational certificate`,
+    },
+  })),
+  {
+    alert: 'VigilCardanoBlockNotAdopted',
+    expr: 'increase(vigil_watch_cardano_didnt_adopt_blocks[15m]) > 0',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: 'The node of {{ $labels.chain_id }} forged a block it did not adopt',
+    },
+  },
+  {
+    alert: 'VigilCardanoBlockDelay',
+    expr: `vigil_watch_cardano_block_delay_cdf{within="5s"} < ${BLOCK_DELAY_CDF_MIN}`,
+    for: '1h',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary:
+        'Only {{ $value | humanizePercentage }} of blocks reached the node of {{ $labels.chain_id }} within 5 s of their slot for an hour (the guidelines want > 90 % within 4 s)',
+    },
+  },
+];
+
+/** Every rule of the rules file, signer first. */
+export const ALERT_RULES: readonly AlertRule[] = [...SIGNER_ALERT_RULES, ...CARDANO_ALERT_RULES];
+
+/**
+ * The rules file, with `rules` replacing the default set (tests break rules on purpose); a rule
+ * goes to the group of the set its alert name belongs to.
+ */
+export function signerAlertRules(rules: readonly AlertRule[] = ALERT_RULES): string {
+  const cardano = new Set(CARDANO_ALERT_RULES.map((r) => r.alert));
+  const groups = [
+    { name: 'vigil-signer', rules: rules.filter((r) => !cardano.has(r.alert)) },
+    { name: 'vigil-cardano', rules: rules.filter((r) => cardano.has(r.alert)) },
+  ].filter((g) => g.rules.length > 0);
   return (
-    '# Vigil signer alerts; each has promtool unit tests in the Vigil repository.\n' +
-    toYaml({ groups: [{ name: 'vigil-signer', rules }] }, { lineWidth: 0 })
+    '# Vigil signer and chain-watcher alerts; each has promtool unit tests in the Vigil repository.\n' +
+    toYaml({ groups }, { lineWidth: 0 })
   );
 }

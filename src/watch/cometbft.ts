@@ -44,10 +44,10 @@ export const PROBE_ERROR_KINDS = [
 ] as const;
 export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
 
-/** One probe that did not give a usable answer; never escapes a poll. */
-export class ProbeError extends VigilError {
+/** One probe that did not give a usable answer; never escapes a poll. Shared by the watchers. */
+export class ProbeError<P extends string = Probe> extends VigilError {
   constructor(
-    readonly probe: Probe,
+    readonly probe: P,
     readonly kind: ProbeErrorKind,
     message: string,
   ) {

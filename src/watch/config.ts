@@ -1,7 +1,7 @@
 /**
  * The chain watchers' configuration (`vigil watch --config <file>`), validated with zod: where
- * to serve /metrics and /healthz, and one entry per chain to watch. Only CometBFT chains so far;
- * `kind` leaves room for the others of issue 14.
+ * to serve /metrics and /healthz, and one entry per chain to watch: CometBFT (RPC, REST) and
+ * Cardano (the node's own Prometheus endpoint); `kind` leaves room for the others of issue 14.
  */
 import { z } from 'zod';
 import { loadYamlFile } from '../config/yaml-file.js';
@@ -79,6 +79,35 @@ export const CometbftWatchSchema = z
 export type CometbftWatchConfig = z.output<typeof CometbftWatchSchema>;
 export type CometbftWatchInput = z.input<typeof CometbftWatchSchema>;
 
+export const CardanoWatchSchema = z
+  .object({
+    kind: z.literal('cardano'),
+    /** The chain's name in the metrics' chain_id label, e.g. cardano-mainnet. */
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/),
+    /**
+     * The node's Prometheus endpoint: the legacy `hasPrometheus` port (12798 by convention) or
+     * the new tracing's `PrometheusSimple` backend, path included, e.g.
+     * http://127.0.0.1:12798/metrics.
+     */
+    metricsUrl: httpUrl,
+    pollMs: z.number().int().min(200).max(600_000).default(10_000),
+    /** The genesis' slotsPerKESPeriod (mainnet 129600). */
+    slotsPerKESPeriod: z.number().int().min(1).max(100_000_000).default(129_600),
+    /** The genesis' slotLength in seconds (mainnet 1). */
+    slotLengthSeconds: z.number().positive().max(3600).default(1),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  })
+  .strict();
+export type CardanoWatchConfig = z.output<typeof CardanoWatchSchema>;
+export type CardanoWatchInput = z.input<typeof CardanoWatchSchema>;
+
+export type ChainWatchConfig = CometbftWatchConfig | CardanoWatchConfig;
+
+/** The watched chain's name: the `chain_id` label of its metrics. */
+export function watchChainName(c: ChainWatchConfig): string {
+  return c.kind === 'cometbft' ? c.chainId : c.name;
+}
+
 export const WatchConfigSchema = z
   .object({
     /** Where /metrics and /healthz are served. */
@@ -90,11 +119,11 @@ export const WatchConfigSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 9478 }),
     chains: z
-      .array(z.discriminatedUnion('kind', [CometbftWatchSchema]))
+      .array(z.discriminatedUnion('kind', [CometbftWatchSchema, CardanoWatchSchema]))
       .min(1)
       .refine(
-        (list) => new Set(list.map((c) => c.chainId)).size === list.length,
-        'each chainId may be watched once',
+        (list) => new Set(list.map(watchChainName)).size === list.length,
+        'each chain (chainId, name) may be watched once',
       ),
   })
   .strict();

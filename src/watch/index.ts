@@ -5,20 +5,24 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { CardanoWatcher } from './cardano.js';
 import { CometbftWatcher, type CometbftWatcherOptions } from './cometbft.js';
-import type { WatchConfig } from './config.js';
+import { watchChainName, type WatchConfig } from './config.js';
 
+export { CardanoWatcher, cardanoWatchMetrics } from './cardano.js';
 export { CometbftWatcher, ProbeError, cometbftWatchMetrics } from './cometbft.js';
 export { loadWatchConfig, WatchConfigSchema, type WatchConfig } from './config.js';
+
+export type ChainWatcher = CometbftWatcher | CardanoWatcher;
 
 export interface RunningWatch {
   readonly url: string;
   readonly registry: Registry;
-  readonly watchers: readonly CometbftWatcher[];
+  readonly watchers: readonly ChainWatcher[];
   stop(): Promise<void>;
 }
 
-export function watchServer(registry: Registry, watchers: readonly CometbftWatcher[]): Server {
+export function watchServer(registry: Registry, watchers: readonly ChainWatcher[]): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -33,7 +37,11 @@ export function watchServer(registry: Registry, watchers: readonly CometbftWatch
     } else if (path === '/healthz') {
       const body = {
         status: 'ok',
-        chains: watchers.map((w) => ({ kind: w.config.kind, chainId: w.config.chainId })),
+        chains: watchers.map((w) =>
+          w.config.kind === 'cometbft'
+            ? { kind: w.config.kind, chainId: w.config.chainId }
+            : { kind: w.config.kind, name: watchChainName(w.config) },
+        ),
       };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } else {
@@ -48,7 +56,11 @@ export async function runWatch(
 ): Promise<RunningWatch> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const watchers = config.chains.map((c) => new CometbftWatcher(c, registry, options));
+  const watchers = config.chains.map((c): ChainWatcher =>
+    c.kind === 'cometbft'
+      ? new CometbftWatcher(c, registry, options)
+      : new CardanoWatcher(c, registry, options),
+  );
   const server = watchServer(registry, watchers);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

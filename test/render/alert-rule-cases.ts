@@ -1,6 +1,6 @@
 /**
- * `promtool test rules` cases for the signer's alert rules (src/render/alert-rules.ts), one
- * test group per rule, each with times the alert fires and times it must not. Used by
+ * `promtool test rules` cases for the signer's and the Cardano watcher's alert rules
+ * (src/render/alert-rules.ts), one test group per rule (the four KES bands share one), each with times the alert fires and times it must not. Used by
  * test/render/alert-rules.test.ts and by scripts/promtool-rules.mjs (`.ci/run`).
  * In promtool tests `time()` starts at 0; values are per `interval`.
  */
@@ -386,3 +386,146 @@ export const SIGNER_RULE_TESTS: RuleTestGroup[] = [
     ],
   },
 ];
+
+/** Target labels of a `vigil watch` series on the monitor. */
+const watchTarget = (chain: string) => ({
+  job: 'vigil-watch',
+  instance: '10.77.0.9:9478',
+  chain_id: chain,
+});
+const kesSummary = (chain: string, left: string, within: string) =>
+  `The KES key on ${chain} expires in ${left} (within ${within}): issue a new operational certificate`;
+const kesAlert = (left: string, within: string, severity: string) => ({
+  exp_labels: { ...watchTarget('cardano-mainnet'), severity },
+  exp_annotations: { summary: kesSummary('cardano-mainnet', left, within) },
+});
+
+/** Cases for the Cardano watcher's rules (CARDANO_ALERT_RULES). */
+export const CARDANO_RULE_TESTS: RuleTestGroup[] = [
+  {
+    // 11 days left at 0h, an hour less every hour: 10d at 24h, 5d at 144h, 1d at 240h,
+    // 4h at 260h. A relay has no KES series; a fresh certificate stays quiet.
+    name: 'VigilCardanoKESExpiring10d/5d/1d/4h: each in its band, one at a time',
+    interval: '1h',
+    input_series: [
+      {
+        series: sel('vigil_watch_cardano_kes_remaining_seconds', watchTarget('cardano-mainnet')),
+        values: '950400-3600x270',
+      },
+      {
+        series: sel('vigil_watch_cardano_kes_remaining_seconds', watchTarget('cardano-preprod')),
+        values: '7776000x270',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '23h', alertname: 'VigilCardanoKESExpiring10d', exp_alerts: [] },
+      {
+        eval_time: '25h',
+        alertname: 'VigilCardanoKESExpiring10d',
+        exp_alerts: [kesAlert('9d 23h 0m 0s', '10d', 'warning')],
+      },
+      { eval_time: '25h', alertname: 'VigilCardanoKESExpiring5d', exp_alerts: [] },
+      { eval_time: '140h', alertname: 'VigilCardanoKESExpiring5d', exp_alerts: [] },
+      {
+        eval_time: '150h',
+        alertname: 'VigilCardanoKESExpiring5d',
+        exp_alerts: [kesAlert('4d 18h 0m 0s', '5d', 'warning')],
+      },
+      { eval_time: '150h', alertname: 'VigilCardanoKESExpiring10d', exp_alerts: [] },
+      { eval_time: '230h', alertname: 'VigilCardanoKESExpiring1d', exp_alerts: [] },
+      {
+        eval_time: '250h',
+        alertname: 'VigilCardanoKESExpiring1d',
+        exp_alerts: [kesAlert('14h 0m 0s', '1d', 'page')],
+      },
+      { eval_time: '250h', alertname: 'VigilCardanoKESExpiring4h', exp_alerts: [] },
+      {
+        eval_time: '262h',
+        alertname: 'VigilCardanoKESExpiring4h',
+        exp_alerts: [kesAlert('2h 0m 0s', '4h', 'page')],
+      },
+      { eval_time: '262h', alertname: 'VigilCardanoKESExpiring1d', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilCardanoBlockNotAdopted: any increase of the not-adopted counter; not a node restart',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_cardano_didnt_adopt_blocks', watchTarget('cardano-mainnet')),
+        values: '0x5 1x30',
+      },
+      // Restarted: its counter starts again at 0.
+      {
+        series: sel('vigil_watch_cardano_didnt_adopt_blocks', watchTarget('cardano-preprod')),
+        values: '2x5 0x30',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '5m', alertname: 'VigilCardanoBlockNotAdopted', exp_alerts: [] },
+      {
+        eval_time: '8m',
+        alertname: 'VigilCardanoBlockNotAdopted',
+        exp_alerts: [
+          {
+            exp_labels: { ...watchTarget('cardano-mainnet'), severity: 'page' },
+            exp_annotations: {
+              summary: 'The node of cardano-mainnet forged a block it did not adopt',
+            },
+          },
+        ],
+      },
+      // Fifteen minutes later the window holds no increase.
+      { eval_time: '25m', alertname: 'VigilCardanoBlockNotAdopted', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilCardanoBlockDelay: the 5 s CDF below 0.9 for an hour; a dip or the 3 s point do not count',
+    interval: '5m',
+    input_series: [
+      {
+        series: sel('vigil_watch_cardano_block_delay_cdf', {
+          ...watchTarget('cardano-mainnet'),
+          within: '5s',
+        }),
+        values: '0.95x3 0.85x25',
+      },
+      {
+        series: sel('vigil_watch_cardano_block_delay_cdf', {
+          ...watchTarget('cardano-mainnet'),
+          within: '3s',
+        }),
+        values: '0.5x28',
+      },
+      // Thirty minutes below, then back.
+      {
+        series: sel('vigil_watch_cardano_block_delay_cdf', {
+          ...watchTarget('cardano-preprod'),
+          within: '5s',
+        }),
+        values: '0.95x3 0.8x6 0.95x18',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '15m', alertname: 'VigilCardanoBlockDelay', exp_alerts: [] },
+      // Below since 20m: pending until 80m.
+      { eval_time: '75m', alertname: 'VigilCardanoBlockDelay', exp_alerts: [] },
+      {
+        eval_time: '85m',
+        alertname: 'VigilCardanoBlockDelay',
+        exp_alerts: [
+          {
+            exp_labels: { ...watchTarget('cardano-mainnet'), within: '5s', severity: 'warning' },
+            exp_annotations: {
+              summary:
+                'Only 85% of blocks reached the node of cardano-mainnet within 5 s of their slot for an hour (the guidelines want > 90 % within 4 s)',
+            },
+          },
+        ],
+      },
+    ],
+  },
+];
+
+/** Every rule test group, signer first: what `.ci/run` counts. */
+export const RULE_TESTS: RuleTestGroup[] = [...SIGNER_RULE_TESTS, ...CARDANO_RULE_TESTS];

@@ -1,5 +1,5 @@
 /**
- * The signer's alert rules under `promtool test rules`: every case passes, every rule has a
+ * The signer's and the Cardano watcher's alert rules under `promtool test rules`: every case passes, every rule has a
  * case where it fires and one where it must not, and a rule broken either way (never firing,
  * always firing) fails its cases.
  */
@@ -9,8 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { SIGNER_ALERT_RULES, signerAlertRules } from '../../src/render/alert-rules.js';
-import { SIGNER_RULE_TESTS } from './alert-rule-cases.js';
+import {
+  ALERT_RULES,
+  CARDANO_ALERT_RULES,
+  SIGNER_ALERT_RULES,
+  signerAlertRules,
+} from '../../src/render/alert-rules.js';
+import { RULE_TESTS } from './alert-rule-cases.js';
 import { runRuleTests } from '../helpers/promtool.js';
 import { removeDir, requireTool, tempDir } from './helpers.js';
 
@@ -25,15 +30,23 @@ test('the rendered rules file passes `promtool check rules`', () => {
       timeout: 60_000,
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`SUCCESS: ${SIGNER_ALERT_RULES.length} rules found`));
+    assert.match(r.stdout, new RegExp(`SUCCESS: ${ALERT_RULES.length} rules found`));
   } finally {
     removeDir(dir);
   }
-  const parsed = parse(signerAlertRules()) as { groups: Array<{ rules: unknown[] }> };
-  assert.equal(parsed.groups[0]!.rules.length, SIGNER_ALERT_RULES.length);
+  const parsed = parse(signerAlertRules()) as {
+    groups: Array<{ name: string; rules: Array<{ alert: string }> }>;
+  };
+  assert.deepEqual(
+    parsed.groups.map((g) => [g.name, g.rules.map((r) => r.alert)]),
+    [
+      ['vigil-signer', SIGNER_ALERT_RULES.map((r) => r.alert)],
+      ['vigil-cardano', CARDANO_ALERT_RULES.map((r) => r.alert)],
+    ],
+  );
 });
 
-for (const group of SIGNER_RULE_TESTS) {
+for (const group of RULE_TESTS) {
   test(`promtool: ${group.name}`, () => {
     if (!requireTool('promtool', ['--version'])) return;
     const [r] = runRuleTests(signerAlertRules(), [group]);
@@ -42,8 +55,8 @@ for (const group of SIGNER_RULE_TESTS) {
 }
 
 test('every rule has a firing case and a quiet case', () => {
-  for (const rule of SIGNER_ALERT_RULES) {
-    const evals = SIGNER_RULE_TESTS.flatMap((g) => g.alert_rule_test).filter(
+  for (const rule of ALERT_RULES) {
+    const evals = RULE_TESTS.flatMap((g) => g.alert_rule_test).filter(
       (t) => t.alertname === rule.alert,
     );
     assert.ok(
@@ -59,13 +72,13 @@ test('every rule has a firing case and a quiet case', () => {
 
 test('a rule broken to never fire, or to always fire, fails its promtool cases', () => {
   if (!requireTool('promtool', ['--version'])) return;
-  for (const rule of SIGNER_ALERT_RULES) {
+  for (const rule of ALERT_RULES) {
     for (const [how, expr] of [
       ['never fires', 'vector(1) == 0'],
       ['always fires', 'vector(1)'],
     ] as const) {
-      const broken = SIGNER_ALERT_RULES.map((r) => (r === rule ? { ...r, expr } : r));
-      const results = runRuleTests(signerAlertRules(broken), SIGNER_RULE_TESTS);
+      const broken = ALERT_RULES.map((r) => (r === rule ? { ...r, expr } : r));
+      const results = runRuleTests(signerAlertRules(broken), RULE_TESTS);
       assert.ok(
         results.some((r) => !r.passed),
         `${rule.alert} broken so that it ${how} still passes every case`,
