@@ -37,6 +37,11 @@ export class EtcdRegistryCells implements RegistryCells {
     private readonly identity: Buffer,
   ) {}
 
+  /** The store's prefix; the records live under registryKey(prefix, ''). */
+  get prefix(): string {
+    return this.options.prefix;
+  }
+
   /** Reads the store's identity (the store must have been initialised: `vigil state init`). */
   static async open(client: EtcdClient, options: EtcdRegistryOptions): Promise<EtcdRegistryCells> {
     const key = identityKey(options.prefix);

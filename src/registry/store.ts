@@ -16,6 +16,7 @@
  */
 import {
   RegistryError,
+  canonicalGrant,
   countersign as makeCountersignature,
   decodeRecord,
   encodeRecord,
@@ -107,7 +108,13 @@ export class RegistryStore {
           'flags change only with a flags grant signed by a quorum of validators',
         );
       const seq = curSeq + 1n;
-      return { write: encodeRecord(withCommit(s, seq)), result: { seq, duplicate: false } };
+      // A grant that changed the flags is kept with the version, so every validator's
+      // countersigner can check the change was allowed (src/registry/countersigner.ts).
+      const changed =
+        grant !== undefined && (cur === undefined || cur.content.flags !== s.content.flags);
+      const rec = withCommit(s, seq);
+      const write = encodeRecord(changed ? { ...rec, flagsGrant: canonicalGrant(grant) } : rec);
+      return { write, result: { seq, duplicate: false } };
     });
   }
 
@@ -129,12 +136,15 @@ export class RegistryStore {
    * A validator countersigns the subject's committed record at `seq` and the countersignature
    * is stored with it. Refused if `seq` is no longer (or not yet) the current one, if the key
    * is not in the validator set, if the stored record's subject signature does not verify, or
-   * if it has expired. Countersigning twice is a no-op.
+   * if it has expired. Countersigning twice is a no-op. With `expectContent`, also refused
+   * (REGISTRY_COUNTERSIGN_CONFLICT) unless the stored content is exactly those bytes: the
+   * countersigner checks a version and must sign that version, not one written since.
    */
   async countersign(
     subject: string,
     seq: bigint,
     validator: RegistrySigner,
+    options: { expectContent?: Uint8Array } = {},
   ): Promise<SignedRecord> {
     if (!this.validators.members.some((m) => eq(m, validator.publicKey)))
       throw new RegistryError(
@@ -150,6 +160,12 @@ export class RegistryStore {
         throw new RegistryError(
           seq < rec.seq ? 'REGISTRY_SEQ_STALE' : 'REGISTRY_SEQ_CONFLICT',
           `${subject}: asked to countersign seq ${seq}, the committed seq is ${rec.seq}`,
+        );
+      if (options.expectContent && !eq(options.expectContent, rec.contentBytes))
+        throw new RegistryError(
+          'REGISTRY_COUNTERSIGN_CONFLICT',
+          `${subject}: the content stored at seq ${seq} is not the one that was checked; not countersigning it`,
+          'someone wrote to the registry outside Vigil',
         );
       if (
         !verifyEd25519(
