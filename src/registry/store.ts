@@ -108,12 +108,11 @@ export class RegistryStore {
           'flags change only with a flags grant signed by a quorum of validators',
         );
       const seq = curSeq + 1n;
-      // A grant that changed the flags is kept with the version, so every validator's
-      // countersigner can check the change was allowed (src/registry/countersigner.ts).
-      const changed =
-        grant !== undefined && (cur === undefined || cur.content.flags !== s.content.flags);
+      // The grant (checked above, bound to this version) is kept with it, so every validator's
+      // countersigner can check a change of flags was allowed (src/registry/countersigner.ts)
+      // against the version it last countersigned, whatever is stored just before.
       const rec = withCommit(s, seq);
-      const write = encodeRecord(changed ? { ...rec, flagsGrant: canonicalGrant(grant) } : rec);
+      const write = encodeRecord(grant ? { ...rec, flagsGrant: canonicalGrant(grant) } : rec);
       return { write, result: { seq, duplicate: false } };
     });
   }
