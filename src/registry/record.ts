@@ -20,6 +20,7 @@
  *   content  = u8 1 | key[32] | u64 prevSeq | u64 issuedAtMs | u64 expiresAtMs | u32 flags
  *            | u8 len role | u8 n (u8 len capability)×n | u8 n (u16 len address)×n
  *   envelope = u8 1 | u16 len content | sig[64] | u64 seq | u8 n (key[32] sig[64])×n
+ *              [ | grant ]   (only when this version changed the subject's flags: see FlagsGrant)
  *
  * Canonical: capabilities and countersignatures sorted strictly ascending (so no duplicates),
  * no duplicate address, `seq = prevSeq + 1`, nothing after the last field, every field within
@@ -63,7 +64,8 @@ export type RegistryErrorCode =
   | 'REGISTRY_SEQ_STALE'
   | 'REGISTRY_SEQ_CONFLICT'
   | 'REGISTRY_FLAGS_IMMUTABLE'
-  | 'REGISTRY_NOT_FOUND';
+  | 'REGISTRY_NOT_FOUND'
+  | 'REGISTRY_COUNTERSIGN_CONFLICT';
 
 /** Every refusal of the registry: a stable code, and what to do about it where there is one. */
 export class RegistryError extends VigilError {
@@ -104,6 +106,12 @@ export interface SignedRecord extends Submission {
   readonly seq: bigint;
   /** Sorted strictly ascending by validator key. */
   readonly countersignatures: readonly Countersignature[];
+  /**
+   * The validator-quorum grant that let this version change the subject's flags, carried so
+   * that each validator's countersigner can tell an allowed change from a raw write. Bound to
+   * this version: same subject, `baseSeq = prevSeq`, `flags = content.flags`.
+   */
+  readonly flagsGrant?: FlagsGrant;
 }
 
 /** The validators whose countersignatures count, and how many make a quorum. */
@@ -326,6 +334,9 @@ class Reader {
     if (!b.every((c) => c >= 0x20 && c < 0x7f)) malformed('a string is not printable ASCII');
     return b.toString('latin1');
   }
+  remaining() {
+    return this.buf.length - this.at;
+  }
   end() {
     if (this.at !== this.buf.length) malformed(`${this.buf.length - this.at} trailing byte(s)`);
   }
@@ -470,6 +481,10 @@ export function encodeRecord(r: SignedRecord): Uint8Array {
     w.bytes(c.validator);
     w.bytes(c.signature);
   }
+  if (r.flagsGrant) {
+    checkGrantBinding(r.flagsGrant, r, invalid);
+    writeGrant(w, r.flagsGrant);
+  }
   return w.done();
 }
 
@@ -515,8 +530,14 @@ export function decodeRecord(bytes: Uint8Array): SignedRecord {
       malformed('countersignatures are not sorted by validator, or one is repeated');
     countersignatures.push({ validator, signature });
   }
+  if (r.remaining() === 0) {
+    r.end();
+    return { ...s, seq, countersignatures };
+  }
+  const flagsGrant = readGrant(r);
   r.end();
-  return { ...s, seq, countersignatures };
+  checkGrantBinding(flagsGrant, s, malformed);
+  return { ...s, seq, countersignatures, flagsGrant };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,6 +610,7 @@ export function verifyRecord(bytes: Uint8Array, o: VerifyOptions): SignedRecord 
         'REGISTRY_BAD_SIGNATURE',
         `${rec.peerId}: the countersignature of ${Buffer.from(c.validator).toString('hex')} does not verify`,
       );
+  if (rec.flagsGrant) verifyFlagsGrant(rec.flagsGrant, o.validators);
   for (const c of rec.countersignatures)
     if (!inSet(o.validators, c.validator))
       throw new RegistryError(
@@ -641,6 +663,63 @@ export function flagsGrantMessage(subjectKey: Uint8Array, baseSeq: bigint, flags
   w.u64(baseSeq);
   w.u32(flags);
   return w.done();
+}
+
+const GRANT_LAYOUT_VERSION = 1;
+
+/** A grant in canonical form: signatures sorted by validator, one per validator. */
+export function canonicalGrant(g: FlagsGrant): FlagsGrant {
+  const byKey = new Map<string, Countersignature>();
+  for (const sig of g.signatures) byKey.set(Buffer.from(sig.validator).toString('hex'), sig);
+  const signatures = [...byKey.values()].sort((a, b) => cmpBytes(a.validator, b.validator));
+  if (signatures.length > LIMITS.validators) invalid('too many flags grant signatures');
+  return {
+    subjectKey: Uint8Array.from(g.subjectKey),
+    baseSeq: g.baseSeq,
+    flags: g.flags,
+    signatures,
+  };
+}
+
+function writeGrant(w: Writer, g: FlagsGrant): void {
+  const c = canonicalGrant(g);
+  w.u8(GRANT_LAYOUT_VERSION);
+  w.bytes(c.subjectKey);
+  w.u64(c.baseSeq);
+  w.u32(c.flags);
+  w.u8(c.signatures.length);
+  for (const sig of c.signatures) {
+    w.bytes(sig.validator);
+    w.bytes(sig.signature);
+  }
+}
+
+function readGrant(r: Reader): FlagsGrant {
+  if (r.u8() !== GRANT_LAYOUT_VERSION) malformed('unknown flags grant layout version');
+  const subjectKey = r.bytes(32);
+  const baseSeq = r.u64();
+  const flags = r.u32();
+  const n = r.u8();
+  if (n > LIMITS.validators) malformed('too many flags grant signatures');
+  const signatures: Countersignature[] = [];
+  for (let i = 0; i < n; i++) {
+    const validator = r.bytes(32);
+    const signature = r.bytes(64);
+    if (i > 0 && cmpBytes(signatures[i - 1]!.validator, validator) >= 0)
+      malformed('flags grant signatures are not sorted by validator, or one is repeated');
+    signatures.push({ validator, signature });
+  }
+  return { subjectKey, baseSeq, flags, signatures };
+}
+
+/** A grant carried by a record must be for that very version. */
+function checkGrantBinding(g: FlagsGrant, s: Submission, fail: (why: string) => never): void {
+  if (
+    cmpBytes(g.subjectKey, s.content.subjectKey) !== 0 ||
+    g.baseSeq !== s.content.prevSeq ||
+    g.flags !== s.content.flags
+  )
+    fail('the flags grant it carries is not for this subject, base seq and flags');
 }
 
 /** One validator's signature on a flags change. */

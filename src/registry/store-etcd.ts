@@ -37,6 +37,11 @@ export class EtcdRegistryCells implements RegistryCells {
     private readonly identity: Buffer,
   ) {}
 
+  /** The store's prefix; the records live under registryKey(prefix, ''). */
+  get prefix(): string {
+    return this.options.prefix;
+  }
+
   /** Reads the store's identity (the store must have been initialised: `vigil state init`). */
   static async open(client: EtcdClient, options: EtcdRegistryOptions): Promise<EtcdRegistryCells> {
     const key = identityKey(options.prefix);
@@ -78,9 +83,20 @@ export class EtcdRegistryCells implements RegistryCells {
     let lastProblem = 'no attempt was made';
     for (let attempt = 1; attempt <= attempts && Date.now() < giveUpAt; attempt++) {
       try {
-        if (!this.cache.has(subject)) await this.read(key, subject);
+        const fresh = !this.cache.has(subject);
+        if (fresh) await this.read(key, subject);
         const current = this.cache.get(subject);
-        const plan = decide(current === undefined ? undefined : new Uint8Array(current));
+        let plan: { write?: Uint8Array; result: T };
+        try {
+          plan = decide(current === undefined ? undefined : new Uint8Array(current));
+        } catch (err) {
+          // A refusal decided on a cached value may be about a value replaced since by
+          // another writer: decide it again on a fresh read before answering it.
+          if (fresh) throw err;
+          this.cache.delete(subject);
+          attempt--;
+          continue;
+        }
         const compare: Compare[] = [
           current === undefined
             ? { key, target: 'version', version: 0n }

@@ -71,6 +71,11 @@ export class SqliteRegistryCells implements RegistryCells {
     this.selectAll = db.prepare('SELECT subject, record FROM records ORDER BY subject');
   }
 
+  /** The database file (a countersigner opens its own read-only connection to follow it). */
+  get path(): string {
+    return this.options.path;
+  }
+
   /** The schema version of the open file. */
   get schemaVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;

@@ -16,6 +16,7 @@
  */
 import {
   RegistryError,
+  canonicalGrant,
   countersign as makeCountersignature,
   decodeRecord,
   encodeRecord,
@@ -107,7 +108,12 @@ export class RegistryStore {
           'flags change only with a flags grant signed by a quorum of validators',
         );
       const seq = curSeq + 1n;
-      return { write: encodeRecord(withCommit(s, seq)), result: { seq, duplicate: false } };
+      // The grant (checked above, bound to this version) is kept with it, so every validator's
+      // countersigner can check a change of flags was allowed (src/registry/countersigner.ts)
+      // against the version it last countersigned, whatever is stored just before.
+      const rec = withCommit(s, seq);
+      const write = encodeRecord(grant ? { ...rec, flagsGrant: canonicalGrant(grant) } : rec);
+      return { write, result: { seq, duplicate: false } };
     });
   }
 
@@ -129,12 +135,15 @@ export class RegistryStore {
    * A validator countersigns the subject's committed record at `seq` and the countersignature
    * is stored with it. Refused if `seq` is no longer (or not yet) the current one, if the key
    * is not in the validator set, if the stored record's subject signature does not verify, or
-   * if it has expired. Countersigning twice is a no-op.
+   * if it has expired. Countersigning twice is a no-op. With `expectContent`, also refused
+   * (REGISTRY_COUNTERSIGN_CONFLICT) unless the stored content is exactly those bytes: the
+   * countersigner checks a version and must sign that version, not one written since.
    */
   async countersign(
     subject: string,
     seq: bigint,
     validator: RegistrySigner,
+    options: { expectContent?: Uint8Array } = {},
   ): Promise<SignedRecord> {
     if (!this.validators.members.some((m) => eq(m, validator.publicKey)))
       throw new RegistryError(
@@ -150,6 +159,12 @@ export class RegistryStore {
         throw new RegistryError(
           seq < rec.seq ? 'REGISTRY_SEQ_STALE' : 'REGISTRY_SEQ_CONFLICT',
           `${subject}: asked to countersign seq ${seq}, the committed seq is ${rec.seq}`,
+        );
+      if (options.expectContent && !eq(options.expectContent, rec.contentBytes))
+        throw new RegistryError(
+          'REGISTRY_COUNTERSIGN_CONFLICT',
+          `${subject}: the content stored at seq ${seq} is not the one that was checked; not countersigning it`,
+          'someone wrote to the registry outside Vigil',
         );
       if (
         !verifyEd25519(

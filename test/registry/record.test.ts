@@ -449,6 +449,43 @@ describe('flags grants', () => {
       refusedWith('REGISTRY_UNKNOWN_SIGNER'),
     );
   });
+
+  it('a record carries the grant that changed its flags: bound to its version, verified with it', () => {
+    const signed = (flags: number, signers: Ed25519Key[]) => ({
+      subjectKey: subject.publicKey,
+      baseSeq: 1n,
+      flags,
+      // Given unsorted and with a repeat: encoded canonically (sorted, one per validator).
+      signatures: [...signers, signers[0]!]
+        .reverse()
+        .map((v) => signFlagsGrant(subject.publicKey, 1n, flags, v)),
+    });
+    const { record, bytes: plain } = signedRecord(subject, vals.slice(0, 2), {
+      prevSeq: 1n,
+      flags: 3,
+    });
+    const carried = encodeRecord({ ...record, flagsGrant: signed(3, vals.slice(0, 2)) });
+    assert.equal(Buffer.compare(carried.subarray(0, plain.length), plain), 0, 'a trailer');
+    const back = decodeRecord(carried);
+    assert.equal(back.flagsGrant?.flags, 3);
+    assert.equal(back.flagsGrant?.signatures.length, 2);
+    assert.equal(Buffer.compare(encodeRecord(back), carried), 0, 'canonical');
+    assert.equal(verifyRecord(carried, { validators: set, nowMs: NOW }).seq, 2n);
+    // A grant for other flags is not this version's.
+    assert.throws(
+      () => encodeRecord({ ...record, flagsGrant: signed(7, vals.slice(0, 2)) }),
+      refusedWith('REGISTRY_INVALID_FIELD'),
+    );
+    const b = Buffer.from(carried);
+    b.writeUInt32BE(7, plain.length + 1 + 32 + 8);
+    assert.throws(() => decodeRecord(b), refusedWith('REGISTRY_RECORD_MALFORMED'));
+    // A carried grant below quorum fails verification of the whole record.
+    const weak = encodeRecord({ ...record, flagsGrant: signed(3, vals.slice(0, 1)) });
+    assert.throws(
+      () => verifyRecord(weak, { validators: set, nowMs: NOW }),
+      refusedWith('REGISTRY_NO_QUORUM'),
+    );
+  });
 });
 
 function encodeSubmissionOf(s: {

@@ -152,9 +152,14 @@ export function registryStoreSuite(
         seq: 2n,
         duplicate: false,
       });
-      assert.equal((await store.get(peerId))?.content.flags, 3);
-      // Unchanged flags need no grant.
+      const changed = await store.get(peerId);
+      assert.equal(changed?.content.flags, 3);
+      // The version keeps the grant that let it change the flags, so countersigners can check it.
+      assert.equal(changed?.flagsGrant?.baseSeq, 1n);
+      assert.equal(changed?.flagsGrant?.signatures.length, 2);
+      // Unchanged flags need no grant, and carry none.
       await store.submit(submission(subject, { prevSeq: 2n, flags: 3, role: 'relay' }));
+      assert.equal((await store.get(peerId))?.flagsGrant, undefined);
     } finally {
       await store.close();
     }
@@ -188,6 +193,14 @@ export function registryStoreSuite(
         store.countersign(peerId, 2n, VALIDATORS[1]!),
         refusedWith('REGISTRY_SEQ_CONFLICT'),
       );
+      // The countersigner names the content it checked: another one stored is not signed.
+      await assert.rejects(
+        store.countersign(peerId, 1n, VALIDATORS[1]!, {
+          expectContent: signedRecord(subject, [], { role: 'other' }).record.contentBytes,
+        }),
+        refusedWith('REGISTRY_COUNTERSIGN_CONFLICT'),
+      );
+      assert.equal((await store.get(peerId))?.countersignatures.length, 2);
       await store.submit(submission(subject, { prevSeq: 1n, role: 'relay' }));
       await assert.rejects(
         store.countersign(peerId, 1n, VALIDATORS[1]!),
