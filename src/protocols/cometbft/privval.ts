@@ -164,6 +164,11 @@ function encodeBlockId(b: BlockId): Uint8Array {
   return new ProtoWriter().bytesField(1, b.hash).messageField(2, psh, true).finish();
 }
 
+/**
+ * A RemoteSignerError. Its field is a pointer in CometBFT (`Error *RemoteSignerError`), and the
+ * node treats any non-nil error as a failure, so callers emit it even when every field is a
+ * default (an empty embedded message is still a present one).
+ */
 function encodeError(e: RemoteSignerError | undefined): Uint8Array | undefined {
   if (e === undefined) return undefined;
   return new ProtoWriter().int64Field(1, e.code).stringField(2, e.description).finish();
@@ -214,9 +219,9 @@ function encodePubKeyResponseBody(
       pk = new ProtoWriter().bytesField(field, m.pubKey.bytes, true).finish();
     }
     // gogoproto non-nullable: the (possibly empty) PublicKey is always written.
-    w.messageField(1, pk, true).messageField(2, encodeError(m.error));
+    w.messageField(1, pk, true).messageField(2, encodeError(m.error), true);
   } else {
-    w.messageField(2, encodeError(m.error));
+    w.messageField(2, encodeError(m.error), true);
     if (m.pubKey !== undefined) w.bytesField(3, m.pubKey.bytes).stringField(4, m.pubKey.type);
   }
   return w.finish();
@@ -240,7 +245,7 @@ function encodeBody(m: PrivvalMessage, protocol: PrivvalProtocol): Uint8Array {
     case 'signedVoteResponse':
       return new ProtoWriter()
         .messageField(1, encodeVote(m.vote, protocol), true)
-        .messageField(2, encodeError(m.error))
+        .messageField(2, encodeError(m.error), true)
         .finish();
     case 'signProposalRequest':
       return new ProtoWriter()
@@ -250,7 +255,7 @@ function encodeBody(m: PrivvalMessage, protocol: PrivvalProtocol): Uint8Array {
     case 'signedProposalResponse':
       return new ProtoWriter()
         .messageField(1, encodeProposal(m.proposal), true)
-        .messageField(2, encodeError(m.error))
+        .messageField(2, encodeError(m.error), true)
         .finish();
     case 'pingRequest':
     case 'pingResponse':
@@ -260,7 +265,7 @@ function encodeBody(m: PrivvalMessage, protocol: PrivvalProtocol): Uint8Array {
     case 'signBytesResponse':
       return new ProtoWriter()
         .bytesField(1, m.signature)
-        .messageField(2, encodeError(m.error))
+        .messageField(2, encodeError(m.error), true)
         .finish();
   }
 }

@@ -360,3 +360,13 @@ test('property: arbitrary bytes decode or fail with ProtoError, never another ex
     (e) => e instanceof ProtoError && /UTF-8/.test(e.message),
   );
 });
+
+test('a present error with every field at its default still travels (fast-check counterexample)', () => {
+  // CometBFT's responses hold `Error *RemoteSignerError`: any non-nil error is a failure, so an
+  // error with code 0 and no description must arrive as an error, not vanish on the wire.
+  const m = { kind: 'pubKeyResponse', error: { code: 0, description: '' } } as const;
+  for (const protocol of ['v0.38', 'v1'] as const) {
+    const bytes = encodePrivvalMessage(m, protocol);
+    assert.deepEqual(decodePrivvalMessage(bytes, protocol), m, protocol);
+  }
+});
