@@ -25,8 +25,16 @@ export function cometbftKeyJson(seed: Uint8Array): string {
   );
 }
 
-/** Creates the file exclusively: an existing key is never overwritten. Returns the public key. */
-export function generateCometbftKeyFile(path: string): Uint8Array {
+/**
+ * Writes a new random 32-byte seed into `path` in the form `render` gives it: exclusively (an
+ * existing key is never overwritten), mode 0600, in a parent directory created private. The
+ * seed is wiped once written; `after` sees it before that.
+ */
+function writeNewSeedFile<T>(
+  path: string,
+  render: (seed: Buffer) => string,
+  after: (seed: Buffer) => T,
+): T {
   if (existsSync(path)) {
     throw new VigilError(
       'KEY_EXISTS',
@@ -38,11 +46,16 @@ export function generateCometbftKeyFile(path: string): Uint8Array {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const seed = randomBytes(32);
   try {
-    writeFileSync(path, cometbftKeyJson(seed), { mode: 0o600, flag: 'wx' });
-    return Ed25519Key.fromSeed(seed).publicKey;
+    writeFileSync(path, render(seed), { mode: 0o600, flag: 'wx' });
+    return after(seed);
   } finally {
     seed.fill(0);
   }
+}
+
+/** Creates the file exclusively: an existing key is never overwritten. Returns the public key. */
+export function generateCometbftKeyFile(path: string): Uint8Array {
+  return writeNewSeedFile(path, cometbftKeyJson, (seed) => Ed25519Key.fromSeed(seed).publicKey);
 }
 
 /**
@@ -51,18 +64,9 @@ export function generateCometbftKeyFile(path: string): Uint8Array {
  * it with the loader of the scheme the key is bound to.
  */
 export function generateSeedFile(path: string): void {
-  if (existsSync(path)) {
-    throw new VigilError(
-      'KEY_EXISTS',
-      `${path} already exists`,
-      'Vigil never overwrites a key; choose another path',
-    );
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const seed = randomBytes(32);
-  try {
-    writeFileSync(path, seed.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-  } finally {
-    seed.fill(0);
-  }
+  writeNewSeedFile(
+    path,
+    (seed) => seed.toString('hex') + '\n',
+    () => undefined,
+  );
 }

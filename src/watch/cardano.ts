@@ -42,7 +42,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
 import { MetricsFormatError, parsePrometheusText } from '../status/prometheus-text.js';
-import { ProbeError, type ProbeErrorKind, type WatchLog } from './cometbft.js';
+import type { WatchLog } from './cometbft.js';
+import { ProbeError, fetchProbe, perRegistry, type ProbeErrorKind } from './probe.js';
 import type { CardanoWatchConfig } from './config.js';
 
 export const CARDANO_PROBES = ['metrics'] as const;
@@ -278,17 +279,8 @@ export class CardanoWatchMetrics {
   }
 }
 
-const metricsByRegistry = new WeakMap<Registry, CardanoWatchMetrics>();
-
 /** The one metrics set of a registry (several watchers share it, one chain_id each). */
-export function cardanoWatchMetrics(registry: Registry): CardanoWatchMetrics {
-  let m = metricsByRegistry.get(registry);
-  if (m === undefined) {
-    m = new CardanoWatchMetrics(registry);
-    metricsByRegistry.set(registry, m);
-  }
-  return m;
-}
+export const cardanoWatchMetrics = perRegistry((r) => new CardanoWatchMetrics(r));
 
 export interface CardanoWatcherOptions {
   readonly fetch?: typeof globalThis.fetch;
@@ -394,22 +386,14 @@ export class CardanoWatcher {
   }
 
   private async scrape(): Promise<string> {
-    let res: Response;
-    let text: string;
-    try {
-      res = await this.fetchFn(this.config.metricsUrl, {
-        signal: AbortSignal.timeout(this.config.timeoutMs),
-        headers: { accept: 'text/plain; version=0.0.4' },
-      });
-      text = await res.text();
-    } catch (err) {
-      const timeout = err instanceof Error && err.name === 'TimeoutError';
-      throw new ProbeError<CardanoProbe>(
-        'metrics',
-        timeout ? 'timeout' : 'unreachable',
-        timeout ? `no answer within ${this.config.timeoutMs} ms` : causeOf(err),
-      );
-    }
+    const res = await fetchProbe<CardanoProbe>(
+      this.fetchFn,
+      'metrics',
+      this.config.metricsUrl,
+      this.config.timeoutMs,
+      'text/plain; version=0.0.4',
+    );
+    const text = res.text;
     if (!res.ok)
       throw new ProbeError<CardanoProbe>(
         'metrics',
@@ -418,9 +402,4 @@ export class CardanoWatcher {
       );
     return text;
   }
-}
-
-function causeOf(err: unknown): string {
-  const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
-  return cause !== undefined ? errorMessage(cause) : errorMessage(err);
 }

@@ -18,7 +18,8 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
-import { VigilError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
+import { PROBE_ERROR_KINDS, ProbeError, fetchProbe, perRegistry } from './probe.js';
 import { bech32Encode } from '../keys/bech32.js';
 import {
   BLOCK_ID_FLAG_ABSENT,
@@ -34,26 +35,7 @@ import { valconsPrefixOf, type CometbftWatchConfig } from './config.js';
 export const PROBES = ['status', 'net_info', 'block', 'signing_info', 'validator'] as const;
 export type Probe = (typeof PROBES)[number];
 
-export const PROBE_ERROR_KINDS = [
-  'unreachable',
-  'timeout',
-  'http',
-  'rpc',
-  'malformed',
-  'wrong_chain',
-] as const;
-export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
-
-/** One probe that did not give a usable answer; never escapes a poll. Shared by the watchers. */
-export class ProbeError<P extends string = Probe> extends VigilError {
-  constructor(
-    readonly probe: P,
-    readonly kind: ProbeErrorKind,
-    message: string,
-  ) {
-    super(`WATCH_PROBE_${kind.toUpperCase()}`, `${probe}: ${message}`);
-  }
-}
+export { PROBE_ERROR_KINDS, ProbeError, type ProbeErrorKind } from './probe.js';
 
 type ChainLabel = 'chain_id';
 
@@ -150,17 +132,8 @@ export class CometbftWatchMetrics {
   }
 }
 
-const metricsByRegistry = new WeakMap<Registry, CometbftWatchMetrics>();
-
 /** The one metrics set of a registry (several watchers share it, one chain_id each). */
-export function cometbftWatchMetrics(registry: Registry): CometbftWatchMetrics {
-  let m = metricsByRegistry.get(registry);
-  if (m === undefined) {
-    m = new CometbftWatchMetrics(registry);
-    metricsByRegistry.set(registry, m);
-  }
-  return m;
-}
+export const cometbftWatchMetrics = perRegistry((r) => new CometbftWatchMetrics(r));
 
 export interface WatchLog {
   info(obj: object, msg: string): void;
@@ -423,22 +396,14 @@ export class CometbftWatcher {
   }
 
   private async getJson(probe: Probe, url: string): Promise<{ status: number; body: unknown }> {
-    let res: Response;
-    let text: string;
-    try {
-      res = await this.fetchFn(url, {
-        signal: AbortSignal.timeout(this.config.timeoutMs),
-        headers: { accept: 'application/json' },
-      });
-      text = await res.text();
-    } catch (err) {
-      const timeout = err instanceof Error && err.name === 'TimeoutError';
-      throw new ProbeError(
-        probe,
-        timeout ? 'timeout' : 'unreachable',
-        timeout ? `no answer within ${this.config.timeoutMs} ms` : causeOf(err),
-      );
-    }
+    const res = await fetchProbe(
+      this.fetchFn,
+      probe,
+      url,
+      this.config.timeoutMs,
+      'application/json',
+    );
+    const text = res.text;
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -490,9 +455,4 @@ function parseOrThrow<S extends z.ZodType>(probe: Probe, schema: S, value: unkno
     'malformed',
     `${issue.path.join('.') || '(answer)'}: ${issue.message}`,
   );
-}
-
-function causeOf(err: unknown): string {
-  const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
-  return cause !== undefined ? errorMessage(cause) : errorMessage(err);
 }
