@@ -185,10 +185,15 @@ describe('vigil agent on a real terminal', () => {
     const env = { ...process.env, NO_COLOR: '' };
 
     // In a pseudo-terminal (util-linux `script`), stopped with Ctrl-C as an operator would.
-    const command = [process.execPath, CLI_ENTRY, 'agent', '--config', file]
+    // `script -c` runs the command through $SHELL. `exec` makes the agent the terminal's
+    // foreground process itself: otherwise dash (SHELL=/bin/sh, as on CI) waits as its parent,
+    // takes the same Ctrl-C and reports 130 although the agent stopped cleanly with 0.
+    const command = `exec ${[process.execPath, CLI_ENTRY, 'agent', '--config', file]
       .map((a) => `'${a}'`)
-      .join(' ');
-    const tty = spawn('script', ['-qfec', command, '/dev/null'], { env });
+      .join(' ')}`;
+    const tty = spawn('script', ['-qfec', command, '/dev/null'], {
+      env: { ...env, SHELL: '/bin/sh' },
+    });
     let shown = '';
     const exited = new Promise<string>((resolve) =>
       tty.on('exit', (code, signal) => resolve(`${code ?? signal}`)),
