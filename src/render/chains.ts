@@ -1,4 +1,5 @@
 /** Chain node configuration: CometBFT, Cardano, Decred and Substrate (Polkadot). */
+import { isIP } from 'node:net';
 import { stringify as toToml } from 'smol-toml';
 import { peersOf, DCRD_RPC_PORT, DCRWALLET_RPC_PORT } from '../topology/plan.js';
 import type { Plan, PlannedHost } from '../topology/plan.js';
@@ -34,6 +35,26 @@ export function binaryName(a: Artifact): string {
   return artifactBinary(a).split('/').pop()!;
 }
 
+/** The extra public peers the topology lists for this host (`hosts[].peers`). */
+export function topologyPeers(
+  plan: Plan,
+  host: PlannedHost,
+): ReadonlyArray<{ address: string; port: number; id?: string | undefined }> {
+  return plan.topology.hosts[host.index]?.peers ?? [];
+}
+
+/** `host:port`, with an IPv6 literal in brackets. */
+function hostPort(address: string, port: number): string {
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** A peer's libp2p multiaddr with its peer id, as `--reserved-nodes` takes it. */
+export function peerMultiaddr(address: string, port: number, peerId: string): string {
+  const kind = isIP(address);
+  const proto = kind === 4 ? 'ip4' : kind === 6 ? 'ip6' : 'dns';
+  return `/${proto}/${address}/tcp/${port}/p2p/${peerId}`;
+}
+
 function nodeAddr(h: PlannedHost, chain: CometbftChain): string {
   return `${h.cometbftNodeKey!.id}@${h.vpnAddress}:${chain.p2pPort}`;
 }
@@ -54,7 +75,11 @@ export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftCha
       laddr: isValidator
         ? `tcp://${host.vpnAddress}:${chain.p2pPort}`
         : `tcp://0.0.0.0:${chain.p2pPort}`,
-      persistent_peers: peers.map((p) => nodeAddr(p, chain)).join(','),
+      persistent_peers: [
+        ...peers.map((p) => nodeAddr(p, chain)),
+        // Lint keeps validators free of extra peers; these are a sentry's public ones.
+        ...topologyPeers(plan, host).map((p) => `${p.id}@${hostPort(p.address, p.port)}`),
+      ].join(','),
       pex: !isValidator,
       // Validator peers are private VPN addresses, which strict address books reject.
       addr_book_strict: false,
@@ -111,7 +136,15 @@ export function cardanoTopology(plan: Plan, host: PlannedHost, chain: CardanoCha
             hotValency: producers.length + relays.length,
           },
         ],
-        publicRoots: [{ accessPoints: [], advertise: false }],
+        publicRoots: [
+          {
+            accessPoints: topologyPeers(plan, host).map((p) => ({
+              address: p.address,
+              port: p.port,
+            })),
+            advertise: false,
+          },
+        ],
         useLedgerAfterSlot: chain.useLedgerAfterSlot,
       },
       null,
@@ -128,6 +161,7 @@ export function decredConfigs(
   host: PlannedHost,
   chain: Extract<Chain, { kind: 'decred' }>,
   state: PlanState,
+  peers: ReadonlyArray<{ address: string; port: number }> = [],
 ): { dcrd: string; dcrwallet: string; voteChoices: string } {
   const password = state.secret(`${host.name}.dcrd-rpc`);
   const walletPassword = state.secret(`${host.name}.dcrwallet-rpc`);
@@ -137,6 +171,8 @@ export function decredConfigs(
     ['logdir', '/var/lib/dcrd/logs'],
     ...net,
     ['listen', `0.0.0.0:${chain.p2pPort}`],
+    // dcrd's `addpeer` (config.go: "Add a peer to connect with at startup"), repeatable.
+    ...peers.map((p): [string, string] => ['addpeer', hostPort(p.address, p.port)]),
     ['rpclisten', `127.0.0.1:${DCRD_RPC_PORT}`],
     ['rpcuser', 'vigil'],
     ['rpcpass', password],
@@ -226,7 +262,11 @@ export function supervisedByVigil(host: PlannedHost): boolean {
 }
 
 /** The systemd unit(s) for a host's chain software, with the flags each chain needs. */
-export function chainUnits(host: PlannedHost): UnitSpec[] {
+export function substrateNodeKeyPath(chain: Chain): string {
+  return `${chainDataDir(chain)}/node-key`;
+}
+
+export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
   const chain = host.chain;
   if (!chain) return [];
   const enable = host.active && !supervisedByVigil(host);
@@ -250,8 +290,13 @@ export function chainUnits(host: PlannedHost): UnitSpec[] {
         `--name ${host.name}`,
         `--base-path ${data}`,
         host.role === 'validator' ? '--validator' : '',
+        // `--port` conflicts with `--listen-addr` (clap refuses both); the address holds the port.
         `--listen-addr /ip4/0.0.0.0/tcp/${chain.p2pPort}`,
-        `--port ${chain.p2pPort}`,
+        // An authority refuses to start without an existing key file (NetworkKeyNotFound).
+        `--node-key-file ${substrateNodeKeyPath(chain)}`,
+        ...topologyPeers(plan, host).map(
+          (p) => `--reserved-nodes ${peerMultiaddr(p.address, p.port, p.id!)}`,
+        ),
         `--prometheus-port ${chain.metricsPort}`,
         // Bound on all interfaces; nftables lets only the monitor in, over the VPN.
         '--prometheus-external',
@@ -330,7 +375,7 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
     case 'cardano':
       return [f('/etc/cardano/topology.json', cardanoTopology(plan, host, chain))];
     case 'decred': {
-      const c = decredConfigs(host, chain, state);
+      const c = decredConfigs(host, chain, state, topologyPeers(plan, host));
       return [
         f('/etc/decred/dcrd.conf', c.dcrd, '0600'),
         f('/etc/decred/dcrwallet.conf', c.dcrwallet, '0600'),
@@ -338,6 +383,6 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
       ];
     }
     case 'substrate':
-      return [];
+      return [f(substrateNodeKeyPath(chain), host.substrateNodeKey!.secretHex + '\n', '0600')];
   }
 }

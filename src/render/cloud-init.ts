@@ -226,8 +226,13 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       fetches.push(fetchCommand(chain.dcrwallet, chainDir(chain), `${chain.name}.dcrwallet`));
     } else {
       fetches.push(fetchCommand(chain.binary, chainDir(chain), `${chain.name}.binary`));
+      // The Polkadot PVF workers sit beside the node binary, where it looks for them first.
+      if (chain.kind === 'substrate')
+        chain.workers.forEach((w, i) =>
+          fetches.push(fetchCommand(w, chainDir(chain), `${chain.name}.workers[${i}]`)),
+        );
     }
-    units.push(...chainUnits(host));
+    units.push(...chainUnits(plan, host));
   }
   for (const u of units)
     files.push({

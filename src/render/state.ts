@@ -7,6 +7,7 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, VigilError, errorMessage } from '../errors.js';
+import { peerIdFromEd25519 } from '../registry/peer-id.js';
 
 export interface WireguardKeys {
   readonly privateKey: string;
@@ -32,6 +33,13 @@ export function newWireguardKeys(): WireguardKeys {
     privateKey: Buffer.from(secret).toString('base64'),
     publicKey: Buffer.from(x25519.getPublicKey(secret)).toString('base64'),
   };
+}
+
+export interface SubstrateNodeKey {
+  /** The secret as the node reads it from its key file. */
+  readonly secretHex: string;
+  /** Its libp2p peer id, for `/p2p/<id>` addresses. */
+  readonly peerId: string;
 }
 
 export function cometbftNodeId(publicKey: Uint8Array): string {
@@ -106,6 +114,27 @@ export class PlanState {
     const rel = `cometbft/${host}.node_key.json`;
     const text = this.readOrCreate(rel, () => newCometbftNodeKey().json);
     return parseCometbftNodeKey(text, join(this.dir, rel));
+  }
+
+  /**
+   * A Substrate node's libp2p key: the 32-byte Ed25519 secret in hex, the form
+   * `--node-key-file` reads (substrate/client/cli/src/params/node_key_params.rs). Made once at
+   * plan time, because an authority refuses to start without one (NetworkKeyNotFound) and
+   * its peer id must stay stable for the peers that name it.
+   */
+  substrateNodeKey(host: string): SubstrateNodeKey {
+    const rel = `substrate/${host}.node_key`;
+    const text = this.readOrCreate(
+      rel,
+      () => Buffer.from(ed25519.utils.randomSecretKey()).toString('hex') + '\n',
+    );
+    const hex = text.trim();
+    if (!/^[0-9a-f]{64}$/.test(hex))
+      throw new InputError(`${join(this.dir, rel)} is damaged: expected 64 hex digits`);
+    return {
+      secretHex: hex,
+      peerId: peerIdFromEd25519(ed25519.getPublicKey(Buffer.from(hex, 'hex'))),
+    };
   }
 
   /** A random password for a local RPC (dcrd ↔ dcrwallet); hex so no config quoting issues. */

@@ -4,6 +4,7 @@
  * concerns. Pure functions: no I/O.
  */
 import type { Artifact, Chain, Provider, Role, Topology } from './schema.js';
+import { ed25519FromPeerId } from '../registry/peer-id.js';
 import { SIGNING_ROLES, expandHosts, signingKey, type ExpandedHost } from './expand.js';
 
 export type Severity = 'error' | 'warning';
@@ -21,6 +22,11 @@ export const LINT_RULES = {
   'cardano-relay-count': 'a Cardano block producer needs at least two relays',
   'cardano-producer-isolated': 'a Cardano block producer talks only to its own relays',
   'cometbft-sentry-count': 'a CometBFT validator sits behind at least two sentries',
+  'cometbft-validator-isolated': 'a CometBFT validator talks only to its own sentries',
+  'peer-address':
+    'an extra peer carries what its chain needs to dial it: a CometBFT node id (40 hex digits) or a Substrate peer id',
+  'substrate-workers':
+    'a Polkadot validator has its prepare and execute worker binaries installed next to it',
   'guard-member-count': 'a guard cluster has an odd number of members, at least three',
   'guard-region-quorum': 'losing any one region must leave the guard cluster a quorum',
   'decred-wallet-count': 'Decred solo voting needs at least three voting wallets',
@@ -48,6 +54,41 @@ const ROLES_BY_KIND: Record<Chain['kind'], readonly Role[]> = {
   decred: ['voting-wallet'],
 };
 const CHAINLESS_ROLES: readonly Role[] = ['guard-member', 'monitor'];
+
+/** The PVF workers a `polkadot` validator needs beside it (polkadot/cli/src/cli.rs). */
+export const POLKADOT_WORKERS = ['polkadot-prepare-worker', 'polkadot-execute-worker'] as const;
+
+function binaryBaseName(a: Artifact): string {
+  const path = a.binary ?? new URL(a.url).pathname;
+  return path.split('/').pop() ?? '';
+}
+
+function missingWorkers(chain: Extract<Chain, { kind: 'substrate' }>): string[] {
+  if (binaryBaseName(chain.binary) !== 'polkadot') return [];
+  const have = new Set(chain.workers.map(binaryBaseName));
+  return POLKADOT_WORKERS.filter((w) => !have.has(w));
+}
+
+/** Why an extra peer cannot be dialled on its chain, or undefined when it can. */
+function peerProblem(
+  kind: Chain['kind'],
+  peer: { address: string; port: number; id?: string | undefined },
+): string | undefined {
+  if (kind === 'cometbft') {
+    if (!peer.id || !/^[0-9a-f]{40}$/.test(peer.id))
+      return `peer ${peer.address}:${peer.port} needs its CometBFT node id (40 lower-case hex digits, \`cometbft show-node-id\`)`;
+  } else if (kind === 'substrate') {
+    if (!peer.id) return `peer ${peer.address}:${peer.port} needs its libp2p peer id (12D3KooW…)`;
+    try {
+      ed25519FromPeerId(peer.id);
+    } catch {
+      return `peer ${peer.address}:${peer.port}: ${peer.id} is not an Ed25519 libp2p peer id`;
+    }
+  } else if (peer.id) {
+    return `peer ${peer.address}:${peer.port}: a ${kind} peer is dialled by address alone; remove its id`;
+  }
+  return undefined;
+}
 
 function finding(
   code: LintCode,
@@ -123,6 +164,10 @@ function artifactsOf(topology: Topology): Array<{ path: string; artifact: Artifa
       out.push({ path: `chains[${i}].dcrwallet`, artifact: chain.dcrwallet });
     } else {
       out.push({ path: `chains[${i}].binary`, artifact: chain.binary });
+      if (chain.kind === 'substrate')
+        chain.workers.forEach((artifact, w) =>
+          out.push({ path: `chains[${i}].workers[${w}]`, artifact }),
+        );
     }
   });
   return out;
@@ -248,9 +293,37 @@ export function lintTopology(topology: Topology): LintFinding[] {
             ),
           );
     }
+    for (const i of new Set(members.map((e) => e.index)))
+      topology.hosts[i]!.peers.forEach((peer, pi) => {
+        const problem = peerProblem(chain.kind, peer);
+        if (problem)
+          out.push(
+            finding('peer-address', `hosts[${i}].peers[${pi}]`, `${chain.name}: ${problem}`),
+          );
+      });
+    if (chain.kind === 'substrate' && ofRole('validator').length > 0) {
+      const missing = missingWorkers(chain);
+      if (missing.length > 0)
+        out.push(
+          finding(
+            'substrate-workers',
+            `chains[${ci}].workers`,
+            `${chain.name} runs ${binaryBaseName(chain.binary)} as a validator without ${missing.join(' and ')}; add them from the same release`,
+          ),
+        );
+    }
     if (chain.kind === 'cometbft') {
       const validators = ofRole('validator');
       const sentries = ofRole('sentry');
+      for (const i of new Set(validators.map((e) => e.index)))
+        if (topology.hosts[i]!.peers.length > 0)
+          out.push(
+            finding(
+              'cometbft-validator-isolated',
+              `hosts[${i}].peers`,
+              'a validator behind sentries must dial only its sentries: move the extra peers to the sentries',
+            ),
+          );
       if (validators.length > 0 && sentries.length < 2)
         out.push(
           finding(

@@ -2,7 +2,12 @@
  * The one internal plan model every renderer reads: machines expanded from counts, their VPN
  * addresses and keys, and the ports each one opens, to whom.
  */
-import type { PlanState, CometbftNodeKey, WireguardKeys } from '../render/state.js';
+import type {
+  PlanState,
+  CometbftNodeKey,
+  SubstrateNodeKey,
+  WireguardKeys,
+} from '../render/state.js';
 import { expandHosts, signingKey } from './expand.js';
 import type { Chain, Provider, Role, Topology } from './schema.js';
 
@@ -38,6 +43,7 @@ export interface PlannedHost {
   readonly vpnAddress: string;
   readonly wireguard: WireguardKeys;
   readonly cometbftNodeKey?: CometbftNodeKey;
+  readonly substrateNodeKey?: SubstrateNodeKey;
   readonly ports: readonly PortRule[];
 }
 
@@ -71,6 +77,7 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
     vpnAddress: addresses.get(e.name)!,
     wireguard: state.wireguard(e.name),
     ...(e.chain?.kind === 'cometbft' ? { cometbftNodeKey: state.cometbftNodeKey(e.name) } : {}),
+    ...(e.chain?.kind === 'substrate' ? { substrateNodeKey: state.substrateNodeKey(e.name) } : {}),
   }));
   // A host reaching its own VPN address goes over loopback, which is always accepted.
   const hosts = drafts.map((d) => ({

@@ -78,6 +78,12 @@ export const SubstrateChainSchema = z.strictObject({
   /** The --chain argument (polkadot, kusama, westend or a spec path). */
   chainSpec: z.string().min(1),
   binary: ArtifactSchema,
+  /**
+   * Binaries installed next to `binary`: a relay-chain validator (the `polkadot` binary)
+   * refuses to validate without `polkadot-prepare-worker` and `polkadot-execute-worker`,
+   * which it looks for in its own directory (polkadot/cli/src/cli.rs, `--workers-path`).
+   */
+  workers: z.array(ArtifactSchema).default([]),
   p2pPort: port.default(30333),
   metricsPort: port.default(9615),
 });
@@ -134,8 +140,20 @@ export const HostSchema = z.strictObject({
   key: z.string().min(1).optional(),
   /** A passive (standby) signer holds the key but must not sign unless promoted. */
   active: z.boolean().default(true),
-  /** Extra public peers this host dials (a producer must have none). */
-  peers: z.array(z.strictObject({ address: z.string().min(1), port })).default([]),
+  /**
+   * Extra public peers this host dials (a block producer or validator behind sentries must
+   * have none). `id` is the peer's node id where the chain's address format needs one:
+   * CometBFT (40 hex digits, `id@host:port`) and Substrate (a libp2p peer id, `/p2p/<id>`).
+   */
+  peers: z
+    .array(
+      z.strictObject({
+        address: z.string().min(1),
+        port,
+        id: z.string().min(1).optional(),
+      }),
+    )
+    .default([]),
   /** Decred voting wallets: per-host overrides checked for consistency by lint. */
   decred: z
     .strictObject({

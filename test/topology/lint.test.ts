@@ -165,6 +165,50 @@ test('each rule fires on its own violation and points at an existing path', () =
         [decredChain],
       ),
     ],
+    [
+      'cometbft-validator-isolated',
+      withHosts(
+        [
+          h('val', 'validator', 'fsn1', {
+            chain: 'hub',
+            peers: [{ address: '1.2.3.4', port: 26656, id: 'ab'.repeat(20) }],
+          }),
+          h('sen', 'sentry', 'hel1', { chain: 'hub', count: 2, region: 'x' }),
+        ],
+        [cometChain],
+        { spread: false },
+      ),
+    ],
+    [
+      'peer-address',
+      withHosts(
+        [
+          h('val', 'validator', 'fsn1', { chain: 'hub' }),
+          h('sen', 'sentry', 'hel1', {
+            chain: 'hub',
+            count: 2,
+            peers: [{ address: 'seed.example.org', port: 26656 }],
+          }),
+        ],
+        [cometChain],
+        { spread: false },
+      ),
+    ],
+    [
+      'substrate-workers',
+      withHosts(
+        [h('dot', 'validator', 'fsn1', { chain: 'dot' })],
+        [
+          {
+            name: 'dot',
+            kind: 'substrate',
+            chainSpec: 'polkadot',
+            binary: { ...artifact('polkadot'), binary: 'polkadot' },
+            workers: [artifact('polkadot-prepare-worker')],
+          },
+        ],
+      ),
+    ],
     ['guard-member-count', withHosts([h('g1', 'guard-member', 'a'), h('g2', 'guard-member', 'b')])],
     [
       'guard-region-quorum',
