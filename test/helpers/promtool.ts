@@ -17,17 +17,23 @@ export interface RuleGroupResult {
 
 export function runRuleTests(
   rulesYaml: string,
-  groups: ReadonlyArray<{ name: string }>,
+  groups: ReadonlyArray<{ name: string; evaluation_interval?: string }>,
 ): RuleGroupResult[] {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-promtool-'));
   try {
     writeFileSync(join(dir, 'rules.yml'), rulesYaml);
-    return groups.map((group, i) => {
+    return groups.map(({ evaluation_interval, ...group }, i) => {
       const file = `test-${i}.yml`;
       writeFileSync(
         join(dir, file),
         stringify(
-          { rule_files: ['rules.yml'], evaluation_interval: '1m', tests: [group] },
+          // A file-level setting in promtool: a group spanning days evaluates every rule every
+          // minute unless its cases say a coarser step is enough.
+          {
+            rule_files: ['rules.yml'],
+            evaluation_interval: evaluation_interval ?? '1m',
+            tests: [group],
+          },
           { lineWidth: 0 },
         ),
       );

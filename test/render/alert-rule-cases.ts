@@ -14,6 +14,11 @@ export interface RuleTestGroup {
   interval: string;
   input_series: Array<{ series: string; values: string }>;
   alert_rule_test: Array<{ eval_time: string; alertname: string; exp_alerts: ExpAlert[] }>;
+  /**
+   * promtool's rule evaluation step for this group (default 1m). Groups spanning days with
+   * rules that have no `for:` evaluate per `interval`: 270 h at 1 m is 16,200 evaluations.
+   */
+  evaluation_interval?: string;
 }
 
 /** Target labels every vigil series carries on the monitor (scrape config + agent label). */
@@ -407,6 +412,8 @@ export const CARDANO_RULE_TESTS: RuleTestGroup[] = [
     // 4h at 260h. A relay has no KES series; a fresh certificate stays quiet.
     name: 'VigilCardanoKESExpiring10d/5d/1d/4h: each in its band, one at a time',
     interval: '1h',
+    // The KES rules have no `for:`: one evaluation per sample is exact.
+    evaluation_interval: '1h',
     input_series: [
       {
         series: sel('vigil_watch_cardano_kes_remaining_seconds', watchTarget('cardano-mainnet')),
