@@ -15,6 +15,12 @@ export interface RenderedFile {
 }
 
 export const SERVICE_USER = 'vigild';
+/**
+ * The chain node's own user. Never the agent's: a node compromised through its p2p or RPC
+ * surface must not read the validator key, the agent's config or the watermark store
+ * (all `vigild`, 0600/0640, in directories the node's user cannot enter).
+ */
+export const NODE_USER = 'chainnode';
 
 export function chainDir(chain: Chain): string {
   return `/opt/${chain.name}`;
@@ -280,7 +286,7 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           name: `${chain.name}-node.service`,
           description: `CometBFT node for ${chain.chainId}`,
           execStart: `${dir}/bin/${binaryName(chain.binary)} start --home ${data}`,
-          user: SERVICE_USER,
+          user: NODE_USER,
           enable,
         },
       ];
@@ -309,7 +315,7 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           name: `${chain.name}-node.service`,
           description: `Substrate node for ${chain.chainSpec}`,
           execStart: `${dir}/bin/${binaryName(chain.binary)} ${flags.join(' ')}`,
-          user: SERVICE_USER,
+          user: NODE_USER,
           enable,
           ...bound,
         },
@@ -329,7 +335,7 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
             `${dir}/bin/${binaryName(chain.binary)} run --config ${dir}/share/${chain.network}/config.json` +
             ` --topology /etc/cardano/topology.json --database-path ${data}/db --socket-path ${data}/node.socket` +
             ` --host-addr ${listen} --port ${chain.p2pPort}${keys}`,
-          user: SERVICE_USER,
+          user: NODE_USER,
           enable,
           ...bound,
         },
@@ -341,14 +347,14 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           name: 'dcrd.service',
           description: `dcrd full node (${chain.network})`,
           execStart: `${dir}/bin/${binaryName(chain.dcrd)} --configfile=/etc/decred/dcrd.conf`,
-          user: SERVICE_USER,
+          user: NODE_USER,
           enable: true,
         },
         {
           name: 'dcrwallet.service',
           description: 'dcrwallet voting wallet',
           execStart: `${dir}/bin/${binaryName(chain.dcrwallet)} --configfile=/etc/decred/dcrwallet.conf`,
-          user: SERVICE_USER,
+          user: NODE_USER,
           after: ['dcrd.service'],
           enable: true,
         },
@@ -364,7 +370,7 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
     path,
     content,
     permissions,
-    owner: `${SERVICE_USER}:${SERVICE_USER}`,
+    owner: `${NODE_USER}:${NODE_USER}`,
   });
   switch (chain.kind) {
     case 'cometbft':
@@ -379,7 +385,7 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
       return [
         f('/etc/decred/dcrd.conf', c.dcrd, '0600'),
         f('/etc/decred/dcrwallet.conf', c.dcrwallet, '0600'),
-        f('/etc/vigil/decred-vote-choices.json', c.voteChoices),
+        f('/etc/decred/vote-choices.json', c.voteChoices),
       ];
     }
     case 'substrate':

@@ -8,6 +8,7 @@ import type { Artifact } from '../topology/schema.js';
 import { InputError } from '../errors.js';
 import {
   SERVICE_USER,
+  NODE_USER,
   artifactBinary,
   binaryName,
   chainDataDir,
@@ -145,7 +146,8 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         {
           path: '/etc/vigil/watchdog.yaml',
           content: watchdogConfig(host),
-          permissions: '0644',
+          // Read by the watchdog (root) only; nothing in /etc/vigil is for the node's user.
+          permissions: '0600',
           owner: root,
         },
         {
@@ -180,15 +182,15 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     );
   }
   if (host.role === 'guard-member') {
+    // Debian's etcd-server package brings an etcd user; a pinned artifact runs as ours.
+    const etcdUser = t.vigil.etcd ? SERVICE_USER : 'etcd';
     files.push({
       path: '/etc/vigil/etcd.yaml',
       content: etcdConfig(plan, host, state.clusterToken(t.name)),
-      permissions: '0644',
-      owner: root,
+      permissions: '0640',
+      owner: `root:${etcdUser}`,
     });
     let etcdBin = '/usr/bin/etcd';
-    // Debian's etcd-server package brings an etcd user; a pinned artifact runs as ours.
-    const etcdUser = t.vigil.etcd ? SERVICE_USER : 'etcd';
     etcdDataOwner = `${etcdUser}:${etcdUser}`;
     if (t.vigil.etcd) {
       fetches.push(fetchCommand(t.vigil.etcd, '/opt/etcd', 'vigil.etcd'));
@@ -242,14 +244,20 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       owner: root,
     });
 
-  const dataDirs = ['/var/lib/vigil', ...(chain ? [chainDataDir(chain)] : [])];
-  if (chain?.kind === 'decred') dataDirs.push('/var/lib/dcrd', '/var/lib/dcrwallet');
+  const nodeDirs = chain ? [chainDataDir(chain)] : [];
+  if (chain?.kind === 'decred') nodeDirs.push('/var/lib/dcrd', '/var/lib/dcrwallet');
   const runcmd: Array<string | string[]> = [
     ['systemctl', 'daemon-reload'],
     // Ubuntu 24.04 socket-activates sshd: restarting the socket applies the new port.
     ['sh', '-c', 'systemctl restart ssh.socket 2>/dev/null || true; systemctl restart ssh'],
-    ['mkdir', '-p', ...dataDirs],
-    ['chown', '-R', `${SERVICE_USER}:${SERVICE_USER}`, ...dataDirs],
+    // The agent's directory (store, local watermark) is closed to every other user.
+    ['install', '-d', '-m', '0700', '-o', SERVICE_USER, '-g', SERVICE_USER, '/var/lib/vigil'],
+    ...(nodeDirs.length > 0
+      ? [
+          ['mkdir', '-p', ...nodeDirs],
+          ['chown', '-R', `${NODE_USER}:${NODE_USER}`, ...nodeDirs],
+        ]
+      : []),
     ...(etcdDataOwner
       ? [
           ['mkdir', '-p', '-m', '0700', '/var/lib/vigil-etcd'],
@@ -291,6 +299,17 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         homedir: '/var/lib/vigil',
         no_create_home: false,
       },
+      ...(chain
+        ? [
+            {
+              name: NODE_USER,
+              system: true,
+              shell: '/usr/sbin/nologin',
+              homedir: chainDataDir(chain),
+              no_create_home: true,
+            },
+          ]
+        : []),
     ],
     disable_root: true,
     ssh_pwauth: false,
