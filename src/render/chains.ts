@@ -105,6 +105,38 @@ export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftCha
   return `# CometBFT config for ${host.name} (${host.role}) on ${chain.chainId}.\n${toToml(config)}\n`;
 }
 
+/**
+ * `vigil-cardano-config IN OUT HOST PORT`: the release's config.json with the node's metrics
+ * on HOST:PORT (the VPN address, where the monitor scrapes and nftables admits only it), for
+ * both tracing systems: the new one's `PrometheusSimple [suffix|nosuffix] HOST PORT` backends
+ * (cardano-node 10.x configs ship `PrometheusSimple suffix 127.0.0.1 12798`) and the legacy
+ * `hasPrometheus: [HOST, PORT]`. OUT sits beside IN because the node resolves the genesis
+ * files relative to its config's directory. Run at install and after every upgrade.
+ */
+export const CARDANO_CONFIG_SCRIPT = `#!/bin/sh
+set -eu
+in="$1"; out="$2"; host="$3"; port="$4"
+jq --arg host "$host" --argjson port "$port" '
+  .hasPrometheus = [$host, $port]
+  | if ((.TraceOptions[""].backends? // null) | type) == "array" then
+      .TraceOptions[""].backends |= map(
+        if startswith("PrometheusSimple") then
+          (split(" ") | map(select(. != ""))) as $w
+          | ([$w[0]] + (if ($w[1] == "suffix" or $w[1] == "nosuffix") then [$w[1]] else [] end)
+             + [$host, ($port | tostring)]) | join(" ")
+        else . end)
+    else . end
+' "$in" > "$out.tmp"
+chmod 0644 "$out.tmp"
+mv "$out.tmp" "$out"
+`;
+export const CARDANO_CONFIG_COMMAND = '/usr/local/sbin/vigil-cardano-config';
+
+export function cardanoConfigPaths(chain: CardanoChain): { upstream: string; rendered: string } {
+  const base = `${chainDir(chain)}/share/${chain.network}`;
+  return { upstream: `${base}/config.json`, rendered: `${base}/config.vigil.json` };
+}
+
 export function cardanoTopology(plan: Plan, host: PlannedHost, chain: CardanoChain): string {
   const producers = peersOf(plan.hosts, host, 'producer');
   const relays = peersOf(plan.hosts, host, 'relay').filter((r) => r.name !== host.name);
@@ -332,7 +364,7 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           name: `${chain.name}-node.service`,
           description: `Cardano ${host.role} (${chain.network})`,
           execStart:
-            `${dir}/bin/${binaryName(chain.binary)} run --config ${dir}/share/${chain.network}/config.json` +
+            `${dir}/bin/${binaryName(chain.binary)} run --config ${cardanoConfigPaths(chain).rendered}` +
             ` --topology /etc/cardano/topology.json --database-path ${data}/db --socket-path ${data}/node.socket` +
             ` --host-addr ${listen} --port ${chain.p2pPort}${keys}`,
           user: NODE_USER,

@@ -9,6 +9,9 @@ import { InputError } from '../errors.js';
 import {
   SERVICE_USER,
   NODE_USER,
+  CARDANO_CONFIG_COMMAND,
+  CARDANO_CONFIG_SCRIPT,
+  cardanoConfigPaths,
   artifactBinary,
   binaryName,
   chainDataDir,
@@ -228,6 +231,24 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       fetches.push(fetchCommand(chain.dcrwallet, chainDir(chain), `${chain.name}.dcrwallet`));
     } else {
       fetches.push(fetchCommand(chain.binary, chainDir(chain), `${chain.name}.binary`));
+      if (chain.kind === 'cardano') {
+        // The release binds metrics to 127.0.0.1; the monitor scrapes the VPN address.
+        const { upstream, rendered } = cardanoConfigPaths(chain);
+        files.push({
+          path: CARDANO_CONFIG_COMMAND,
+          content: CARDANO_CONFIG_SCRIPT,
+          permissions: '0755',
+          owner: root,
+        });
+        packages.push('jq');
+        fetches.push([
+          CARDANO_CONFIG_COMMAND,
+          upstream,
+          rendered,
+          host.vpnAddress,
+          String(chain.metricsPort),
+        ]);
+      }
       // The Polkadot PVF workers sit beside the node binary, where it looks for them first.
       if (chain.kind === 'substrate')
         chain.workers.forEach((w, i) =>
