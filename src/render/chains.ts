@@ -5,6 +5,14 @@ import { peersOf, DCRD_RPC_PORT, DCRWALLET_RPC_PORT } from '../topology/plan.js'
 import type { Plan, PlannedHost } from '../topology/plan.js';
 import type { Artifact, CardanoChain, Chain, CometbftChain } from '../topology/schema.js';
 import type { PlanState } from './state.js';
+import {
+  DCRWALLET_SETUP_COMMAND,
+  DCRWALLET_SETUP_CONFIG,
+  DCRWALLET_SETUP_SCRIPT,
+  DCRWALLET_SETUP_UNIT,
+  dcrwalletSetup,
+  dcrwalletSetupUnit,
+} from './decred.js';
 
 export interface RenderedFile {
   /** Absolute path on the host. */
@@ -200,7 +208,7 @@ export function decredConfigs(
   chain: Extract<Chain, { kind: 'decred' }>,
   state: PlanState,
   peers: ReadonlyArray<{ address: string; port: number }> = [],
-): { dcrd: string; dcrwallet: string; voteChoices: string } {
+): { dcrd: string; dcrwallet: string } {
   const password = state.secret(`${host.name}.dcrd-rpc`);
   const walletPassword = state.secret(`${host.name}.dcrwallet-rpc`);
   const net: Array<[string, string | number]> = chain.network === 'testnet' ? [['testnet', 1]] : [];
@@ -231,10 +239,7 @@ export function decredConfigs(
     ['password', walletPassword],
     ['nogrpc', 1],
   ]);
-  const choices = Object.fromEntries(
-    Object.entries(chain.voteChoices).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  );
-  return { dcrd, dcrwallet, voteChoices: JSON.stringify(choices, null, 2) + '\n' };
+  return { dcrd, dcrwallet };
 }
 
 export interface UnitSpec {
@@ -417,7 +422,25 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
       return [
         f('/etc/decred/dcrd.conf', c.dcrd, '0600'),
         f('/etc/decred/dcrwallet.conf', c.dcrwallet, '0600'),
-        f('/etc/decred/vote-choices.json', c.voteChoices),
+        // Applied by dcrwallet-setup.service after every wallet start (src/render/decred.ts).
+        {
+          path: DCRWALLET_SETUP_CONFIG,
+          content: JSON.stringify(dcrwalletSetup(host, chain), null, 2) + '\n',
+          permissions: '0600',
+          owner: 'root:root',
+        },
+        {
+          path: DCRWALLET_SETUP_COMMAND,
+          content: DCRWALLET_SETUP_SCRIPT,
+          permissions: '0755',
+          owner: 'root:root',
+        },
+        {
+          path: `/etc/systemd/system/${DCRWALLET_SETUP_UNIT}`,
+          content: dcrwalletSetupUnit(),
+          permissions: '0644',
+          owner: 'root:root',
+        },
       ];
     }
     case 'substrate':

@@ -6,6 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import type { Plan, PlannedHost } from '../topology/plan.js';
 import type { Artifact } from '../topology/schema.js';
 import { InputError } from '../errors.js';
+import { DCRWALLET_SETUP_UNIT } from './decred.js';
 import {
   SERVICE_USER,
   NODE_USER,
@@ -227,6 +228,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   if (chain) {
     files.push(...chainFiles(plan, host, state));
     if (chain.kind === 'decred') {
+      packages.push('jq');
       fetches.push(fetchCommand(chain.dcrd, chainDir(chain), `${chain.name}.dcrd`));
       fetches.push(fetchCommand(chain.dcrwallet, chainDir(chain), `${chain.name}.dcrwallet`));
     } else {
@@ -294,6 +296,8 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     ...fetches,
     ...(etcdStore ? [] : storeInit),
     ...units.filter((u) => u.enable).map((u) => ['systemctl', 'enable', '--now', u.name]),
+    // Unlocks the voting wallet and applies its choices, now and after every wallet start.
+    ...(chain?.kind === 'decred' ? [['systemctl', 'enable', '--now', DCRWALLET_SETUP_UNIT]] : []),
     ...(etcdStore ? storeInit : []),
     // After the fetch: it runs the binary the agent runs.
     ...(host.key !== undefined && supervisedByVigil(host)

@@ -102,6 +102,8 @@ export const CardanoChainSchema = z.strictObject({
 });
 
 const voteChoices = z.record(z.string().min(1), z.string().min(1));
+/** dcrwallet's treasury and tspend policies (rpc/jsonrpc/types: yes, no, abstain). */
+const votePolicy = z.enum(['yes', 'no', 'abstain']);
 
 export const DecredChainSchema = z.strictObject({
   ...chainBase,
@@ -111,6 +113,14 @@ export const DecredChainSchema = z.strictObject({
   dcrwallet: ArtifactSchema,
   p2pPort: port.default(9108),
   voteChoices: voteChoices.default({}),
+  /** `settreasurypolicy`: a treasury spending key (33-byte compressed pubkey, hex) → policy. */
+  treasuryPolicies: z
+    .record(z.string().regex(/^[0-9a-f]{66}$/, 'a 33-byte public key in hex'), votePolicy)
+    .default({}),
+  /** `settspendpolicy`: a tspend transaction hash → policy. */
+  tspendPolicies: z
+    .record(z.string().regex(/^[0-9a-f]{64}$/, 'a transaction hash in hex'), votePolicy)
+    .default({}),
 });
 
 export const ChainSchema = z.discriminatedUnion('kind', [

@@ -123,7 +123,15 @@ test('Decred wallets: full dcrd, voting on, same choices everywhere', () => {
     assert.match(wallet, /^enablevoting=1$/m);
     assert.match(wallet, /^rpcconnect=127\.0\.0\.1:9109$/m);
     assert.doesNotMatch(wallet, /spv/i);
-    choices.add(files.get(`hosts/${w}/files/etc__decred__vote-choices.json`)!);
+    choices.add(
+      JSON.stringify(
+        (
+          JSON.parse(files.get(`hosts/${w}/files/etc__decred__dcrwallet-setup.json`)!) as {
+            voteChoices: unknown;
+          }
+        ).voteChoices,
+      ),
+    );
   }
   assert.equal(choices.size, 1);
 });

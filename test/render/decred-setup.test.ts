@@ -1,0 +1,259 @@
+/**
+ * Issue 12: Decred wallets voted defaults (the choices went to a file nothing read) and started
+ * locked after every reboot. The rendered setup script is run here with sh, curl and jq against
+ * a dcrwallet stand-in on loopback that speaks the wallet's JSON-RPC over TLS with basic auth
+ * (methods and parameters as in decred/dcrwallet rpc/jsonrpc/types/methods.go; answers shaped
+ * like dcrwallet's: walletinfo {daemonconnected, unlocked, voting, ...}, getvotechoices
+ * {version, choices: [{agendaid, agendadescription, choiceid, choicedescription}]}).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:https';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { parse } from 'yaml';
+import { initCa, issueCert } from '../../src/etcd/pki.js';
+import {
+  DCRWALLET_SETUP_CONFIG,
+  DCRWALLET_SETUP_SCRIPT,
+  DCRWALLET_SETUP_UNIT,
+  type DcrwalletSetup,
+} from '../../src/render/decred.js';
+import { planExample, removeDir, requireTool, tempDir } from './helpers.js';
+
+const dir = tempDir('dcrwallet-setup');
+after(() => removeDir(dir));
+
+interface Call {
+  method: string;
+  params: unknown[];
+}
+
+/** A wallet that keeps what it is told, like dcrwallet: locked until walletpassphrase. */
+async function fakeWallet(opts: { passphrase: string; password: string; ignoreChoices?: boolean }) {
+  const pki = mkdtempSync(join(dir, 'pki-'));
+  await initCa(join(pki, 'ca'));
+  const issued = await issueCert(join(pki, 'ca'), {
+    name: 'dcrwallet',
+    kind: 'server',
+    ips: ['127.0.0.1'],
+    outDir: join(pki, 'tls'),
+  });
+  const calls: Call[] = [];
+  const state = { unlocked: false, choices: new Map<string, string>() };
+  const auth = `Basic ${Buffer.from(`vigil:${opts.password}`).toString('base64')}`;
+  const server: Server = createServer(
+    { cert: readFileSync(issued.cert), key: readFileSync(issued.key) },
+    (req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        if (req.headers.authorization !== auth) {
+          res.writeHead(401).end();
+          return;
+        }
+        const { id, method, params } = JSON.parse(body) as Call & { id: string };
+        calls.push({ method, params });
+        const ok = (result: unknown) => res.end(JSON.stringify({ result, error: null, id }));
+        const fail = (code: number, message: string) =>
+          res.end(JSON.stringify({ result: null, error: { code, message }, id }));
+        switch (method) {
+          case 'walletinfo':
+            return ok({
+              daemonconnected: true,
+              unlocked: state.unlocked,
+              cointype: 42,
+              txfee: 0.0001,
+              votebits: 1,
+              votebitsextended: '',
+              voteversion: 10,
+              voting: true,
+              vspserver: '',
+              manualtickets: false,
+            });
+          case 'walletpassphrase':
+            if (params[0] !== opts.passphrase)
+              return fail(-14, 'invalid passphrase for master private key');
+            assert.equal(params[1], 0);
+            state.unlocked = true;
+            return ok(null);
+          case 'setvotechoice':
+            if (!opts.ignoreChoices) state.choices.set(params[0] as string, params[1] as string);
+            return ok(null);
+          case 'settreasurypolicy':
+          case 'settspendpolicy':
+            return ok(null);
+          case 'getvotechoices':
+            return ok({
+              version: 10,
+              choices: [...state.choices].map(([agendaid, choiceid]) => ({
+                agendaid,
+                agendadescription: '',
+                choiceid,
+                choicedescription: '',
+              })),
+            });
+          default:
+            return fail(-32601, 'Method not found');
+        }
+      });
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { calls, state, server, port, ca: issued.ca };
+}
+
+function runSetup(
+  setup: DcrwalletSetup,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const script = join(dir, 'setup.sh');
+  writeFileSync(script, DCRWALLET_SETUP_SCRIPT, { mode: 0o755 });
+  const cfg = join(dir, 'setup.json');
+  writeFileSync(cfg, JSON.stringify(setup));
+  return new Promise((resolve) => {
+    const child = spawn('sh', [script, cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function setupFor(port: number, ca: string, passphrase: string | undefined): DcrwalletSetup {
+  const walletConf = join(dir, 'dcrwallet.conf');
+  writeFileSync(walletConf, '[Application Options]\nusername=vigil\npassword=rpc-secret\n');
+  const passphraseFile = join(dir, 'wallet-passphrase');
+  writeFileSync(passphraseFile, passphrase === undefined ? '' : `${passphrase}\n`, { mode: 0o600 });
+  return {
+    url: `https://127.0.0.1:${port}`,
+    caFile: ca,
+    username: 'vigil',
+    walletConf,
+    passphraseFile,
+    waitSeconds: 10,
+    voteChoices: { maxblocksize: 'yes', reverttreasurypolicy: 'no' },
+    treasuryPolicies: { ['02' + 'ab'.repeat(32)]: 'no' },
+    tspendPolicies: { ['cd'.repeat(32)]: 'abstain' },
+  };
+}
+
+const tools = () => requireTool('jq') && requireTool('curl');
+
+test('unlocks the wallet, applies every choice and policy, and checks them back', async (t) => {
+  if (!tools()) return t.skip('jq or curl is missing');
+  const wallet = await fakeWallet({
+    passphrase: 'correct horse "battery"',
+    password: 'rpc-secret',
+  });
+  try {
+    const r = await runSetup(setupFor(wallet.port, wallet.ca, 'correct horse "battery"'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /unlocked, voting, 2 choice\(s\) applied/);
+    assert.ok(wallet.state.unlocked);
+    const by = (m: string) => wallet.calls.filter((c) => c.method === m).map((c) => c.params);
+    assert.deepEqual(by('walletpassphrase'), [['correct horse "battery"', 0]]);
+    assert.deepEqual(by('setvotechoice'), [
+      ['maxblocksize', 'yes'],
+      ['reverttreasurypolicy', 'no'],
+    ]);
+    assert.deepEqual(by('settreasurypolicy'), [['02' + 'ab'.repeat(32), 'no']]);
+    assert.deepEqual(by('settspendpolicy'), [['cd'.repeat(32), 'abstain']]);
+  } finally {
+    wallet.server.close();
+  }
+});
+
+test('refuses, and changes nothing, without the passphrase file', async (t) => {
+  if (!tools()) return t.skip('jq or curl is missing');
+  const wallet = await fakeWallet({ passphrase: 'p', password: 'rpc-secret' });
+  try {
+    const r = await runSetup(setupFor(wallet.port, wallet.ca, undefined));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /wallet-passphrase is missing/);
+    assert.equal(wallet.calls.length, 0);
+  } finally {
+    wallet.server.close();
+  }
+});
+
+test('fails on a wrong passphrase, and when the wallet does not keep the choices', async (t) => {
+  if (!tools()) return t.skip('jq or curl is missing');
+  const wrong = await fakeWallet({ passphrase: 'right', password: 'rpc-secret' });
+  try {
+    const r = await runSetup(setupFor(wrong.port, wrong.ca, 'wrong'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /walletpassphrase: .*invalid passphrase/);
+    assert.equal(wrong.calls.filter((c) => c.method === 'setvotechoice').length, 0);
+  } finally {
+    wrong.server.close();
+  }
+  const forgetful = await fakeWallet({
+    passphrase: 'p',
+    password: 'rpc-secret',
+    ignoreChoices: true,
+  });
+  try {
+    const r = await runSetup(setupFor(forgetful.port, forgetful.ca, 'p'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /vote choices did not take/);
+  } finally {
+    forgetful.server.close();
+  }
+});
+
+test('a wallet whose TLS certificate is not the pinned one is never sent the passphrase', async (t) => {
+  if (!tools()) return t.skip('jq or curl is missing');
+  const wallet = await fakeWallet({ passphrase: 'p', password: 'rpc-secret' });
+  try {
+    const otherCa = mkdtempSync(join(dir, 'other-ca-'));
+    await initCa(otherCa);
+    const setup = { ...setupFor(wallet.port, join(otherCa, 'ca.crt'), 'p'), waitSeconds: 2 };
+    const r = await runSetup(setup);
+    assert.equal(r.code, 1);
+    assert.equal(wallet.calls.length, 0);
+  } finally {
+    wallet.server.close();
+  }
+});
+
+test('every voting wallet host gets the setup, enabled after the wallet, with the topology choices', () => {
+  const state = tempDir('decred-setup-plan');
+  try {
+    const { plan, files } = planExample('decred-solo', state);
+    const wallets = plan!.hosts.filter((h) => h.role === 'voting-wallet');
+    assert.ok(wallets.length >= 3);
+    for (const host of wallets) {
+      const cc = parse(files!.get(`hosts/${host.name}/cloud-init.yaml`)!) as {
+        runcmd: Array<string | string[]>;
+        packages: string[];
+        write_files: Array<{ path: string; content: string; permissions: string }>;
+      };
+      const cfg = cc.write_files.find((f) => f.path === DCRWALLET_SETUP_CONFIG)!;
+      assert.equal(cfg.permissions, '0600');
+      const setup = JSON.parse(cfg.content) as DcrwalletSetup;
+      assert.deepEqual(
+        setup.voteChoices,
+        Object.fromEntries(
+          Object.entries(
+            (host.chain as { voteChoices: Record<string, string> }).voteChoices,
+          ).sort(),
+        ),
+      );
+      assert.ok(!cfg.content.includes('passphrase"') || !/"passphrase":/.test(cfg.content));
+      const flat = cc.runcmd.map((c) => (Array.isArray(c) ? c.join(' ') : c));
+      const wallet = flat.indexOf('systemctl enable --now dcrwallet.service');
+      const setupAt = flat.indexOf(`systemctl enable --now ${DCRWALLET_SETUP_UNIT}`);
+      assert.ok(wallet >= 0 && setupAt > wallet, flat.join('\n'));
+      assert.ok(cc.packages.includes('jq'));
+    }
+  } finally {
+    removeDir(state);
+  }
+});
