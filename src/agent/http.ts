@@ -27,6 +27,7 @@ import {
   type SignBody,
 } from './api-schemas.js';
 import { parseJsonBody } from './json-body.js';
+import { RoleGrants, registerRoleRoutes } from './role-api.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   Readiness,
@@ -280,8 +281,13 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     run: (fence: FenceToken | undefined) => Promise<GuardResult>,
   ) => {
     const fence = fenceFor(role, opts.supervisors);
-    return reply(res, fence && 'outcome' in fence ? fence : await run(fence), mode);
+    if (fence && 'outcome' in fence) return reply(res, fence, mode);
+    const result = await run(fence);
+    if (fence && role !== undefined && result.outcome === 'granted')
+      roleGrants.note(role, fence.token);
+    return reply(res, result, mode);
   };
+  const roleGrants = new RoleGrants();
 
   const signing = (opts.routes ?? 'all') === 'all';
   if (signing)
@@ -322,6 +328,8 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
         );
       },
     );
+
+  if (signing) registerRoleRoutes(app, opts.supervisors ?? new Map(), roleGrants, documented);
 
   app.get('/healthz', { schema: { summary: 'The process is alive' } }, async () => ({
     status: 'ok',

@@ -115,6 +115,13 @@ export class SqliteLeaderElection implements LeaderElection {
     }
   }
 
+  /** The holder of an unexpired, unreleased row (wall clock, as the rows are written). */
+  async current(): Promise<{ holderId: string; token: bigint } | undefined> {
+    const row = this.row();
+    if (!row || row.holder === null || row.expires_at_ms <= BigInt(Date.now())) return undefined;
+    return { holderId: row.holder, token: row.token };
+  }
+
   /** @internal */
   renewRow(token: bigint): 'renewed' | 'lost' | 'unconfirmed' {
     try {

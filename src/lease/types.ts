@@ -54,5 +54,7 @@ export interface LeaderElection {
   readonly timing: LeaseTiming;
   /** One attempt: the leadership if the role was free, else undefined. Never waits. */
   tryAcquire(): Promise<Leadership | undefined>;
+  /** Who the store says holds the role now (undefined: nobody), for drills and status. */
+  current(): Promise<{ holderId: string; token: bigint } | undefined>;
   close(): Promise<void>;
 }

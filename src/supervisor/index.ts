@@ -3,6 +3,9 @@ export { ActionSchema, describeAction, runAction, type Action, ActionError } fro
 export {
   SupervisorConfigSchema,
   defaultHolderId,
+  MAX_HOLD_OFF_MS,
+  type HandoverOutcome,
+  type RoleView,
   startSupervisor,
   type Supervisor,
   type SupervisorConfig,

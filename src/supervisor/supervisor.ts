@@ -83,8 +83,51 @@ export type SupervisorEvent =
   | { type: 'deactivated'; token: bigint; ok: boolean; confirmed: boolean; error?: string }
   | { type: 'action-failed'; phase: 'activate' | 'deactivate'; error: string };
 
+/** What a graceful handover ended in (see Supervisor.handover). */
+export type HandoverOutcome =
+  | {
+      readonly handedOver: true;
+      readonly token: bigint;
+      /** Wall time the stop was confirmed and the lease released (this host's clock). */
+      readonly stoppedAtWallMs: number;
+    }
+  | {
+      readonly handedOver: false;
+      /** not_active: nothing to hand over; unconfirmed: the stop was not confirmed, so the
+       * lease ran out instead of being released (the successor waited one TTL). */
+      readonly reason: 'not_active' | 'unconfirmed';
+      readonly state: SupervisorState;
+      readonly detail?: string;
+    };
+
+/** The role as this agent sees it, for `GET /v1/roles` and drills. */
+export interface RoleView {
+  readonly state: SupervisorState;
+  /** This agent's holder id for the role. */
+  readonly holderId: string;
+  /** The fence token of the holding, while this agent holds the role. */
+  readonly token?: bigint;
+  /** Wall time this agent last activated the role, while active. */
+  readonly activeSinceWallMs?: number;
+  /** Wall time until which this agent stays aside after a handover (0: not standing aside). */
+  readonly standingAsideUntilWallMs: number;
+}
+
+/** The longest a handed-over holder stays out of the campaign waiting for a successor. */
+export const MAX_HOLD_OFF_MS = 300_000;
+
 export interface Supervisor {
   state(): SupervisorState;
+  view(): RoleView;
+  /**
+   * Hands the role over gracefully: deactivates (the lease is released only once the stop is
+   * confirmed), then stays out of the campaign until another holder has taken the role or
+   * `holdOffMs` passed, whichever comes first — so a successor that never comes leaves the
+   * role to this agent again, never to nobody.
+   */
+  handover(holdOffMs: number): Promise<HandoverOutcome>;
+  /** Who the store says holds the role now. */
+  holderInStore(): Promise<{ holderId: string; token: bigint } | undefined>;
   /** The fence to put on guarded writes while active; undefined otherwise. */
   fence(): FenceToken | undefined;
   stop(): Promise<void>;
@@ -106,6 +149,9 @@ class RoleSupervisor implements Supervisor {
   private deactivation: Promise<void> | undefined;
   private loopDone: Promise<void>;
   private readonly renewEveryMs: number;
+  /** Monotonic time until which a handed-over holder does not campaign (0: not aside). */
+  private asideUntil = 0;
+  private activeSince: number | undefined;
 
   constructor(
     private readonly config: SupervisorConfig,
@@ -148,6 +194,63 @@ class RoleSupervisor implements Supervisor {
     return this.st === 'active' && this.current?.held() ? this.current.fence : undefined;
   }
 
+  view(): RoleView {
+    const l = this.current;
+    return {
+      state: this.st,
+      holderId: this.election.holderId,
+      ...(l ? { token: l.fence.token } : {}),
+      ...(this.st === 'active' && this.activeSince !== undefined
+        ? { activeSinceWallMs: Math.floor(wall(this.activeSince)) }
+        : {}),
+      standingAsideUntilWallMs: this.asideUntil > now() ? Math.floor(wall(this.asideUntil)) : 0,
+    };
+  }
+
+  async handover(holdOffMs: number): Promise<HandoverOutcome> {
+    const l = this.current;
+    if (!l || this.st !== 'active' || this.deactivation || this.stopping)
+      return { handedOver: false, reason: 'not_active', state: this.st };
+    // Set before deactivating: the loop must not campaign again the moment the lease is free.
+    this.asideUntil = now() + Math.min(Math.max(0, holdOffMs), MAX_HOLD_OFF_MS);
+    let confirmed = false;
+    let detail: string | undefined;
+    let stoppedAt = 0;
+    const done = this.deactivate(l, 'handover requested', (c, error) => {
+      confirmed = c;
+      detail = error;
+      stoppedAt = Date.now();
+    });
+    await done;
+    if (confirmed) return { handedOver: true, token: l.fence.token, stoppedAtWallMs: stoppedAt };
+    return {
+      handedOver: false,
+      reason: 'unconfirmed',
+      state: this.st,
+      ...(detail !== undefined ? { detail } : {}),
+    };
+  }
+
+  holderInStore(): Promise<{ holderId: string; token: bigint } | undefined> {
+    return this.election.current();
+  }
+
+  /** Whether a handed-over holder still stays out of the campaign. */
+  private async standingAside(): Promise<boolean> {
+    if (this.asideUntil === 0) return false;
+    if (now() >= this.asideUntil) {
+      this.asideUntil = 0;
+      return false;
+    }
+    // Another holder took the role: from now on this agent is an ordinary standby.
+    const holder = await this.election.current().catch(() => undefined);
+    if (holder !== undefined && holder.holderId !== this.election.holderId) {
+      this.asideUntil = 0;
+      return false;
+    }
+    return true;
+  }
+
   private env(l: Leadership): NodeJS.ProcessEnv {
     return {
       ...process.env,
@@ -175,7 +278,11 @@ class RoleSupervisor implements Supervisor {
     );
   }
 
-  private deactivate(l: Leadership, reason: string): Promise<void> {
+  private deactivate(
+    l: Leadership,
+    reason: string,
+    onResult?: (confirmed: boolean, error: string | undefined) => void,
+  ): Promise<void> {
     if (this.deactivation) return this.deactivation;
     this.deactivation = (async () => {
       clearTimeout(this.deadlineTimer);
@@ -191,6 +298,8 @@ class RoleSupervisor implements Supervisor {
       // Hand the role back early only when the node is known to have stopped: sending the
       // stop (a SIGHUP) is not stopping. Otherwise the lease runs out and the successor waits.
       if (confirmed) await l.release();
+      onResult?.(confirmed, error);
+      this.activeSince = undefined;
       this.onEvent({
         type: 'deactivated',
         token: l.fence.token,
@@ -228,6 +337,10 @@ class RoleSupervisor implements Supervisor {
       }
       const l = this.current;
       if (!l) {
+        if (await this.standingAside()) {
+          await sleep(this.config.lease.pollMs);
+          continue;
+        }
         const got = await this.election.tryAcquire();
         if (!got || this.stopping) {
           if (got) await got.release();
@@ -266,6 +379,7 @@ class RoleSupervisor implements Supervisor {
           continue;
         }
         this.st = 'active';
+        this.activeSince = now();
         this.onEvent({
           type: 'activated',
           token: got.fence.token,
