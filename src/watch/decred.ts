@@ -3,7 +3,8 @@
  * (HTTPS with the wallet's own certificate as the only trusted CA, HTTP basic auth,
  * `{jsonrpc: "1.0", id, method, params}` POSTed to `/`).
  *
- * Each poll asks every wallet, one call after the other:
+ * Each poll asks every wallet, one call after the other (none after a `walletinfo` that got no
+ * answer, a refused handshake or a refused password):
  *
  * - `walletinfo`: `daemonconnected` (its dcrd answered `ping`), `unlocked`, `voting`
  *   (started with `enablevoting`), `spv`, `votebits`, `voteversion`;
@@ -448,6 +449,13 @@ class SeriesSet<T extends string> {
   }
 }
 
+const TRANSPORT_KINDS: ReadonlySet<ProbeErrorKind> = new Set([
+  'unreachable',
+  'timeout',
+  'tls',
+  'auth',
+]);
+
 function withoutTspend(r: WalletReading): WalletReading {
   const { tspend: _dropped, ...rest } = r;
   return rest;
@@ -519,6 +527,7 @@ export class DecredWatcher {
   /** One poll of every wallet. Never throws: failures are in the report and the metrics. */
   async poll(): Promise<DecredPollReport> {
     const errors: Array<{ wallet: string; error: ProbeError }> = [];
+    const lastError = new Map<string, ProbeError>();
     const call = async <S extends z.ZodTypeAny>(
       w: WalletEndpoint,
       probe: DecredProbe,
@@ -536,6 +545,7 @@ export class DecredWatcher {
             ? err
             : new ProbeError(probe, 'malformed', `wallet ${w.name}: ${errorMessage(err)}`);
         errors.push({ wallet: w.name, error });
+        lastError.set(w.name, error);
         this.metrics.probeErrors.inc({
           ...this.labels,
           wallet: w.name,
@@ -548,6 +558,11 @@ export class DecredWatcher {
 
     const read = async (w: WalletEndpoint): Promise<[string, WalletReading]> => {
       const info = await call(w, 'walletinfo', [], WalletInfoSchema);
+      // A wallet that cannot be reached, or refuses the TLS handshake or the password, would
+      // refuse the other calls alike: they are not made (nor counted) this poll.
+      const refused = lastError.get(w.name);
+      if (info === undefined && refused !== undefined && TRANSPORT_KINDS.has(refused.kind))
+        return [w.name, {}];
       const stake = await call(w, 'getstakeinfo', [], StakeInfoSchema);
       const choices = await call(w, 'getvotechoices', [], VoteChoicesSchema);
       const treasuryList = await call(w, 'treasurypolicy', [], TreasuryPolicyListSchema);

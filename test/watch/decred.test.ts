@@ -300,7 +300,8 @@ describe('Decred watcher', () => {
     // beta is pinned to alpha's CA.
     const { watcher, sample } = setup([a!, b!], (i) => (i === 1 ? { caFile: a!.caFile } : {}));
     const r = await watcher.poll();
-    assert.equal(r.errors.length, 5);
+    // Refused at the handshake: the other four calls are not made.
+    assert.equal(r.errors.length, 1);
     for (const e of r.errors) {
       assert.equal(e.wallet, 'beta');
       assert.ok(e.error instanceof ProbeError);
@@ -324,13 +325,16 @@ describe('Decred watcher', () => {
     const wrong = passwordFile('not the password\n');
     const { watcher, sample } = setup([a!], () => ({ passwordFile: wrong }));
     const r = await watcher.poll();
-    assert.equal(r.errors.length, 5);
+    assert.equal(r.errors.length, 1);
     assert.equal(r.errors[0]!.error.kind, 'auth');
     assert.match(r.errors[0]!.error.message, /HTTP 401/);
     assert.equal(
-      await sample('probe_errors_total', { wallet: 'alpha', probe: 'getstakeinfo', kind: 'auth' }),
+      await sample('probe_errors_total', { wallet: 'alpha', probe: 'walletinfo', kind: 'auth' }),
       1,
     );
+    // One attempt with the wrong password per poll, not five (dcrwallet logs each one).
+    assert.equal(a!.unauthorized, 1);
+    assert.equal(a!.requests.length, 0);
     assert.equal(await sample('up', { wallet: 'alpha' }), 0);
   });
 
@@ -445,7 +449,7 @@ describe('Decred watcher', () => {
     });
     const down = setup([a!], () => ({ url: `https://127.0.0.1:${closed}` }));
     const d = await down.watcher.poll();
-    assert.equal(d.errors.length, 5);
+    assert.equal(d.errors.length, 1);
     assert.equal(d.errors[0]!.error.kind, 'unreachable');
     assert.equal(d.errors[0]!.error.code, 'WATCH_PROBE_UNREACHABLE');
   });

@@ -82,6 +82,8 @@ export interface FakeWallet {
   readonly caFile: string;
   readonly state: FakeWalletState;
   readonly requests: Array<{ method: string; params: unknown[]; jsonrpc: unknown }>;
+  /** Requests refused with 401. */
+  readonly unauthorized: number;
   close(): Promise<void>;
 }
 
@@ -222,6 +224,7 @@ export async function startFakeDcrwallet(options: {
   const tls = await walletTls(options.dir, options.name);
   const state = options.state ?? healthyState();
   const requests: FakeWallet['requests'] = [];
+  let unauthorized = 0;
   const expected =
     'Basic ' + Buffer.from(`${options.username}:${options.password}`).toString('base64');
   const server: Server = createServer(
@@ -233,6 +236,7 @@ export async function startFakeDcrwallet(options: {
         res.setHeader('connection', 'close');
         res.setHeader('content-type', 'application/json');
         if (req.headers.authorization !== expected) {
+          unauthorized++;
           res.setHeader('www-authenticate', 'Basic realm="dcrwallet RPC"');
           res
             .writeHead(401, { 'content-type': 'text/plain; charset=utf-8' })
@@ -295,6 +299,9 @@ export async function startFakeDcrwallet(options: {
     caFile: tls.ca,
     state,
     requests,
+    get unauthorized() {
+      return unauthorized;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
