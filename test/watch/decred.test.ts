@@ -387,6 +387,17 @@ describe('Decred watcher', () => {
         /not JSON/,
       ],
       [
+        'an answer beyond 4 MiB',
+        () =>
+          (a!.state.raw = {
+            method: 'walletinfo',
+            status: 200,
+            body: `{"result":"${'x'.repeat(5 * 1024 * 1024)}"}`,
+          }),
+        'malformed',
+        /larger than 4194304 bytes/,
+      ],
+      [
         'an HTTP error',
         () => (a!.state.raw = { method: 'walletinfo', status: 503, body: 'busy' }),
         'http',
@@ -437,7 +448,7 @@ describe('Decred watcher', () => {
         probe: 'walletinfo',
         kind: 'malformed',
       }),
-      4,
+      5,
     );
 
     // Nothing listens: unreachable.
