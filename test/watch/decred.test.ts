@@ -2,8 +2,8 @@
  * Issue 14 (chain watchers, Decred): the voting-wallet watcher against fake dcrwallets over real
  * TLS with basic auth, answering dcrwallet v5.1.0's shapes (sources cited in ./fake-dcrwallet.ts
  * and src/watch/decred-schemas.ts): walletinfo and getstakeinfo read into metrics; live-ticket
- * parity, vote-choice, treasury and tspend policy drift across wallets; a CA that did not sign
- * the wallet's certificate, a wrong password, RPC errors and malformed answers counted as typed
+ * parity, vote-choice, treasury and tspend policy drift across wallets; a pinned certificate
+ * that is not the wallet's, a wrong password, RPC errors and malformed answers counted as typed
  * probe errors without a crash; password-file modes and the config; `vigil watch` serving a
  * Decred chain.
  */
@@ -295,9 +295,9 @@ describe('Decred watcher', () => {
     assert.equal(await sample('tspend_policy_drift', { wallet: 'beta', tspend: TSPEND }), 0);
   });
 
-  it('a CA that did not sign the wallet’s certificate is a tls probe error; the others are read', async () => {
+  it('another wallet’s certificate pinned is a tls probe error; the others are read', async () => {
     const [a, b] = await wallets(2);
-    // beta is pinned to alpha's CA.
+    // beta is pinned to alpha's self-signed certificate.
     const { watcher, sample } = setup([a!, b!], (i) => (i === 1 ? { caFile: a!.caFile } : {}));
     const r = await watcher.poll();
     // Refused at the handshake: the other four calls are not made.
@@ -307,6 +307,7 @@ describe('Decred watcher', () => {
       assert.ok(e.error instanceof ProbeError);
       assert.equal(e.error.kind, 'tls');
       assert.equal(e.error.code, 'WATCH_PROBE_TLS');
+      assert.match(e.error.message, /wallet beta: .*certificate/i);
     }
     assert.equal(b!.requests.length, 0);
     assert.equal(await sample('up', { wallet: 'beta' }), 0);
