@@ -1,5 +1,6 @@
 /**
- * Prometheus alerting rules for the signer and the Cardano chain watcher (src/watch/cardano.ts),
+ * Prometheus alerting rules for the signer and the Cardano and Decred chain watchers
+ * (src/watch/cardano.ts, src/watch/decred.ts),
  * rendered onto the monitor host next to prometheus.yml, one rule group each. Each rule has `promtool test rules` cases (test/render/alert-rule-cases.ts)
  * that fire it and keep it quiet; `.ci/run` runs them (scripts/promtool-rules.mjs).
  */
@@ -133,8 +134,99 @@ export const CARDANO_ALERT_RULES: readonly AlertRule[] = [
   },
 ];
 
+/** How long a drift between the voting wallets lasts before it is one (a block between two reads is not). */
+export const DECRED_DRIFT_FOR = '15m';
+const wallet = 'Voting wallet {{ $labels.wallet }} of {{ $labels.chain_id }}';
+
+/** The Decred watcher's rules (src/watch/decred.ts): the solo voter's voting wallets. */
+export const DECRED_ALERT_RULES: readonly AlertRule[] = [
+  {
+    alert: 'VigilDecredWalletNotVoting',
+    expr: 'vigil_watch_decred_voting == 0',
+    for: '5m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${wallet} is not voting (started without enablevoting): tickets it is called for are missed`,
+    },
+  },
+  {
+    alert: 'VigilDecredWalletLocked',
+    expr: 'vigil_watch_decred_unlocked == 0',
+    for: '5m',
+    labels: { severity: 'page' },
+    annotations: { summary: `${wallet} is locked: it cannot sign votes` },
+  },
+  {
+    alert: 'VigilDecredWalletDisconnected',
+    expr: 'vigil_watch_decred_daemon_connected == 0',
+    for: '5m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${wallet} has lost its dcrd: it does not see its tickets called`,
+    },
+  },
+  {
+    // Every wallet counts the same missed tickets: one alert per chain.
+    alert: 'VigilDecredMissedVotes',
+    expr: 'max by (chain_id) (increase(vigil_watch_decred_tickets{status="missed"}[1h])) > 0',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: 'The voting wallets of {{ $labels.chain_id }} count a missed vote in the last hour',
+    },
+  },
+  {
+    alert: 'VigilDecredLiveTicketParity',
+    expr: 'vigil_watch_decred_live_tickets_drift == 1',
+    for: DECRED_DRIFT_FOR,
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${wallet} does not hold the same live tickets as the other voting wallets`,
+    },
+  },
+  {
+    alert: 'VigilDecredVoteChoiceDrift',
+    expr: 'vigil_watch_decred_vote_choice_drift == 1',
+    for: DECRED_DRIFT_FOR,
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${wallet} votes otherwise than the other voting wallets on agenda {{ $labels.agenda }}`,
+    },
+  },
+  {
+    alert: 'VigilDecredTreasuryPolicyDrift',
+    expr: 'vigil_watch_decred_treasury_policy_drift == 1',
+    for: DECRED_DRIFT_FOR,
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${wallet} has another treasury policy than the other voting wallets for key {{ $labels.key }}`,
+    },
+  },
+  {
+    alert: 'VigilDecredTSpendPolicyDrift',
+    expr: 'vigil_watch_decred_tspend_policy_drift == 1',
+    for: DECRED_DRIFT_FOR,
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${wallet} has another policy than the other voting wallets for treasury spend {{ $labels.tspend }}`,
+    },
+  },
+  {
+    alert: 'VigilDecredWalletProbeFailing',
+    expr: 'vigil_watch_decred_up == 0',
+    for: '5m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${wallet} cannot be fully read by the watcher (see vigil_watch_decred_probe_errors_total)`,
+    },
+  },
+];
+
 /** Every rule of the rules file, signer first. */
-export const ALERT_RULES: readonly AlertRule[] = [...SIGNER_ALERT_RULES, ...CARDANO_ALERT_RULES];
+export const ALERT_RULES: readonly AlertRule[] = [
+  ...SIGNER_ALERT_RULES,
+  ...CARDANO_ALERT_RULES,
+  ...DECRED_ALERT_RULES,
+];
 
 /**
  * The rules file, with `rules` replacing the default set (tests break rules on purpose); a rule
@@ -142,9 +234,14 @@ export const ALERT_RULES: readonly AlertRule[] = [...SIGNER_ALERT_RULES, ...CARD
  */
 export function signerAlertRules(rules: readonly AlertRule[] = ALERT_RULES): string {
   const cardano = new Set(CARDANO_ALERT_RULES.map((r) => r.alert));
+  const decred = new Set(DECRED_ALERT_RULES.map((r) => r.alert));
   const groups = [
-    { name: 'vigil-signer', rules: rules.filter((r) => !cardano.has(r.alert)) },
+    {
+      name: 'vigil-signer',
+      rules: rules.filter((r) => !cardano.has(r.alert) && !decred.has(r.alert)),
+    },
     { name: 'vigil-cardano', rules: rules.filter((r) => cardano.has(r.alert)) },
+    { name: 'vigil-decred', rules: rules.filter((r) => decred.has(r.alert)) },
   ].filter((g) => g.rules.length > 0);
   return (
     '# Vigil signer and chain-watcher alerts; each has promtool unit tests in the Vigil repository.\n' +

@@ -1,8 +1,10 @@
 /**
  * The chain watchers' configuration (`vigil watch --config <file>`), validated with zod: where
  * to serve /metrics and /healthz, and one entry per chain to watch: CometBFT (RPC, REST) and
- * Cardano (the node's own Prometheus endpoint); `kind` leaves room for the others of issue 14.
+ * Cardano (the node's own Prometheus endpoint), Decred (the voting wallets' dcrwallet JSON-RPC);
+ * `kind` leaves room for the others of issue 14.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { loadYamlFile } from '../config/yaml-file.js';
 import { bech32Decode } from '../keys/bech32.js';
@@ -101,7 +103,65 @@ export const CardanoWatchSchema = z
 export type CardanoWatchConfig = z.output<typeof CardanoWatchSchema>;
 export type CardanoWatchInput = z.input<typeof CardanoWatchSchema>;
 
-export type ChainWatchConfig = CometbftWatchConfig | CardanoWatchConfig;
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((s) => isAbsolute(s), 'an absolute path (the watcher may run from any directory)');
+
+export const DecredWalletSchema = z
+  .object({
+    /** The wallet's name in the metrics' wallet label, e.g. the host it runs on. */
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/),
+    /**
+     * dcrwallet's JSON-RPC listener (`rpclisten`; 9110 on mainnet, 19110 on testnet), always
+     * https: dcrwallet serves its RPC over TLS, e.g. https://10.77.0.4:9110.
+     */
+    url: z
+      .string()
+      .refine((s) => {
+        try {
+          return new URL(s).protocol === 'https:';
+        } catch {
+          return false;
+        }
+      }, 'an https:// URL (dcrwallet serves its JSON-RPC over TLS)')
+      .transform((s) => s.replace(/\/+$/, '')),
+    /** The wallet's RPC certificate (its `rpccert`, rpc.cert): the only CA trusted for it. */
+    caFile: absolutePath,
+    /** The wallet's RPC `username`. */
+    username: z.string().min(1).max(200),
+    /** A file holding the RPC `password` (one line), mode 0600. */
+    passwordFile: absolutePath,
+  })
+  .strict();
+export type DecredWalletConfig = z.output<typeof DecredWalletSchema>;
+
+export const DecredWatchSchema = z
+  .object({
+    kind: z.literal('decred'),
+    /** The chain's name in the metrics' chain_id label, e.g. decred-mainnet. */
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/),
+    /** The voting wallets that hold the same tickets: compared with each other every poll. */
+    wallets: z
+      .array(DecredWalletSchema)
+      .min(1)
+      .max(16)
+      .refine(
+        (ws) => new Set(ws.map((w) => w.name)).size === ws.length,
+        'each wallet name may be used once',
+      )
+      .refine(
+        (ws) => new Set(ws.map((w) => w.url)).size === ws.length,
+        'each wallet url may be used once',
+      ),
+    pollMs: z.number().int().min(1000).max(600_000).default(30_000),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  })
+  .strict();
+export type DecredWatchConfig = z.output<typeof DecredWatchSchema>;
+export type DecredWatchInput = z.input<typeof DecredWatchSchema>;
+
+export type ChainWatchConfig = CometbftWatchConfig | CardanoWatchConfig | DecredWatchConfig;
 
 /** The watched chain's name: the `chain_id` label of its metrics. */
 export function watchChainName(c: ChainWatchConfig): string {
@@ -119,7 +179,9 @@ export const WatchConfigSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 9478 }),
     chains: z
-      .array(z.discriminatedUnion('kind', [CometbftWatchSchema, CardanoWatchSchema]))
+      .array(
+        z.discriminatedUnion('kind', [CometbftWatchSchema, CardanoWatchSchema, DecredWatchSchema]),
+      )
       .min(1)
       .refine(
         (list) => new Set(list.map(watchChainName)).size === list.length,

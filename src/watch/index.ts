@@ -7,13 +7,15 @@ import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CardanoWatcher } from './cardano.js';
 import { CometbftWatcher, type CometbftWatcherOptions } from './cometbft.js';
+import { DecredWatcher } from './decred.js';
 import { watchChainName, type WatchConfig } from './config.js';
 
 export { CardanoWatcher, cardanoWatchMetrics } from './cardano.js';
 export { CometbftWatcher, ProbeError, cometbftWatchMetrics } from './cometbft.js';
+export { DecredWatcher, decredWatchMetrics } from './decred.js';
 export { loadWatchConfig, WatchConfigSchema, type WatchConfig } from './config.js';
 
-export type ChainWatcher = CometbftWatcher | CardanoWatcher;
+export type ChainWatcher = CometbftWatcher | CardanoWatcher | DecredWatcher;
 
 export interface RunningWatch {
   readonly url: string;
@@ -56,10 +58,13 @@ export async function runWatch(
 ): Promise<RunningWatch> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Made before anything listens: a watcher refusing its files (Decred) stops here.
   const watchers = config.chains.map((c): ChainWatcher =>
     c.kind === 'cometbft'
       ? new CometbftWatcher(c, registry, options)
-      : new CardanoWatcher(c, registry, options),
+      : c.kind === 'cardano'
+        ? new CardanoWatcher(c, registry, options)
+        : new DecredWatcher(c, registry, options),
   );
   const server = watchServer(registry, watchers);
   await new Promise<void>((resolve, reject) => {

@@ -14,7 +14,10 @@ export const PROBE_ERROR_KINDS = [
   'malformed',
   'wrong_chain',
 ] as const;
-export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
+/** Kinds only an endpoint behind TLS and a password gives (Decred's dcrwallet). */
+export const SECURE_PROBE_ERROR_KINDS = ['tls', 'auth'] as const;
+export type ProbeErrorKind =
+  (typeof PROBE_ERROR_KINDS)[number] | (typeof SECURE_PROBE_ERROR_KINDS)[number];
 
 /** One probe that did not give a usable answer; never escapes a poll. */
 export class ProbeError<P extends string = string> extends VigilError {

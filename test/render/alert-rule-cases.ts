@@ -534,5 +534,192 @@ export const CARDANO_RULE_TESTS: RuleTestGroup[] = [
   },
 ];
 
+/** Target labels of a Decred wallet's series from `vigil watch`. */
+const walletTarget = (wallet: string, chain = 'decred-mainnet') => ({
+  ...watchTarget(chain),
+  wallet,
+});
+const walletSummary = (wallet: string, rest: string) =>
+  `Voting wallet ${wallet} of decred-mainnet ${rest}`;
+
+/**
+ * A wallet gauge that pages after 5m at 0: alpha at 0 from 2m to 9m, beta flapping (never 5m
+ * in a row), gamma fine, a testnet wallet at 1.
+ */
+function walletGaugeCases(
+  alert: string,
+  metric: string,
+  severity: string,
+  rest: string,
+): RuleTestGroup {
+  return {
+    name: `${alert}: ${metric} at 0 for 5m; flapping or recovered does not count`,
+    interval: '1m',
+    input_series: [
+      { series: sel(metric, walletTarget('alpha')), values: '1 1 0x7 1x5' },
+      { series: sel(metric, walletTarget('beta')), values: '1 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0' },
+      { series: sel(metric, walletTarget('gamma')), values: '1x15' },
+      { series: sel(metric, walletTarget('alpha', 'decred-testnet')), values: '1x15' },
+    ],
+    alert_rule_test: [
+      { eval_time: '1m', alertname: alert, exp_alerts: [] },
+      // At 0 since 2m: pending at 6m, firing from 7m.
+      { eval_time: '6m', alertname: alert, exp_alerts: [] },
+      {
+        eval_time: '8m',
+        alertname: alert,
+        exp_alerts: [
+          {
+            exp_labels: { ...walletTarget('alpha'), severity },
+            exp_annotations: { summary: walletSummary('alpha', rest) },
+          },
+        ],
+      },
+      { eval_time: '11m', alertname: alert, exp_alerts: [] },
+    ],
+  };
+}
+
+/**
+ * A drift gauge that warns after 15m at 1: alpha drifts from 5m on, beta for 10m only, gamma
+ * never; `extra` is the drift's own label (agenda, key, tspend).
+ */
+function driftCases(
+  alert: string,
+  metric: string,
+  extra: Record<string, string>,
+  rest: string,
+): RuleTestGroup {
+  return {
+    name: `${alert}: ${metric} at 1 for 15m; a shorter drift does not count`,
+    interval: '1m',
+    input_series: [
+      { series: sel(metric, { ...walletTarget('alpha'), ...extra }), values: '0x4 1x30' },
+      { series: sel(metric, { ...walletTarget('beta'), ...extra }), values: '0x4 1x9 0x20' },
+      { series: sel(metric, { ...walletTarget('gamma'), ...extra }), values: '0x34' },
+    ],
+    alert_rule_test: [
+      { eval_time: '4m', alertname: alert, exp_alerts: [] },
+      // alpha and beta drift from 5m; beta stops at 15m; alpha fires from 20m.
+      { eval_time: '18m', alertname: alert, exp_alerts: [] },
+      {
+        eval_time: '22m',
+        alertname: alert,
+        exp_alerts: [
+          {
+            exp_labels: { ...walletTarget('alpha'), ...extra, severity: 'warning' },
+            exp_annotations: { summary: walletSummary('alpha', rest) },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+const AGENDA = 'blake3pow';
+const PI_KEY = '03f6e7041f1cf51ee10e0a01cd2b0385ce3cd9debaabb2296f7e9dee9329da946c';
+const TSPEND = 'a1c3e7b2f9d4c1e0a5b6c7d8e9f00112233445566778899aabbccddeeff00112';
+
+/** Cases for the Decred watcher's rules (DECRED_ALERT_RULES). */
+export const DECRED_RULE_TESTS: RuleTestGroup[] = [
+  walletGaugeCases(
+    'VigilDecredWalletNotVoting',
+    'vigil_watch_decred_voting',
+    'page',
+    'is not voting (started without enablevoting): tickets it is called for are missed',
+  ),
+  walletGaugeCases(
+    'VigilDecredWalletLocked',
+    'vigil_watch_decred_unlocked',
+    'page',
+    'is locked: it cannot sign votes',
+  ),
+  walletGaugeCases(
+    'VigilDecredWalletDisconnected',
+    'vigil_watch_decred_daemon_connected',
+    'page',
+    'has lost its dcrd: it does not see its tickets called',
+  ),
+  walletGaugeCases(
+    'VigilDecredWalletProbeFailing',
+    'vigil_watch_decred_up',
+    'warning',
+    'cannot be fully read by the watcher (see vigil_watch_decred_probe_errors_total)',
+  ),
+  {
+    name: 'VigilDecredMissedVotes: the missed count rises on the wallets, one alert per chain; voted tickets, a new wallet and a steady count do not count',
+    interval: '1m',
+    input_series: [
+      // Both mainnet wallets see the miss at 10m.
+      {
+        series: sel('vigil_watch_decred_tickets', { ...walletTarget('alpha'), status: 'missed' }),
+        values: '2x9 3x80',
+      },
+      {
+        series: sel('vigil_watch_decred_tickets', { ...walletTarget('beta'), status: 'missed' }),
+        values: '2x9 3x80',
+      },
+      // Votes keep coming: not a miss.
+      {
+        series: sel('vigil_watch_decred_tickets', { ...walletTarget('alpha'), status: 'voted' }),
+        values: '250+1x90',
+      },
+      // A testnet wallet first read at 30m with misses it had before.
+      {
+        series: sel('vigil_watch_decred_tickets', {
+          ...walletTarget('alpha', 'decred-testnet'),
+          status: 'missed',
+        }),
+        values: '_x29 7x60',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '9m', alertname: 'VigilDecredMissedVotes', exp_alerts: [] },
+      {
+        eval_time: '15m',
+        alertname: 'VigilDecredMissedVotes',
+        exp_alerts: [
+          {
+            exp_labels: { chain_id: 'decred-mainnet', severity: 'page' },
+            exp_annotations: {
+              summary: 'The voting wallets of decred-mainnet count a missed vote in the last hour',
+            },
+          },
+        ],
+      },
+      // An hour after the miss the window holds none.
+      { eval_time: '75m', alertname: 'VigilDecredMissedVotes', exp_alerts: [] },
+    ],
+  },
+  driftCases(
+    'VigilDecredLiveTicketParity',
+    'vigil_watch_decred_live_tickets_drift',
+    {},
+    'does not hold the same live tickets as the other voting wallets',
+  ),
+  driftCases(
+    'VigilDecredVoteChoiceDrift',
+    'vigil_watch_decred_vote_choice_drift',
+    { agenda: AGENDA },
+    `votes otherwise than the other voting wallets on agenda ${AGENDA}`,
+  ),
+  driftCases(
+    'VigilDecredTreasuryPolicyDrift',
+    'vigil_watch_decred_treasury_policy_drift',
+    { key: PI_KEY },
+    `has another treasury policy than the other voting wallets for key ${PI_KEY}`,
+  ),
+  driftCases(
+    'VigilDecredTSpendPolicyDrift',
+    'vigil_watch_decred_tspend_policy_drift',
+    { tspend: TSPEND },
+    `has another policy than the other voting wallets for treasury spend ${TSPEND}`,
+  ),
+];
+
 /** Every rule test group, signer first: what `.ci/run` counts. */
-export const RULE_TESTS: RuleTestGroup[] = [...SIGNER_RULE_TESTS, ...CARDANO_RULE_TESTS];
+export const RULE_TESTS: RuleTestGroup[] = [
+  ...SIGNER_RULE_TESTS,
+  ...CARDANO_RULE_TESTS,
+  ...DECRED_RULE_TESTS,
+];

@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import {
   ALERT_RULES,
   CARDANO_ALERT_RULES,
+  DECRED_ALERT_RULES,
   SIGNER_ALERT_RULES,
   signerAlertRules,
 } from '../../src/render/alert-rules.js';
@@ -42,6 +43,7 @@ test('the rendered rules file passes `promtool check rules`', () => {
     [
       ['vigil-signer', SIGNER_ALERT_RULES.map((r) => r.alert)],
       ['vigil-cardano', CARDANO_ALERT_RULES.map((r) => r.alert)],
+      ['vigil-decred', DECRED_ALERT_RULES.map((r) => r.alert)],
     ],
   );
 });

@@ -384,7 +384,7 @@ ${rest}    validatorAddress: "${address}"
 
   it('the example parses', () => {
     const c = loadWatchConfig(join(packageRoot(), 'examples', 'watch', 'watch.yaml'));
-    assert.equal(c.chains.length, 1);
+    // Other chains' entries follow (test/watch/decred.test.ts checks its own).
     assert.equal(c.chains[0]!.kind, 'cometbft');
   });
 });
