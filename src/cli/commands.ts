@@ -17,6 +17,7 @@ import { systemdUnitCommand } from './systemd-unit.js';
 import { completionCommand } from './completion.js';
 import { statusCommand } from './status.js';
 import { watchCommand } from './watch.js';
+import { dashboardCommand } from './dashboard.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -36,4 +37,5 @@ export const commands: Array<() => Command> = [
   completionCommand,
   statusCommand,
   watchCommand,
+  dashboardCommand,
 ];

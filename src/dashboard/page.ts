@@ -70,8 +70,9 @@ function render(o) {
   const overall = $('overall');
   overall.textContent = o.ok ? 'all ready' : 'attention';
   overall.className = o.ok ? 'ok' : 'bad';
-  fill('agents', ['agent', 'health', 'ready', 'store', 'store id', 'endpoint', 'problems'], o.agents.map((a) => [
+  fill('agents', ['agent', 'id', 'health', 'ready', 'store', 'store id', 'endpoint', 'problems'], o.agents.map((a) => [
     a.name,
+    a.agentId || '-',
     !a.reachable ? { text: 'unreachable', cls: 'bad' } : a.healthy ? { text: 'ok', cls: 'ok' } : { text: 'failing', cls: 'bad' },
     !a.reachable ? '-' : a.ready ? { text: 'ready', cls: 'ok' } : { text: 'NOT READY', cls: 'bad' },
     a.store ? (a.store.engine || '?') + (a.store.up === false ? ' (down)' : '') : '-',
