@@ -73,9 +73,12 @@ export function registerAgentDashboard(app: FastifyInstance, opts: AgentDashboar
   let last: { atMs: number; overview: Promise<Overview> } | undefined;
 
   const build = async (): Promise<Overview> => {
-    const [readyz, metrics, watermarks] = await Promise.all([
-      app.inject({ method: 'GET', url: '/readyz' }),
-      app.inject({ method: 'GET', url: '/metrics' }),
+    // /readyz first: it sets vigil_store_up, which /metrics then reports (in parallel, a
+    // fresh agent's page said its store was down).
+    const [[readyz, metrics], watermarks] = await Promise.all([
+      app
+        .inject({ method: 'GET', url: '/readyz' })
+        .then(async (r) => [r, await app.inject({ method: 'GET', url: '/metrics' })] as const),
       storeWatermarks(opts.store, opts.keys, timeoutMs).then(
         (list) => ({ list }),
         (err: unknown) => ({ error: errorMessage(err) }),

@@ -78,6 +78,7 @@ test(
       assert.match(res?.headers()['content-security-policy'] ?? '', /script-src 'sha256-/);
 
       await waitForText(page, 'agents', ['dash-agent', 'ready', 'sqlite']);
+      assert.doesNotMatch((await page.locator('#agents').textContent()) ?? '', /down/);
       await waitForText(page, 'watermarks', [CHAIN, 's1', 'slot', 'slot 5', 'dash-agent']);
       await waitForText(page, 'signatures', [CHAIN, 'slot 5']);
       assert.equal(await page.locator('#state').textContent(), 'live');
