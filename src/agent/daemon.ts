@@ -27,6 +27,7 @@ import {
   type ConditionStatus,
 } from './readiness.js';
 import { openStore } from './store.js';
+import { RefusalRing } from '../dashboard/refusals.js';
 import { bindLocalWatermarks } from './store-binding.js';
 
 /** How long a readiness probe (a store ping) may take before it counts as a failure. */
@@ -126,11 +127,14 @@ export async function startAgent(
     metrics.declareKeys(keys.all());
     metrics.declareRoles(config.supervisors.map((r) => r.role));
     const signedLines = new SignedLogLimiter(SIGNED_LOG_INTERVAL_MS, options.logClock);
+    // The last refusals, for the dashboard on the metrics listener.
+    const refusals = new RefusalRing();
     const observer: DecisionObserver = {
       onDecision(e) {
         metrics.onDecision(e);
         storeDecision(e);
         if (e.outcome === 'refused') {
+          refusals.add(e);
           log.warn(
             {
               family: e.family,
@@ -225,6 +229,12 @@ export async function startAgent(
         readinessTimeoutMs: READINESS_TIMEOUT_MS,
         logger: log,
         routes: 'observability',
+        dashboard: {
+          name: config.agent.id,
+          store,
+          keys: keys.all().map((k) => ({ id: k.id, scopeKeyId: k.scopeKeyId })),
+          refusals,
+        },
       });
       stoppers.push(() => observability.close());
       await observability.listen({

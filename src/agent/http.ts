@@ -29,6 +29,7 @@ import {
 import { parseJsonBody } from './json-body.js';
 import { RoleGrants, registerRoleRoutes } from './role-api.js';
 import type { AgentMetrics } from './metrics.js';
+import { registerAgentDashboard, type AgentDashboardOptions } from '../dashboard/agent-routes.js';
 import {
   Readiness,
   STORE_CONDITION,
@@ -53,6 +54,8 @@ export interface HttpApiOptions {
   readonly supervisors?: ReadonlyMap<string, Supervisor>;
   /** `observability`: only /healthz, /readyz and /metrics, for a listener other hosts reach. */
   readonly routes?: 'all' | 'observability';
+  /** With `observability`: also GET /dashboard and /v1/overview (src/dashboard/). */
+  readonly dashboard?: AgentDashboardOptions;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -405,6 +408,8 @@ export async function buildHttpApi(opts: HttpApiOptions): Promise<FastifyInstanc
     res.header('content-type', opts.metrics.registry.contentType);
     return res.send(await opts.metrics.registry.metrics());
   });
+
+  if (!signing && opts.dashboard) registerAgentDashboard(app, opts.dashboard);
 
   if (signing) app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

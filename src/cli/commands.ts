@@ -18,6 +18,7 @@ import { completionCommand } from './completion.js';
 import { statusCommand } from './status.js';
 import { watchCommand } from './watch.js';
 import { drillCommand } from './drill.js';
+import { dashboardCommand } from './dashboard.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -38,4 +39,5 @@ export const commands: Array<() => Command> = [
   statusCommand,
   watchCommand,
   drillCommand,
+  dashboardCommand,
 ];

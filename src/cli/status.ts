@@ -16,7 +16,7 @@ interface Options {
   timeout: string;
 }
 
-function timeoutMs(text: string): number {
+export function timeoutMs(text: string): number {
   const n = Number(text);
   if (!/^[0-9]+$/.test(text) || n < 100 || n > 120_000)
     throw new InputError(
@@ -27,7 +27,7 @@ function timeoutMs(text: string): number {
   return n;
 }
 
-function prometheusUrl(text: string): string {
+export function prometheusUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);

@@ -122,6 +122,12 @@ export function upCommand(): Command {
             `\nstopped: ${report.ticks} positions, ${report.signed} signed, ${report.missed} missed, ` +
               `${report.refusals} refusals, ${report.equivocations} equivocations, ${report.invalidSignatures} invalid signatures\n`,
           );
+          const { formatSignerMetrics } = await import('../devnet/signer-metrics.js');
+          process.stdout.write("signer metrics (each agent's /metrics at the end):\n");
+          for (const [name, m] of Object.entries(report.agentMetrics))
+            process.stdout.write(
+              `  ${name}  ${'error' in m ? `unreadable: ${m.error}` : formatSignerMetrics(m)}\n`,
+            );
         }
         if (report.equivocations > 0 || report.invalidSignatures > 0) process.exitCode = 2;
       },

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { AgentClient } from '../agent/client.js';
 import { loadAgentConfig } from '../agent/config.js';
 import { initStore } from '../agent/store.js';
-import { VigilError } from '../errors.js';
+import { VigilError, errorMessage } from '../errors.js';
 import { loadEd25519KeyFile, loadSr25519KeyFile } from '../keys/key-file.js';
 import { generateCometbftKeyFile, generateSeedFile } from '../keys/generate.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
@@ -26,6 +26,7 @@ import {
   type TickOutcome,
 } from './duty-network.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { signerMetricsOf, type SignerMetrics } from './signer-metrics.js';
 import { claimWorkDir } from './work-dir.js';
 
 /** One validator node and the agent that guards it. */
@@ -101,6 +102,8 @@ export interface DevnetReport extends DevnetTotals {
   readonly agents: number;
   readonly equivocationDetails: readonly Equivocation[];
   readonly invalidSignatures: number;
+  /** Each agent's signer metrics from its /metrics just before it stopped, or why not. */
+  readonly agentMetrics: Readonly<Record<string, SignerMetrics | { readonly error: string }>>;
 }
 
 /** The CometBFT key every CometBFT chain of the devnet signs with. */
@@ -262,6 +265,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const cometbftNetworks: CometbftNetwork[] = [];
   const restarts = new Set<Promise<void>>();
   let stopping = false;
+  const agentMetrics: Record<string, SignerMetrics | { error: string }> = {};
   const chainTotals: Record<string, ChainTotals> = Object.fromEntries(
     opts.file.chains.map((c) => [
       c.chainId,
@@ -412,6 +416,9 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     for (const n of networks) n.stop();
     await Promise.all(cometbftNetworks.map((n) => n.stop()));
     await Promise.allSettled([...restarts]);
+    // Read before the agents stop: their counters live in their processes.
+    const read = await Promise.all(members.map((m) => readSignerMetrics(m)));
+    members.forEach((m, i) => (agentMetrics[m.name] = read[i]!));
     await Promise.all(members.map((m) => m.agent?.stop()));
     await Promise.all(members.map((m) => m.proxy.stop()));
     for (const m of members) m.node.agent?.close();
@@ -424,5 +431,24 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     chains: chainTotals,
     equivocationDetails: evidence.equivocations,
     invalidSignatures: evidence.invalidSignatures.length,
+    agentMetrics,
   };
+}
+
+/** A member's signer metrics from its agent's /metrics (on its own socket), or why not. */
+async function readSignerMetrics(
+  m: DevnetMember,
+): Promise<SignerMetrics | { readonly error: string }> {
+  if (!m.agent) return { error: 'agent down' };
+  const client = AgentClient.for(m.agent, { timeoutMs: 2000 });
+  try {
+    const answer = await client.get<unknown>('/metrics');
+    if (answer.status !== 200 || typeof answer.body !== 'string')
+      return { error: `/metrics answered ${answer.status}` };
+    return signerMetricsOf(answer.body, `${m.name} /metrics`, Date.now());
+  } catch (err) {
+    return { error: errorMessage(err) };
+  } finally {
+    client.close();
+  }
 }

@@ -7,6 +7,7 @@
 import { AgentClient, type AgentEndpoint } from '../agent/client.js';
 import type { DevnetTotals } from './devnet.js';
 import type { TickOutcome } from './duty-network.js';
+import { formatSignerMetrics, signerMetricsOf, type SignerMetrics } from './signer-metrics.js';
 
 export interface ChainView {
   readonly family: string;
@@ -26,6 +27,8 @@ export interface AgentView {
   /** Exclusive roles and this agent's state in each (leader, follower, …). */
   roles?: ReadonlyArray<{ role: string; state: string }>;
   reason?: string;
+  /** Its signer metrics from /metrics (granted, last signed per chain, refusals by reason). */
+  signer?: SignerMetrics;
 }
 
 export interface LiveState {
@@ -112,6 +115,12 @@ export function renderLiveView(state: LiveState, now = Date.now()): string {
       `${pad(name, 10)}${pad(agent, 26)}${pad(a.store ?? '—', 10)}${pad(links, 10)}${roles}`,
     );
   }
+  const signers = [...state.agents].filter(([, a]) => a.signer);
+  if (signers.length > 0) {
+    lines.push('', "signer metrics (each agent's /metrics)");
+    for (const [name, a] of signers)
+      lines.push(`${pad(name, 10)}${formatSignerMetrics(a.signer!)}`);
+  }
   if (t) {
     lines.push(
       '',
@@ -141,6 +150,15 @@ export async function probeAgent(
   try {
     const res = await client.get<ReadyBody>('/readyz');
     const body = res.body;
+    // The signer metrics are extra: an answer without them still describes the agent.
+    const signer = await client
+      .get<unknown>('/metrics')
+      .then((m) =>
+        m.status === 200 && typeof m.body === 'string'
+          ? signerMetricsOf(m.body, 'agent /metrics', Date.now())
+          : undefined,
+      )
+      .catch(() => undefined);
     return {
       ...(pid !== undefined ? { pid } : {}),
       state: res.status === 200 ? 'ready' : 'not ready',
@@ -162,6 +180,7 @@ export async function probeAgent(
           }
         : {}),
       ...(body.reason ? { reason: body.reason } : {}),
+      ...(signer ? { signer } : {}),
     };
   } catch {
     // A paused (SIGSTOP) agent accepts the connection and never answers.

@@ -24,10 +24,17 @@ export class MetricsFormatError extends VigilError {
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
 
+/**
+ * Prometheus reads values with Go's strconv.ParseFloat (prometheus/prometheus
+ * model/textparse/promparse.go), which takes NaN and Inf in any case; prom-client writes a NaN
+ * gauge as `Nan` (prom-client lib/util.js, getValueAsString), e.g. the event loop lag before
+ * its first sample.
+ */
 function parseValue(text: string): number | undefined {
-  if (text === 'NaN') return NaN;
-  if (text === '+Inf' || text === 'Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
+  const special = text.toLowerCase();
+  if (special === 'nan') return NaN;
+  if (special === '+inf' || special === 'inf') return Infinity;
+  if (special === '-inf') return -Infinity;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return undefined;
   return Number(text);
 }

@@ -47,7 +47,17 @@ test('the live view shows positions, who signed, refusals, misses and leadership
     { chainId: 'c-slot', tick: 9n, label: 'slot 9', refused: 0, unreachable: 3 },
     totals,
   );
-  state.agents.set('node-1', { state: 'unresponsive', pid: 42 });
+  state.agents.set('node-1', {
+    state: 'unresponsive',
+    pid: 42,
+    signer: {
+      granted: 12,
+      lastSigned: [
+        { chainId: 'c-slot', key: 'k', family: 'slot', position: 'slot 40', secondsAgo: 1 },
+      ],
+      refusals: { conflict: 3 },
+    },
+  });
   state.agents.set('node-2', {
     state: 'ready',
     store: 'etcd',
@@ -64,6 +74,7 @@ test('the live view shows positions, who signed, refusals, misses and leadership
   assert.match(view, /node-1\s+unresponsive \(pid 42\)/);
   assert.match(view, /node-2\s+ready\s+etcd\s+1\/1\s+producer: leader/);
   assert.match(view, /EQUIVOCATIONS 0/);
+  assert.match(view, /node-1\s+granted 12 · c-slot slot 40 \(1 s ago\) · refused conflict 3/);
   assert.match(view, /c-slot: slot 9 MISSED/);
   assert.equal(
     signedBy({ chainId: 'x', tick: 1n, label: 'slot 1', author: 'n', refused: 0, unreachable: 0 }),

@@ -37,6 +37,15 @@ test('vigil up runs the default devnet and reports no equivocation (--json on st
       equivocations: number;
       invalidSignatures: number;
       chains: Record<string, { family: string; signed: number; signatures: number }>;
+      agentMetrics: Record<
+        string,
+        {
+          error?: string;
+          granted: number;
+          lastSigned: Array<{ chainId: string; position: string; secondsAgo: number }>;
+          refusals: Record<string, number>;
+        }
+      >;
     };
     assert.equal(report.agents, 3);
     assert.ok(report.ticks >= 4, `only ${report.ticks} positions ran`);
@@ -51,6 +60,23 @@ test('vigil up runs the default devnet and reports no equivocation (--json on st
     assert.equal(cometbft.family, 'cometbft');
     assert.ok(cometbft.signed >= 1, `no CometBFT height signed: ${JSON.stringify(cometbft)}`);
     assert.ok(cometbft.signatures >= cometbft.signed);
+    // The signer metrics of every agent, read from its real /metrics before it stopped.
+    assert.deepEqual(Object.keys(report.agentMetrics).sort(), ['node-1', 'node-2', 'node-3']);
+    const metrics = Object.values(report.agentMetrics);
+    for (const m of metrics) assert.equal(m.error, undefined, JSON.stringify(m));
+    // One slot signature per signed slot, each granted by exactly one agent.
+    const slotSigners = metrics.filter((m) =>
+      m.lastSigned.some((l) => l.chainId === 'devnet-slot'),
+    );
+    assert.ok(slotSigners.length >= 1, JSON.stringify(report.agentMetrics));
+    assert.ok(metrics.reduce((n, m) => n + m.granted, 0) >= slot.signatures + cometbft.signed);
+    for (const m of slotSigners)
+      assert.match(m.lastSigned.find((l) => l.chainId === 'devnet-slot')!.position, /^slot \d+$/);
+    // The other nodes asked for the same slots and were refused (conflict), counted by reason.
+    assert.ok(
+      metrics.reduce((n, m) => n + Object.values(m.refusals).reduce((a, b) => a + b, 0), 0) >= 1,
+      JSON.stringify(report.agentMetrics),
+    );
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')), report);
   } finally {
     rmSync(dir, { recursive: true, force: true });

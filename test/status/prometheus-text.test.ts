@@ -29,6 +29,17 @@ test('reads back what prom-client writes: names, labels with escapes, values, hi
   ]);
 });
 
+test('a NaN gauge as prom-client writes it (`Nan`) is read, as Prometheus reads it', async () => {
+  const registry = new Registry();
+  new Gauge({ name: 'lag', help: 'h', registers: [registry] }).set(NaN);
+  const text = await registry.metrics();
+  assert.match(text, /^lag Nan$/m);
+  const [sample] = parsePrometheusText(text, 'test');
+  assert.ok(sample && sample.name === 'lag' && Number.isNaN(sample.value));
+  assert.ok(Number.isNaN(parsePrometheusText('x nan', 't')[0]!.value));
+  assert.equal(parsePrometheusText('x -INF', 't')[0]!.value, -Infinity);
+});
+
 test('samples without labels, with a timestamp, NaN and +Inf; comments and blank lines skipped', () => {
   const text = [
     '# HELP up whatever { " \\',
