@@ -425,7 +425,7 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
         // Applied by dcrwallet-setup.service after every wallet start (src/render/decred.ts).
         {
           path: DCRWALLET_SETUP_CONFIG,
-          content: JSON.stringify(dcrwalletSetup(host, chain), null, 2) + '\n',
+          content: JSON.stringify(dcrwalletSetup(chain), null, 2) + '\n',
           permissions: '0600',
           owner: 'root:root',
         },

@@ -10,7 +10,6 @@
  * settspendpolicy [hash, policy]; getvotechoices answers {version, choices: [{agendaid,
  * choiceid, ...}]}; walletinfo {unlocked, voting, ...}.
  */
-import type { PlannedHost } from '../topology/plan.js';
 import { DCRWALLET_RPC_PORT } from '../topology/plan.js';
 import type { DecredChain } from '../topology/schema.js';
 
@@ -33,10 +32,9 @@ export interface DcrwalletSetup {
   readonly tspendPolicies: Record<string, string>;
 }
 
-export function dcrwalletSetup(host: PlannedHost, chain: DecredChain): DcrwalletSetup {
+export function dcrwalletSetup(chain: DecredChain): DcrwalletSetup {
   const sorted = (r: Record<string, string>) =>
     Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  void host;
   return {
     url: `https://127.0.0.1:${DCRWALLET_RPC_PORT}`,
     caFile: '/var/lib/dcrwallet/rpc.cert',

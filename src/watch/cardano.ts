@@ -43,7 +43,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
 import { MetricsFormatError, parsePrometheusText } from '../status/prometheus-text.js';
 import type { WatchLog } from './cometbft.js';
-import { ProbeError, fetchProbe, perRegistry, type ProbeErrorKind } from './probe.js';
+import { PollLoop, ProbeError, fetchProbe, perRegistry, type ProbeErrorKind } from './probe.js';
 import type { CardanoWatchConfig } from './config.js';
 
 export const CARDANO_PROBES = ['metrics'] as const;
@@ -299,15 +299,14 @@ export class CardanoWatcher {
   private readonly fetchFn: typeof globalThis.fetch;
   private readonly labels: { chain_id: string };
   private lastDidntAdopt: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly loop: PollLoop;
 
   constructor(
     readonly config: CardanoWatchConfig,
     registry: Registry,
     private readonly options: CardanoWatcherOptions = {},
   ) {
+    this.loop = new PollLoop(() => this.poll(), config.pollMs);
     this.metrics = cardanoWatchMetrics(registry);
     this.fetchFn = options.fetch ?? globalThis.fetch;
     this.labels = { chain_id: config.name };
@@ -370,19 +369,11 @@ export class CardanoWatcher {
 
   /** Polls every pollMs until stop(); a poll never overlaps the next. */
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      this.running = this.poll();
-      await this.running;
-      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.config.pollMs);
-    };
-    void loop();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
   private async scrape(): Promise<string> {

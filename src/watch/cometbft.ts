@@ -19,7 +19,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import { errorMessage } from '../errors.js';
-import { PROBE_ERROR_KINDS, ProbeError, fetchProbe, perRegistry } from './probe.js';
+import { PROBE_ERROR_KINDS, PollLoop, ProbeError, fetchProbe, perRegistry } from './probe.js';
 import { bech32Encode } from '../keys/bech32.js';
 import {
   BLOCK_ID_FLAG_ABSENT,
@@ -169,15 +169,14 @@ export class CometbftWatcher {
   private consecutive = 0;
   private bonded: boolean | undefined;
   private wasStalled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly loop: PollLoop;
 
   constructor(
     readonly config: CometbftWatchConfig,
     registry: Registry,
     private readonly options: CometbftWatcherOptions = {},
   ) {
+    this.loop = new PollLoop(() => this.poll(), config.pollMs);
     this.metrics = cometbftWatchMetrics(registry);
     this.now = options.now ?? Date.now;
     this.fetchFn = options.fetch ?? globalThis.fetch;
@@ -261,19 +260,11 @@ export class CometbftWatcher {
 
   /** Polls every pollMs until stop(); a poll never overlaps the next. */
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      this.running = this.poll();
-      await this.running;
-      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.config.pollMs);
-    };
-    void loop();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
   private updateStall(): void {

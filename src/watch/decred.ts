@@ -52,7 +52,7 @@ import {
   type VoteChoices,
   type WalletInfo,
 } from './decred-schemas.js';
-import { ProbeError, perRegistry, type ProbeErrorKind } from './probe.js';
+import { PollLoop, ProbeError, perRegistry, type ProbeErrorKind } from './probe.js';
 
 export const DECRED_PROBES = [
   'walletinfo',
@@ -494,9 +494,7 @@ export class DecredWatcher {
   };
   private readonly lastMissed = new Map<string, number>();
   private nextId = 1;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly loop: PollLoop;
 
   /** Reads every wallet's CA and password file first: throws an `InputError` for a bad one. */
   constructor(
@@ -504,6 +502,7 @@ export class DecredWatcher {
     registry: Registry,
     private readonly options: DecredWatcherOptions = {},
   ) {
+    this.loop = new PollLoop(() => this.poll(), config.pollMs);
     this.wallets = config.wallets.map(openWallet);
     this.metrics = decredWatchMetrics(registry);
     this.labels = { chain_id: config.name };
@@ -733,19 +732,11 @@ export class DecredWatcher {
 
   /** Polls every pollMs until stop(); a poll never overlaps the next. */
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      this.running = this.poll();
-      await this.running;
-      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.config.pollMs);
-    };
-    void loop();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
     for (const w of this.wallets) w.agent.destroy();
   }
 }

@@ -75,3 +75,34 @@ export function perRegistry<T>(make: (registry: Registry) => T): (registry: Regi
     return m;
   };
 }
+
+/**
+ * A watcher's poll loop: `poll` now, then `intervalMs` after each poll ends (a slow poll is
+ * never overlapped by the next); `stop` waits for a poll in flight.
+ */
+export class PollLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly poll: () => Promise<unknown>,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    const loop = async () => {
+      if (this.stopped) return;
+      this.running = this.poll();
+      await this.running;
+      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.intervalMs);
+    };
+    void loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+}

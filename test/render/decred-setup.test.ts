@@ -18,6 +18,7 @@ import {
   DCRWALLET_SETUP_CONFIG,
   DCRWALLET_SETUP_SCRIPT,
   DCRWALLET_SETUP_UNIT,
+  WALLET_PASSPHRASE_FILE,
   type DcrwalletSetup,
 } from '../../src/render/decred.js';
 import { planExample, removeDir, requireTool, tempDir } from './helpers.js';
@@ -246,7 +247,9 @@ test('every voting wallet host gets the setup, enabled after the wallet, with th
           ).sort(),
         ),
       );
-      assert.ok(!cfg.content.includes('passphrase"') || !/"passphrase":/.test(cfg.content));
+      // The passphrase is the operator's file: named, never rendered anywhere on the host.
+      assert.equal(setup.passphraseFile, WALLET_PASSPHRASE_FILE);
+      assert.ok(!cc.write_files.some((f) => f.path === WALLET_PASSPHRASE_FILE), host.name);
       const flat = cc.runcmd.map((c) => (Array.isArray(c) ? c.join(' ') : c));
       const wallet = flat.indexOf('systemctl enable --now dcrwallet.service');
       const setupAt = flat.indexOf(`systemctl enable --now ${DCRWALLET_SETUP_UNIT}`);
