@@ -21,11 +21,13 @@ export const ALERTMANAGER_LISTEN = '127.0.0.1:9093';
 export const PACKAGED_ALERTMANAGER = '0.25';
 
 /** Receiver integrations the packaged Alertmanager cannot configure without an inline secret. */
-export const UNSUPPORTED_INTEGRATIONS: Record<'telegram' | 'discord', { field: string; since: string }> =
-  {
-    telegram: { field: 'bot_token_file', since: '0.26.0' },
-    discord: { field: 'webhook_url_file', since: '0.28.0' },
-  };
+export const UNSUPPORTED_INTEGRATIONS: Record<
+  'telegram' | 'discord',
+  { field: string; since: string }
+> = {
+  telegram: { field: 'bot_token_file', since: '0.26.0' },
+  discord: { field: 'webhook_url_file', since: '0.28.0' },
+};
 
 /** The root route's receiver when the operator names none: it delivers nowhere. */
 export const UNROUTED_RECEIVER = 'vigil-unrouted';
@@ -68,12 +70,20 @@ function receiverConfig(r: Receiver): Record<string, unknown> {
         }
       : {}),
     ...(r.pagerduty
-      ? { pagerduty_configs: [{ routing_key_file: r.pagerduty.routingKeyFile, send_resolved: true }] }
+      ? {
+          pagerduty_configs: [
+            { routing_key_file: r.pagerduty.routingKeyFile, send_resolved: true },
+          ],
+        }
       : {}),
     ...(r.telegram
       ? {
           telegram_configs: [
-            { bot_token_file: r.telegram.botTokenFile, chat_id: r.telegram.chatId, send_resolved: true },
+            {
+              bot_token_file: r.telegram.botTokenFile,
+              chat_id: r.telegram.chatId,
+              send_resolved: true,
+            },
           ],
         }
       : {}),

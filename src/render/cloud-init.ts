@@ -43,7 +43,14 @@ import {
   alertmanagerConfig,
   alertmanagerDefaults,
 } from './alertmanager.js';
-import { WATCH_CONFIG_PATH, WATCH_UNIT, WATCH_USER, watchConfig, watchConfigText, watchUnit } from './watch.js';
+import {
+  WATCH_CONFIG_PATH,
+  WATCH_UNIT,
+  WATCH_USER,
+  watchConfig,
+  watchConfigText,
+  watchUnit,
+} from './watch.js';
 
 /** Downloads an artifact, refuses it unless its sha256 matches, and installs it. */
 const FETCH_SCRIPT = `#!/bin/sh

@@ -62,7 +62,9 @@ export function watchConfig(plan: Plan, host: PlannedHost): WatchConfig | undefi
 
 /** The rendered file: the parsed config, defaults spelled out, so review shows what runs. */
 export function watchConfigText(config: WatchConfig): string {
-  return '# vigil watch on this host; the monitor scrapes its metrics over the VPN.\n' + toYaml(config);
+  return (
+    '# vigil watch on this host; the monitor scrapes its metrics over the VPN.\n' + toYaml(config)
+  );
 }
 
 /**

@@ -3,10 +3,7 @@
  * the monitor's Alertmanager can configure without an inline secret, alerts that page and
  * reach nobody, and watch entries the plan can use. Pure functions: no I/O.
  */
-import {
-  PACKAGED_ALERTMANAGER,
-  UNSUPPORTED_INTEGRATIONS,
-} from '../render/alertmanager.js';
+import { PACKAGED_ALERTMANAGER, UNSUPPORTED_INTEGRATIONS } from '../render/alertmanager.js';
 import { finding, type LintFinding } from './lint.js';
 import type { Topology } from './schema.js';
 
@@ -51,9 +48,10 @@ export function lintMonitoring(topology: Topology): LintFinding[] {
       ...(route.receiver !== undefined
         ? [['monitoring.alertmanager.route.receiver', route.receiver] as [string, string]]
         : []),
-      ...Object.entries(route.severities).map(
-        ([sev, r]): [string, string] => [`monitoring.alertmanager.route.severities.${sev}`, r],
-      ),
+      ...Object.entries(route.severities).map(([sev, r]): [string, string] => [
+        `monitoring.alertmanager.route.severities.${sev}`,
+        r,
+      ]),
     ];
     for (const [path, r] of named)
       if (!defined.has(r))
@@ -78,8 +76,7 @@ export function lintMonitoring(topology: Topology): LintFinding[] {
   topology.monitoring.watch.forEach((w, i) => {
     const chain = topology.chains.find((c) => c.name === w.chain);
     const path = `monitoring.watch[${i}]`;
-    if (!chain)
-      out.push(finding('watch-chain', `${path}.chain`, `no chain named ${w.chain}`));
+    if (!chain) out.push(finding('watch-chain', `${path}.chain`, `no chain named ${w.chain}`));
     else if (chain.kind !== 'cometbft')
       out.push(
         finding(
