@@ -9,7 +9,8 @@
  * int64 `chat_id` (l. 733–734); the webhook's bearer token is the common HTTP client's
  * `authorization.credentials_file`. Telegram's `bot_token_file` arrived in 0.26.0 (#3226) and
  * Discord's `webhook_url_file` in 0.27.0 (#3555, fixed in 0.28.0 by #3728) per CHANGELOG.md at
- * 68fb2d5759b3a92c0bb2a1a13d4ef7ff5b06256d, so lint refuses those two on the packaged 0.25.
+ * 68fb2d5759b3a92c0bb2a1a13d4ef7ff5b06256d, so lint (topology/lint-monitoring.ts) refuses those
+ * two on the packaged 0.25.
  */
 import { stringify as toYaml } from 'yaml';
 import type { Monitoring, Receiver } from '../topology/schema.js';
@@ -17,18 +18,6 @@ import type { Monitoring, Receiver } from '../topology/schema.js';
 export const ALERTMANAGER_CONFIG_PATH = '/etc/prometheus/alertmanager.yml';
 export const ALERTMANAGER_DEFAULTS_PATH = '/etc/default/prometheus-alertmanager';
 export const ALERTMANAGER_LISTEN = '127.0.0.1:9093';
-/** The Alertmanager version the monitor host installs (Debian bookworm's package). */
-export const PACKAGED_ALERTMANAGER = '0.25';
-
-/** Receiver integrations the packaged Alertmanager cannot configure without an inline secret. */
-export const UNSUPPORTED_INTEGRATIONS: Record<
-  'telegram' | 'discord',
-  { field: string; since: string }
-> = {
-  telegram: { field: 'bot_token_file', since: '0.26.0' },
-  discord: { field: 'webhook_url_file', since: '0.28.0' },
-};
-
 /** The root route's receiver when the operator names none: it delivers nowhere. */
 export const UNROUTED_RECEIVER = 'vigil-unrouted';
 

@@ -97,7 +97,7 @@ function peerProblem(
   return undefined;
 }
 
-export function finding(
+function finding(
   code: LintCode,
   path: string,
   message: string,
