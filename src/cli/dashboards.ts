@@ -4,19 +4,22 @@
  * on the monitor host: DIR/grafana/dashboards/*.json, DIR/grafana/provisioning/….
  */
 import { Command } from 'commander';
-import { z } from 'zod';
 import { InputError } from '../errors.js';
 
-const OptionsSchema = z.object({
-  out: z.string().min(1),
-  prometheusUrl: z
-    .string()
-    .url()
-    .refine((u) => /^https?:$/.test(new URL(u).protocol), 'not an http(s) URL'),
-  dashboardsDir: z
-    .string()
-    .refine((p) => p.startsWith('/') && !/\s/.test(p), 'not an absolute path'),
-});
+/** Outside input: checked before anything is written. zod is loaded only when the command runs. */
+async function optionsSchema() {
+  const { z } = await import('zod');
+  return z.object({
+    out: z.string().min(1),
+    prometheusUrl: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'not an http(s) URL'),
+    dashboardsDir: z
+      .string()
+      .refine((p) => p.startsWith('/') && !/\s/.test(p), 'not an absolute path'),
+  });
+}
 
 export function dashboardsCommand(): Command {
   return (
@@ -40,7 +43,7 @@ export function dashboardsCommand(): Command {
         '/etc/grafana/dashboards',
       )
       .action(async (raw: Record<string, unknown>) => {
-        const parsed = OptionsSchema.safeParse(raw);
+        const parsed = (await optionsSchema()).safeParse(raw);
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
           throw new InputError(

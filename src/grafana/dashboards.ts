@@ -202,7 +202,7 @@ const fleet: DashboardSpec = {
       panels: [
         table(
           'CometBFT',
-          'Per chain: the node answers (up), is stalled, and the validator misses in the window.',
+          'Per chain: the last /status answer was valid and of the right chain (up).',
           'min by (chain_id) (vigil_watch_cometbft_up)',
           { w: 6, mappings: UP_DOWN },
         ),
@@ -214,7 +214,7 @@ const fleet: DashboardSpec = {
         ),
         table(
           'Decred wallets',
-          'Per chain: voting wallets whose every probe answered (up), out of all.',
+          'Per chain: 1 when every probe of every voting wallet answered (the lowest wallet up).',
           'min by (chain_id) (vigil_watch_decred_up)',
           { w: 6, mappings: UP_DOWN },
         ),
