@@ -196,10 +196,7 @@ export type PolkadotWatchConfig = z.output<typeof PolkadotWatchSchema>;
 export type PolkadotWatchInput = z.input<typeof PolkadotWatchSchema>;
 
 export type ChainWatchConfig =
-  | CometbftWatchConfig
-  | CardanoWatchConfig
-  | DecredWatchConfig
-  | PolkadotWatchConfig;
+  CometbftWatchConfig | CardanoWatchConfig | DecredWatchConfig | PolkadotWatchConfig;
 
 /** The watched chain's name: the `chain_id` label of its metrics. */
 export function watchChainName(c: ChainWatchConfig): string {

@@ -908,9 +908,7 @@ export const POLKADOT_RULE_TESTS: RuleTestGroup[] = [
       {
         eval_time: '13m',
         alertname: 'VigilPolkadotBestHeightStalled',
-        exp_alerts: [
-          dotAlert('polkadot', 'page', 'has imported no new best block for 5 minutes'),
-        ],
+        exp_alerts: [dotAlert('polkadot', 'page', 'has imported no new best block for 5 minutes')],
       },
       { eval_time: '18m', alertname: 'VigilPolkadotBestHeightStalled', exp_alerts: [] },
     ],

@@ -476,7 +476,8 @@ chains:
           break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      const at = (name: string) => sampleOf(text, `vigil_watch_polkadot_${name}`, { chain_id: CHAIN });
+      const at = (name: string) =>
+        sampleOf(text, `vigil_watch_polkadot_${name}`, { chain_id: CHAIN });
       assert.equal(at('finality_lag_blocks'), 3);
       assert.equal(at('session_keys_onchain'), 1);
       assert.equal(at('para_finality_lag_blocks'), 1);
