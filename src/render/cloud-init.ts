@@ -44,6 +44,15 @@ import {
   alertmanagerDefaults,
 } from './alertmanager.js';
 import {
+  GRAFANA_ADMIN_PASSWORD_COMMAND,
+  GRAFANA_INI_PATH,
+  GRAFANA_INSTALL_DIR,
+  GRAFANA_USER,
+  GRAFANA_DASHBOARDS_ARGS,
+  grafanaIni,
+  grafanaUnit,
+} from './grafana.js';
+import {
   WATCH_CONFIG_PATH,
   WATCH_UNIT,
   WATCH_USER,
@@ -155,6 +164,8 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   /** First boot only (runcmd runs once per instance): the operator's act that creates the
    * agent's store. Never in the unit: a store deleted later must not be re-created by a restart. */
   const storeInit: string[][] = [];
+  /** Grafana's admin password and data directory, made on the host after its user exists. */
+  const grafanaSetup: string[][] = [];
   const etcdStore = t.vigil.store === 'etcd' && guardMembers(plan).length > 0;
 
   // Agents run where a validator key is used: they guard its signatures or its role.
@@ -253,6 +264,24 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       },
     );
     packagedServices.push('prometheus', 'prometheus-alertmanager');
+    if (t.monitoring.grafana) {
+      files.push({
+        path: GRAFANA_INI_PATH,
+        content: grafanaIni(),
+        permissions: '0640',
+        owner: `root:${GRAFANA_USER}`,
+      });
+      fetches.push(fetchCommand(t.monitoring.grafana, GRAFANA_INSTALL_DIR, 'monitoring.grafana'));
+      // The dashboards (hundreds of KiB of JSON) would not fit in user data: the pinned Vigil
+      // release writes them on the host, so they always match the Vigil version of the fleet.
+      if (host.key === undefined)
+        fetches.push(fetchCommand(t.vigil.agent, '/opt/vigil', 'vigil.agent'));
+      grafanaSetup.push(GRAFANA_ADMIN_PASSWORD_COMMAND, [
+        `/opt/vigil/bin/${binaryName(t.vigil.agent)}`,
+        ...GRAFANA_DASHBOARDS_ARGS,
+      ]);
+      units.push(grafanaUnit(t.monitoring.grafana));
+    }
   }
   const watch = watchConfig(plan, host);
   if (watch) {
@@ -341,6 +370,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       ? [['systemctl', 'disable', '--now', 'etcd']]
       : []),
     ...fetches,
+    ...grafanaSetup,
     ...(etcdStore ? [] : storeInit),
     ...units.filter((u) => u.enable).map((u) => ['systemctl', 'enable', '--now', u.name]),
     // Unlocks the voting wallet and applies its choices, now and after every wallet start.
@@ -373,6 +403,9 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         homedir: '/var/lib/vigil',
         no_create_home: false,
       },
+      ...(grafanaSetup.length > 0
+        ? [{ name: GRAFANA_USER, system: true, shell: '/usr/sbin/nologin', no_create_home: true }]
+        : []),
       ...(watch
         ? [
             {

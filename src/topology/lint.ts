@@ -165,6 +165,8 @@ function artifactsOf(topology: Topology): Array<{ path: string; artifact: Artifa
     { path: 'vigil.agent', artifact: topology.vigil.agent },
   ];
   if (topology.vigil.etcd) out.push({ path: 'vigil.etcd', artifact: topology.vigil.etcd });
+  if (topology.monitoring.grafana)
+    out.push({ path: 'monitoring.grafana', artifact: topology.monitoring.grafana });
   topology.chains.forEach((chain, i) => {
     if (chain.kind === 'decred') {
       out.push({ path: `chains[${i}].dcrd`, artifact: chain.dcrd });

@@ -226,6 +226,12 @@ export type Receiver = z.infer<typeof ReceiverSchema>;
 export const ALERT_SEVERITIES = ['page', 'warning'] as const;
 
 export const MonitoringSchema = z.strictObject({
+  /**
+   * A pinned Grafana release for the monitor host (the standalone linux-amd64 tarball, e.g.
+   * https://dl.grafana.com/oss/release/grafana-11.3.0.linux-amd64.tar.gz with binary
+   * grafana-v11.3.0/bin/grafana): the Vigil dashboards are provisioned into it.
+   */
+  grafana: ArtifactSchema.optional(),
   alertmanager: z
     .strictObject({
       receivers: z.array(ReceiverSchema).min(1),
