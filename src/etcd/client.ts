@@ -35,7 +35,12 @@ export class EtcdCallError extends VigilError {
     readonly endpoint: string,
     readonly call: string,
     detail: string,
-    /** True when the request certainly did not reach a member (nothing was applied). */
+    /**
+     * True only when the request certainly did not reach a member (nothing was applied): a
+     * failure before it was written (see NOT_SENT) or a closed client. False means the outcome
+     * is unknown — a write may have been applied with only its answer lost; callers resolve
+     * that by reading what is stored, never by assuming it failed.
+     */
     readonly notSent: boolean,
     options?: { cause?: unknown },
   ) {
@@ -111,10 +116,29 @@ function stripScheme(endpoint: string): string {
   return endpoint.replace(/^[a-z]+:\/\//, '');
 }
 
-/** gRPC codes that mean the request never left this process or was refused at the door.
- * "Waiting for LB pick": the deadline passed before any connection to the member existed. */
+/**
+ * Failures that can only happen before a request was written to a member, so nothing of it was
+ * applied. Everything else — a connection reset or dropped after the request went out, a
+ * deadline that passed while the member held it, "etcdserver: request timed out" — leaves the
+ * outcome unknown: the member may have applied it and only the answer was lost.
+ *
+ * From @grpc/grpc-js 1.14 (build/src/picker.js, load-balancer-pick-first.js,
+ * load-balancing-call.js, subchannel-call.js):
+ * - "No connection established": the picker failed the call because no connection to the
+ *   member exists (connect refused, TLS handshake or certificate failure, unreachable host);
+ * - "Waiting for LB pick": the deadline passed before a connection was picked for the call;
+ * - "Stream refused by server": HTTP/2 REFUSED_STREAM, the server's promise that it did not
+ *   process the stream (RFC 9113 §8.7).
+ * "Connection dropped" (UNAVAILABLE too) is NOT here: grpc-js reports it for a connection lost
+ * at any time, after the request was sent as well.
+ */
 const NOT_SENT =
-  /UNAVAILABLE|ECONNREFUSED|No connection established|failed to connect|Connection dropped|Waiting for LB pick|unauthenticated|certificate/i;
+  /No connection established|Waiting for LB pick|Stream refused by server|ECONNREFUSED|client (?:has been )?closed/i;
+
+/** True for an error whose request may have been applied by etcd although no answer came. */
+export function outcomeUnknown(err: unknown): boolean {
+  return err instanceof EtcdCallError && !err.notSent;
+}
 
 function toKeyValue(kv: RPC.IKeyValue): KeyValue {
   return {
