@@ -150,6 +150,16 @@ function toKeyValue(kv: RPC.IKeyValue): KeyValue {
   };
 }
 
+function toMemberInfo(m: RPC.IMember): MemberInfo {
+  return {
+    id: BigInt(m.ID).toString(16),
+    name: m.name,
+    peerUrls: m.peerURLs,
+    clientUrls: m.clientURLs,
+    isLearner: m.isLearner,
+  };
+}
+
 export class EtcdClient {
   private readonly conns: Array<{ endpoint: string; etcd: Etcd3 }>;
   /** Index of the endpoint that answered last; calls start there. */
@@ -406,19 +416,52 @@ export class EtcdClient {
   }
 
   async memberList(): Promise<MemberInfo[]> {
+    return (await this.members()).members;
+  }
+
+  /** The members (linearizable: only a member in a quorum answers), with the cluster's id. */
+  async members(): Promise<{ members: MemberInfo[] } & Answered> {
     const res = await this.call(
       'member list',
       (etcd, o) => etcd.cluster.memberList({ linearizable: true } as RPC.IMemberListRequest, o),
       undefined,
       true,
     );
-    return res.members.map((m) => ({
-      id: BigInt(m.ID).toString(16),
-      name: m.name,
-      peerUrls: m.peerURLs,
-      clientUrls: m.clientURLs,
-      isLearner: m.isLearner,
-    }));
+    return { members: res.members.map(toMemberInfo), clusterId: BigInt(res.header.cluster_id) };
+  }
+
+  /**
+   * Adds a member (as a raft learner with `isLearner`). Not idempotent: after an unknown
+   * outcome the caller looks for the peer URLs in the member list (src/etcd/resize.ts).
+   */
+  async memberAdd(
+    peerUrls: readonly string[],
+    isLearner: boolean,
+  ): Promise<{ member: MemberInfo } & Answered> {
+    const res = await this.call('member add', (etcd, o) =>
+      etcd.cluster.memberAdd({ peerURLs: [...peerUrls], isLearner }, o),
+    );
+    return { member: toMemberInfo(res.member), clusterId: BigInt(res.header.cluster_id) };
+  }
+
+  /** Promotes a learner; etcd refuses one that has not caught up with the leader yet. */
+  async memberPromote(idHex: string): Promise<void> {
+    await this.call('member promote', (etcd, o) =>
+      etcd.cluster.memberPromote({ ID: BigInt(`0x${idHex}`).toString() }, o),
+    );
+  }
+
+  async memberRemove(idHex: string): Promise<void> {
+    await this.call('member remove', (etcd, o) =>
+      etcd.cluster.memberRemove({ ID: BigInt(`0x${idHex}`).toString() }, o),
+    );
+  }
+
+  /** Moves raft leadership; etcd accepts it only on the leader's own endpoint. */
+  async moveLeader(endpointIndex: number, targetIdHex: string): Promise<void> {
+    await this.onEndpoint(endpointIndex, 'move leader', (etcd, o) =>
+      etcd.maintenance.moveLeader({ targetID: BigInt(`0x${targetIdHex}`).toString() }, o),
+    );
   }
 
   /** Status of every configured endpoint; a failed one is reported, not thrown. */
