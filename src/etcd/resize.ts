@@ -27,6 +27,30 @@ export interface ResizeOptions {
 
 const hex = (id: bigint) => id.toString(16);
 
+/**
+ * etcd refuses a membership change with "etcdserver: unhealthy cluster" until enough members
+ * have been connected for its health interval (5 s; etcd server/etcdserver/server.go,
+ * mayAddMember/mayRemoveMember with --strict-reconfig-check), e.g. just after a member started
+ * or was promoted. That answer is a refusal before anything is proposed, so the same change is
+ * asked again, for up to `waitMs`.
+ */
+async function whileSettling<T>(change: () => Promise<T>, waitMs = 15_000): Promise<T> {
+  const giveUpAt = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await change();
+    } catch (err) {
+      if (
+        !(err instanceof EtcdCallError) ||
+        !/etcdserver: unhealthy cluster/.test(err.message) ||
+        Date.now() >= giveUpAt
+      )
+        throw err;
+      await sleep(500);
+    }
+  }
+}
+
 export class ClusterResizer {
   constructor(
     readonly client: EtcdClient,
@@ -76,7 +100,9 @@ export class ClusterResizer {
     checkClusterId(expectedClusterId, view);
     const plan = planAdd(view, name, peerUrls);
     try {
-      const { member, clusterId } = await this.client.memberAdd(plan.peerUrls, true);
+      const { member, clusterId } = await whileSettling(() =>
+        this.client.memberAdd(plan.peerUrls, true),
+      );
       checkClusterId(expectedClusterId, { ...view, clusterId: hex(clusterId) });
       return { plan, member };
     } catch (err) {
@@ -136,7 +162,7 @@ export class ClusterResizer {
     const plan = planRemove(view, idOrName, options);
     if (plan.moveLeaderTo) await this.moveLeader(plan.member, plan.moveLeaderTo, options.waitMs);
     try {
-      await this.client.memberRemove(plan.member.id);
+      await whileSettling(() => this.client.memberRemove(plan.member.id));
     } catch (err) {
       if (!outcomeUnknown(err)) throw err;
       const still = (await this.client.members()).members.some((m) => m.id === plan.member.id);
