@@ -92,6 +92,14 @@ describe('etcd cluster resize, live', { skip }, () => {
   const newPeerUrl = (i: number) => `http://127.0.0.1:${newPorts[i]!.peer}`;
   /** Every member the test will ever have: the writer keeps one list throughout. */
   const allEndpoints = () => [...cluster.endpoints, newClientUrl(0), newClientUrl(1)];
+  /** Kills a member by name: one of the cluster's own (m*) or one this test started (n*). */
+  const killMember = async (name: string) => {
+    if (name.startsWith('m')) return cluster.killMember(Number(name.slice(1)));
+    const p = extra[Number(name.slice(1))]!;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  };
   /** Client URLs of the three members left after the resize. */
   let survivors: string[] = [];
 
@@ -194,16 +202,14 @@ describe('etcd cluster resize, live', { skip }, () => {
     );
     assert.match(refusedId, /ETCD_WRONG_CLUSTER/);
 
-    // Take n1 down: removing n0 would leave the other original member and n1, one answering.
-    const n1 = extra[1]!;
-    const exited = new Promise((r) => n1.once('exit', r));
-    n1.kill('SIGKILL');
-    await exited;
+    // Take one survivor down: removing another would leave two voters with one answering.
+    const [keep, down] = listed.members.map((m) => m.name);
+    await killMember(down!);
     const refusedQuorum = await vigilFails(
       'cluster',
       'member',
       'remove',
-      'n0',
+      keep!,
       ...endpoints,
       '--cluster-id',
       listed.clusterId,
