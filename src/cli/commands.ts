@@ -19,6 +19,7 @@ import { statusCommand } from './status.js';
 import { watchCommand } from './watch.js';
 import { drillCommand } from './drill.js';
 import { dashboardCommand } from './dashboard.js';
+import { dashboardsCommand } from './dashboards.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -40,4 +41,5 @@ export const commands: Array<() => Command> = [
   watchCommand,
   drillCommand,
   dashboardCommand,
+  dashboardsCommand,
 ];

@@ -1,14 +1,15 @@
 /**
  * `vigil watch --config <file>`: chain watchers (CometBFT: height stall, missed blocks, jailed,
  * tombstoned, peers, catching up; Cardano: KES expiry, forged/adopted, missed slots, block
- * delay; Decred: voting wallets' state, tickets and drift), their metrics on /metrics and /healthz.
+ * delay; Decred: voting wallets' state, tickets and drift; Polkadot: best vs finalized, peers,
+ * syncing, session keys, para-validation finality lag), their metrics on /metrics and /healthz.
  */
 import { Command } from 'commander';
 
 export function watchCommand(): Command {
   return new Command('watch')
     .description(
-      'watch chains (CometBFT: height stall, missed blocks, jailed, tombstoned, peers; Cardano: KES expiry, forged/adopted, missed slots, block delay; Decred: voting wallets, tickets, drift) and serve their Prometheus metrics',
+      'watch chains (CometBFT: height stall, missed blocks, jailed, tombstoned, peers; Cardano: KES expiry, forged/adopted, missed slots, block delay; Decred: voting wallets, tickets, drift; Polkadot: finality lag, peers, session keys, para finality lag) and serve their Prometheus metrics',
     )
     .requiredOption('-c, --config <file>', 'watch configuration (YAML, see examples/watch)')
     .action(async (opts: { config: string }) => {

@@ -1,6 +1,6 @@
 /**
- * Prometheus alerting rules for the signer and the Cardano and Decred chain watchers
- * (src/watch/cardano.ts, src/watch/decred.ts),
+ * Prometheus alerting rules for the signer and the Cardano, Decred and Polkadot chain watchers
+ * (src/watch/cardano.ts, src/watch/decred.ts, src/watch/polkadot.ts),
  * rendered onto the monitor host next to prometheus.yml, one rule group each. Each rule has `promtool test rules` cases (test/render/alert-rule-cases.ts)
  * that fire it and keep it quiet; `.ci/run` runs them (scripts/promtool-rules.mjs).
  */
@@ -221,11 +221,103 @@ export const DECRED_ALERT_RULES: readonly AlertRule[] = [
   },
 ];
 
+/**
+ * Best minus finalized beyond which GRANDPA is behind: it finalizes within 2–3 blocks of the
+ * best when its voters are online (a 6 s block, so 20 blocks are 2 minutes).
+ */
+export const POLKADOT_FINALITY_LAG_BLOCKS = 20;
+/**
+ * The node's para-validation lag beyond which its GRANDPA vote is held back: upstream's own
+ * network tests expect it at 0–2 blocks (approval coalescing adds a few); the node's safeguard
+ * overrides it at 500 (MAX_FINALITY_LAG, polkadot/node/service/src/relay_chain_selection.rs).
+ */
+export const POLKADOT_PARA_FINALITY_LAG_BLOCKS = 10;
+const dotNode = 'The Polkadot node of {{ $labels.chain_id }}';
+/** The watcher's values stay at their last reading while the node is down: ask only an up node. */
+const dotUp = 'vigil_watch_polkadot_up == 1';
+
+/** The Polkadot watcher's rules (src/watch/polkadot.ts): a relay-chain validator's node. */
+export const POLKADOT_ALERT_RULES: readonly AlertRule[] = [
+  {
+    alert: 'VigilPolkadotNodeDown',
+    expr: 'vigil_watch_polkadot_up == 0',
+    for: '2m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${dotNode} does not answer system_health or chain_getHeader`,
+    },
+  },
+  {
+    alert: 'VigilPolkadotFinalityLag',
+    expr: `vigil_watch_polkadot_finality_lag_blocks > ${POLKADOT_FINALITY_LAG_BLOCKS} and vigil_watch_polkadot_is_syncing == 0 and ${dotUp}`,
+    for: '5m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${dotNode} is {{ $value }} blocks between best and finalized: GRANDPA is not finalizing`,
+    },
+  },
+  {
+    alert: 'VigilPolkadotNoPeers',
+    expr: `vigil_watch_polkadot_peers == 0 and ${dotUp}`,
+    for: '2m',
+    labels: { severity: 'page' },
+    annotations: { summary: `${dotNode} has no peers` },
+  },
+  {
+    alert: 'VigilPolkadotSyncingTooLong',
+    expr: `vigil_watch_polkadot_is_syncing == 1 and ${dotUp}`,
+    for: '30m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${dotNode} has been in a major sync for 30 minutes: it does not author or vote`,
+    },
+  },
+  {
+    alert: 'VigilPolkadotSessionKeysNotOnChain',
+    expr: 'vigil_watch_polkadot_session_keys_onchain == 0',
+    for: '5m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${dotNode} lacks the private keys of the validator's on-chain session keys (author_hasSessionKeys false): it cannot author or vote`,
+    },
+  },
+  {
+    alert: 'VigilPolkadotParaFinalityLag',
+    expr: `vigil_watch_polkadot_para_finality_lag_blocks > ${POLKADOT_PARA_FINALITY_LAG_BLOCKS}`,
+    for: '5m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${dotNode} holds its finality vote {{ $value }} blocks back for approval checking or disputes`,
+    },
+  },
+  {
+    alert: 'VigilPolkadotBestHeightStalled',
+    expr: `changes(vigil_watch_polkadot_best_height[5m]) == 0 and ${dotUp}`,
+    for: '1m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${dotNode} has imported no new best block for 5 minutes`,
+    },
+  },
+  {
+    // Errors while the node is up: a denied unsafe method, an unreadable metrics endpoint, a
+    // malformed answer (a node that is down is VigilPolkadotNodeDown's).
+    alert: 'VigilPolkadotProbeFailing',
+    expr: `sum by (job, instance, chain_id, probe) (increase(vigil_watch_polkadot_probe_errors_total[5m])) > 0 and on (job, instance, chain_id) ${dotUp}`,
+    for: '10m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `The watcher cannot read {{ $labels.probe }} from the Polkadot node of {{ $labels.chain_id }} (see vigil_watch_polkadot_probe_errors_total)`,
+    },
+  },
+];
+
 /** Every rule of the rules file, signer first. */
 export const ALERT_RULES: readonly AlertRule[] = [
   ...SIGNER_ALERT_RULES,
   ...CARDANO_ALERT_RULES,
   ...DECRED_ALERT_RULES,
+  ...POLKADOT_ALERT_RULES,
 ];
 
 /**
@@ -235,13 +327,17 @@ export const ALERT_RULES: readonly AlertRule[] = [
 export function signerAlertRules(rules: readonly AlertRule[] = ALERT_RULES): string {
   const cardano = new Set(CARDANO_ALERT_RULES.map((r) => r.alert));
   const decred = new Set(DECRED_ALERT_RULES.map((r) => r.alert));
+  const polkadot = new Set(POLKADOT_ALERT_RULES.map((r) => r.alert));
   const groups = [
     {
       name: 'vigil-signer',
-      rules: rules.filter((r) => !cardano.has(r.alert) && !decred.has(r.alert)),
+      rules: rules.filter(
+        (r) => !cardano.has(r.alert) && !decred.has(r.alert) && !polkadot.has(r.alert),
+      ),
     },
     { name: 'vigil-cardano', rules: rules.filter((r) => cardano.has(r.alert)) },
     { name: 'vigil-decred', rules: rules.filter((r) => decred.has(r.alert)) },
+    { name: 'vigil-polkadot', rules: rules.filter((r) => polkadot.has(r.alert)) },
   ].filter((g) => g.rules.length > 0);
   return (
     '# Vigil signer and chain-watcher alerts; each has promtool unit tests in the Vigil repository.\n' +

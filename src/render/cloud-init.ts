@@ -37,6 +37,20 @@ import {
   watchdogUnit,
 } from './services.js';
 import type { PlanState } from './state.js';
+import {
+  ALERTMANAGER_CONFIG_PATH,
+  ALERTMANAGER_DEFAULTS_PATH,
+  alertmanagerConfig,
+  alertmanagerDefaults,
+} from './alertmanager.js';
+import {
+  WATCH_CONFIG_PATH,
+  WATCH_UNIT,
+  WATCH_USER,
+  watchConfig,
+  watchConfigText,
+  watchUnit,
+} from './watch.js';
 
 /** Downloads an artifact, refuses it unless its sha256 matches, and installs it. */
 const FETCH_SCRIPT = `#!/bin/sh
@@ -222,7 +236,40 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       permissions: '0644',
       owner: root,
     });
-    packagedServices.push('prometheus');
+    // Alertmanager reads the operator's secret files (root:prometheus 0640) itself.
+    packages.push('prometheus-alertmanager');
+    files.push(
+      {
+        path: ALERTMANAGER_CONFIG_PATH,
+        content: alertmanagerConfig(t.monitoring),
+        permissions: '0640',
+        owner: 'root:prometheus',
+      },
+      {
+        path: ALERTMANAGER_DEFAULTS_PATH,
+        content: alertmanagerDefaults(),
+        permissions: '0644',
+        owner: root,
+      },
+    );
+    packagedServices.push('prometheus', 'prometheus-alertmanager');
+  }
+  const watch = watchConfig(plan, host);
+  if (watch) {
+    files.push(
+      {
+        path: WATCH_CONFIG_PATH,
+        content: watchConfigText(watch),
+        permissions: '0640',
+        owner: `root:${WATCH_USER}`,
+      },
+      {
+        path: `/etc/systemd/system/${WATCH_UNIT}`,
+        content: watchUnit(`/opt/vigil/bin/${binaryName(t.vigil.agent)}`),
+        permissions: '0644',
+        owner: root,
+      },
+    );
   }
   const chain = host.chain;
   if (chain) {
@@ -299,6 +346,8 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     // Unlocks the voting wallet and applies its choices, now and after every wallet start.
     ...(chain?.kind === 'decred' ? [['systemctl', 'enable', '--now', DCRWALLET_SETUP_UNIT]] : []),
     ...(etcdStore ? storeInit : []),
+    // After the fetch: it runs the Vigil binary.
+    ...(watch ? [['systemctl', 'enable', '--now', WATCH_UNIT]] : []),
     // After the fetch: it runs the binary the agent runs.
     ...(host.key !== undefined && supervisedByVigil(host)
       ? [['systemctl', 'enable', '--now', WATCHDOG_UNIT]]
@@ -324,6 +373,16 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         homedir: '/var/lib/vigil',
         no_create_home: false,
       },
+      ...(watch
+        ? [
+            {
+              name: WATCH_USER,
+              system: true,
+              shell: '/usr/sbin/nologin',
+              no_create_home: true,
+            },
+          ]
+        : []),
       ...(chain
         ? [
             {

@@ -1,12 +1,15 @@
 /** etcd (guard cluster, mutual TLS), the Vigil agent's settings and Prometheus. */
 import { stringify as toYaml } from 'yaml';
 import { SIGNER_RULES_PATH } from './alert-rules.js';
+import { ALERTMANAGER_LISTEN } from './alertmanager.js';
 import { SERVICE_USER, supervisedByVigil, type UnitSpec } from './chains.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_METRICS_PORT,
   ETCD_PEER_PORT,
   NODE_EXPORTER_PORT,
+  WATCH_PORT,
+  watchedChain,
   type Plan,
   type PlannedHost,
 } from '../topology/plan.js';
@@ -239,10 +242,15 @@ export function prometheusConfig(plan: Plan): string {
   const guards = guardMembers(plan);
   if (guards.length > 0)
     jobs.push({ job_name: 'etcd', static_configs: targets(guards, () => ETCD_METRICS_PORT) });
+  const watched = plan.hosts.filter((h) => watchedChain(plan.topology, h, plan.hosts));
+  if (watched.length > 0)
+    jobs.push({ job_name: 'vigil-watch', static_configs: targets(watched, () => WATCH_PORT) });
   return (
     `# Prometheus on the monitor: every target is scraped over the WireGuard VPN.\n` +
     toYaml({
       global: { scrape_interval: '15s', evaluation_interval: '15s' },
+      // Alertmanager runs beside Prometheus on the monitor, on loopback.
+      alerting: { alertmanagers: [{ static_configs: [{ targets: [ALERTMANAGER_LISTEN] }] }] },
       rule_files: [SIGNER_RULES_PATH],
       scrape_configs: jobs,
     })

@@ -6,6 +6,7 @@
 import type { Artifact, Chain, Provider, Role, Topology } from './schema.js';
 import { ed25519FromPeerId } from '../registry/peer-id.js';
 import { SIGNING_ROLES, expandHosts, signingKey, type ExpandedHost } from './expand.js';
+import { lintMonitoring } from './lint-monitoring.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -44,6 +45,12 @@ export const LINT_RULES = {
   'provider-settings': 'providers that need account settings have them',
   'monitor-missing': 'a fleet without a monitor host is flying blind',
   'vpn-size': 'the VPN /24 holds at most 253 hosts',
+  'receiver-undefined': 'every receiver an Alertmanager route names is defined',
+  'receiver-unsupported':
+    "every receiver integration can read its secret from a file in the monitor's Alertmanager",
+  'alerts-unrouted': 'alerts that page (severity=page) reach a receiver',
+  'watch-chain':
+    'a monitoring.watch entry names a CometBFT chain of the topology and its validator address',
 } as const;
 export type LintCode = keyof typeof LINT_RULES;
 
@@ -494,6 +501,7 @@ export function lintTopology(topology: Topology): LintFinding[] {
     out.push(
       finding('monitor-missing', 'hosts', 'no monitor host: nothing scrapes metrics', 'warning'),
     );
+  else out.push(...lintMonitoring(topology));
 
   return out;
 }

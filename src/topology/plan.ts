@@ -18,6 +18,8 @@ export const ETCD_METRICS_PORT = 2381;
 export const PROMETHEUS_PORT = 9090;
 export const DCRD_RPC_PORT = 9109;
 export const DCRWALLET_RPC_PORT = 9110;
+/** `vigil watch` metrics (its default port, src/watch/config.ts). */
+export const WATCH_PORT = 9478;
 
 export interface PortRule {
   readonly proto: 'tcp' | 'udp';
@@ -89,6 +91,29 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
   return { topology, hosts };
 }
 
+/**
+ * Whether `vigil watch` runs on this host, and for which chain. It runs on the signing host
+ * because what it reads there is loopback-bound (CometBFT's RPC is rendered on 127.0.0.1) or
+ * best read next to the key (a Cardano producer's KES and forging metrics), and it needs the
+ * Vigil binary, which only signing hosts install. A CometBFT validator is watched once the
+ * topology gives its consensus address (`monitoring.watch`); a Cardano producer always.
+ * Nothing is watched in a fleet without a monitor to scrape it.
+ */
+export function watchedChain(
+  topology: Topology,
+  host: { role: Role; chain?: Chain; key?: string },
+  all: ReadonlyArray<{ role: Role }>,
+): Chain | undefined {
+  const chain = host.chain;
+  if (!chain || host.key === undefined || !all.some((h) => h.role === 'monitor')) return undefined;
+  if (chain.kind === 'cardano' && host.role === 'producer') return chain;
+  if (chain.kind === 'cometbft' && host.role === 'validator') {
+    const entry = topology.monitoring.watch.find((w) => w.chain === chain.name);
+    return entry?.validatorAddress !== undefined ? chain : undefined;
+  }
+  return undefined;
+}
+
 /** Hosts of the same chain with the given role. */
 export function peersOf<T extends { chain?: Chain; role: Role }>(
   hosts: readonly T[],
@@ -158,6 +183,14 @@ function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule
       from: monitors,
       vpnOnly: true,
       purpose: 'vigil agent metrics',
+    });
+  if (watchedChain(topology, h, all))
+    rules.push({
+      proto: 'tcp',
+      port: WATCH_PORT,
+      from: monitors,
+      vpnOnly: true,
+      purpose: 'vigil watch metrics',
     });
   const chain = h.chain;
   if (chain && chain.kind !== 'decred') {

@@ -175,6 +175,104 @@ export const HostSchema = z.strictObject({
 });
 export type Host = z.infer<typeof HostSchema>;
 
+/** A file on the monitor host that holds a secret; the topology names it, never its content. */
+const secretFile = z
+  .string()
+  .regex(/^\/[^\s]+$/, 'an absolute path on the monitor host (secrets are files, never inline)');
+const duration = z.string().regex(/^(\d+(ms|s|m|h|d|w|y))+$/, 'a Prometheus duration, e.g. 4h');
+
+/**
+ * One Alertmanager receiver with one or more integrations. Every secret is a `*File` the
+ * operator installs on the monitor host (root:prometheus 0640): Alertmanager reads it there,
+ * so it never rides in the topology, the user data or the Terraform state.
+ */
+export const ReceiverSchema = z
+  .strictObject({
+    name,
+    webhook: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/ }),
+        /** A bearer token file: http_config.authorization.credentials_file. */
+        credentialsFile: secretFile.optional(),
+      })
+      .optional(),
+    email: z
+      .strictObject({
+        to: z.email(),
+        from: z.email(),
+        /** host:port of the SMTP server. */
+        smarthost: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port'),
+        authUsername: z.string().min(1).optional(),
+        authPasswordFile: secretFile.optional(),
+      })
+      .optional(),
+    pagerduty: z.strictObject({ routingKeyFile: secretFile }).optional(),
+    telegram: z
+      .strictObject({
+        botTokenFile: secretFile,
+        /** Telegram chat ids are signed (groups are negative) and fit in 52 bits. */
+        chatId: z.number().int().safe(),
+      })
+      .optional(),
+    discord: z.strictObject({ webhookUrlFile: secretFile }).optional(),
+  })
+  .refine(
+    (r) => [r.webhook, r.email, r.pagerduty, r.telegram, r.discord].some((x) => x !== undefined),
+    'a receiver needs at least one of webhook, email, pagerduty, telegram, discord',
+  );
+export type Receiver = z.infer<typeof ReceiverSchema>;
+
+/** The severities Vigil's alert rules carry (src/render/alert-rules.ts). */
+export const ALERT_SEVERITIES = ['page', 'warning'] as const;
+
+export const MonitoringSchema = z.strictObject({
+  alertmanager: z
+    .strictObject({
+      receivers: z.array(ReceiverSchema).min(1),
+      route: z
+        .strictObject({
+          /** Where alerts no severity route takes go; without it they are dropped. */
+          receiver: name.optional(),
+          groupBy: z.array(z.string().min(1)).default(['alertname', 'chain', 'host']),
+          groupWait: duration.default('30s'),
+          groupInterval: duration.default('5m'),
+          repeatInterval: duration.default('4h'),
+          /** Severity label value → receiver name. */
+          severities: z.partialRecord(z.enum(ALERT_SEVERITIES), name).default({}),
+        })
+        .default({
+          groupBy: ['alertname', 'chain', 'host'],
+          groupWait: '30s',
+          groupInterval: '5m',
+          repeatInterval: '4h',
+          severities: {},
+        }),
+    })
+    .optional(),
+  /**
+   * Chain watchers (`vigil watch`) run on the signing hosts (see src/render/watch.ts). What the
+   * plan cannot know is given here: a CometBFT validator's consensus address and operator
+   * address. Cardano producers are watched without an entry.
+   */
+  watch: z
+    .array(
+      z.strictObject({
+        chain: name,
+        /** CometBFT: the validator's consensus address (40 hex digits). */
+        validatorAddress: z
+          .string()
+          .regex(/^[0-9A-Fa-f]{40}$/, '40 hex digits')
+          .optional(),
+        /** CometBFT: the operator address (cosmosvaloper1…) for jailed/bonded. */
+        valoper: z.string().min(1).optional(),
+        /** CometBFT: the Cosmos SDK REST endpoint as seen from the validator host. */
+        rest: z.url({ protocol: /^https?$/ }).optional(),
+      }),
+    )
+    .default([]),
+});
+export type Monitoring = z.infer<typeof MonitoringSchema>;
+
 export const TopologySchema = z.strictObject({
   version: z.literal(1),
   name,
@@ -217,6 +315,8 @@ export const TopologySchema = z.strictObject({
     .default({}),
   chains: z.array(ChainSchema).default([]),
   hosts: z.array(HostSchema).min(1),
+  /** Alertmanager receivers and routes, and what the chain watchers need to know. */
+  monitoring: MonitoringSchema.default({ watch: [] }),
 });
 export type Topology = z.infer<typeof TopologySchema>;
 /** The file as written (defaults not yet applied), for tests and generators. */

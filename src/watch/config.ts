@@ -1,8 +1,8 @@
 /**
  * The chain watchers' configuration (`vigil watch --config <file>`), validated with zod: where
  * to serve /metrics and /healthz, and one entry per chain to watch: CometBFT (RPC, REST) and
- * Cardano (the node's own Prometheus endpoint), Decred (the voting wallets' dcrwallet JSON-RPC);
- * `kind` leaves room for the others of issue 14.
+ * Cardano (the node's own Prometheus endpoint), Decred (the voting wallets' dcrwallet JSON-RPC),
+ * Polkadot (the node's JSON-RPC over HTTP and, optionally, its Prometheus endpoint).
  */
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
@@ -161,7 +161,42 @@ export const DecredWatchSchema = z
 export type DecredWatchConfig = z.output<typeof DecredWatchSchema>;
 export type DecredWatchInput = z.input<typeof DecredWatchSchema>;
 
-export type ChainWatchConfig = CometbftWatchConfig | CardanoWatchConfig | DecredWatchConfig;
+export const PolkadotWatchSchema = z
+  .object({
+    kind: z.literal('polkadot'),
+    /** The chain's name in the metrics' chain_id label, e.g. polkadot or kusama. */
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/),
+    /**
+     * The node's JSON-RPC over HTTP (`--rpc-port`, 9944 by default), e.g. http://127.0.0.1:9944.
+     * `author_hasSessionKeys` is an unsafe method: the node answers it on a localhost listener
+     * (`--rpc-methods auto`, the default) or with `--rpc-methods unsafe`; never expose that.
+     */
+    rpc: httpUrl,
+    /**
+     * The validator's session keys as registered on chain (`session.nextKeys(stash)`, the hex
+     * `author_rotateKeys` gave and `session.setKeys` set): the node must hold their private
+     * keys. Without it the session-key probe does not run.
+     */
+    sessionKeys: z
+      .string()
+      .regex(/^0x([0-9A-Fa-f]{2})+$/, '0x-prefixed hex of the SCALE-encoded session keys')
+      .transform((s) => s.toLowerCase())
+      .optional(),
+    /**
+     * The node's Prometheus endpoint (`--prometheus-port`, 9615 by default), path included,
+     * e.g. http://127.0.0.1:9615/metrics: the para-validation finality lag. Optional.
+     */
+    metricsUrl: httpUrl.optional(),
+    /** Polkadot makes a block every 6 s. */
+    pollMs: z.number().int().min(200).max(600_000).default(6000),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  })
+  .strict();
+export type PolkadotWatchConfig = z.output<typeof PolkadotWatchSchema>;
+export type PolkadotWatchInput = z.input<typeof PolkadotWatchSchema>;
+
+export type ChainWatchConfig =
+  CometbftWatchConfig | CardanoWatchConfig | DecredWatchConfig | PolkadotWatchConfig;
 
 /** The watched chain's name: the `chain_id` label of its metrics. */
 export function watchChainName(c: ChainWatchConfig): string {
@@ -180,7 +215,12 @@ export const WatchConfigSchema = z
       .default({ host: '127.0.0.1', port: 9478 }),
     chains: z
       .array(
-        z.discriminatedUnion('kind', [CometbftWatchSchema, CardanoWatchSchema, DecredWatchSchema]),
+        z.discriminatedUnion('kind', [
+          CometbftWatchSchema,
+          CardanoWatchSchema,
+          DecredWatchSchema,
+          PolkadotWatchSchema,
+        ]),
       )
       .min(1)
       .refine(

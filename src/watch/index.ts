@@ -8,14 +8,16 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CardanoWatcher } from './cardano.js';
 import { CometbftWatcher, type CometbftWatcherOptions } from './cometbft.js';
 import { DecredWatcher } from './decred.js';
+import { PolkadotWatcher } from './polkadot.js';
 import { watchChainName, type WatchConfig } from './config.js';
 
 export { CardanoWatcher, cardanoWatchMetrics } from './cardano.js';
 export { CometbftWatcher, ProbeError, cometbftWatchMetrics } from './cometbft.js';
 export { DecredWatcher, decredWatchMetrics } from './decred.js';
+export { PolkadotWatcher, polkadotWatchMetrics } from './polkadot.js';
 export { loadWatchConfig, WatchConfigSchema, type WatchConfig } from './config.js';
 
-export type ChainWatcher = CometbftWatcher | CardanoWatcher | DecredWatcher;
+export type ChainWatcher = CometbftWatcher | CardanoWatcher | DecredWatcher | PolkadotWatcher;
 
 export interface RunningWatch {
   readonly url: string;
@@ -64,7 +66,9 @@ export async function runWatch(
       ? new CometbftWatcher(c, registry, options)
       : c.kind === 'cardano'
         ? new CardanoWatcher(c, registry, options)
-        : new DecredWatcher(c, registry, options),
+        : c.kind === 'decred'
+          ? new DecredWatcher(c, registry, options)
+          : new PolkadotWatcher(c, registry, options),
   );
   const server = watchServer(registry, watchers);
   await new Promise<void>((resolve, reject) => {

@@ -37,8 +37,9 @@ function causeOf(err: unknown): string {
 }
 
 /**
- * GETs `url` within `timeoutMs` and answers its status and body text; no answer at all is a
- * ProbeError `timeout` or `unreachable`. The status is the caller's to judge.
+ * GETs `url` (or POSTs `jsonBody`, a JSON-RPC request over HTTP) within `timeoutMs` and answers
+ * its status and body text; no answer at all is a ProbeError `timeout` or `unreachable`. The
+ * status is the caller's to judge.
  */
 export async function fetchProbe<P extends string>(
   fetchFn: typeof globalThis.fetch,
@@ -46,12 +47,20 @@ export async function fetchProbe<P extends string>(
   url: string,
   timeoutMs: number,
   accept: string,
+  jsonBody?: string,
 ): Promise<{ readonly status: number; readonly ok: boolean; readonly text: string }> {
   try {
-    const res = await fetchFn(url, {
-      signal: AbortSignal.timeout(timeoutMs),
-      headers: { accept },
-    });
+    const res = await fetchFn(
+      url,
+      jsonBody === undefined
+        ? { signal: AbortSignal.timeout(timeoutMs), headers: { accept } }
+        : {
+            method: 'POST',
+            signal: AbortSignal.timeout(timeoutMs),
+            headers: { accept, 'content-type': 'application/json' },
+            body: jsonBody,
+          },
+    );
     return { status: res.status, ok: res.ok, text: await res.text() };
   } catch (err) {
     const timeout = err instanceof Error && err.name === 'TimeoutError';

@@ -1,5 +1,5 @@
 /**
- * `promtool test rules` cases for the signer's and the Cardano watcher's alert rules
+ * `promtool test rules` cases for the signer's and the chain watchers' alert rules
  * (src/render/alert-rules.ts), one test group per rule (the four KES bands share one), each with times the alert fires and times it must not. Used by
  * test/render/alert-rules.test.ts and by scripts/promtool-rules.mjs (`.ci/run`).
  * In promtool tests `time()` starts at 0; values are per `interval`.
@@ -717,9 +717,257 @@ export const DECRED_RULE_TESTS: RuleTestGroup[] = [
   ),
 ];
 
+const dot = (chain: string) => watchTarget(chain);
+const dotSummary = (chain: string, rest: string) => `The Polkadot node of ${chain} ${rest}`;
+const dotAlert = (chain: string, severity: string, rest: string, extra = {}) => ({
+  exp_labels: { ...dot(chain), ...extra, severity },
+  exp_annotations: { summary: dotSummary(chain, rest) },
+});
+
+/** Cases for the Polkadot watcher's rules (POLKADOT_ALERT_RULES). */
+export const POLKADOT_RULE_TESTS: RuleTestGroup[] = [
+  {
+    name: 'VigilPolkadotNodeDown: up at 0 for 2m; a flapping node does not count',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_polkadot_up', dot('polkadot')), values: '1 1 0x6 1x3' },
+      { series: sel('vigil_watch_polkadot_up', dot('kusama')), values: '1 0 1 0 1 0 1 0 1 0 1 0' },
+    ],
+    alert_rule_test: [
+      // Down since 2m: pending at 2m and 3m, firing from 4m.
+      { eval_time: '3m', alertname: 'VigilPolkadotNodeDown', exp_alerts: [] },
+      {
+        eval_time: '5m',
+        alertname: 'VigilPolkadotNodeDown',
+        exp_alerts: [
+          dotAlert('polkadot', 'page', 'does not answer system_health or chain_getHeader'),
+        ],
+      },
+      { eval_time: '10m', alertname: 'VigilPolkadotNodeDown', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotFinalityLag: best − finalized above 20 for 5m; not while syncing or down',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_polkadot_finality_lag_blocks', dot('polkadot')),
+        values: '2x4 30x10 2x5',
+      },
+      { series: sel('vigil_watch_polkadot_is_syncing', dot('polkadot')), values: '0x20' },
+      { series: sel('vigil_watch_polkadot_up', dot('polkadot')), values: '1x20' },
+      // A syncing node is far behind by nature.
+      { series: sel('vigil_watch_polkadot_finality_lag_blocks', dot('kusama')), values: '50x20' },
+      { series: sel('vigil_watch_polkadot_is_syncing', dot('kusama')), values: '1x20' },
+      { series: sel('vigil_watch_polkadot_up', dot('kusama')), values: '1x20' },
+      // A node that is down keeps its last reading: VigilPolkadotNodeDown speaks.
+      { series: sel('vigil_watch_polkadot_finality_lag_blocks', dot('westend')), values: '50x20' },
+      { series: sel('vigil_watch_polkadot_is_syncing', dot('westend')), values: '0x20' },
+      { series: sel('vigil_watch_polkadot_up', dot('westend')), values: '0x20' },
+    ],
+    alert_rule_test: [
+      // Behind from 5m: pending until 10m.
+      { eval_time: '8m', alertname: 'VigilPolkadotFinalityLag', exp_alerts: [] },
+      {
+        eval_time: '12m',
+        alertname: 'VigilPolkadotFinalityLag',
+        exp_alerts: [
+          dotAlert(
+            'polkadot',
+            'page',
+            'is 30 blocks between best and finalized: GRANDPA is not finalizing',
+          ),
+        ],
+      },
+      { eval_time: '18m', alertname: 'VigilPolkadotFinalityLag', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotNoPeers: no peers for 2m while the node answers',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_polkadot_peers', dot('polkadot')), values: '5 5 0x6 5x5' },
+      { series: sel('vigil_watch_polkadot_up', dot('polkadot')), values: '1x15' },
+      { series: sel('vigil_watch_polkadot_peers', dot('kusama')), values: '0x15' },
+      { series: sel('vigil_watch_polkadot_up', dot('kusama')), values: '0x15' },
+    ],
+    alert_rule_test: [
+      { eval_time: '3m', alertname: 'VigilPolkadotNoPeers', exp_alerts: [] },
+      {
+        eval_time: '5m',
+        alertname: 'VigilPolkadotNoPeers',
+        exp_alerts: [dotAlert('polkadot', 'page', 'has no peers')],
+      },
+      { eval_time: '10m', alertname: 'VigilPolkadotNoPeers', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotSyncingTooLong: a major sync of 30m; a shorter one does not count',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_polkadot_is_syncing', dot('polkadot')), values: '0 1x40 0x5' },
+      { series: sel('vigil_watch_polkadot_up', dot('polkadot')), values: '1x50' },
+      { series: sel('vigil_watch_polkadot_is_syncing', dot('kusama')), values: '1 0 1x20 0x30' },
+      { series: sel('vigil_watch_polkadot_up', dot('kusama')), values: '1x50' },
+    ],
+    alert_rule_test: [
+      { eval_time: '25m', alertname: 'VigilPolkadotSyncingTooLong', exp_alerts: [] },
+      {
+        eval_time: '35m',
+        alertname: 'VigilPolkadotSyncingTooLong',
+        exp_alerts: [
+          dotAlert(
+            'polkadot',
+            'warning',
+            'has been in a major sync for 30 minutes: it does not author or vote',
+          ),
+        ],
+      },
+      { eval_time: '45m', alertname: 'VigilPolkadotSyncingTooLong', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotSessionKeysNotOnChain: the keystore lacks the on-chain keys for 5m',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_polkadot_session_keys_onchain', dot('polkadot')),
+        values: '1 1 0x8 1x3',
+      },
+      { series: sel('vigil_watch_polkadot_session_keys_onchain', dot('kusama')), values: '1x13' },
+    ],
+    alert_rule_test: [
+      { eval_time: '6m', alertname: 'VigilPolkadotSessionKeysNotOnChain', exp_alerts: [] },
+      {
+        eval_time: '8m',
+        alertname: 'VigilPolkadotSessionKeysNotOnChain',
+        exp_alerts: [
+          dotAlert(
+            'polkadot',
+            'page',
+            "lacks the private keys of the validator's on-chain session keys (author_hasSessionKeys false): it cannot author or vote",
+          ),
+        ],
+      },
+      { eval_time: '12m', alertname: 'VigilPolkadotSessionKeysNotOnChain', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotParaFinalityLag: above 10 blocks for 5m; flapping or at the threshold does not count',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_polkadot_para_finality_lag_blocks', dot('polkadot')),
+        values: '0 0 15x8 1x3',
+      },
+      {
+        series: sel('vigil_watch_polkadot_para_finality_lag_blocks', dot('kusama')),
+        values: '12 0 12 0 12 0 12 0 12 0 12 0 12 0',
+      },
+      {
+        series: sel('vigil_watch_polkadot_para_finality_lag_blocks', dot('westend')),
+        values: '10x13',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '6m', alertname: 'VigilPolkadotParaFinalityLag', exp_alerts: [] },
+      {
+        eval_time: '8m',
+        alertname: 'VigilPolkadotParaFinalityLag',
+        exp_alerts: [
+          dotAlert(
+            'polkadot',
+            'warning',
+            'holds its finality vote 15 blocks back for approval checking or disputes',
+          ),
+        ],
+      },
+      { eval_time: '12m', alertname: 'VigilPolkadotParaFinalityLag', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotBestHeightStalled: no new best block for 5m while the node answers',
+    interval: '1m',
+    input_series: [
+      // 100 … 150 until 5m, then stuck at 150 until 15m, moving again from 16m.
+      {
+        series: sel('vigil_watch_polkadot_best_height', dot('polkadot')),
+        values: '100+10x5 150x10 160+10x5',
+      },
+      { series: sel('vigil_watch_polkadot_up', dot('polkadot')), values: '1x21' },
+      { series: sel('vigil_watch_polkadot_best_height', dot('kusama')), values: '200+10x21' },
+      { series: sel('vigil_watch_polkadot_up', dot('kusama')), values: '1x21' },
+      // Down: the last reading stays, VigilPolkadotNodeDown speaks.
+      { series: sel('vigil_watch_polkadot_best_height', dot('westend')), values: '300x21' },
+      { series: sel('vigil_watch_polkadot_up', dot('westend')), values: '0x21' },
+    ],
+    alert_rule_test: [
+      // A new series has one sample (no change yet) for less than the `for`.
+      { eval_time: '1m', alertname: 'VigilPolkadotBestHeightStalled', exp_alerts: [] },
+      { eval_time: '8m', alertname: 'VigilPolkadotBestHeightStalled', exp_alerts: [] },
+      {
+        eval_time: '13m',
+        alertname: 'VigilPolkadotBestHeightStalled',
+        exp_alerts: [dotAlert('polkadot', 'page', 'has imported no new best block for 5 minutes')],
+      },
+      { eval_time: '18m', alertname: 'VigilPolkadotBestHeightStalled', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilPolkadotProbeFailing: a probe failing for 10m while the node is up; a blip or a down node do not count',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_polkadot_probe_errors_total', {
+          ...dot('polkadot'),
+          probe: 'author_hasSessionKeys',
+          kind: 'rpc',
+        }),
+        values: '0x3 0+10x20',
+      },
+      {
+        series: sel('vigil_watch_polkadot_probe_errors_total', {
+          ...dot('polkadot'),
+          probe: 'metrics',
+          kind: 'http',
+        }),
+        values: '0x5 1x20',
+      },
+      { series: sel('vigil_watch_polkadot_up', dot('polkadot')), values: '1x25' },
+      {
+        series: sel('vigil_watch_polkadot_probe_errors_total', {
+          ...dot('kusama'),
+          probe: 'system_health',
+          kind: 'unreachable',
+        }),
+        values: '0+5x25',
+      },
+      { series: sel('vigil_watch_polkadot_up', dot('kusama')), values: '0x25' },
+    ],
+    alert_rule_test: [
+      // Rising from 5m: pending until 15m.
+      { eval_time: '12m', alertname: 'VigilPolkadotProbeFailing', exp_alerts: [] },
+      {
+        eval_time: '17m',
+        alertname: 'VigilPolkadotProbeFailing',
+        exp_alerts: [
+          {
+            exp_labels: { ...dot('polkadot'), probe: 'author_hasSessionKeys', severity: 'warning' },
+            exp_annotations: {
+              summary:
+                'The watcher cannot read author_hasSessionKeys from the Polkadot node of polkadot (see vigil_watch_polkadot_probe_errors_total)',
+            },
+          },
+        ],
+      },
+    ],
+  },
+];
+
 /** Every rule test group, signer first: what `.ci/run` counts. */
 export const RULE_TESTS: RuleTestGroup[] = [
   ...SIGNER_RULE_TESTS,
   ...CARDANO_RULE_TESTS,
   ...DECRED_RULE_TESTS,
+  ...POLKADOT_RULE_TESTS,
 ];

@@ -13,6 +13,7 @@ import {
   ALERT_RULES,
   CARDANO_ALERT_RULES,
   DECRED_ALERT_RULES,
+  POLKADOT_ALERT_RULES,
   SIGNER_ALERT_RULES,
   signerAlertRules,
 } from '../../src/render/alert-rules.js';
@@ -44,6 +45,7 @@ test('the rendered rules file passes `promtool check rules`', () => {
       ['vigil-signer', SIGNER_ALERT_RULES.map((r) => r.alert)],
       ['vigil-cardano', CARDANO_ALERT_RULES.map((r) => r.alert)],
       ['vigil-decred', DECRED_ALERT_RULES.map((r) => r.alert)],
+      ['vigil-polkadot', POLKADOT_ALERT_RULES.map((r) => r.alert)],
     ],
   );
 });

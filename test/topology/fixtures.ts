@@ -19,6 +19,13 @@ export function baseInput(): TopologyInput {
     hosts: [
       { name: 'monitor', role: 'monitor', provider: 'hetzner', region: 'nbg1', size: 'cx22' },
     ],
+    // Every alert reaches someone, so only the rule under test fires.
+    monitoring: {
+      alertmanager: {
+        receivers: [{ name: 'ops', webhook: { url: 'https://hooks.example.org/vigil' } }],
+        route: { receiver: 'ops' },
+      },
+    },
   };
 }
 
