@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import { formatPosition } from '../guard/position.js';
 import type { EtcdStoreConfigInput } from '../store/etcd.js';
 import type { StoreIdentity } from '../store/types.js';
+import { clusterMemberCommand } from './cluster-member.js';
 import { configOption, resolveConfigPath } from './config-location.js';
 
 /** The etcd client (grpc) and zod are loaded when the command runs, not at every `vigil` start. */
@@ -30,7 +31,7 @@ async function etcdStoreOf(file: string): Promise<EtcdStoreConfigInput> {
   return loadYamlFile(file, FileSchema).store;
 }
 
-interface Options {
+export interface ClusterConnectionOptions {
   config?: string;
   endpoints?: string;
   ca?: string;
@@ -39,8 +40,10 @@ interface Options {
   prefix?: string;
   json?: boolean;
 }
+type Options = ClusterConnectionOptions;
 
-async function storeConfig(o: Options): Promise<EtcdStoreConfigInput> {
+/** The etcd connection of a `vigil cluster` command: --endpoints/--ca/--cert/--key or --config. */
+export async function storeConfig(o: Options): Promise<EtcdStoreConfigInput> {
   // --endpoints stands alone; otherwise the agent config, found as every command finds it.
   if (o.config !== undefined || !o.endpoints) return etcdStoreOf(resolveConfigPath(o.config));
   const tls = o.ca || o.cert || o.key;
@@ -173,5 +176,6 @@ export function clusterCommand(): Command {
         store.client.close();
       }
     });
+  cluster.addCommand(clusterMemberCommand());
   return cluster;
 }

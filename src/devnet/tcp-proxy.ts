@@ -40,7 +40,13 @@ function checkDelay(d: LinkDelay): LinkDelay {
  * chunk, so a change applies to chunks arriving after it), in order. The end of `from` is
  * passed on after the last chunk.
  */
-function delayedPipe(from: Socket, to: Socket, delayMs: () => number): void {
+function delayedPipe(
+  from: Socket,
+  to: Socket,
+  delayMs: () => number,
+  /** Read per chunk: while true, chunks are discarded instead of forwarded. */
+  dropping: () => boolean = () => false,
+): void {
   const queue: Array<{ due: number; chunk: Buffer | null }> = [];
   let queuedBytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -88,7 +94,9 @@ function delayedPipe(from: Socket, to: Socket, delayMs: () => number): void {
     ended = true;
     enqueue(null);
   };
-  from.on('data', (chunk: Buffer) => enqueue(chunk));
+  from.on('data', (chunk: Buffer) => {
+    if (!dropping()) enqueue(chunk);
+  });
   // A closed sender ends the receiver after what is still queued for it, not before.
   from.on('end', end).on('close', end);
   to.on('close', () => {
@@ -99,9 +107,20 @@ function delayedPipe(from: Socket, to: Socket, delayMs: () => number): void {
   });
 }
 
+/** An armed `dropResponses()`. */
+interface LostAnswers {
+  readonly resetAfterMs: number;
+  /** The client bytes that start it; undefined: any. */
+  readonly when: Buffer | undefined;
+  /** Set once they passed: from then on answers are discarded, and the reset is due. */
+  timer: NodeJS.Timeout | undefined;
+  readonly done: () => void;
+}
+
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private lostAnswers: LostAnswers | undefined;
   private cutUntil = 0;
   private refusing = false;
   private linkDelay: LinkDelay = { upstreamMs: 0, downstreamMs: 0 };
@@ -191,6 +210,60 @@ export class TcpProxy {
     this.sockets.clear();
   }
 
+  /**
+   * Loses the answer of a request, the way a link that fails right after the request went out
+   * does: once client bytes pass (with `when`, a chunk containing those bytes, so one chosen
+   * request is hit and not a read before it), every byte target → client is discarded while
+   * client → target bytes still pass, and after `resetAfterMs` more (time for the target to act
+   * on the request) every connection is reset (TCP RST) and the proxy forwards normally again.
+   * The client saw its request leave and never saw the answer. Resolves at the reset.
+   */
+  dropResponses(options: { resetAfterMs?: number; when?: Uint8Array } = {}): Promise<void> {
+    if (this.lostAnswers) throw new Error('dropResponses() is already armed');
+    return new Promise<void>((resolve) => {
+      this.lostAnswers = {
+        resetAfterMs: options.resetAfterMs ?? 300,
+        when: options.when ? Buffer.from(options.when) : undefined,
+        timer: undefined,
+        done: resolve,
+      };
+    });
+  }
+
+  /** Disarms a `dropResponses()` whose bytes never passed (its promise resolves); one that
+   * started losing answers runs to its reset. True if it disarmed one. */
+  cancelDropResponses(): boolean {
+    const lost = this.lostAnswers;
+    if (!lost || lost.timer) return false;
+    this.lostAnswers = undefined;
+    lost.done();
+    return true;
+  }
+
+  /** True while answers are being lost. */
+  private get droppingAnswers(): boolean {
+    return this.lostAnswers?.timer !== undefined;
+  }
+
+  /** Client bytes are about to pass (`recent`: this chunk after the tail of the one before). */
+  private clientBytesPassing(recent: Buffer): void {
+    const lost = this.lostAnswers;
+    if (!lost || lost.timer) return;
+    if (lost.when && !recent.includes(lost.when)) return;
+    lost.timer = setTimeout(() => {
+      this.lostAnswers = undefined;
+      for (const s of this.sockets) {
+        try {
+          s.resetAndDestroy();
+        } catch {
+          s.destroy(); // not a TCP socket (a unix socket link): a plain close
+        }
+      }
+      this.sockets.clear();
+      lost.done();
+    }, lost.resetAfterMs);
+  }
+
   private accept(client: Socket): void {
     if (this.isCut) {
       client.destroy();
@@ -210,11 +283,29 @@ export class TcpProxy {
     // An error drops both sides at once; a close ends the other side once its queue is sent.
     client.on('error', drop).on('close', () => this.sockets.delete(client));
     upstream.on('error', drop).on('close', () => this.sockets.delete(upstream));
+    // Registered before the pipe's listener: a chunk that starts losing answers is seen
+    // before it is forwarded, so the target's answer to it is already dropped.
+    let tail = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      const recent = Buffer.concat([tail, chunk]);
+      this.clientBytesPassing(recent);
+      tail = recent.subarray(Math.max(0, recent.length - 256));
+    });
     delayedPipe(client, upstream, () => this.linkDelay.upstreamMs);
-    delayedPipe(upstream, client, () => this.linkDelay.downstreamMs);
+    delayedPipe(
+      upstream,
+      client,
+      () => this.linkDelay.downstreamMs,
+      () => this.droppingAnswers,
+    );
   }
 
   async stop(): Promise<void> {
+    if (this.lostAnswers) {
+      clearTimeout(this.lostAnswers.timer);
+      this.lostAnswers.done();
+      this.lostAnswers = undefined;
+    }
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     const server = this.server;

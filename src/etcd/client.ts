@@ -35,7 +35,12 @@ export class EtcdCallError extends VigilError {
     readonly endpoint: string,
     readonly call: string,
     detail: string,
-    /** True when the request certainly did not reach a member (nothing was applied). */
+    /**
+     * True only when the request certainly did not reach a member (nothing was applied): a
+     * failure before it was written (see NOT_SENT) or a closed client. False means the outcome
+     * is unknown — a write may have been applied with only its answer lost; callers resolve
+     * that by reading what is stored, never by assuming it failed.
+     */
     readonly notSent: boolean,
     options?: { cause?: unknown },
   ) {
@@ -111,10 +116,29 @@ function stripScheme(endpoint: string): string {
   return endpoint.replace(/^[a-z]+:\/\//, '');
 }
 
-/** gRPC codes that mean the request never left this process or was refused at the door.
- * "Waiting for LB pick": the deadline passed before any connection to the member existed. */
+/**
+ * Failures that can only happen before a request was written to a member, so nothing of it was
+ * applied. Everything else — a connection reset or dropped after the request went out, a
+ * deadline that passed while the member held it, "etcdserver: request timed out" — leaves the
+ * outcome unknown: the member may have applied it and only the answer was lost.
+ *
+ * From @grpc/grpc-js 1.14 (build/src/picker.js, load-balancer-pick-first.js,
+ * load-balancing-call.js, subchannel-call.js):
+ * - "No connection established": the picker failed the call because no connection to the
+ *   member exists (connect refused, TLS handshake or certificate failure, unreachable host);
+ * - "Waiting for LB pick": the deadline passed before a connection was picked for the call;
+ * - "Stream refused by server": HTTP/2 REFUSED_STREAM, the server's promise that it did not
+ *   process the stream (RFC 9113 §8.7).
+ * "Connection dropped" (UNAVAILABLE too) is NOT here: grpc-js reports it for a connection lost
+ * at any time, after the request was sent as well.
+ */
 const NOT_SENT =
-  /UNAVAILABLE|ECONNREFUSED|No connection established|failed to connect|Connection dropped|Waiting for LB pick|unauthenticated|certificate/i;
+  /No connection established|Waiting for LB pick|Stream refused by server|ECONNREFUSED|client (?:has been )?closed/i;
+
+/** True for an error whose request may have been applied by etcd although no answer came. */
+export function outcomeUnknown(err: unknown): boolean {
+  return err instanceof EtcdCallError && !err.notSent;
+}
 
 function toKeyValue(kv: RPC.IKeyValue): KeyValue {
   return {
@@ -123,6 +147,16 @@ function toKeyValue(kv: RPC.IKeyValue): KeyValue {
     createRevision: BigInt(kv.create_revision),
     modRevision: BigInt(kv.mod_revision),
     lease: BigInt(kv.lease || 0),
+  };
+}
+
+function toMemberInfo(m: RPC.IMember): MemberInfo {
+  return {
+    id: BigInt(m.ID).toString(16),
+    name: m.name,
+    peerUrls: m.peerURLs,
+    clientUrls: m.clientURLs,
+    isLearner: m.isLearner,
   };
 }
 
@@ -382,19 +416,52 @@ export class EtcdClient {
   }
 
   async memberList(): Promise<MemberInfo[]> {
+    return (await this.members()).members;
+  }
+
+  /** The members (linearizable: only a member in a quorum answers), with the cluster's id. */
+  async members(): Promise<{ members: MemberInfo[] } & Answered> {
     const res = await this.call(
       'member list',
       (etcd, o) => etcd.cluster.memberList({ linearizable: true } as RPC.IMemberListRequest, o),
       undefined,
       true,
     );
-    return res.members.map((m) => ({
-      id: BigInt(m.ID).toString(16),
-      name: m.name,
-      peerUrls: m.peerURLs,
-      clientUrls: m.clientURLs,
-      isLearner: m.isLearner,
-    }));
+    return { members: res.members.map(toMemberInfo), clusterId: BigInt(res.header.cluster_id) };
+  }
+
+  /**
+   * Adds a member (as a raft learner with `isLearner`). Not idempotent: after an unknown
+   * outcome the caller looks for the peer URLs in the member list (src/etcd/resize.ts).
+   */
+  async memberAdd(
+    peerUrls: readonly string[],
+    isLearner: boolean,
+  ): Promise<{ member: MemberInfo } & Answered> {
+    const res = await this.call('member add', (etcd, o) =>
+      etcd.cluster.memberAdd({ peerURLs: [...peerUrls], isLearner }, o),
+    );
+    return { member: toMemberInfo(res.member), clusterId: BigInt(res.header.cluster_id) };
+  }
+
+  /** Promotes a learner; etcd refuses one that has not caught up with the leader yet. */
+  async memberPromote(idHex: string): Promise<void> {
+    await this.call('member promote', (etcd, o) =>
+      etcd.cluster.memberPromote({ ID: BigInt(`0x${idHex}`).toString() }, o),
+    );
+  }
+
+  async memberRemove(idHex: string): Promise<void> {
+    await this.call('member remove', (etcd, o) =>
+      etcd.cluster.memberRemove({ ID: BigInt(`0x${idHex}`).toString() }, o),
+    );
+  }
+
+  /** Moves raft leadership; etcd accepts it only on the leader's own endpoint. */
+  async moveLeader(endpointIndex: number, targetIdHex: string): Promise<void> {
+    await this.onEndpoint(endpointIndex, 'move leader', (etcd, o) =>
+      etcd.maintenance.moveLeader({ targetID: BigInt(`0x${targetIdHex}`).toString() }, o),
+    );
   }
 
   /** Status of every configured endpoint; a failed one is reported, not thrown. */

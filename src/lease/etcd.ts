@@ -9,7 +9,7 @@
  * recorded a confirmed stop (see handover.ts): a revoke may come long before the old holder's
  * deadline, and a node that signs by itself is not stopped by the fence.
  */
-import type { EtcdClient } from '../etcd/client.js';
+import { outcomeUnknown, type EtcdClient } from '../etcd/client.js';
 import { leaderKey } from '../store/etcd.js';
 import type { FenceToken } from '../store/types.js';
 import { decodeHandover, encodeHandover, handoverKey, successorWaitMs } from './handover.js';
@@ -110,7 +110,7 @@ export class EtcdLeaderElection implements LeaderElection {
           holder: this.holderId,
           ttlMs: lease.ttlSeconds * 1000,
         });
-        const res = await this.client.txn(
+        const campaign = this.client.txn(
           `campaign ${this.key}`,
           [
             { key: this.key, target: 'create', revision: 0n },
@@ -124,6 +124,7 @@ export class EtcdLeaderElection implements LeaderElection {
             { put: { key: handover, value: held } },
           ],
         );
+        const res = await campaign.catch((err: unknown) => this.settleLostAnswer(err, lease.id));
         won = res.succeeded;
         if (!won) return undefined;
         const wait = successorWaitMs(decodeHandover(previous?.value), lease.ttlSeconds * 1000);
@@ -144,6 +145,22 @@ export class EtcdLeaderElection implements LeaderElection {
       // Unreachable or ambiguous: not leader. A key we may have created dies with its lease.
       return undefined;
     }
+  }
+
+  /**
+   * A campaign whose answer was lost may have created the leader key. Read it back: the key
+   * holding our id on our lease means we won, and its create revision is the fencing token the
+   * answer would have carried. Anything else (or another failure) is a loss; the lease is
+   * then revoked by the caller, which also deletes a key that would be ours after all.
+   */
+  private async settleLostAnswer(
+    err: unknown,
+    leaseId: bigint,
+  ): Promise<{ succeeded: boolean; revision: bigint; clusterId: bigint }> {
+    if (!outcomeUnknown(err)) throw err;
+    const { kv, clusterId } = await this.client.get(this.key);
+    const ours = kv !== undefined && kv.lease === leaseId && kv.value.toString() === this.holderId;
+    return { succeeded: ours, revision: ours ? kv.createRevision : 0n, clusterId };
   }
 
   /** The current holder's id and token, for status displays. */

@@ -8,7 +8,7 @@
  * pinned on first sight; another cluster answering is a StoreIdentityError.
  */
 import { StoreIdentityError, StoreUnavailableError } from '../errors.js';
-import { EtcdCallError, type Compare, type EtcdClient } from '../etcd/client.js';
+import { EtcdCallError, outcomeUnknown, type Compare, type EtcdClient } from '../etcd/client.js';
 import { identityKey } from '../store/etcd.js';
 import type { RegistryCells } from './store.js';
 
@@ -82,6 +82,8 @@ export class EtcdRegistryCells implements RegistryCells {
     const giveUpAt = Date.now() + (this.options.updateMs ?? 5000);
     let lastProblem = 'no attempt was made';
     for (let attempt = 1; attempt <= attempts && Date.now() < giveUpAt; attempt++) {
+      /** What this attempt writes and answers if the write committed. */
+      let attempted: { written: Buffer; result: T } | undefined;
       try {
         const fresh = !this.cache.has(subject);
         if (fresh) await this.read(key, subject);
@@ -104,6 +106,7 @@ export class EtcdRegistryCells implements RegistryCells {
           { key: idKey, target: 'value', value: this.identity },
         ];
         const written = plan.write ? Buffer.from(plan.write) : undefined;
+        if (written) attempted = { written, result: plan.result };
         const res = await this.client.txn(
           `registry update ${key}`,
           compare,
@@ -128,6 +131,18 @@ export class EtcdRegistryCells implements RegistryCells {
         // It may or may not have applied: forget the cached value; the next compare decides.
         this.cache.delete(subject);
         lastProblem = err.message;
+        if (outcomeUnknown(err) && attempted) {
+          // Settle a lost answer from what is stored: our exact bytes mean it committed, and
+          // it is answered as committed (not as a duplicate of itself). Otherwise the next
+          // attempt compares the value read, so a late-applying write and a retry cannot both
+          // pass.
+          try {
+            if ((await this.read(key, subject))?.equals(attempted.written)) return attempted.result;
+          } catch (readErr) {
+            if (!(readErr instanceof EtcdCallError)) throw readErr;
+            lastProblem = `${err.message}; then reading it back: ${readErr.message}`;
+          }
+        }
       }
     }
     throw new StoreUnavailableError(

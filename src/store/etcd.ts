@@ -24,6 +24,7 @@ import type { Watermark } from '../guard/watermark.js';
 import {
   EtcdCallError,
   EtcdClient,
+  outcomeUnknown,
   type Compare,
   type KeyValue,
   type TxnOp,
@@ -245,6 +246,9 @@ export class EtcdWatermarkStore implements WatermarkStore {
 
     for (let attempt = 1; attempt <= attempts && Date.now() < giveUpAt; attempt++) {
       let current = this.cache.get(id);
+      /** The record this attempt writes and the answer it gives if that write committed. */
+      let written: Buffer | undefined;
+      let committed: { value: T } | undefined;
       try {
         if (this.otherCluster) this.checkCluster(this.otherCluster.answered, 'an earlier call');
         if (current === undefined) current = await this.read(key, id);
@@ -263,7 +267,8 @@ export class EtcdWatermarkStore implements WatermarkStore {
             : { key, target: 'value', value: current.value },
         ];
         if (fence) compare.push({ key: fenceKey!, target: 'create', revision: fence.token });
-        const written = plan.write ? Buffer.from(encodeRecord(plan.write)) : undefined;
+        written = plan.write ? Buffer.from(encodeRecord(plan.write)) : undefined;
+        committed = { value: plan.result };
         const success: TxnOp[] = written ? [{ put: { key, value: written } }] : [];
         const failure: TxnOp[] = [{ get: { key } }];
         if (fenceKey) failure.push({ get: { key: fenceKey } });
@@ -293,9 +298,24 @@ export class EtcdWatermarkStore implements WatermarkStore {
       } catch (err) {
         if (!(err instanceof EtcdCallError)) throw err;
         // The write may or may not have applied: forget what we thought the record was.
-        // Retrying is safe because the next transaction compares the record again.
         this.cache.delete(id);
         lastProblem = err.message;
+        if (outcomeUnknown(err) && written !== undefined) {
+          // Settle it from what is stored, not from the lost answer. Our exact bytes (they
+          // name this agent and the time of the decision) mean the grant committed: answer
+          // it as granted, with the signature it recorded. Another record means it never will
+          // (watermarks only rise, so the compare on the older record cannot pass again); the
+          // older record still there means it may yet apply, late: the next attempt compares
+          // that same record, so at most one of the two transactions can pass, and if ours
+          // did, the next attempt finds it and answers it as the replay it is.
+          try {
+            const stored = await this.read(key, id);
+            if (stored.value?.equals(written)) return committed!.value;
+          } catch (readErr) {
+            if (!(readErr instanceof EtcdCallError)) throw readErr;
+            lastProblem = `${err.message}; then reading it back: ${readErr.message}`;
+          }
+        }
       }
     }
     throw new StoreUnavailableError(
