@@ -55,9 +55,23 @@ export function startInNetns(
   }
 }
 
-/** True while the recorded process is the one we started (not a later reuse of its pid). */
+/** Field 3 of /proc/<pid>/stat: R, S, D, Z (exited, not yet reaped), … */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True while the recorded process is the one we started (not a later reuse of its pid) and
+ * has not exited. Once `vigil apply` has exited its processes belong to init, which in a
+ * container may reap late: a zombie has exited and counts as gone.
+ */
 export function stillOurs(pid: number, startTime: string): boolean {
-  return pidAlive(pid) && processStartTime(pid) === startTime;
+  return pidAlive(pid) && processStartTime(pid) === startTime && processState(pid) !== 'Z';
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone. */
