@@ -1,0 +1,284 @@
+/**
+ * `vigil apply --local` / `vigil destroy --local`: the planned fleet on this machine, one
+ * network namespace per host. Steps run in order, each printed as one progress line; every
+ * namespace, link and process is recorded in the run record the moment it exists, and a
+ * failed apply destroys exactly what the record lists before reporting the failure.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Plan, PlannedHost } from '../../topology/plan.js';
+import { errorMessage } from '../../errors.js';
+import { chainDataDir } from '../../render/chains.js';
+import { prepareAgent, startAgent } from './agents.js';
+import { readNodeStatus, startChainNode } from './chain-nodes.js';
+import { LocalFleetError, REQUIRED_TOOLS, inNetns, missingTools, run, tryRun } from './exec.js';
+import { applyFirewall } from './firewall.js';
+import {
+  createHost,
+  createInternet,
+  hostNetns,
+  internetNetns,
+  publicAddressOf,
+} from './network.js';
+import { stillOurs, stopProcess } from './processes.js';
+import { RunRecordFile, type RunRecord } from './run-record.js';
+import { bringUpWireguard, parseWireguard } from './wireguard.js';
+
+export const RUN_RECORD = 'local/run.json';
+
+/** Where a rendered host file is in the plan's file map (see src/render/index.ts). */
+export function renderedPath(host: string, hostPath: string): string {
+  return `hosts/${host}/files/${hostPath.replace(/^\//, '').replace(/\//g, '__')}`;
+}
+
+export interface Progress {
+  /** Called once per step, after it finished (ok) or failed. */
+  step(label: string, ms: number, error?: string): void;
+}
+
+export interface LocalApplyOptions {
+  readonly plan: Plan;
+  /** Rendered files, as `renderPlan` returns them. */
+  readonly files: ReadonlyMap<string, string>;
+  /** The plan's state directory; the run record and run dir go under `<state>/local/`. */
+  readonly stateDir: string;
+  readonly progress?: Progress;
+  /** Milliseconds between simulated heights (default 200). */
+  readonly blockTimeMs?: number;
+}
+
+export interface LocalFleet {
+  readonly record: RunRecord;
+  readonly recordFile: string;
+  /** Host name → its simulated node's status file, for hosts that run one. */
+  readonly nodeStatusFiles: ReadonlyMap<string, string>;
+  /** `kernel` or `wireguard-go`. */
+  readonly wireguardMode: string;
+}
+
+export function preflight(): void {
+  if (process.getuid?.() !== 0)
+    throw new LocalFleetError(
+      'a local fleet needs root (network namespaces, nftables, WireGuard)',
+      'run as root, e.g. sudo vigil apply --local',
+    );
+  const missing = missingTools(REQUIRED_TOOLS);
+  if (missing.length > 0)
+    throw new LocalFleetError(
+      `missing tools for a local fleet: ${missing.join(', ')}`,
+      'apt-get install iproute2 nftables wireguard-tools wireguard-go',
+    );
+}
+
+function fleetIdOf(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return [...randomBytes(4)].map((b) => alphabet[b % alphabet.length]).join('');
+}
+
+async function step<T>(
+  progress: Progress | undefined,
+  label: string,
+  fn: () => T | Promise<T>,
+): Promise<T> {
+  const t0 = performance.now();
+  try {
+    const out = await fn();
+    progress?.step(label, performance.now() - t0);
+    return out;
+  } catch (err) {
+    progress?.step(label, performance.now() - t0, errorMessage(err));
+    throw err;
+  }
+}
+
+export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
+  preflight();
+  const { plan, files, progress } = opts;
+  const recordPath = resolve(opts.stateDir, RUN_RECORD);
+  const fleetId = fleetIdOf();
+  const runDir = resolve(opts.stateDir, 'local', 'run');
+  const hosts = plan.hosts.map((h, i) => ({
+    name: h.name,
+    netns: hostNetns(fleetId, h.name),
+    publicAddress: publicAddressOf(i),
+    vpnAddress: h.vpnAddress,
+  }));
+  const record = RunRecordFile.create(recordPath, {
+    version: 1,
+    fleet: plan.topology.name,
+    fleetId,
+    runDir,
+    internetNetns: internetNetns(fleetId),
+    hosts,
+    created: [],
+  });
+  const nodeStatusFiles = new Map<string, string>();
+  let wireguardMode = '';
+  try {
+    rmSync(runDir, { recursive: true, force: true });
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    const file = (host: PlannedHost, hostPath: string): string | undefined =>
+      files.get(renderedPath(host.name, hostPath));
+    const hostDir = (host: PlannedHost) => join(runDir, host.name);
+
+    await step(progress, `internet namespace ${record.record.internetNetns}, bridge`, () =>
+      createInternet(record),
+    );
+    for (const [i, host] of plan.hosts.entries()) {
+      await step(progress, `${host.name}: namespace, uplink ${hosts[i]!.publicAddress}`, () => {
+        mkdirSync(hostDir(host), { recursive: true, mode: 0o700 });
+        createHost(record, i);
+      });
+    }
+    for (const [i, host] of plan.hosts.entries()) {
+      const rules = file(host, '/etc/nftables.conf');
+      if (rules === undefined) continue;
+      await step(progress, `${host.name}: nftables ruleset (as rendered)`, () => {
+        const f = join(hostDir(host), 'nftables.conf');
+        writeFileSync(f, rules, { mode: 0o600 });
+        applyFirewall(hosts[i]!.netns, f);
+      });
+    }
+    const parsed = plan.hosts.map((h) => {
+      const text = file(h, '/etc/wireguard/wg0.conf');
+      return text === undefined ? undefined : parseWireguard(text);
+    });
+    for (const [i, host] of plan.hosts.entries()) {
+      const config = parsed[i];
+      if (!config) continue;
+      const endpoints = new Map<string, string>();
+      for (const [j, peer] of plan.hosts.entries())
+        if (j !== i)
+          endpoints.set(
+            peer.wireguard.publicKey,
+            `${hosts[j]!.publicAddress}:${parsed[j]?.listenPort ?? config.listenPort}`,
+          );
+      await step(progress, `${host.name}: WireGuard wg0 ${host.vpnAddress}`, async () => {
+        wireguardMode = await bringUpWireguard(record, {
+          netns: hosts[i]!.netns,
+          hostIndex: i,
+          config,
+          endpoints,
+          hostDir: hostDir(host),
+        });
+      });
+    }
+    const validatorKeys = new Map<string, string>();
+    const agentConfigs = new Map<string, string>();
+    for (const host of plan.hosts) {
+      const agentYaml = file(host, '/etc/vigil/agent.yaml');
+      if (agentYaml === undefined) continue;
+      const prepared = prepareAgent(agentYaml, join(hostDir(host), 'root'));
+      agentConfigs.set(host.name, prepared.configFile);
+      for (const [, pub] of prepared.cometbftKeys) validatorKeys.set(host.name, pub);
+    }
+    for (const [i, host] of plan.hosts.entries()) {
+      const chain = host.chain;
+      if (chain?.kind !== 'cometbft') continue;
+      const toml = file(host, `${chainDataDir(chain)}/config/config.toml`);
+      if (toml === undefined) continue;
+      await step(progress, `${host.name}: simulated ${chain.chainId} node`, async () => {
+        const dir = hostDir(host);
+        const configToml = join(dir, 'config.toml');
+        writeFileSync(configToml, toml, { mode: 0o600 });
+        const statusFile = join(dir, 'node-status.json');
+        const pub = validatorKeys.get(host.name);
+        await startChainNode(
+          record,
+          hosts[i]!.netns,
+          {
+            name: host.name,
+            chainId: chain.chainId,
+            configToml,
+            statusFile,
+            blockTimeMs: opts.blockTimeMs ?? 200,
+            ...(pub ? { validatorPublicKeyHex: pub } : {}),
+          },
+          join(dir, 'node.json'),
+          join(dir, 'node.log'),
+        );
+        nodeStatusFiles.set(host.name, statusFile);
+      });
+    }
+    for (const [i, host] of plan.hosts.entries()) {
+      const configFile = agentConfigs.get(host.name);
+      if (configFile === undefined) continue;
+      await step(progress, `${host.name}: Vigil agent`, () =>
+        startAgent(record, hosts[i]!.netns, configFile, join(hostDir(host), 'agent.log')),
+      );
+    }
+    return { record: record.record, recordFile: recordPath, nodeStatusFiles, wireguardMode };
+  } catch (err) {
+    const leftovers = await teardown(record);
+    throw new LocalFleetError(
+      `local apply failed, rolled back: ${errorMessage(err)}`,
+      leftovers.length > 0
+        ? `these could not be removed: ${leftovers.join('; ')}`
+        : 'everything it had created was removed',
+      { cause: err },
+    );
+  }
+}
+
+/** Removes exactly what the record lists, newest first; returns what could not be removed. */
+async function teardown(file: RunRecordFile): Promise<string[]> {
+  const left: string[] = [];
+  const created = [...file.record.created].reverse();
+  for (const c of created)
+    if (c.kind === 'process') {
+      await stopProcess(c.pid, c.startTime);
+      if (stillOurs(c.pid, c.startTime)) left.push(`${c.what} pid ${c.pid}`);
+    }
+  const namespaces = new Set(
+    run(['ip', 'netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0]!),
+  );
+  for (const c of created)
+    if (c.kind === 'link' && namespaces.has(c.netns)) {
+      // Gone already when its peer or its process (wireguard-go's tun) went first.
+      const exists = tryRun(inNetns(c.netns, ['ip', 'link', 'show', c.name])) === undefined;
+      if (exists) {
+        const err = tryRun(inNetns(c.netns, ['ip', 'link', 'del', c.name]));
+        if (err !== undefined) left.push(`link ${c.name} in ${c.netns}: ${err}`);
+      }
+    }
+  for (const c of created)
+    if (c.kind === 'netns' && namespaces.has(c.name)) {
+      const err = tryRun(['ip', 'netns', 'del', c.name]);
+      if (err !== undefined) left.push(`namespace ${c.name}: ${err}`);
+    }
+  if (left.length === 0) {
+    rmSync(file.record.runDir, { recursive: true, force: true });
+    rmSync(file.path, { force: true });
+  }
+  return left;
+}
+
+export async function destroyLocal(
+  stateDir: string,
+  progress?: Progress,
+): Promise<{ removed: number }> {
+  const path = resolve(stateDir, RUN_RECORD);
+  if (!existsSync(path))
+    throw new LocalFleetError(`no local fleet recorded at ${path}`, 'nothing to destroy');
+  const file = RunRecordFile.load(path);
+  const n = file.record.created.length;
+  const left = await step(progress, `destroy ${n} recorded namespaces, links, processes`, () =>
+    teardown(file),
+  );
+  if (left.length > 0)
+    throw new LocalFleetError(
+      `could not remove: ${left.join('; ')}`,
+      `${path} is kept; run vigil destroy --local again`,
+    );
+  return { removed: n };
+}
+
+/** The signatures the fleet's simulated validator nodes have received (for progress). */
+export function signedSoFar(fleet: LocalFleet): number {
+  let n = 0;
+  for (const f of fleet.nodeStatusFiles.values()) n += readNodeStatus(f)?.verified ?? 0;
+  return n;
+}

@@ -1,0 +1,43 @@
+/** The simulated node process's config file and status file (see node-main.ts). */
+import { z } from 'zod';
+
+export const NodeProcessConfigSchema = z.strictObject({
+  name: z.string().min(1),
+  chainId: z.string().min(1),
+  configToml: z.string().min(1),
+  statusFile: z.string().min(1),
+  validatorPublicKeyHex: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  blockTimeMs: z.number().int().min(0).default(200),
+});
+export type NodeProcessConfig = z.input<typeof NodeProcessConfigSchema>;
+
+export const RenderedNodeConfigSchema = z.object({
+  priv_validator_laddr: z.string().optional(),
+  p2p: z.object({ laddr: z.string(), persistent_peers: z.string().default('') }),
+  instrumentation: z
+    .object({ prometheus_listen_addr: z.string().default('') })
+    .default({ prometheus_listen_addr: '' }),
+});
+
+export interface NodeStatus {
+  readonly name: string;
+  readonly privval: boolean;
+  readonly completedHeight: string;
+  readonly signed: number;
+  readonly verified: number;
+  readonly refused: number;
+  readonly connectedSigners: number;
+  /** Persistent peers (host:port) this node has an open p2p connection to. */
+  readonly peersConnected: readonly string[];
+  readonly inboundPeers: number;
+}
+
+/** `tcp://host:port` or `host:port` → [host, port]. */
+export function hostPort(addr: string): [string, number] {
+  const bare = addr.replace(/^tcp:\/\//, '').replace(/^[0-9a-f]+@/, '');
+  const i = bare.lastIndexOf(':');
+  return [bare.slice(0, i), Number(bare.slice(i + 1))];
+}

@@ -1,0 +1,143 @@
+/**
+ * A simulated chain node for a local fleet host, run as its own process inside the host's
+ * namespace (`node node-main.js <config.json>`). It reads the host's RENDERED CometBFT
+ * config.toml and serves what the real node would on the same addresses:
+ * - `priv_validator_laddr` (validators): the devnet's privval node simulator, which the
+ *   host's Vigil agent dials and which asks it to sign every step of every height;
+ * - `p2p.laddr`: a TCP listener, and a dial loop to each of `persistent_peers` (so sentry ↔
+ *   validator p2p really crosses the VPN and the firewall);
+ * - `instrumentation.prometheus_listen_addr`: a /metrics page.
+ * Its progress goes to a status file (JSON) that `vigil apply --local` and the tests read.
+ */
+import { writeFileSync, readFileSync, renameSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type Socket } from 'node:net';
+import { parse as parseToml } from 'smol-toml';
+import {
+  NodeProcessConfigSchema,
+  RenderedNodeConfigSchema,
+  hostPort,
+  type NodeStatus,
+} from './node-config.js';
+import { CometbftNodeSimulator } from '../../devnet/cometbft-node.js';
+
+async function main(configFile: string): Promise<void> {
+  const cfg = NodeProcessConfigSchema.parse(JSON.parse(readFileSync(configFile, 'utf8')));
+  const rendered = RenderedNodeConfigSchema.parse(parseToml(readFileSync(cfg.configToml, 'utf8')));
+
+  let sim: CometbftNodeSimulator | undefined;
+  if (rendered.priv_validator_laddr) {
+    const [host, port] = hostPort(rendered.priv_validator_laddr);
+    sim = await CometbftNodeSimulator.start({
+      chainId: cfg.chainId,
+      protocol: 'v0.38',
+      host,
+      port,
+      name: cfg.name,
+      blockTimeMs: cfg.blockTimeMs,
+      ...(cfg.validatorPublicKeyHex
+        ? { validatorPublicKey: Buffer.from(cfg.validatorPublicKeyHex, 'hex') }
+        : {}),
+    });
+  }
+
+  const inbound = new Set<Socket>();
+  const [p2pHost, p2pPort] = hostPort(rendered.p2p.laddr);
+  const p2p = createServer((s) => {
+    inbound.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => inbound.delete(s));
+    s.write(`vigil-local-node ${cfg.name}\n`);
+  });
+  p2p.listen(p2pPort, p2pHost);
+
+  const outbound = new Map<string, Socket>();
+  const peers = rendered.p2p.persistent_peers
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const dialPeers = () => {
+    for (const peer of peers) {
+      const [h, p] = hostPort(peer);
+      const key = `${h}:${p}`;
+      if (outbound.has(key)) continue;
+      const s = connect({ host: h, port: p, timeout: 1500 });
+      outbound.set(key, s);
+      let open = false;
+      s.once('connect', () => {
+        open = true;
+        s.setTimeout(0);
+      });
+      s.on('timeout', () => s.destroy());
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        if (outbound.get(key) === s) outbound.delete(key);
+        void open;
+      });
+    }
+  };
+  const connectedPeers = () =>
+    [...outbound.entries()].filter(([, s]) => !s.connecting && !s.destroyed).map(([k]) => k);
+
+  const status = (): NodeStatus => ({
+    name: cfg.name,
+    privval: sim !== undefined,
+    completedHeight: (sim?.completedHeight ?? 0n).toString(),
+    signed: sim?.signed.length ?? 0,
+    verified: sim?.signed.filter((r) => r.verified).length ?? 0,
+    refused: sim?.refused.length ?? 0,
+    connectedSigners: sim?.connectedSigners ?? 0,
+    peersConnected: connectedPeers(),
+    inboundPeers: inbound.size,
+  });
+
+  const metricsAddr = rendered.instrumentation.prometheus_listen_addr;
+  const metrics = createHttpServer((_req, res) => {
+    const s = status();
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(
+      [
+        '# HELP vigil_local_node_height Highest height whose every step was answered.',
+        '# TYPE vigil_local_node_height gauge',
+        `vigil_local_node_height ${s.completedHeight}`,
+        '# HELP vigil_local_node_peers Open p2p connections to persistent peers.',
+        '# TYPE vigil_local_node_peers gauge',
+        `vigil_local_node_peers ${s.peersConnected.length}`,
+        '',
+      ].join('\n'),
+    );
+  });
+  if (metricsAddr !== '') {
+    const [mh, mp] = hostPort(metricsAddr);
+    metrics.listen(mp, mh);
+  }
+
+  const writeStatus = () => {
+    const tmp = `${cfg.statusFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(status()) + '\n');
+    renameSync(tmp, cfg.statusFile);
+  };
+  dialPeers();
+  writeStatus();
+  const timer = setInterval(() => {
+    dialPeers();
+    writeStatus();
+  }, 300);
+
+  const stop = () => {
+    clearInterval(timer);
+    for (const s of [...inbound, ...outbound.values()]) s.destroy();
+    p2p.close();
+    metrics.close();
+    void (sim?.stop() ?? Promise.resolve()).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main(process.argv[2] ?? '').catch((err: unknown) => {
+  process.stderr.write(
+    `simulated node failed: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
+  process.exit(1);
+});
