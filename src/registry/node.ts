@@ -71,16 +71,21 @@ export interface RegistryNodeOptions {
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
   readonly listen: readonly string[];
   readonly validators: ValidatorSet;
-  /** Peer ids allowed to connect (both ways); undefined lets anyone in. */
-  readonly allowList?: readonly string[];
+  /**
+   * Peers allowed to connect (both ways): a list of peer ids, or a hook asked at each
+   * connection; undefined lets anyone in.
+   */
+  readonly allowList?: readonly string[] | ((peerId: string) => boolean);
   readonly metrics: Registry;
   readonly nowMs?: () => number;
 }
 
 /** A gater that lets only `allow` peers in or out (noise has authenticated them by then). */
-export function allowListGater(allow: readonly string[]): ConnectionGater {
-  const allowed = new Set(allow);
-  const deny = (peer: PeerId) => !allowed.has(peer.toString());
+export function allowListGater(
+  allow: readonly string[] | ((peerId: string) => boolean),
+): ConnectionGater {
+  const allowed = typeof allow === 'function' ? allow : (p: string) => allow.includes(p);
+  const deny = (peer: PeerId) => !allowed(peer.toString());
   return {
     denyDialPeer: deny,
     denyInboundEncryptedConnection: deny,
