@@ -26,7 +26,14 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import { lpStream } from '@libp2p/utils';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
-import { LIMITS, RegistryError, encodeRecord, verifyRecord, type SignedRecord, type ValidatorSet } from './record.js';
+import {
+  LIMITS,
+  RegistryError,
+  encodeRecord,
+  verifyRecord,
+  type SignedRecord,
+  type ValidatorSet,
+} from './record.js';
 import { dhtKey, type RegistryLibp2p } from './node.js';
 import type { RegistryStore } from './store.js';
 import type { RegistryView } from './view.js';
@@ -100,9 +107,12 @@ export class RegistryDistribution {
     await this.o.node.handle(SYNC_PROTOCOL, (stream) => this.serveSync(stream));
     this.o.node.addEventListener('peer:connect', this.onConnect);
     const every = this.o.dhtRepublishMs ?? 12 * 3600_000;
-    this.republishTimer = setInterval(() => {
-      void this.republishDue(every).catch((err) => this.o.onError?.(err));
-    }, Math.max(1000, Math.floor(every / 4)));
+    this.republishTimer = setInterval(
+      () => {
+        void this.republishDue(every).catch((err) => this.o.onError?.(err));
+      },
+      Math.max(1000, Math.floor(every / 4)),
+    );
     this.republishTimer.unref();
   }
 
@@ -187,7 +197,10 @@ export class RegistryDistribution {
   }
 
   /** A subject's record: the view's, else the best verified one found in the DHT. */
-  async get(subject: string, options: { timeoutMs?: number } = {}): Promise<SignedRecord | undefined> {
+  async get(
+    subject: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<SignedRecord | undefined> {
     const held = this.o.view.get(subject);
     if (held) return held.record;
     try {

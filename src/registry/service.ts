@@ -16,8 +16,18 @@ import { Ed25519Key } from '../keys/ed25519.js';
 import { Countersigner } from './countersigner.js';
 import { RegistryDistribution, StorePublisher } from './distribution.js';
 import { createRegistryNode, type RegistryLibp2p } from './node.js';
-import { encodeSubmission, signSubmission, type RecordContent, type ValidatorSet } from './record.js';
-import { SubmitService, submitToValidator, type AdmissionPolicy, type Submitted } from './submit.js';
+import {
+  encodeSubmission,
+  signSubmission,
+  type RecordContent,
+  type ValidatorSet,
+} from './record.js';
+import {
+  SubmitService,
+  submitToValidator,
+  type AdmissionPolicy,
+  type Submitted,
+} from './submit.js';
 import type { RegistryStore } from './store.js';
 import { RegistryView } from './view.js';
 

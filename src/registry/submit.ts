@@ -30,7 +30,11 @@ const MAX_ANSWER_BYTES = 1024;
 const tracer = trace.getTracer('vigil-registry');
 
 const AnswerSchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), seq: z.string().regex(/^[1-9]\d{0,19}$/), duplicate: z.boolean() }),
+  z.object({
+    ok: z.literal(true),
+    seq: z.string().regex(/^[1-9]\d{0,19}$/),
+    duplicate: z.boolean(),
+  }),
   z.object({ ok: z.literal(false), code: z.string().max(64), message: z.string().max(512) }),
 ]);
 type Answer = z.infer<typeof AnswerSchema>;

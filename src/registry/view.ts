@@ -72,9 +72,7 @@ export class RegistryView {
     this.selectOne = this.db.prepare(
       'SELECT record, accepted_at_ms FROM records WHERE subject = ?',
     );
-    this.selectAll = this.db.prepare(
-      'SELECT record, accepted_at_ms FROM records ORDER BY subject',
-    );
+    this.selectAll = this.db.prepare('SELECT record, accepted_at_ms FROM records ORDER BY subject');
     // Only a higher seq replaces what is there: a stale or replayed record changes nothing.
     this.upsertNewer = this.db.prepare(
       `INSERT INTO records (subject, seq, record, accepted_at_ms) VALUES (?, ?, ?, ?)

@@ -44,7 +44,11 @@ export async function startNetwork(o: NetworkOptions): Promise<Network> {
   const validators: RegistryValidator[] = [];
   const peers: RegistryPeer[] = [];
   const metrics = new Map<string, Registry>();
-  const common = { listen: LOOPBACK, validators: set, ...(o.allowList ? { allowList: o.allowList } : {}) };
+  const common = {
+    listen: LOOPBACK,
+    validators: set,
+    ...(o.allowList ? { allowList: o.allowList } : {}),
+  };
   try {
     for (let i = 0; i < 3; i++) {
       const reg = new Registry();

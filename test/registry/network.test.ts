@@ -21,13 +21,7 @@ import { dhtKey, dhtRecordValidator } from '../../src/registry/node.js';
 import { submitToValidator } from '../../src/registry/submit.js';
 import { tempDir } from '../helpers/guard-fixtures.js';
 import { SET, VALIDATORS, keyOf, validatorKeys } from './fixtures.js';
-import {
-  counterValue,
-  liveContent,
-  startNetwork,
-  until,
-  type Network,
-} from './network-fixture.js';
+import { counterValue, liveContent, startNetwork, until, type Network } from './network-fixture.js';
 
 let root: string;
 let cleanup: () => void;
@@ -47,7 +41,11 @@ function attested(content: ReturnType<typeof liveContent>, signers = VALIDATORS)
     .find((k) => Buffer.compare(k.publicKey, content.subjectKey) === 0)!;
   const s = signSubmission(content, subject);
   const bare = withCommit(s, s.content.prevSeq + 1n);
-  return withCommit(s, bare.seq, signers.map((v) => countersign(bare, v)));
+  return withCommit(
+    s,
+    bare.seq,
+    signers.map((v) => countersign(bare, v)),
+  );
 }
 
 describe('registry network', { timeout: 60_000 }, () => {
@@ -99,7 +97,13 @@ describe('registry network', { timeout: 60_000 }, () => {
       seq: 2n,
       countersignatures: [],
     };
-    const forged = encodeRecord(withCommit(bare, 2n, fakeValidators.map((v) => countersign(bare, v))));
+    const forged = encodeRecord(
+      withCommit(
+        bare,
+        2n,
+        fakeValidators.map((v) => countersign(bare, v)),
+      ),
+    );
     const rejectedBefore = await Promise.all(
       net.validators.map((v) =>
         counterValue(net.metrics.get(v.peerId)!, 'vigil_registry_records_received_total', {
@@ -139,7 +143,9 @@ describe('registry network', { timeout: 60_000 }, () => {
     );
     for (const n of everyone(net)) {
       assert.equal(n.view.seq(p0!.peerId), 1n);
-      assert.deepEqual(n.view.get(p0!.peerId)!.record.content.addresses, ['/ip4/127.0.0.1/tcp/4001']);
+      assert.deepEqual(n.view.get(p0!.peerId)!.record.content.addresses, [
+        '/ip4/127.0.0.1/tcp/4001',
+      ]);
     }
     // What the DHT holds under p0's key, asked from a validator: only p0's own record.
     const values: Uint8Array[] = [];
@@ -153,5 +159,56 @@ describe('registry network', { timeout: 60_000 }, () => {
       assert.equal(r.peerId, p0!.peerId);
       assert.equal(r.seq, 1n);
     }
+  });
+
+  it('a replayed or stale record is ignored; fewer than a quorum, or one compromised key, is rejected', async () => {
+    const [p0, p1] = net.peers;
+    const v0 = net.validators[0]!;
+    const first = net.peers[1]!.view.get(p0!.peerId)!.bytes;
+    // p0 moves to seq 2 (same flags).
+    const r2 = await p0!.submitOwn(liveContent(p0!.key, { prevSeq: 1n, role: 'relay' }), [
+      net.validators[1]!.peerId,
+    ]);
+    assert.equal(r2.seq, 2n);
+    await until('every node holds seq 2', () => seqEverywhere(net, p0!.peerId, 2n));
+    // The old seq-1 record, replayed on the topic and re-sent to a validator.
+    // gossipsub itself drops a message it already saw (same bytes, same id): Duplicate.
+    await assert.rejects(p1!.node.services.pubsub.publish(GOSSIP_TOPIC, first), /Duplicate/);
+    const replay = encodeSubmission(signSubmission(liveContent(p0!.key), p0!.key));
+    await assert.rejects(
+      submitToValidator(p0!.node, v0.node.peerId, replay),
+      (e: { code?: string }) => e.code === 'REGISTRY_SEQ_STALE',
+    );
+    assert.equal(p1!.distribution.accept(first, 'sync'), 'stale');
+    // A compromised validator key (v0's) countersigns p0's own request to change its flags:
+    // one countersignature is below the quorum of 2, on the topic and at every node.
+    const flagsChange = attested(liveContent(keyOf(1), { prevSeq: 2n, flags: 0xff }), [
+      VALIDATORS[0]!,
+    ]);
+    await p1!.node.services.pubsub.publish(GOSSIP_TOPIC, encodeRecord(flagsChange));
+    for (const n of everyone(net))
+      assert.equal(n.distribution.accept(encodeRecord(flagsChange), 'sync'), 'rejected');
+    // And the store refuses the flags change the node submits itself.
+    await assert.rejects(
+      p0!.submitOwn(liveContent(p0!.key, { prevSeq: 2n, flags: 0xff }), [v0.peerId]),
+      (e: { code?: string }) => e.code === 'REGISTRY_FLAGS_IMMUTABLE',
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    for (const n of everyone(net)) {
+      assert.equal(n.view.seq(p0!.peerId), 2n);
+      assert.equal(n.view.get(p0!.peerId)!.record.content.flags, 1);
+    }
+  });
+
+  it('with one of three validators down, writes continue and reach every node', async () => {
+    const down = net.validators.pop()!;
+    await down.stop();
+    const p2 = net.peers[2]!;
+    const r = await p2.submitOwn(liveContent(p2.key), [down.peerId, net.validators[0]!.peerId]);
+    assert.equal(r.seq, 1n);
+    await until('the two live validators countersign and every node holds it', () =>
+      seqEverywhere(net, p2.peerId, 1n),
+    );
+    assert.equal(net.peers[0]!.view.get(p2.peerId)!.record.countersignatures.length, 2);
   });
 });
