@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
 import { RegistryPeer } from '../../src/registry/service.js';
+import { SUBMIT_PROTOCOL } from '../../src/registry/submit.js';
+import { LIMITS } from '../../src/registry/record.js';
+import { lpStream } from '@libp2p/utils';
 import { peerIdFromEd25519 } from '../../src/registry/peer-id.js';
 import { tempDir } from '../helpers/guard-fixtures.js';
 import { SET, keyOf } from './fixtures.js';
@@ -70,6 +73,16 @@ describe('allow-list and rate limit', { timeout: 60_000 }, () => {
     // Another peer is not held back by the first one's budget.
     const q = net.peers[1]!;
     assert.equal((await q.submitOwn(liveContent(q.key), [v])).seq, 1n);
+  });
+
+  it('a submission frame over the record limit is refused before it is buffered', async () => {
+    const p = net.peers[1]!;
+    const stream = await p.node.dialProtocol(net.validators[2]!.node.peerId, SUBMIT_PROTOCOL);
+    const lp = lpStream(stream, { maxDataLength: 64 * 1024 });
+    await lp.write(new Uint8Array(LIMITS.envelopeBytes + 1).fill(1));
+    const answer = JSON.parse(new TextDecoder().decode((await lp.read()).subarray()));
+    assert.equal(answer.code, 'REGISTRY_RECORD_TOO_LARGE');
+    await stream.close().catch(() => undefined);
   });
 });
 
