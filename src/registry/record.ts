@@ -65,7 +65,11 @@ export type RegistryErrorCode =
   | 'REGISTRY_SEQ_CONFLICT'
   | 'REGISTRY_FLAGS_IMMUTABLE'
   | 'REGISTRY_NOT_FOUND'
-  | 'REGISTRY_COUNTERSIGN_CONFLICT';
+  | 'REGISTRY_COUNTERSIGN_CONFLICT'
+  | 'REGISTRY_SUBJECT_MISMATCH'
+  | 'REGISTRY_NOT_ADMITTED'
+  | 'REGISTRY_RATE_LIMITED'
+  | 'REGISTRY_UNAVAILABLE';
 
 /** Every refusal of the registry: a stable code, and what to do about it where there is one. */
 export class RegistryError extends VigilError {

@@ -1,0 +1,182 @@
+/**
+ * The libp2p node every registry process runs, validator or peer (issue 15, items 5 and 7).
+ *
+ * - TCP, Noise (encrypted, authenticated with the node's own Ed25519 identity: its peer id is
+ *   the subject of its records), Yamux.
+ * - identify; ping with `maxOutboundStreams` raised, since its default of 1 collides with the
+ *   DHT's own pings of the same peer.
+ * - gossipsub without per-message signatures (StrictNoSign) and with the message id taken from
+ *   the record bytes: a record authenticates itself (subject + validator quorum), and the same
+ *   record published by two validators is one message, not two.
+ * - a private kad-DHT (protocol `/vigil/registry/kad/1.0.0`, so it never joins the public
+ *   IPFS DHT) with a validator and a selector for the `/vigil-registry/<peer id>` keys, and
+ *   `passthroughMapper` so loopback and LAN addresses are kept.
+ * - a connection gater: with an allow-list, only listed peers get in or are dialled.
+ *
+ * Metrics: the libp2p metrics implementation (@libp2p/prometheus-metrics) is not a dependency;
+ * the registry's own metrics go to the prom-client Registry the caller gives (never the global
+ * one), and the peer count is read from the node.
+ */
+import './polyfill.js';
+import { createHash } from 'node:crypto';
+import { noise } from '@libp2p/noise';
+import { yamux } from '@libp2p/yamux';
+import { tcp } from '@libp2p/tcp';
+import { identify } from '@libp2p/identify';
+import { ping } from '@libp2p/ping';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import type { ConnectionGater, PeerId } from '@libp2p/interface';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { Gauge, type Registry } from 'prom-client';
+import { InputError } from '../errors.js';
+import { decodeRecord, verifyRecord, type ValidatorSet } from './record.js';
+import { ed25519FromPeerId } from './peer-id.js';
+
+export const KAD_PROTOCOL = '/vigil/registry/kad/1.0.0';
+/** The DHT key namespace (the first path segment kad-dht picks a validator and selector by). */
+export const DHT_NAMESPACE = 'vigil-registry';
+/** A gossipsub RPC may batch several records plus control messages; one record is ≤ 8 KiB. */
+const MAX_GOSSIP_RPC_BYTES = 256 * 1024;
+
+export type RegistryLibp2p = Libp2p<{
+  identify: ReturnType<ReturnType<typeof identify>>;
+  ping: ReturnType<ReturnType<typeof ping>>;
+  pubsub: GossipSub;
+  dht: KadDHT;
+}>;
+
+export function dhtKey(subject: string): Uint8Array {
+  return new TextEncoder().encode(`/${DHT_NAMESPACE}/${subject}`);
+}
+
+/** The subject a DHT key names, or undefined if it is not a registry key. */
+export function subjectOfDhtKey(key: Uint8Array): string | undefined {
+  const text = new TextDecoder().decode(key);
+  const prefix = `/${DHT_NAMESPACE}/`;
+  if (!text.startsWith(prefix)) return undefined;
+  const subject = text.slice(prefix.length);
+  try {
+    ed25519FromPeerId(subject);
+  } catch {
+    return undefined;
+  }
+  return subject;
+}
+
+export interface RegistryNodeOptions {
+  /** The node's 32-byte Ed25519 seed: its libp2p identity and the key that signs its record. */
+  readonly seed: Uint8Array;
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
+  readonly listen: readonly string[];
+  readonly validators: ValidatorSet;
+  /**
+   * Peers allowed to connect (both ways): a list of peer ids, or a hook asked at each
+   * connection; undefined lets anyone in.
+   */
+  readonly allowList?: readonly string[] | ((peerId: string) => boolean);
+  readonly metrics: Registry;
+  readonly nowMs?: () => number;
+}
+
+/** A gater that lets only `allow` peers in or out (noise has authenticated them by then). */
+export function allowListGater(
+  allow: readonly string[] | ((peerId: string) => boolean),
+): ConnectionGater {
+  const allowed = typeof allow === 'function' ? allow : (p: string) => allow.includes(p);
+  const deny = (peer: PeerId) => !allowed(peer.toString());
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
+  };
+}
+
+/**
+ * The DHT's record validator: the key must name the record's subject (so nobody files a record
+ * under another node), and the record must pass verifyRecord (size, signatures, signers,
+ * quorum, expiry). Throwing refuses the record.
+ */
+export function dhtRecordValidator(validators: ValidatorSet, nowMs: () => number) {
+  return (key: Uint8Array, value: Uint8Array): void => {
+    const subject = subjectOfDhtKey(key);
+    if (subject === undefined)
+      throw new InputError('not a registry DHT key', undefined, 'REGISTRY_DHT_KEY');
+    const rec = verifyRecord(value, { validators, nowMs: nowMs() });
+    if (rec.peerId !== subject)
+      throw new InputError(
+        `a DHT record under ${subject} is ${rec.peerId}'s`,
+        undefined,
+        'REGISTRY_DHT_KEY',
+      );
+  };
+}
+
+/** Deterministic: the highest seq wins; ties (same seq) go to the most countersignatures, then the first. */
+export function dhtRecordSelector(_key: Uint8Array, records: Uint8Array[]): number {
+  let best = 0;
+  let bestSeq = -1n;
+  let bestSigs = -1;
+  records.forEach((bytes, i) => {
+    let seq: bigint;
+    let sigs: number;
+    try {
+      const r = decodeRecord(bytes);
+      seq = r.seq;
+      sigs = r.countersignatures.length;
+    } catch {
+      return;
+    }
+    if (seq > bestSeq || (seq === bestSeq && sigs > bestSigs)) {
+      best = i;
+      bestSeq = seq;
+      bestSigs = sigs;
+    }
+  });
+  return best;
+}
+
+export async function createRegistryNode(o: RegistryNodeOptions): Promise<RegistryLibp2p> {
+  if (o.seed.length !== 32) throw new InputError('a registry node seed is 32 bytes');
+  const nowMs = o.nowMs ?? Date.now;
+  const privateKey = await generateKeyPairFromSeed('Ed25519', o.seed);
+  const node = (await createLibp2p({
+    privateKey,
+    addresses: { listen: [...o.listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(o.allowList ? { connectionGater: allowListGater(o.allowList) } : {}),
+    services: {
+      identify: identify(),
+      ping: ping({ maxOutboundStreams: 16 }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictNoSign',
+        msgIdFn: (msg) => createHash('sha256').update(msg.data).digest(),
+        allowPublishToZeroTopicPeers: true,
+        fallbackToFloodsub: false,
+        maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+        emitSelf: false,
+      }),
+      dht: kadDHT({
+        protocol: KAD_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        validators: { [DHT_NAMESPACE]: dhtRecordValidator(o.validators, nowMs) },
+        selectors: { [DHT_NAMESPACE]: dhtRecordSelector },
+        allowQueryWithZeroPeers: true,
+      }),
+    },
+  })) as unknown as RegistryLibp2p;
+  const peers = new Gauge({
+    name: 'vigil_registry_peers',
+    help: 'libp2p peers this registry node is connected to',
+    registers: [o.metrics],
+    collect() {
+      this.set(node.getPeers().length);
+    },
+  });
+  void peers;
+  return node;
+}

@@ -1,0 +1,141 @@
+/**
+ * Every registry node's local view of the registry (issue 15, item 4): the newest accepted
+ * record per subject, in its own SQLite file, with a schema version (PRAGMA user_version) and
+ * migrations.
+ *
+ * Migrations are additive (new tables, columns with defaults, indexes) and each runs in its own
+ * short transaction under WAL, so readers on other connections keep reading during an upgrade
+ * and a node restarts on the new version without re-syncing: no downtime. A file newer than
+ * this code is refused rather than guessed at.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreIdentityError, StoreUnavailableError, errorMessage } from '../errors.js';
+import { createPrivateFile } from '../store/private-file.js';
+import { decodeRecord, type SignedRecord } from './record.js';
+
+/** 'VgRv': marks the file as a registry view. */
+export const VIEW_APPLICATION_ID = 0x56675276;
+
+/** Entry i takes the schema from version i to i + 1. */
+export const VIEW_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE records (
+     subject TEXT PRIMARY KEY,
+     seq     INTEGER NOT NULL CHECK (seq > 0),
+     record  BLOB NOT NULL
+   ) STRICT;`,
+  // v2: when this node accepted each version, for the propagation figures and `registry list`.
+  `ALTER TABLE records ADD COLUMN accepted_at_ms INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX records_accepted_at ON records (accepted_at_ms);`,
+];
+export const VIEW_SCHEMA_VERSION = VIEW_MIGRATIONS.length;
+
+export interface ViewEntry {
+  readonly record: SignedRecord;
+  readonly bytes: Uint8Array;
+  readonly acceptedAtMs: number;
+}
+
+export class RegistryView {
+  private readonly db: Database.Database;
+  private readonly selectSeq: Database.Statement<[string], { seq: bigint }>;
+  private readonly selectOne: Database.Statement<
+    [string],
+    { record: Buffer; accepted_at_ms: bigint }
+  >;
+  private readonly selectAll: Database.Statement<[], { record: Buffer; accepted_at_ms: bigint }>;
+  private readonly upsertNewer: Database.Statement<[string, bigint, Buffer, number]>;
+
+  /** Opens (creating 0600 and migrating as needed) the view at `path`, or ':memory:'. */
+  constructor(readonly path: string) {
+    try {
+      if (path !== ':memory:' && !existsSync(path)) {
+        mkdirSync(dirname(path), { recursive: true });
+        createPrivateFile(path);
+      }
+      this.db = new Database(path, { timeout: 5000 });
+      this.db.pragma('journal_mode = WAL');
+    } catch (err) {
+      throw new StoreUnavailableError(
+        `cannot open the registry view ${path}: ${errorMessage(err)}`,
+      );
+    }
+    try {
+      migrateView(this.db, path);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.db.defaultSafeIntegers(true);
+    this.selectSeq = this.db.prepare('SELECT seq FROM records WHERE subject = ?');
+    this.selectOne = this.db.prepare(
+      'SELECT record, accepted_at_ms FROM records WHERE subject = ?',
+    );
+    this.selectAll = this.db.prepare('SELECT record, accepted_at_ms FROM records ORDER BY subject');
+    // Only a higher seq replaces what is there: a stale or replayed record changes nothing.
+    this.upsertNewer = this.db.prepare(
+      `INSERT INTO records (subject, seq, record, accepted_at_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (subject) DO UPDATE SET seq = excluded.seq, record = excluded.record,
+         accepted_at_ms = excluded.accepted_at_ms
+       WHERE excluded.seq > records.seq`,
+    );
+  }
+
+  seq(subject: string): bigint | undefined {
+    return this.selectSeq.get(subject)?.seq;
+  }
+
+  /** Stores a record already verified by the caller; answers whether it was newer. */
+  put(rec: SignedRecord, bytes: Uint8Array, acceptedAtMs: number): boolean {
+    return this.upsertNewer.run(rec.peerId, rec.seq, Buffer.from(bytes), acceptedAtMs).changes > 0;
+  }
+
+  get(subject: string): ViewEntry | undefined {
+    const row = this.selectOne.get(subject);
+    return row && entry(row);
+  }
+
+  list(): ViewEntry[] {
+    return this.selectAll.all().map(entry);
+  }
+
+  count(): number {
+    return Number(this.db.prepare('SELECT count(*) AS n FROM records').pluck().get());
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function entry(row: { record: Buffer; accepted_at_ms: bigint }): ViewEntry {
+  const bytes = new Uint8Array(row.record);
+  return { record: decodeRecord(bytes), bytes, acceptedAtMs: Number(row.accepted_at_ms) };
+}
+
+/** Brings the file to VIEW_SCHEMA_VERSION, one transaction per step. */
+export function migrateView(db: Database.Database, path: string): number {
+  const appId = Number(db.pragma('application_id', { simple: true }));
+  let version = Number(db.pragma('user_version', { simple: true }));
+  if (appId !== 0 && appId !== VIEW_APPLICATION_ID)
+    throw new StoreIdentityError(`${path} is not a registry view (application id ${appId})`);
+  if (appId === 0 && version !== 0)
+    throw new StoreIdentityError(`${path} is a SQLite file of something else`);
+  if (version > VIEW_SCHEMA_VERSION)
+    throw new StoreIdentityError(
+      `the registry view ${path} is at schema version ${version}, newer than this Vigil (${VIEW_SCHEMA_VERSION})`,
+      'upgrade Vigil, or remove the view: it is rebuilt from the network',
+    );
+  while (version < VIEW_SCHEMA_VERSION) {
+    const step = VIEW_MIGRATIONS[version]!;
+    const next = version + 1;
+    db.transaction(() => {
+      db.exec(step);
+      db.pragma(`application_id = ${VIEW_APPLICATION_ID}`);
+      db.pragma(`user_version = ${next}`);
+    }).immediate();
+    version = next;
+  }
+  return version;
+}

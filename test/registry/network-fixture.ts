@@ -1,0 +1,136 @@
+/** A registry network of real libp2p nodes on loopback, for the network tests. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import type { Ed25519Key } from '../../src/keys/ed25519.js';
+import { RegistryStore } from '../../src/registry/store.js';
+import { SqliteRegistryCells } from '../../src/registry/store-sqlite.js';
+import { RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
+import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
+import { SET, keyOf } from './fixtures.js';
+
+/** The seed keyOf(tag) is made from (fixtures.ts). */
+export function seedOf(tag: number): Uint8Array {
+  const seed = new Uint8Array(32).fill(tag);
+  seed[0] = 0xa5;
+  return seed;
+}
+
+export interface Network {
+  readonly validators: RegistryValidator[];
+  readonly peers: RegistryPeer[];
+  readonly validatorAddrs: string[];
+  readonly metrics: Map<string, Registry>;
+  close(): Promise<void>;
+}
+
+export interface NetworkOptions {
+  readonly dir: string;
+  readonly peers: number;
+  /** Peer key tags: 1.. by default. */
+  readonly peerTag?: number;
+  readonly set?: ValidatorSet;
+  readonly allowList?: (peerId: string) => boolean;
+  readonly ratePoints?: number;
+}
+
+const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
+
+/** Three validators (keys 100..102, one SQLite registry file) and `peers` peers. */
+export async function startNetwork(o: NetworkOptions): Promise<Network> {
+  const path = join(o.dir, 'registry.db');
+  await new SqliteRegistryCells({ path, create: true }).close();
+  const set = o.set ?? SET;
+  const validators: RegistryValidator[] = [];
+  const peers: RegistryPeer[] = [];
+  const metrics = new Map<string, Registry>();
+  const common = {
+    listen: LOOPBACK,
+    validators: set,
+    ...(o.allowList ? { allowList: o.allowList } : {}),
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const reg = new Registry();
+      const v = await RegistryValidator.start({
+        ...common,
+        seed: seedOf(100 + i),
+        bootstrap: validators.flatMap((x) => x.addresses.slice(0, 1)),
+        viewPath: join(o.dir, `v${i}-view.db`),
+        metrics: reg,
+        store: new RegistryStore(new SqliteRegistryCells({ path }), { validators: set }),
+        countersignStatePath: join(o.dir, `v${i}-countersigned.db`),
+        ...(o.ratePoints ? { ratePoints: o.ratePoints } : {}),
+      });
+      metrics.set(v.peerId, reg);
+      validators.push(v);
+    }
+    const validatorAddrs = validators.map((v) => v.addresses[0]!);
+    for (let i = 0; i < o.peers; i++) {
+      const reg = new Registry();
+      const p = await RegistryPeer.start({
+        ...common,
+        seed: seedOf((o.peerTag ?? 1) + i),
+        bootstrap: validatorAddrs,
+        viewPath: join(o.dir, `p${i}-view.db`),
+        metrics: reg,
+      });
+      metrics.set(p.peerId, reg);
+      peers.push(p);
+    }
+    return {
+      validators,
+      peers,
+      validatorAddrs,
+      metrics,
+      close: async () => {
+        for (const n of [...peers, ...validators]) await n.stop().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const n of [...peers, ...validators]) await n.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A fresh record content for `subject`, issued now, valid one hour. */
+export function liveContent(subject: Ed25519Key, over: Partial<RecordContent> = {}): RecordContent {
+  const now = Date.now();
+  return {
+    subjectKey: subject.publicKey,
+    prevSeq: 0n,
+    issuedAtMs: now,
+    expiresAtMs: now + 3_600_000,
+    flags: 1,
+    role: 'worker',
+    capabilities: ['oracle'],
+    addresses: ['/ip4/127.0.0.1/tcp/4001'],
+    ...over,
+  };
+}
+
+/** Polls `probe` every 25 ms until true; fails after `ms`. */
+export async function until(what: string, probe: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (probe()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`not within ${ms} ms: ${what}`);
+}
+
+export const keyOfTag = keyOf;
+
+/** The value of a counter in `reg` for the given labels (summed over the others). */
+export async function counterValue(
+  reg: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = reg.getSingleMetric(name);
+  if (!m) return 0;
+  const got = await m.get();
+  return got.values
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((a, v) => a + v.value, 0);
+}
