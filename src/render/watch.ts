@@ -15,6 +15,8 @@ export const WATCH_CONFIG_PATH = '/etc/vigil/watch.yaml';
 export const WATCH_UNIT = 'vigil-watch.service';
 /** CometBFT's RPC as rendered for every node (render/chains.ts cometbftConfig). */
 const COMETBFT_RPC = 'http://127.0.0.1:26657';
+/** A Substrate node's RPC as rendered (render/chains.ts: --rpc-port 9944, loopback by default). */
+const SUBSTRATE_RPC = 'http://127.0.0.1:9944';
 
 /** The watcher's config for this host, or undefined when nothing is watched here. */
 export function watchConfig(plan: Plan, host: PlannedHost): WatchConfig | undefined {
@@ -45,6 +47,21 @@ export function watchConfig(plan: Plan, host: PlannedHost): WatchConfig | undefi
         {
           kind: 'cardano',
           name: chain.name,
+          metricsUrl: `http://${host.vpnAddress}:${chain.metricsPort}/metrics`,
+        },
+      ],
+    };
+  } else if (chain.kind === 'substrate') {
+    input = {
+      listen,
+      chains: [
+        {
+          kind: 'polkadot',
+          name: chain.name,
+          // The node's RPC on loopback (its default listen address; --rpc-methods Safe, so the
+          // session-keys check, an unsafe method, is not configured here).
+          rpc: SUBSTRATE_RPC,
+          // --prometheus-external binds all interfaces; nftables admits the monitor and this host.
           metricsUrl: `http://${host.vpnAddress}:${chain.metricsPort}/metrics`,
         },
       ],

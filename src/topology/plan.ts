@@ -107,6 +107,8 @@ export function watchedChain(
   const chain = host.chain;
   if (!chain || host.key === undefined || !all.some((h) => h.role === 'monitor')) return undefined;
   if (chain.kind === 'cardano' && host.role === 'producer') return chain;
+  // Both the active validator and its standby: a standby that is not synced cannot take over.
+  if (chain.kind === 'substrate' && host.role === 'validator') return chain;
   if (chain.kind === 'cometbft' && host.role === 'validator') {
     const entry = topology.monitoring.watch.find((w) => w.chain === chain.name);
     return entry?.validatorAddress !== undefined ? chain : undefined;

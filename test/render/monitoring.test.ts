@@ -242,12 +242,12 @@ describe('receivers the packaged Alertmanager 0.25 lacks', () => {
 });
 
 describe('vigil watch on the signing hosts', () => {
-  it('runs where CometBFT RPC is loopback-bound and on Cardano producers, scraped by the monitor', () => {
+  it('runs where CometBFT RPC is loopback-bound, on Cardano producers and Substrate validators, scraped by the monitor', () => {
     const expect: Record<string, string[]> = {
       'cosmos-sentries': ['validator'],
       'cardano-pool': ['producer', 'standby'],
       'decred-solo': [],
-      'polkadot-guarded': [],
+      'polkadot-guarded': ['validator-a', 'validator-b'],
     };
     for (const { name, out } of plans) {
       const prom = parseYaml(
@@ -274,6 +274,16 @@ describe('vigil watch on the signing hosts', () => {
         assert.ok(rule?.includes('iifname "wg0"'), `${name}/${s.labels.host}: ${rule}`);
         if (config.chains[0]!.kind === 'cometbft')
           assert.equal(config.chains[0]!.rpc, 'http://127.0.0.1:26657');
+        if (config.chains[0]!.kind === 'polkadot') {
+          // The node's RPC on its loopback default, its metrics where --prometheus-external
+          // put them (nftables lets this host's own traffic in on lo).
+          assert.equal(config.chains[0]!.rpc, 'http://127.0.0.1:9944');
+          assert.match(
+            config.chains[0]!.metricsUrl ?? '',
+            new RegExp(`^http://${config.listen.host}:`),
+          );
+          assert.ok(nft.includes('iifname "lo" accept'));
+        }
       }
     }
   });
