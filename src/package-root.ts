@@ -21,3 +21,11 @@ export function packageRoot(): string {
     dir = parent;
   }
 }
+
+/** Vigil's own version, from its package.json (npm_package_version names whatever project ran npm). */
+export function vigilVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}

@@ -2,21 +2,12 @@
  * The `vigil` command line. Each command lives in its own file and exports a function that
  * builds its commander Command; this file only assembles them and reports errors.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError, type Option } from 'commander';
 import { VigilError, errorMessage } from '../errors.js';
-import { packageRoot } from '../package-root.js';
+import { vigilVersion } from '../package-root.js';
+
 import { commands } from './commands.js';
 import { fromSystemError } from './system-errors.js';
-
-/** Vigil's own version, from its package.json (npm_package_version names whatever project ran npm). */
-export function vigilVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return manifest.version;
-}
 
 /**
  * Commander checks required options before unknown ones, so `vigil agent --cnofig x` would

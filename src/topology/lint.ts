@@ -7,6 +7,8 @@ import type { Artifact, Chain, Provider, Role, Topology } from './schema.js';
 import { ed25519FromPeerId } from '../registry/peer-id.js';
 import { SIGNING_ROLES, expandHosts, signingKey, type ExpandedHost } from './expand.js';
 import { lintMonitoring } from './lint-monitoring.js';
+import { vigilVersion } from '../package-root.js';
+import { releaseBinary } from '../release/artifact.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -37,6 +39,8 @@ export const LINT_RULES = {
   'artifact-checksum': 'every downloaded artifact is pinned by sha256',
   'artifact-unpinned': 'artifacts name an exact release, never "latest"',
   'artifact-placeholder': 'an all-zero sha256 is a placeholder: hosts will refuse the download',
+  'vigil-release':
+    'vigil.agent is a Vigil release tarball (`npm run release`), named for its version, with its launcher as binary',
   'region-spread': 'with spread asked, no two hosts of one role share a region',
   'role-chain': 'each host role fits its chain kind',
   'duplicate-name': 'host and chain names are unique',
@@ -95,6 +99,46 @@ function peerProblem(
     return `peer ${peer.address}:${peer.port}: a ${kind} peer is dialled by address alone; remove its id`;
   }
   return undefined;
+}
+
+function vigilReleaseFindings(agent: Artifact): LintFinding[] {
+  const file = agent.url.split('/').pop() ?? '';
+  const m = /^vigil-(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)-linux-(x64|arm64)\.tar\.gz$/.exec(file);
+  if (!m)
+    return [
+      finding(
+        'vigil-release',
+        'vigil.agent.url',
+        `${file} is not a Vigil release tarball (vigil-<version>-linux-<arch>.tar.gz): a bare binary has no Node runtime to run on`,
+      ),
+    ];
+  const [, version, arch] = m;
+  const out: LintFinding[] = [];
+  const binary = releaseBinary({
+    version: version!,
+    platform: 'linux',
+    arch: arch as 'x64' | 'arm64',
+  });
+  if (agent.binary !== binary)
+    out.push(finding('vigil-release', 'vigil.agent.binary', `the release's launcher is ${binary}`));
+  if (agent.version !== undefined && agent.version !== version)
+    out.push(
+      finding(
+        'vigil-release',
+        'vigil.agent.version',
+        `${file} is version ${version}, not ${agent.version}`,
+      ),
+    );
+  if (version !== vigilVersion())
+    out.push(
+      finding(
+        'vigil-release',
+        'vigil.agent.url',
+        `hosts will run Vigil ${version} while this plan was rendered by Vigil ${vigilVersion()}`,
+        'warning',
+      ),
+    );
+  return out;
 }
 
 function finding(
@@ -456,6 +500,9 @@ export function lintTopology(topology: Topology): LintFinding[] {
         finding('artifact-unpinned', path, `${artifact.url} is not pinned to an exact release`),
       );
   }
+
+  // Vigil itself: only a release tarball carries the Node runtime and dependencies it needs.
+  out.push(...vigilReleaseFindings(topology.vigil.agent));
 
   // Spread.
   if (topology.spread) {

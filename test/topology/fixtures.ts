@@ -1,5 +1,7 @@
 /** Small topology builders shared by the topology and render tests. */
 import { TopologySchema, type Topology, type TopologyInput } from '../../src/topology/schema.js';
+import { vigilVersion } from '../../src/package-root.js';
+import { releaseBinary } from '../../src/release/artifact.js';
 
 export const SHA = 'a'.repeat(64);
 export const artifact = (name: string) => ({
@@ -8,13 +10,24 @@ export const artifact = (name: string) => ({
   version: '1.0.0',
 });
 
+/** Vigil as a fleet pins it: this version's release tarball and its launcher. */
+export const vigilRelease = () => {
+  const version = vigilVersion();
+  return {
+    url: `https://example.org/vigil-${version}-linux-x64.tar.gz`,
+    sha256: SHA,
+    version,
+    binary: releaseBinary({ version, platform: 'linux', arch: 'x64' }),
+  };
+};
+
 export function baseInput(): TopologyInput {
   return {
     version: 1,
     name: 'fleet',
     spread: true,
     ssh: { keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@host'] },
-    vigil: { agent: artifact('vigil'), store: 'sqlite' },
+    vigil: { agent: vigilRelease(), store: 'sqlite' },
     chains: [],
     hosts: [
       { name: 'monitor', role: 'monitor', provider: 'hetzner', region: 'nbg1', size: 'cx22' },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { lintTopology, regionsBreakingQuorum, type LintFinding } from '../../src/topology/lint.js';
 import { PROVIDERS, type Topology, type TopologyInput } from '../../src/topology/schema.js';
-import { SHA, artifact, baseInput, topology } from './fixtures.js';
+import { SHA, artifact, baseInput, topology, vigilRelease } from './fixtures.js';
 
 type HostIn = TopologyInput['hosts'][number];
 const codes = (f: readonly LintFinding[]) => f.map((x) => x.code);
@@ -75,14 +75,14 @@ test('two active unguarded validators on one key: single-active-signer; guarded:
         h('g3', 'guard-member', 'c'),
       ],
       [{ ...cometChain, guarded: true }],
-      { vigil: { agent: artifact('vigil'), store: 'etcd' } },
+      { vigil: { agent: vigilRelease(), store: 'etcd' } },
     ),
   );
   assert.deepEqual(codes(guarded), []);
   // Guarded but with per-host SQLite watermarks: nothing is shared, so still two signers.
   const local = lintTopology(
     withHosts(hosts, [{ ...cometChain, guarded: true }], {
-      vigil: { agent: artifact('vigil'), store: 'sqlite' },
+      vigil: { agent: vigilRelease(), store: 'sqlite' },
     }),
   );
   assert.ok(codes(local).includes('single-active-signer'));
@@ -529,4 +529,31 @@ test('two chain entries for one chain id serving one key: duplicate-chain-key', 
   assert.ok(!codes(lintTopology(keys)).includes('duplicate-chain-key'));
   const other = withHosts(hosts, [cometChain, { ...twin, chainId: 'other-1' }]);
   assert.ok(!codes(lintTopology(other)).includes('duplicate-chain-key'));
+});
+
+test('vigil.agent must be a Vigil release tarball with its launcher', () => {
+  const lintAgent = (agent: { url: string; version?: string; binary?: string }) =>
+    lintTopology(
+      topology({ ...baseInput(), vigil: { agent: { sha256: SHA, ...agent }, store: 'sqlite' } }),
+    )
+      .filter((f) => f.code === 'vigil-release')
+      .map((f) => `${f.severity} ${f.path}`);
+  const release = vigilRelease();
+  assert.deepEqual(lintAgent(release), []);
+  // The bare binary hosts once fetched: no Node runtime to run on.
+  assert.deepEqual(
+    lintAgent({ url: 'https://example.org/vigil/v0.1.0/vigil-linux-amd64', binary: 'vigil' }),
+    ['error vigil.agent.url'],
+  );
+  assert.deepEqual(lintAgent({ ...release, binary: 'vigil' }), ['error vigil.agent.binary']);
+  assert.deepEqual(lintAgent({ ...release, version: '9.9.9' }), ['error vigil.agent.version']);
+  // Another version's release: hosts run what the plan did not render for.
+  assert.deepEqual(
+    lintAgent({
+      url: 'https://example.org/vigil-9.9.9-linux-arm64.tar.gz',
+      version: '9.9.9',
+      binary: 'vigil-9.9.9-linux-arm64/bin/vigil',
+    }),
+    ['warning vigil.agent.url'],
+  );
 });
