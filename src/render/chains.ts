@@ -73,6 +73,64 @@ function nodeAddr(h: PlannedHost, chain: CometbftChain): string {
   return `${h.cometbftNodeKey!.id}@${h.vpnAddress}:${chain.p2pPort}`;
 }
 
+/** Where the node reads its genesis: CometBFT's default `genesis_file`, under its home. */
+export function genesisPath(chain: CometbftChain): string {
+  return `${chainDataDir(chain)}/config/genesis.json`;
+}
+
+export function genesisUnitName(chain: CometbftChain): string {
+  return `${chain.name}-genesis.service`;
+}
+
+export const GENESIS_COMMAND = '/usr/local/sbin/vigil-genesis';
+
+/**
+ * `vigil-genesis URL SHA256 DEST`: downloads a genesis file, refuses it unless the sha256 of
+ * the download matches, unpacks gzip, and moves it into place in one rename, so the node never
+ * sees a partial genesis and a refused download leaves nothing behind.
+ */
+export const GENESIS_SCRIPT = `#!/bin/sh
+# vigil-genesis URL SHA256 DEST: verified genesis download (plain JSON or gzip).
+set -eu
+url="$1"; sum="$2"; dest="$3"
+tmp="$(mktemp -d "$(dirname "$dest")/.genesis.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+curl --fail --silent --show-error --location --retry 5 --output "$tmp/download" "$url"
+echo "$sum  $tmp/download" | sha256sum --check --strict --quiet -
+if gzip -t "$tmp/download" 2>/dev/null; then
+  gzip -dc "$tmp/download" >"$tmp/genesis.json"
+else
+  mv "$tmp/download" "$tmp/genesis.json"
+fi
+chmod 0644 "$tmp/genesis.json"
+mv "$tmp/genesis.json" "$dest"
+`;
+
+/**
+ * The oneshot the node's unit requires: it fetches the genesis once (skipped when the file is
+ * there) as the node's user, which owns the node's home.
+ */
+export function genesisUnit(chain: CometbftChain): string {
+  const dest = genesisPath(chain);
+  return [
+    '[Unit]',
+    `Description=Fetch and verify the genesis of ${chain.chainId}`,
+    'Wants=network-online.target',
+    'After=network-online.target',
+    `ConditionPathExists=!${dest}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `User=${NODE_USER}`,
+    `ExecStart=${GENESIS_COMMAND} ${chain.genesis.url} ${chain.genesis.sha256} ${dest}`,
+    'NoNewPrivileges=true',
+    'ProtectSystem=full',
+    'PrivateTmp=true',
+    '',
+  ].join('\n');
+}
+
 export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftChain): string {
   const validators = peersOf(plan.hosts, host, 'validator');
   const sentries = peersOf(plan.hosts, host, 'sentry');
@@ -94,6 +152,10 @@ export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftCha
         // Lint keeps validators free of extra peers; these are a sentry's public ones.
         ...topologyPeers(plan, host).map((p) => `${p.id}@${hostPort(p.address, p.port)}`),
       ].join(','),
+      // Validators dial only their sentries; the sentries find the rest of the network.
+      ...(isValidator
+        ? {}
+        : { seeds: chain.seeds.map((p) => `${p.id}@${hostPort(p.address, p.port)}`).join(',') }),
       pex: !isValidator,
       // Validator peers are private VPN addresses, which strict address books reject.
       addr_book_strict: false,
@@ -105,6 +167,18 @@ export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftCha
           }),
     },
     consensus: { double_sign_check_height: chain.doubleSignCheckHeight },
+    // Only an empty node state-syncs; one with blocks ignores the section.
+    ...(chain.stateSync
+      ? {
+          statesync: {
+            enable: true,
+            rpc_servers: chain.stateSync.rpcServers.join(','),
+            trust_height: chain.stateSync.trustHeight,
+            trust_hash: chain.stateSync.trustHash,
+            trust_period: chain.stateSync.trustPeriod,
+          },
+        }
+      : {}),
     instrumentation: {
       prometheus: true,
       prometheus_listen_addr: `${host.vpnAddress}:${chain.metricsPort}`,
@@ -248,6 +322,8 @@ export interface UnitSpec {
   readonly execStart: string;
   readonly user: string;
   readonly after?: readonly string[];
+  /** Units that must have succeeded first (a oneshot such as the genesis download). */
+  readonly requires?: readonly string[];
   /** Stopped by systemd whenever this unit is not active (the node's watchdog). */
   readonly bindsTo?: string;
   /** Started at boot; passive signers' nodes are left for Vigil to start on promotion. */
@@ -259,6 +335,7 @@ export function renderUnit(u: UnitSpec): string {
     'network-online.target',
     'wg-quick@wg0.service',
     ...(u.after ?? []),
+    ...(u.requires ?? []),
     ...(u.bindsTo ? [u.bindsTo] : []),
   ];
   return [
@@ -267,6 +344,7 @@ export function renderUnit(u: UnitSpec): string {
     `Wants=network-online.target`,
     // With After=, BindsTo= means this unit can only be active while the other one is.
     ...(u.bindsTo ? [`BindsTo=${u.bindsTo}`] : []),
+    ...(u.requires?.length ? [`Requires=${u.requires.join(' ')}`] : []),
     `After=${after.join(' ')}`,
     '',
     '[Service]',
@@ -324,6 +402,7 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           description: `CometBFT node for ${chain.chainId}`,
           execStart: `${dir}/bin/${binaryName(chain.binary)} start --home ${data}`,
           user: NODE_USER,
+          requires: [genesisUnitName(chain)],
           enable,
         },
       ];
@@ -414,6 +493,18 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
       return [
         f(`${chainDataDir(chain)}/config/config.toml`, cometbftConfig(plan, host, chain)),
         f(`${chainDataDir(chain)}/config/node_key.json`, host.cometbftNodeKey!.json, '0600'),
+        {
+          path: GENESIS_COMMAND,
+          content: GENESIS_SCRIPT,
+          permissions: '0755',
+          owner: 'root:root',
+        },
+        {
+          path: `/etc/systemd/system/${genesisUnitName(chain)}`,
+          content: genesisUnit(chain),
+          permissions: '0644',
+          owner: 'root:root',
+        },
       ];
     case 'cardano':
       return [f('/etc/cardano/topology.json', cardanoTopology(plan, host, chain))];

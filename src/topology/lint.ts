@@ -217,6 +217,8 @@ function artifactsOf(topology: Topology): Array<{ path: string; artifact: Artifa
       out.push({ path: `chains[${i}].dcrwallet`, artifact: chain.dcrwallet });
     } else {
       out.push({ path: `chains[${i}].binary`, artifact: chain.binary });
+      if (chain.kind === 'cometbft')
+        out.push({ path: `chains[${i}].genesis`, artifact: chain.genesis });
       if (chain.kind === 'substrate')
         chain.workers.forEach((artifact, w) =>
           out.push({ path: `chains[${i}].workers[${w}]`, artifact }),

@@ -20,7 +20,7 @@ import { ed25519FromPeerId } from '../../src/registry/peer-id.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { lintTopology } from '../../src/topology/lint.js';
 import type { TopologyInput } from '../../src/topology/schema.js';
-import { artifact, baseInput, topology } from '../topology/fixtures.js';
+import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
 import { planExample, removeDir, tempDir } from './helpers.js';
 
 interface Recorded {
@@ -128,7 +128,13 @@ const peersFleet = (): TopologyInput => ({
   ...baseInput(),
   spread: false,
   chains: [
-    { name: 'hub', kind: 'cometbft', chainId: 'hub-1', binary: artifact('gaiad') },
+    {
+      name: 'hub',
+      kind: 'cometbft',
+      chainId: 'hub-1',
+      binary: artifact('gaiad'),
+      genesis: genesis(),
+    },
     { name: 'ada', kind: 'cardano', network: 'mainnet', binary: artifact('cardano') },
     {
       name: 'dcr',
