@@ -5,6 +5,7 @@ import { peersOf, DCRD_RPC_PORT, DCRWALLET_RPC_PORT } from '../topology/plan.js'
 import type { Plan, PlannedHost } from '../topology/plan.js';
 import type { Artifact, CardanoChain, Chain, CometbftChain } from '../topology/schema.js';
 import type { PlanState } from './state.js';
+import { cardanoNonProducingFlag } from '../chains/cardano/node-version.js';
 import {
   DCRWALLET_SETUP_COMMAND,
   DCRWALLET_SETUP_CONFIG,
@@ -322,6 +323,8 @@ export interface UnitSpec {
   readonly execStart: string;
   readonly user: string;
   readonly after?: readonly string[];
+  /** Run before ExecStart; a leading `+` runs it as root (systemd.service(5)). */
+  readonly execStartPre?: readonly string[];
   /** Units that must have succeeded first (a oneshot such as the genesis download). */
   readonly requires?: readonly string[];
   /** Stopped by systemd whenever this unit is not active (the node's watchdog). */
@@ -349,6 +352,7 @@ export function renderUnit(u: UnitSpec): string {
     '',
     '[Service]',
     `User=${u.user}`,
+    ...(u.execStartPre ?? []).map((c) => `ExecStartPre=${c}`),
     `ExecStart=${u.execStart}`,
     'Restart=on-failure',
     'RestartSec=5',
@@ -381,6 +385,25 @@ export function supervisedByVigil(host: PlannedHost): boolean {
     (host.role === 'validator' || host.role === 'producer')
   );
 }
+
+/**
+ * Where a Cardano producer's forging credentials live. A single producer reads them from
+ * /etc/cardano/keys. A guarded pair keeps them in `standby/` and the node is pointed at
+ * `forging/`: the watchdog renames them across (one filesystem, so each move is atomic).
+ */
+export function cardanoKeyPaths(where: 'single' | 'forging' | 'standby'): {
+  kes: string;
+  vrf: string;
+  cert: string;
+} {
+  const dir = where === 'single' ? CARDANO_KEYS_DIR : `${CARDANO_KEYS_DIR}/${where}`;
+  return { kes: `${dir}/kes.skey`, vrf: `${dir}/vrf.skey`, cert: `${dir}/node.cert` };
+}
+
+export const CARDANO_KEYS_DIR = '/etc/cardano/keys';
+
+/** Creates the forging and standby key directories, owned by the node's user, 0700. */
+export const CARDANO_KEY_DIRS_COMMAND = `/usr/bin/install -d -m 0700 -o ${NODE_USER} -g ${NODE_USER} ${CARDANO_KEYS_DIR}/forging ${CARDANO_KEYS_DIR}/standby`;
 
 /** The systemd unit(s) for a host's chain software, with the flags each chain needs. */
 export function substrateNodeKeyPath(chain: Chain): string {
@@ -439,10 +462,16 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
     }
     case 'cardano': {
       const listen = host.role === 'producer' ? host.vpnAddress : '0.0.0.0';
+      const hot = supervisedByVigil(host);
+      const k = cardanoKeyPaths(hot ? 'forging' : 'single');
       const keys =
         host.role === 'producer'
-          ? ' --shelley-kes-key /etc/cardano/keys/kes.skey --shelley-vrf-key /etc/cardano/keys/vrf.skey --shelley-operational-certificate /etc/cardano/keys/node.cert'
+          ? ` --shelley-kes-key ${k.kes} --shelley-vrf-key ${k.vrf} --shelley-operational-certificate ${k.cert}`
           : '';
+      // A guarded pair runs both nodes synced: each starts without forging and the watchdog
+      // moves the keys in and sends SIGHUP on promotion (cardano-node re-reads its forging
+      // credentials on SIGHUP and forges only if the files are there).
+      const standby = hot ? ` ${cardanoNonProducingFlag(chain.binary.version)!}` : '';
       return [
         {
           name: `${chain.name}-node.service`,
@@ -450,9 +479,10 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           execStart:
             `${dir}/bin/${binaryName(chain.binary)} run --config ${cardanoConfigPaths(chain).rendered}` +
             ` --topology /etc/cardano/topology.json --database-path ${data}/db --socket-path ${data}/node.socket` +
-            ` --host-addr ${listen} --port ${chain.p2pPort}${keys}`,
+            ` --host-addr ${listen} --port ${chain.p2pPort}${keys}${standby}`,
           user: NODE_USER,
-          enable,
+          enable: hot || enable,
+          ...(hot ? { execStartPre: [`+${CARDANO_KEY_DIRS_COMMAND}`] } : {}),
           ...bound,
         },
       ];
