@@ -116,7 +116,7 @@ export const RegistryConfigSchema = z
         error: 'expected `engine: etcd` (with endpoints) or `engine: sqlite` (with path)',
       })
       .optional(),
-    /** Validators only: who may submit. */
+    /** Validators only: who may submit (the validators themselves always may). */
     admission: z
       .discriminatedUnion('mode', [
         z.object({ mode: z.literal('open') }).strict(),

@@ -139,7 +139,8 @@ export async function startRegistryNodeFromConfig(
           store: new RegistryStore(cells, { validators: set }),
           countersignStatePath: join(c.dataDir, 'countersigned.db'),
           ...(c.admission.mode === 'allowList'
-            ? { admission: allowListAdmission(c.admission.peers) }
+            ? // The validators themselves are always admitted, as they always may connect.
+              { admission: allowListAdmission([...c.admission.peers, ...validatorIds]) }
             : {}),
           ratePoints: c.rateLimit.submissions,
           rateWindowS: c.rateLimit.windowSeconds,
