@@ -80,11 +80,11 @@ describe('registry config', () => {
       ].join('\n'),
     );
     assert.ok(
-      p.some((x) => /^7:validators\.quorum: the quorum \(4\) is larger/.test(x)),
+      p.some((x) => /^9:validators\.quorum: the quorum \(4\) is larger/.test(x)),
       p.join('\n'),
     );
     assert.ok(
-      p.some((x) => /^8:store\.endpoints: /.test(x)),
+      p.some((x) => /^10:store\.endpoints: /.test(x)),
       p.join('\n'),
     );
   });
