@@ -55,7 +55,7 @@ wait_for() {
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.25
   done
-  die "$what: not within ${seconds} s (logs in $WORK/logs/)"
+  die "$what: not within ${seconds} s (logs in $WORK/logs/; stop what started with: $0 down)"
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
