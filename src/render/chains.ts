@@ -325,6 +325,13 @@ export interface UnitSpec {
   readonly after?: readonly string[];
   /** Run before ExecStart; a leading `+` runs it as root (systemd.service(5)). */
   readonly execStartPre?: readonly string[];
+  /** Units stopped when this one starts (and ordered before it, so they are down first). */
+  readonly conflicts?: readonly string[];
+  /**
+   * Deaths that must not restart the unit: a supervised validator SIGKILLed at the lease
+   * deadline must stay down (Restart=on-failure would bring it back as a validator).
+   */
+  readonly restartPrevent?: readonly string[];
   /** Units that must have succeeded first (a oneshot such as the genesis download). */
   readonly requires?: readonly string[];
   /** Stopped by systemd whenever this unit is not active (the node's watchdog). */
@@ -339,6 +346,7 @@ export function renderUnit(u: UnitSpec): string {
     'wg-quick@wg0.service',
     ...(u.after ?? []),
     ...(u.requires ?? []),
+    ...(u.conflicts ?? []),
     ...(u.bindsTo ? [u.bindsTo] : []),
   ];
   return [
@@ -348,6 +356,7 @@ export function renderUnit(u: UnitSpec): string {
     // With After=, BindsTo= means this unit can only be active while the other one is.
     ...(u.bindsTo ? [`BindsTo=${u.bindsTo}`] : []),
     ...(u.requires?.length ? [`Requires=${u.requires.join(' ')}`] : []),
+    ...(u.conflicts?.length ? [`Conflicts=${u.conflicts.join(' ')}`] : []),
     `After=${after.join(' ')}`,
     '',
     '[Service]',
@@ -356,6 +365,7 @@ export function renderUnit(u: UnitSpec): string {
     `ExecStart=${u.execStart}`,
     'Restart=on-failure',
     'RestartSec=5',
+    ...(u.restartPrevent?.length ? [`RestartPreventExitStatus=${u.restartPrevent.join(' ')}`] : []),
     'LimitNOFILE=65536',
     'NoNewPrivileges=true',
     'ProtectSystem=full',
@@ -405,6 +415,11 @@ export const CARDANO_KEYS_DIR = '/etc/cardano/keys';
 /** Creates the forging and standby key directories, owned by the node's user, 0700. */
 export const CARDANO_KEY_DIRS_COMMAND = `/usr/bin/install -d -m 0700 -o ${NODE_USER} -g ${NODE_USER} ${CARDANO_KEYS_DIR}/forging ${CARDANO_KEYS_DIR}/standby`;
 
+/** The unit that keeps a supervised Substrate validator's database synced while it waits. */
+export function substrateSyncUnit(chain: Chain): string {
+  return `${chain.name}-sync.service`;
+}
+
 /** The systemd unit(s) for a host's chain software, with the flags each chain needs. */
 export function substrateNodeKeyPath(chain: Chain): string {
   return `${chainDataDir(chain)}/node-key`;
@@ -449,14 +464,29 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
         '--rpc-port 9944',
         '--no-mdns',
       ].filter((f) => f !== '');
+      const exe = `${dir}/bin/${binaryName(chain.binary)}`;
+      const node: UnitSpec = {
+        name: `${chain.name}-node.service`,
+        description: `Substrate node for ${chain.chainSpec}`,
+        execStart: `${exe} ${flags.join(' ')}`,
+        user: NODE_USER,
+        enable,
+        ...bound,
+      };
+      if (!supervisedByVigil(host)) return [node];
+      // A supervised validator's standby keeps the same base path synced as a plain full node
+      // (no --validator: no BABE authoring, no GRANDPA voting), so promotion is a restart on
+      // a synced database. Starting the validator stops the sync node first (Conflicts= plus
+      // ordering); the watchdog starts the sync node again after every demotion.
+      const sync = substrateSyncUnit(chain);
       return [
+        { ...node, conflicts: [sync], restartPrevent: ['SIGKILL'] },
         {
-          name: `${chain.name}-node.service`,
-          description: `Substrate node for ${chain.chainSpec}`,
-          execStart: `${dir}/bin/${binaryName(chain.binary)} ${flags.join(' ')}`,
+          name: sync,
+          description: `Substrate full node for ${chain.chainSpec} (standby: syncs until promoted)`,
+          execStart: `${exe} ${flags.filter((f) => f !== '--validator').join(' ')}`,
           user: NODE_USER,
-          enable,
-          ...bound,
+          enable: true,
         },
       ];
     }

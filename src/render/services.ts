@@ -2,7 +2,13 @@
 import { stringify as toYaml } from 'yaml';
 import { SIGNER_RULES_PATH } from './alert-rules.js';
 import { ALERTMANAGER_LISTEN } from './alertmanager.js';
-import { SERVICE_USER, cardanoKeyPaths, supervisedByVigil, type UnitSpec } from './chains.js';
+import {
+  SERVICE_USER,
+  cardanoKeyPaths,
+  substrateSyncUnit,
+  supervisedByVigil,
+  type UnitSpec,
+} from './chains.js';
 import type { CardanoChain } from '../topology/schema.js';
 import {
   ETCD_CLIENT_PORT,
@@ -175,15 +181,19 @@ export const WATCHDOG_SOCKET = '/run/vigil-watchdog/watchdog.sock';
 export function watchdogConfig(host: PlannedHost): string {
   const unit = supervisedUnit(host);
   if (host.chain?.kind === 'cardano') return toYaml(cardanoHotStandby(host, host.chain));
+  const resync = [{ run: ['systemctl', 'start', '--no-block', substrateSyncUnit(host.chain!)] }];
   return toYaml({
     role: roleName(host),
     socket: WATCHDOG_SOCKET,
     // root:vigild, so the agent (group vigild) may connect and nobody else.
     socketMode: '0660',
+    // Starting the validator stops its sync node first (Conflicts=); after a demotion the
+    // sync node runs again, so the standby stays synced.
     activate: [{ run: ['systemctl', 'start', unit] }],
-    deactivate: [{ run: ['systemctl', 'stop', unit] }],
+    deactivate: [{ run: ['systemctl', 'stop', unit] }, ...resync],
     confirm: { run: ['sh', '-c', unitStopped(unit)], pollMs: 100 },
-    kill: [{ signal: 'SIGKILL', systemdUnit: unit }],
+    // The unit has RestartPreventExitStatus=SIGKILL: killed here, it stays down.
+    kill: [{ signal: 'SIGKILL', systemdUnit: unit }, ...resync],
   });
 }
 

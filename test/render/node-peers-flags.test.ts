@@ -61,18 +61,19 @@ test('every rendered polkadot command line uses recorded flags, no clap conflict
     const { plan } = planExample('polkadot-guarded', state);
     const nodes = plan!.hosts.filter((h) => h.chain?.kind === 'substrate');
     assert.ok(nodes.length >= 2);
-    for (const host of nodes) {
-      const [unit] = chainUnits(plan!, host);
-      const flags = parseCommandLine(unit!.execStart, polkadot);
-      for (const [a, b] of polkadot.conflicts)
-        assert.ok(!(flags.has(a) && flags.has(b)), `${host.name}: ${a} conflicts with ${b}`);
-      // An authority without an existing key file stops with NetworkKeyNotFound.
-      if (flags.has('--validator')) assert.ok(flags.has('--node-key-file'), host.name);
-      const name = flags.get('--name')![0]!;
-      assert.doesNotMatch(name, new RegExp(polkadot.nodeNameForbidden));
-      assert.ok(name.length < polkadot.nodeNameMaxLength);
-      assert.match(flags.get('--listen-addr')![0]!, /^\/ip4\/0\.0\.0\.0\/tcp\/\d+$/);
-    }
+    // Every unit: a supervised validator also has its standby's sync node.
+    for (const host of nodes)
+      for (const unit of chainUnits(plan!, host)) {
+        const flags = parseCommandLine(unit.execStart, polkadot);
+        for (const [a, b] of polkadot.conflicts)
+          assert.ok(!(flags.has(a) && flags.has(b)), `${host.name}: ${a} conflicts with ${b}`);
+        // An authority without an existing key file stops with NetworkKeyNotFound.
+        if (flags.has('--validator')) assert.ok(flags.has('--node-key-file'), host.name);
+        const name = flags.get('--name')![0]!;
+        assert.doesNotMatch(name, new RegExp(polkadot.nodeNameForbidden));
+        assert.ok(name.length < polkadot.nodeNameMaxLength);
+        assert.match(flags.get('--listen-addr')![0]!, /^\/ip4\/0\.0\.0\.0\/tcp\/\d+$/);
+      }
   } finally {
     removeDir(state);
   }
