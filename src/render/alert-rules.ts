@@ -210,6 +210,28 @@ export const DECRED_ALERT_RULES: readonly AlertRule[] = [
       summary: `${wallet} has another policy than the other voting wallets for treasury spend {{ $labels.tspend }}`,
     },
   },
+  // Fleet-wide comparisons from every wallet's own series, for wallets watched one per host
+  // (as `vigil plan` renders them) where no single watcher sees two wallets to compare.
+  {
+    alert: 'VigilDecredVoteChoiceSplit',
+    expr: 'count by (chain_id, agenda) (count by (chain_id, agenda, choice) (vigil_watch_decred_vote_choice == 1)) > 1',
+    for: DECRED_DRIFT_FOR,
+    labels: { severity: 'warning' },
+    annotations: {
+      summary:
+        'The voting wallets of {{ $labels.chain_id }} do not all vote the same on agenda {{ $labels.agenda }}',
+    },
+  },
+  {
+    alert: 'VigilDecredLiveTicketSplit',
+    expr: 'max by (chain_id) (vigil_watch_decred_tickets{status="live"}) - min by (chain_id) (vigil_watch_decred_tickets{status="live"}) > 0',
+    for: DECRED_DRIFT_FOR,
+    labels: { severity: 'warning' },
+    annotations: {
+      summary:
+        'The voting wallets of {{ $labels.chain_id }} do not hold the same number of live tickets',
+    },
+  },
   {
     alert: 'VigilDecredWalletProbeFailing',
     expr: 'vigil_watch_decred_up == 0',

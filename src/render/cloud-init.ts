@@ -56,6 +56,7 @@ import {
   WATCH_CONFIG_PATH,
   WATCH_UNIT,
   WATCH_USER,
+  WATCH_DCRWALLET_PASSWORD_PATH,
   watchConfig,
   watchConfigText,
   watchUnit,
@@ -284,6 +285,17 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     }
   }
   const watch = watchConfig(plan, host);
+  // Voting wallets use no key, so nothing else installed Vigil there; the watcher needs it.
+  if (watch && host.key === undefined && host.role !== 'monitor')
+    fetches.push(fetchCommand(t.vigil.agent, '/opt/vigil', 'vigil.agent'));
+  if (watch && host.chain?.kind === 'decred')
+    files.push({
+      path: WATCH_DCRWALLET_PASSWORD_PATH,
+      // The same secret dcrwallet.conf's `password=` carries (render/chains.ts decredConfigs).
+      content: `${state.secret(`${host.name}.dcrwallet-rpc`)}\n`,
+      permissions: '0600',
+      owner: `${WATCH_USER}:${WATCH_USER}`,
+    });
   if (watch) {
     files.push(
       {

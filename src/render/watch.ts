@@ -8,11 +8,14 @@ import { stringify as toYaml } from 'yaml';
 import { WATCH_PORT, watchedChain, type Plan, type PlannedHost } from '../topology/plan.js';
 import { WatchConfigSchema, type WatchConfig } from '../watch/config.js';
 import { InputError } from '../errors.js';
+import { dcrwalletSetup } from './decred.js';
 
 /** The watcher's own user: it reads no key, no store and no node file. */
 export const WATCH_USER = 'vigil-watch';
 export const WATCH_CONFIG_PATH = '/etc/vigil/watch.yaml';
 export const WATCH_UNIT = 'vigil-watch.service';
+/** dcrwallet's RPC password for the watcher on a voting-wallet host (vigil-watch, 0600). */
+export const WATCH_DCRWALLET_PASSWORD_PATH = '/etc/vigil/watch-dcrwallet.pass';
 /** CometBFT's RPC as rendered for every node (render/chains.ts cometbftConfig). */
 const COMETBFT_RPC = 'http://127.0.0.1:26657';
 /** A Substrate node's RPC as rendered (render/chains.ts: --rpc-port 9944, loopback by default). */
@@ -63,6 +66,28 @@ export function watchConfig(plan: Plan, host: PlannedHost): WatchConfig | undefi
           rpc: SUBSTRATE_RPC,
           // --prometheus-external binds all interfaces; nftables admits the monitor and this host.
           metricsUrl: `http://${host.vpnAddress}:${chain.metricsPort}/metrics`,
+        },
+      ],
+    };
+  } else if (chain.kind === 'decred') {
+    const setup = dcrwalletSetup(chain);
+    input = {
+      listen,
+      chains: [
+        {
+          kind: 'decred',
+          name: chain.name,
+          // This host's wallet only, as the setup unit reaches it; the cross-wallet checks are
+          // the monitor's fleet rules over every wallet's series (render/alert-rules.ts).
+          wallets: [
+            {
+              name: host.name,
+              url: setup.url,
+              caFile: setup.caFile,
+              username: setup.username,
+              passwordFile: WATCH_DCRWALLET_PASSWORD_PATH,
+            },
+          ],
         },
       ],
     };

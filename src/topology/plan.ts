@@ -105,7 +105,11 @@ export function watchedChain(
   all: ReadonlyArray<{ role: Role }>,
 ): Chain | undefined {
   const chain = host.chain;
-  if (!chain || host.key === undefined || !all.some((h) => h.role === 'monitor')) return undefined;
+  if (!chain || !all.some((h) => h.role === 'monitor')) return undefined;
+  // Each voting wallet is watched on its own host, over loopback: its RPC password never leaves
+  // the host (an unlocked voting wallet's RPC can spend).
+  if (chain.kind === 'decred' && host.role === 'voting-wallet') return chain;
+  if (host.key === undefined) return undefined;
   if (chain.kind === 'cardano' && host.role === 'producer') return chain;
   // Both the active validator and its standby: a standby that is not synced cannot take over.
   if (chain.kind === 'substrate' && host.role === 'validator') return chain;

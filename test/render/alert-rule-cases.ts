@@ -620,8 +620,110 @@ const AGENDA = 'blake3pow';
 const PI_KEY = '03f6e7041f1cf51ee10e0a01cd2b0385ce3cd9debaabb2296f7e9dee9329da946c';
 const TSPEND = 'a1c3e7b2f9d4c1e0a5b6c7d8e9f00112233445566778899aabbccddeeff00112';
 
+const splitSummary = (rest: string) => `The voting wallets of decred-mainnet ${rest}`;
+
 /** Cases for the Decred watcher's rules (DECRED_ALERT_RULES). */
 export const DECRED_RULE_TESTS: RuleTestGroup[] = [
+  {
+    name: 'VigilDecredVoteChoiceSplit: wallets watched one per host disagree for 15m; agreement, a short split and another agenda do not count',
+    interval: '1m',
+    input_series: [
+      // alpha says yes throughout; beta says yes, then no from 5m (its yes series ends).
+      {
+        series: sel('vigil_watch_decred_vote_choice', {
+          ...walletTarget('alpha'),
+          agenda: AGENDA,
+          choice: 'yes',
+        }),
+        values: '1x40',
+      },
+      {
+        series: sel('vigil_watch_decred_vote_choice', {
+          ...walletTarget('beta'),
+          agenda: AGENDA,
+          choice: 'yes',
+        }),
+        values: '1x4',
+      },
+      {
+        series: sel('vigil_watch_decred_vote_choice', {
+          ...walletTarget('beta'),
+          agenda: AGENDA,
+          choice: 'no',
+        }),
+        values: '_x4 1x36',
+      },
+      // Another agenda: both abstain all along; a third wallet splits only for 10m.
+      ...['alpha', 'beta'].map((w) => ({
+        series: sel('vigil_watch_decred_vote_choice', {
+          ...walletTarget(w),
+          agenda: 'maxblocksize',
+          choice: 'abstain',
+        }),
+        values: '1x40',
+      })),
+      {
+        series: sel('vigil_watch_decred_vote_choice', {
+          ...walletTarget('gamma'),
+          agenda: 'maxblocksize',
+          choice: 'yes',
+        }),
+        values: '_x4 1x9',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '4m', alertname: 'VigilDecredVoteChoiceSplit', exp_alerts: [] },
+      { eval_time: '18m', alertname: 'VigilDecredVoteChoiceSplit', exp_alerts: [] },
+      {
+        eval_time: '22m',
+        alertname: 'VigilDecredVoteChoiceSplit',
+        exp_alerts: [
+          {
+            exp_labels: { chain_id: 'decred-mainnet', agenda: AGENDA, severity: 'warning' },
+            exp_annotations: {
+              summary: splitSummary(`do not all vote the same on agenda ${AGENDA}`),
+            },
+          },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'VigilDecredLiveTicketSplit: live-ticket counts differ for 15m; equal counts and a short difference do not count',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_decred_tickets', { ...walletTarget('alpha'), status: 'live' }),
+        values: '20x40',
+      },
+      // beta misses a ticket purchase for 10m (short), then for good from 20m.
+      {
+        series: sel('vigil_watch_decred_tickets', { ...walletTarget('beta'), status: 'live' }),
+        values: '20x4 19x9 20x5 19x20',
+      },
+      // Immature counts differ all along: not live, not counted.
+      {
+        series: sel('vigil_watch_decred_tickets', { ...walletTarget('beta'), status: 'immature' }),
+        values: '3x40',
+      },
+    ],
+    alert_rule_test: [
+      { eval_time: '16m', alertname: 'VigilDecredLiveTicketSplit', exp_alerts: [] },
+      { eval_time: '30m', alertname: 'VigilDecredLiveTicketSplit', exp_alerts: [] },
+      {
+        eval_time: '37m',
+        alertname: 'VigilDecredLiveTicketSplit',
+        exp_alerts: [
+          {
+            exp_labels: { chain_id: 'decred-mainnet', severity: 'warning' },
+            exp_annotations: {
+              summary: splitSummary('do not hold the same number of live tickets'),
+            },
+          },
+        ],
+      },
+    ],
+  },
   walletGaugeCases(
     'VigilDecredWalletNotVoting',
     'vigil_watch_decred_voting',

@@ -242,11 +242,11 @@ describe('receivers the packaged Alertmanager 0.25 lacks', () => {
 });
 
 describe('vigil watch on the signing hosts', () => {
-  it('runs where CometBFT RPC is loopback-bound, on Cardano producers and Substrate validators, scraped by the monitor', () => {
+  it('runs where CometBFT RPC is loopback-bound, on Cardano producers, Substrate validators and Decred voting wallets, scraped by the monitor', () => {
     const expect: Record<string, string[]> = {
       'cosmos-sentries': ['validator'],
       'cardano-pool': ['producer', 'standby'],
-      'decred-solo': [],
+      'decred-solo': ['wallet-eu', 'wallet-us', 'wallet-asia'],
       'polkadot-guarded': ['validator-a', 'validator-b'],
     };
     for (const { name, out } of plans) {
