@@ -31,6 +31,7 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 
 export const ManifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
+  fleet: z.string(),
   host: z.string(),
   ssh: z.object({ user: z.string(), port: z.number().int() }),
   users: z.array(
@@ -99,6 +100,7 @@ export function bundleManifest(plan: Plan, host: PlannedHost, r: HostRender): Bu
   const t = plan.topology;
   return {
     format: BUNDLE_FORMAT,
+    fleet: t.name,
     host: host.name,
     ssh: { user: t.ssh.user, port: t.ssh.port },
     users: r.setup.users.map((u) => ({
