@@ -46,7 +46,15 @@ export interface PushOptions {
   /** The systemctl the remote install calls (tests record calls with a stub). */
   readonly remoteSystemctl?: string;
   readonly log?: (line: string) => void;
+  /** Attempts while the host does not answer SSH yet (a new machine still booting, sshd not
+   * yet moved to the topology's port): 20, 15 s apart, unless a test says otherwise. */
+  readonly connectAttempts?: number;
+  readonly connectDelayMs?: number;
 }
+
+/** ssh's own failures to reach a host, as opposed to the remote command failing. */
+const NOT_YET_REACHABLE =
+  /Connection refused|Connection timed out|No route to host|Connection reset|Connection closed by remote host|kex_exchange_identification/;
 
 export interface PushResult {
   readonly host: string;
@@ -204,12 +212,23 @@ export async function pushHost(
       extra,
       'bundle/wg0.endpoints',
     ];
-    const r = await run(
+    const attempts = Math.max(1, opts.connectAttempts ?? 20);
+    let r = await run(
       'ssh',
       [...sshArgs(knownHosts, port), `${user}@${address}`, remoteCommand(opts)],
       env,
       { cmd: 'tar', args: tarArgs },
     );
+    for (let i = 1; i < attempts && r.status === 255 && NOT_YET_REACHABLE.test(r.stderr); i++) {
+      opts.log?.(`vigil: ${host} does not answer SSH yet (${i}/${attempts - 1}); retrying`);
+      await new Promise((res) => setTimeout(res, opts.connectDelayMs ?? 15_000));
+      r = await run(
+        'ssh',
+        [...sshArgs(knownHosts, port), `${user}@${address}`, remoteCommand(opts)],
+        env,
+        { cmd: 'tar', args: tarArgs },
+      );
+    }
     if (r.status !== 0) {
       if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/.test(r.stderr))
         throw new VigilError(

@@ -256,6 +256,22 @@ describe('push over SSH', { skip: !sshAvailable() }, () => {
     }
   });
 
+  it('retries a host that does not answer SSH yet, a bounded number of times', async () => {
+    const lines: string[] = [];
+    const closed = await freePort();
+    await assert.rejects(
+      pushBundles({
+        ...opts,
+        sshPort: closed,
+        connectAttempts: 3,
+        connectDelayMs: 10,
+        log: (l) => lines.push(l),
+      }),
+      (e: unknown) => e instanceof VigilError && e.code === 'PUSH_FAILED',
+    );
+    assert.equal(lines.filter((l) => /does not answer SSH yet/.test(l)).length, 2);
+  });
+
   it('refuses a host whose key changed, naming ssh-keygen -R', async () => {
     await stopSshd();
     await startSshd(join(work, 'hostkey2'));
