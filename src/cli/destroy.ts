@@ -17,6 +17,8 @@ export function destroyCommand(): Command {
     )
     .action(
       (file: string | undefined, opts: TerraformRunOptions & LocalOptions & { local?: boolean }) =>
-        opts.local ? destroyLocalCommand(file, opts) : runTerraformVerb('destroy', opts),
+        opts.local
+          ? destroyLocalCommand(file, opts)
+          : runTerraformVerb('destroy', opts).then(() => undefined),
     );
 }

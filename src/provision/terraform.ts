@@ -253,7 +253,7 @@ export function preflight(opts: PreflightOptions): Preflight {
   }
   if (opts.needSshAgent !== false && providers.length > 0 && !env.SSH_AUTH_SOCK)
     problems.push(
-      'no SSH agent (SSH_AUTH_SOCK unset): Terraform sets WireGuard endpoints over SSH with your agent; run ssh-agent and ssh-add your key',
+      'no SSH agent (SSH_AUTH_SOCK unset): vigil apply pushes each host its bundle over SSH with your agent; run ssh-agent and ssh-add your key',
     );
 
   if (problems.length > 0)
@@ -299,7 +299,7 @@ export interface TerraformRunOptions {
 export async function runTerraformVerb(
   verb: TerraformVerb,
   opts: TerraformRunOptions,
-): Promise<void> {
+): Promise<Preflight> {
   const pf = preflight({
     out: opts.out,
     // Destroy provisions nothing over SSH, and must work on a fleet lint would now refuse.
@@ -310,4 +310,5 @@ export async function runTerraformVerb(
   process.stdout.write(`vigil: terraform ${pf.version} at ${pf.terraform}\n`);
   await runTerraform(pf, ['init', '-input=false']);
   await runTerraform(pf, [verb, '-input=false', ...(opts.autoApprove ? ['-auto-approve'] : [])]);
+  return pf;
 }

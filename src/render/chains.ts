@@ -21,6 +21,9 @@ export interface RenderedFile {
   readonly content: string;
   readonly permissions: string;
   readonly owner: string;
+  /** Packaged units that read this file and must restart when it changes (units Vigil
+   * renders are found from their own text, see src/render/bundle.ts). */
+  readonly restarts?: readonly string[];
 }
 
 export const SERVICE_USER = 'vigild';

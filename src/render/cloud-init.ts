@@ -1,10 +1,14 @@
 /**
- * One #cloud-config per host: an operator user with SSH hardening, packages, every rendered
- * file, and systemd units for the chain node, the Vigil agent, etcd and node_exporter.
+ * Per host, two things. The #cloud-config user data is a small bootstrap that depends only on
+ * the host's own stable facts (name, the operator's user, keys and SSH policy): providers
+ * replace a machine when its user data changes, so nothing about other hosts and no secret may
+ * be in it. Everything else (fleet-wide config, secrets, units, chain configs, the commands
+ * that install and start them) is the host's setup, delivered after boot by `vigil apply`
+ * over SSH as a bundle (src/render/bundle.ts, src/provision/push.ts).
  */
 import { stringify as toYaml } from 'yaml';
 import type { Plan, PlannedHost } from '../topology/plan.js';
-import type { Artifact } from '../topology/schema.js';
+import type { Artifact, Topology } from '../topology/schema.js';
 import { InputError } from '../errors.js';
 import { DCRWALLET_SETUP_UNIT } from './decred.js';
 import {
@@ -26,7 +30,13 @@ import {
   type UnitSpec,
 } from './chains.js';
 import { SIGNER_RULES_PATH, signerAlertRules } from './alert-rules.js';
-import { WG_ENDPOINTS_SCRIPT, renderNftables, renderWireguard } from './network.js';
+import {
+  NODE_UID,
+  WG_ENDPOINTS_SCRIPT,
+  renderNftables,
+  renderWireguard,
+  ruleLinesFor,
+} from './network.js';
 import {
   agentConfig,
   agentUnit,
@@ -97,10 +107,29 @@ const SSHD_HARDENING = (port: number, user: string) =>
     '',
   ].join('\n');
 
+/** A system user the bundle creates before installing files (users the packages bring are not listed). */
+export interface SetupUser {
+  readonly name: string;
+  readonly homedir?: string;
+  /** Fixed where a firewall rule names the user by uid before the user exists (NODE_UID). */
+  readonly uid?: number;
+  readonly createHome: boolean;
+}
+
+/** What the bundle does on the host besides installing files, in order. */
+export interface HostSetup {
+  readonly users: readonly SetupUser[];
+  readonly packages: readonly string[];
+  /** Each runs once per distinct command line (re-run when, e.g., an artifact's sha256 changes). */
+  readonly commands: ReadonlyArray<readonly string[]>;
+}
+
 export interface HostRender {
+  /** The bootstrap user data: identical whatever the rest of the fleet looks like. */
   readonly cloudInit: string;
-  /** Every file written on the host, for review next to the cloud-config. */
+  /** Every file the bundle installs on the host. */
   readonly files: readonly RenderedFile[];
+  readonly setup: HostSetup;
 }
 
 function fetchCommand(a: Artifact, dest: string, what: string): string[] {
@@ -113,22 +142,18 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   const root = 'root:root';
   const files: RenderedFile[] = [
     {
-      path: '/etc/ssh/sshd_config.d/50-vigil.conf',
-      content: SSHD_HARDENING(t.ssh.port, t.ssh.user),
-      permissions: '0644',
-      owner: root,
-    },
-    {
       path: '/etc/nftables.conf',
       content: renderNftables(plan, host),
       permissions: '0755',
       owner: root,
+      restarts: ['nftables.service'],
     },
     {
       path: '/etc/wireguard/wg0.conf',
       content: renderWireguard(plan, host),
       permissions: '0600',
       owner: root,
+      restarts: ['wg-quick@wg0.service'],
     },
     {
       path: '/usr/local/sbin/vigil-fetch',
@@ -149,12 +174,14 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         '[Unit]\nWants=wg-quick@wg0.service\nAfter=wg-quick@wg0.service\n\n[Service]\nRestart=always\nRestartSec=5\n',
       permissions: '0644',
       owner: root,
+      restarts: ['prometheus-node-exporter.service'],
     },
     {
       path: '/etc/default/prometheus-node-exporter',
       content: `ARGS="--web.listen-address=${host.vpnAddress}:9100"\n`,
       permissions: '0644',
       owner: root,
+      restarts: ['prometheus-node-exporter.service'],
     },
   ];
   const packages = ['ca-certificates', 'curl', 'nftables', 'wireguard', 'prometheus-node-exporter'];
@@ -191,8 +218,9 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     files.push({
       path: '/etc/vigil/agent.yaml',
       content: agentConfig(plan, host),
-      permissions: '0640',
-      owner: `root:${SERVICE_USER}`,
+      // The agent's own, and nobody else's (the chain node's user least of all).
+      permissions: '0600',
+      owner: `${SERVICE_USER}:${SERVICE_USER}`,
     });
     fetches.push(fetchCommand(t.vigil.agent, '/opt/vigil', 'vigil.agent'));
     units.push(agentUnit(`/opt/vigil/bin/${binaryName(t.vigil.agent)}`));
@@ -241,12 +269,14 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       content: prometheusConfig(plan),
       permissions: '0644',
       owner: root,
+      restarts: ['prometheus.service'],
     });
     files.push({
       path: SIGNER_RULES_PATH,
       content: signerAlertRules(),
       permissions: '0644',
       owner: root,
+      restarts: ['prometheus.service'],
     });
     // Alertmanager reads the operator's secret files (root:prometheus 0640) itself.
     packages.push('prometheus-alertmanager');
@@ -256,12 +286,14 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         content: alertmanagerConfig(t.monitoring),
         permissions: '0640',
         owner: 'root:prometheus',
+        restarts: ['prometheus-alertmanager.service'],
       },
       {
         path: ALERTMANAGER_DEFAULTS_PATH,
         content: alertmanagerDefaults(),
         permissions: '0644',
         owner: root,
+        restarts: ['prometheus-alertmanager.service'],
       },
     );
     packagedServices.push('prometheus', 'prometheus-alertmanager');
@@ -357,10 +389,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
 
   const nodeDirs = chain ? [chainDataDir(chain)] : [];
   if (chain?.kind === 'decred') nodeDirs.push('/var/lib/dcrd', '/var/lib/dcrwallet');
-  const runcmd: Array<string | string[]> = [
-    ['systemctl', 'daemon-reload'],
-    // Ubuntu 24.04 socket-activates sshd: restarting the socket applies the new port.
-    ['sh', '-c', 'systemctl restart ssh.socket 2>/dev/null || true; systemctl restart ssh'],
+  const commands: string[][] = [
     // The agent's directory (store, local watermark) is closed to every other user.
     ['install', '-d', '-m', '0700', '-o', SERVICE_USER, '-g', SERVICE_USER, '/var/lib/vigil'],
     ...(nodeDirs.length > 0
@@ -375,7 +404,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
           ['chown', etcdDataOwner, '/var/lib/vigil-etcd'],
         ]
       : []),
-    // Firewall and VPN come up before anything is downloaded or started.
+    // Fleet firewall and VPN come up before anything is downloaded or started.
     ['systemctl', 'enable', '--now', ...packagedServices],
     ['systemctl', 'restart', 'prometheus-node-exporter'],
     ...(host.role === 'guard-member' && !t.vigil.etcd
@@ -396,9 +425,75 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       : []),
   ];
 
+  const users: SetupUser[] = [
+    { name: SERVICE_USER, homedir: '/var/lib/vigil', createHome: true },
+    ...(grafanaSetup.length > 0 ? [{ name: GRAFANA_USER, createHome: false }] : []),
+    ...(watch ? [{ name: WATCH_USER, createHome: false }] : []),
+    ...(chain
+      ? [{ name: NODE_USER, uid: NODE_UID, homedir: chainDataDir(chain), createHome: false }]
+      : []),
+  ];
+  return {
+    cloudInit: renderBootstrap(t, host),
+    files,
+    setup: { users, packages, commands },
+  };
+}
+
+/**
+ * The first-boot firewall: SSH from the operator's sources, replies, loopback, ICMP. Loaded
+ * by bootcmd (before write_files, packages and runcmd) and kept in /etc/nftables.conf until
+ * the bundle installs the fleet's rules, so the host is never open, not even while it
+ * upgrades packages.
+ */
+export function bootstrapNftables(t: Topology): string {
+  const ssh = ruleLinesFor(
+    { port: t.ssh.port, proto: 'tcp', from: 'ssh', vpnOnly: false, purpose: 'ssh' },
+    t,
+  );
+  return [
+    '#!/usr/sbin/nft -f',
+    '# Vigil bootstrap firewall: SSH only, until `vigil apply` installs the fleet rules.',
+    'flush ruleset',
+    '',
+    'table inet vigil {',
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    '    iifname "lo" accept',
+    '    ip protocol icmp icmp type { echo-request, destination-unreachable, time-exceeded } accept',
+    '    meta l4proto ipv6-icmp accept',
+    ...ssh.map((l) => `    ${l}`),
+    '  }',
+    '',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The user data: the operator, SSH hardening and the bootstrap firewall; nothing else. */
+export function renderBootstrap(t: Topology, host: PlannedHost): string {
+  const nft = bootstrapNftables(t);
   const cloudConfig = {
     hostname: host.name,
     preserve_hostname: false,
+    // bootcmd runs before write_files and long before package_upgrade: the firewall is up
+    // first. cloud-init-per once: on later boots nftables.service loads /etc/nftables.conf
+    // (by then the fleet's rules) and this must not replace them.
+    bootcmd: [
+      [
+        'cloud-init-per',
+        'once',
+        'vigil-bootstrap-firewall',
+        'sh',
+        '-c',
+        `nft -f - <<'VIGIL_NFT'\n${nft}VIGIL_NFT\n`,
+      ],
+    ],
     users: [
       {
         name: t.ssh.user,
@@ -408,56 +503,29 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         lock_passwd: true,
         ssh_authorized_keys: t.ssh.keys,
       },
-      {
-        name: SERVICE_USER,
-        system: true,
-        shell: '/usr/sbin/nologin',
-        homedir: '/var/lib/vigil',
-        no_create_home: false,
-      },
-      ...(grafanaSetup.length > 0
-        ? [{ name: GRAFANA_USER, system: true, shell: '/usr/sbin/nologin', no_create_home: true }]
-        : []),
-      ...(watch
-        ? [
-            {
-              name: WATCH_USER,
-              system: true,
-              shell: '/usr/sbin/nologin',
-              no_create_home: true,
-            },
-          ]
-        : []),
-      ...(chain
-        ? [
-            {
-              name: NODE_USER,
-              system: true,
-              shell: '/usr/sbin/nologin',
-              homedir: chainDataDir(chain),
-              no_create_home: true,
-            },
-          ]
-        : []),
     ],
     disable_root: true,
     ssh_pwauth: false,
     package_update: true,
     package_upgrade: true,
-    packages,
-    write_files: files.map((f) => ({
-      path: f.path,
-      content: f.content,
-      permissions: f.permissions,
-      owner: f.owner,
-      // Files owned by the service user are written after users exist.
-      ...(f.owner === root ? {} : { defer: true }),
-    })),
-    runcmd,
+    write_files: [
+      {
+        path: '/etc/ssh/sshd_config.d/50-vigil.conf',
+        content: SSHD_HARDENING(t.ssh.port, t.ssh.user),
+        permissions: '0644',
+        owner: 'root:root',
+      },
+      { path: '/etc/nftables.conf', content: nft, permissions: '0755', owner: 'root:root' },
+    ],
+    runcmd: [
+      ['systemctl', 'enable', 'nftables'],
+      // Ubuntu 24.04 socket-activates sshd: restarting the socket applies the new port.
+      ['sh', '-c', 'systemctl restart ssh.socket 2>/dev/null || true; systemctl restart ssh'],
+    ],
   };
-  const cloudInit =
+  return (
     '#cloud-config\n' +
-    `# Vigil host ${host.name}: ${host.role}${chain ? ` of ${chain.name}` : ''}, ${host.provider} ${host.region}.\n` +
-    toYaml(cloudConfig, { lineWidth: 0 });
-  return { cloudInit, files };
+    `# Vigil bootstrap for ${host.name}; its configuration arrives by \`vigil apply\` over SSH.\n` +
+    toYaml(cloudConfig, { lineWidth: 0 })
+  );
 }

@@ -8,16 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { Plan } from '../topology/plan.js';
 import { renderHost } from './cloud-init.js';
+import { bundleManifest, installScript, payloadName, sha256sums } from './bundle.js';
 import { renderTerraform } from './terraform.js';
 import type { PlanState } from './state.js';
 import { VigilError, errorMessage } from '../errors.js';
 
 export { PlanState } from './state.js';
-
-/** Where on the host each reviewed file came from is kept in its name under hosts/<name>/. */
-function reviewName(hostPath: string): string {
-  return hostPath.replace(/^\//, '').replace(/\//g, '__');
-}
 
 export function renderPlan(plan: Plan, state: PlanState): Map<string, string> {
   const out = new Map<string, string>();
@@ -25,7 +21,13 @@ export function renderPlan(plan: Plan, state: PlanState): Map<string, string> {
   for (const host of plan.hosts) {
     const r = renderHost(plan, host, state);
     out.set(`hosts/${host.name}/cloud-init.yaml`, r.cloudInit);
-    for (const f of r.files) out.set(`hosts/${host.name}/files/${reviewName(f.path)}`, f.content);
+    // The bundle: payload under files/ (where on the host each came from is kept in its
+    // name), what to do with it under bundle/.
+    for (const f of r.files) out.set(`hosts/${host.name}/${payloadName(f.path)}`, f.content);
+    const m = bundleManifest(plan, host, r);
+    out.set(`hosts/${host.name}/bundle/manifest.json`, JSON.stringify(m, null, 2) + '\n');
+    out.set(`hosts/${host.name}/bundle/SHA256SUMS`, sha256sums(m));
+    out.set(`hosts/${host.name}/bundle/install.sh`, installScript(m));
   }
   return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -1,7 +1,23 @@
 /** Host firewall (nftables) and the WireGuard full mesh. */
 import type { Plan, PlannedHost, PortRule } from '../topology/plan.js';
+import type { Topology } from '../topology/schema.js';
 
 export const WG_INTERFACE = 'wg0';
+
+/**
+ * The chain node user's uid, fixed so the firewall can name it numerically: the rules are
+ * checked (`nft -c`) and loaded where the user may not exist yet. Inside the regular-user
+ * range's top, which cloud images leave empty, and below systemd's DynamicUser range (61184+).
+ */
+export const NODE_UID = 59990;
+
+/** Cloud metadata services: user data, instance credentials. 169.254.169.254 everywhere;
+ * AWS also answers on an IPv6 address on Nitro instances. */
+export const METADATA_V4 = '169.254.169.254';
+export const METADATA_V6_AWS = 'fd00:ec2::254';
+
+/** Where the peers' public endpoints live on the host; written by `vigil apply` (push). */
+export const WG_ENDPOINTS_FILE = '/etc/wireguard/wg0.endpoints';
 
 function isV6(cidr: string): boolean {
   return cidr.includes(':');
@@ -27,6 +43,11 @@ function ruleLines(rule: PortRule, sshFrom: readonly string[]): string[] {
   if (rule.from.length === 0)
     return [`# ${rule.purpose}: no other host needs it (this host reaches itself over loopback)`];
   return [`${iface}ip saddr { ${rule.from.join(', ')} } ${proto} accept ${comment}`];
+}
+
+/** nftables lines for one port rule, with the topology's SSH sources. */
+export function ruleLinesFor(rule: PortRule, t: Topology): string[] {
+  return ruleLines(rule, t.ssh.allowFrom);
 }
 
 /** Default deny in and forward; everything a host accepts is listed with why. */
@@ -56,6 +77,18 @@ export function renderNftables(plan: Plan, host: PlannedHost): string {
     '',
     '  chain output {',
     '    type filter hook output priority filter; policy accept;',
+    // The node faces the internet (p2p, RPC): if it is taken over, it must not fetch the
+    // instance's metadata (user data, cloud credentials).
+    ...(host.chain
+      ? [
+          `    meta skuid ${NODE_UID} ip daddr ${METADATA_V4} drop comment "chain node: no metadata service"`,
+          ...(host.provider === 'aws'
+            ? [
+                `    meta skuid ${NODE_UID} ip6 daddr ${METADATA_V6_AWS} drop comment "chain node: no metadata service"`,
+              ]
+            : []),
+        ]
+      : []),
     '  }',
     '}',
     '',
@@ -72,6 +105,9 @@ export function renderWireguard(plan: Plan, host: PlannedHost): string {
     `Address = ${host.vpnAddress}/32`,
     `ListenPort = ${plan.topology.vpn.port}`,
     `PrivateKey = ${host.wireguard.privateKey}`,
+    // Endpoints are public addresses, known only after the machines exist: kept apart so
+    // this file never changes when an address does (wg-quick only; the local fleet strips it).
+    'PostUp = /usr/local/sbin/vigil-wg-endpoints',
   ];
   for (const peer of plan.hosts) {
     if (peer.name === host.name) continue;
@@ -87,15 +123,14 @@ export function renderWireguard(plan: Plan, host: PlannedHost): string {
   return lines.join('\n') + '\n';
 }
 
-/** Installed on every host; `terraform apply` calls it over SSH with peers' public IPs.
- * Arguments are PUBKEY@IP:PORT (base64 keys may contain '=' but never '@'). */
+/** Installed on every host; run by wg-quick (PostUp) and by the bundle when `vigil apply`
+ * has written new endpoints. Lines of the file are `PUBKEY HOST:PORT`. */
 export const WG_ENDPOINTS_SCRIPT = `#!/bin/sh
-# Sets WireGuard peer endpoints once public addresses are known, and saves them.
+# Sets WireGuard peer endpoints from ${WG_ENDPOINTS_FILE} (written by vigil apply).
 set -eu
-for pair in "$@"; do
-  pub="\${pair%@*}"
-  endpoint="\${pair##*@}"
+[ -f ${WG_ENDPOINTS_FILE} ] || exit 0
+while read -r pub endpoint; do
+  [ -n "$pub" ] || continue
   wg set ${WG_INTERFACE} peer "$pub" endpoint "$endpoint"
-done
-wg-quick save ${WG_INTERFACE}
+done < ${WG_ENDPOINTS_FILE}
 `;

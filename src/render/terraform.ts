@@ -31,7 +31,17 @@ const DEFAULT_IMAGES: Record<Exclude<Provider, 'aws' | 'ovh'>, string> = {
 };
 
 /** Canonical's AWS account, which publishes the official Ubuntu AMIs. */
-const CANONICAL_AWS_OWNER = '099720119477';
+export const CANONICAL_AWS_OWNER = '099720109477';
+
+/**
+ * The one Ubuntu 24.04 build AWS hosts boot, by its exact name: an image name is unique per
+ * owner and region, so the lookup returns the same AMI id for as long as the image exists, and
+ * a newer Canonical build never replaces a running instance (a `most_recent` wildcard lookup
+ * did: `ami` forces replacement). Moving to a newer build is a deliberate edit of this line.
+ * A host may also name an AMI id itself (`image:`).
+ */
+export const AWS_UBUNTU_IMAGE =
+  'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250610';
 
 /** Comment prefix of the UpCloud rules that only exist because its firewall is stateless. */
 export const STATELESS_RETURN = 'stateless firewall';
@@ -447,42 +457,17 @@ export function renderTerraform(plan: Plan): string {
   for (const region of [...awsRegions].sort()) {
     (data['aws_ami'] ??= {})[`ubuntu_${awsAlias(region)}`] = {
       provider: `aws.${awsAlias(region)}`,
-      most_recent: true,
       owners: [CANONICAL_AWS_OWNER],
       filter: [
-        { name: 'name', values: ['ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*'] },
-        { name: 'virtualization-type', values: ['hvm'] },
+        { name: 'name', values: [AWS_UBUNTU_IMAGE] },
+        { name: 'architecture', values: ['x86_64'] },
       ],
     };
   }
 
-  // Once every machine has a public address, tell each host where its WireGuard peers are.
-  for (const h of plan.hosts) {
-    const endpoints = plan.hosts
-      .filter((p) => p.name !== h.name)
-      .map((p) => `${p.wireguard.publicKey}@\${${publicIpExpr(p)}}:${t.vpn.port}`);
-    add('terraform_data', `wg_endpoints_${tfName(h.name)}`, {
-      triggers_replace: plan.hosts.map((p) => `\${${publicIpExpr(p)}}`),
-      connection: {
-        type: 'ssh',
-        host: `\${${publicIpExpr(h)}}`,
-        user: t.ssh.user,
-        port: t.ssh.port,
-        agent: true,
-        timeout: '15m',
-      },
-      provisioner: [
-        {
-          'remote-exec': {
-            inline: [
-              'cloud-init status --wait > /dev/null || true',
-              `sudo /usr/local/sbin/vigil-wg-endpoints ${endpoints.join(' ')}`,
-            ],
-          },
-        },
-      ],
-    });
-  }
+  // WireGuard endpoints (other hosts' public addresses) are not set from here: `vigil apply`
+  // writes them with the rest of each host's bundle (src/provision/push.ts), so no resource of
+  // one host names another host.
 
   const providerBlocks: Record<string, Json> = {};
   for (const p of used) {

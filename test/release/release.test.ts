@@ -22,7 +22,7 @@ import { parse, stringify } from 'yaml';
 import { buildRelease, listFiles, type BuiltRelease } from '../../src/release/build.js';
 import { releaseBinary } from '../../src/release/artifact.js';
 import { planFleet } from '../../src/render/fleet.js';
-import { EXAMPLES_DIR, removeDir, requireTool, tempDir } from '../render/helpers.js';
+import { EXAMPLES_DIR, hostSetup, removeDir, requireTool, tempDir } from '../render/helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 const ready =
@@ -212,10 +212,9 @@ describe('release artifact', { skip: !ready }, () => {
       assert.ok(f !== undefined, `${host} renders ${path}`);
       return f;
     };
-    const cloudInit = parse(plan.files.get('hosts/validator/cloud-init.yaml')!) as {
-      runcmd: unknown[];
-    };
-    const fetch = cloudInit.runcmd.find(
+    // The bundle `vigil apply` pushes runs the fetch (the user data only bootstraps the host).
+    const setup = hostSetup(plan.files, 'validator');
+    const fetch = setup.runcmd.find(
       (c): c is string[] =>
         Array.isArray(c) && c[0] === '/usr/local/sbin/vigil-fetch' && c[3] === '/opt/vigil',
     );

@@ -10,13 +10,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parse } from 'yaml';
 import {
   CARDANO_CONFIG_COMMAND,
   CARDANO_CONFIG_SCRIPT,
   chainUnits,
 } from '../../src/render/chains.js';
-import { planExample, removeDir, requireTool, tempDir } from './helpers.js';
+import { hostSetup, planExample, removeDir, requireTool, tempDir } from './helpers.js';
 
 const vectors = JSON.parse(readFileSync('test/render/cardano-mainnet-config.json', 'utf8')) as {
   newTracing: Record<string, unknown>;
@@ -85,7 +84,7 @@ test('every Cardano host runs the patch after the fetch and starts the node with
     const hosts = plan!.hosts.filter((h) => h.chain?.kind === 'cardano');
     assert.ok(hosts.length >= 3);
     for (const host of hosts) {
-      const cc = parse(files!.get(`hosts/${host.name}/cloud-init.yaml`)!) as {
+      const cc = hostSetup(files!, host.name) as {
         runcmd: Array<string | string[]>;
         packages: string[];
         write_files: Array<{ path: string; content: string }>;

@@ -129,7 +129,11 @@ test('vigil apply refuses a terraform that is too old, then runs init and apply 
   const old = vigil(['apply', '--out', out, '--terraform', fake('1.3.9')], CREDS);
   assert.equal(old.status, 1);
   assert.match(old.stderr, /terraform 1\.3\.9 is too old: Vigil needs >= 1\.5\.0/);
-  const ok = vigil(['apply', '--out', out, '--terraform', fake('1.9.8'), '--auto-approve'], CREDS);
+  // Terraform only: the push over SSH has its own test (test/provision/push.test.ts).
+  const ok = vigil(
+    ['apply', '--out', out, '--terraform', fake('1.9.8'), '--auto-approve', '--no-push'],
+    CREDS,
+  );
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /fake terraform apply done/);
   const calls = readFileSync(log, 'utf8').trim().split('\n');

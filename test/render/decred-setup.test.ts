@@ -12,7 +12,6 @@ import { createServer, type Server } from 'node:https';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { parse } from 'yaml';
 import { initCa, issueCert } from '../../src/etcd/pki.js';
 import {
   DCRWALLET_SETUP_CONFIG,
@@ -21,7 +20,7 @@ import {
   WALLET_PASSPHRASE_FILE,
   type DcrwalletSetup,
 } from '../../src/render/decred.js';
-import { planExample, removeDir, requireTool, tempDir } from './helpers.js';
+import { hostSetup, planExample, removeDir, requireTool, tempDir } from './helpers.js';
 
 const dir = tempDir('dcrwallet-setup');
 after(() => removeDir(dir));
@@ -231,7 +230,7 @@ test('every voting wallet host gets the setup, enabled after the wallet, with th
     const wallets = plan!.hosts.filter((h) => h.role === 'voting-wallet');
     assert.ok(wallets.length >= 3);
     for (const host of wallets) {
-      const cc = parse(files!.get(`hosts/${host.name}/cloud-init.yaml`)!) as {
+      const cc = hostSetup(files!, host.name) as {
         runcmd: Array<string | string[]>;
         packages: string[];
         write_files: Array<{ path: string; content: string; permissions: string }>;

@@ -4,11 +4,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { grafanaFiles } from '../../src/grafana/provisioning.js';
 import { GRAFANA_ADMIN_PASSWORD_PATH, GRAFANA_DASHBOARDS_ARGS } from '../../src/render/grafana.js';
 import { verifyUnits } from '../helpers/systemd-verify.js';
-import { exampleNames, planExample, removeDir, tempDir } from './helpers.js';
+import { exampleNames, hostSetup, planExample, removeDir, tempDir } from './helpers.js';
 
 const hostFile = (files: Map<string, string>, host: string, path: string): string | undefined =>
   files.get(`hosts/${host}/files/${path.replace(/^\//, '').replace(/\//g, '__')}`);
@@ -23,7 +22,7 @@ describe('Grafana on the monitor host', () => {
   after(() => removeDir(work));
 
   it('provisions every Vigil dashboard and the datasource where Grafana reads them', () => {
-    const cloud = parse(files.get('hosts/monitor/cloud-init.yaml')!) as { runcmd: unknown[] };
+    const cloud = hostSetup(files, 'monitor');
     const write = cloud.runcmd.find(
       (c): c is string[] => Array.isArray(c) && c[1] === GRAFANA_DASHBOARDS_ARGS[0],
     );
@@ -53,7 +52,7 @@ describe('Grafana on the monitor host', () => {
   });
 
   it('fetches the pinned release, makes the password on the host, then starts Grafana', () => {
-    const cloud = parse(files.get('hosts/monitor/cloud-init.yaml')!) as {
+    const cloud = hostSetup(files, 'monitor') as {
       runcmd: Array<string[] | string>;
       users: Array<{ name: string } | string>;
       write_files: Array<{ path: string; permissions: string; owner: string }>;

@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { PlanState, parseCometbftNodeKey } from '../../src/render/state.js';
-import { exampleNames, planExample, removeDir, requireTool, tempDir } from './helpers.js';
+import {
+  exampleNames,
+  hostSetupYaml,
+  planExample,
+  removeDir,
+  requireTool,
+  tempDir,
+} from './helpers.js';
 
 let root = '';
 before(() => {
@@ -110,9 +117,9 @@ test('Cardano producer talks only to its relays and does not advertise itself', 
   const relayPeers = relay.localRoots[0]!.accessPoints.map((a) => a.address);
   assert.ok(relayPeers.includes('10.77.0.1') && relayPeers.includes('10.77.0.2'));
   // The standby producer is installed but not started: Vigil starts it on promotion.
-  const standby = files.get('hosts/standby/cloud-init.yaml')!;
+  const standby = hostSetupYaml(files, 'standby');
   assert.doesNotMatch(standby, /^\s+- cardano-node\.service$/m);
-  assert.match(files.get('hosts/producer/cloud-init.yaml')!, /^\s+- cardano-node\.service$/m);
+  assert.match(hostSetupYaml(files, 'producer'), /^\s+- cardano-node\.service$/m);
 });
 
 test('Decred wallets: full dcrd, voting on, same choices everywhere', () => {
@@ -139,7 +146,7 @@ test('Decred wallets: full dcrd, voting on, same choices everywhere', () => {
 test('guarded Polkadot validators are started by Vigil, never both at boot', () => {
   const files = planExample('polkadot-guarded', join(root, 'dot')).files!;
   for (const v of ['validator-a', 'validator-b']) {
-    const ci = files.get(`hosts/${v}/cloud-init.yaml`)!;
+    const ci = hostSetupYaml(files, v);
     // runcmd enables units as `- - systemctl / - enable / - --now / - <unit>`.
     assert.doesNotMatch(
       ci,

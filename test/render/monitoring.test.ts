@@ -18,7 +18,14 @@ import { MonitoringSchema, type TopologyInput } from '../../src/topology/schema.
 import { CLI_ENTRY } from '../helpers/paths.js';
 import { verifyUnits } from '../helpers/systemd-verify.js';
 import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
-import { exampleNames, planExample, removeDir, requireTool, tempDir } from './helpers.js';
+import {
+  exampleNames,
+  hostSetupYaml,
+  planExample,
+  removeDir,
+  requireTool,
+  tempDir,
+} from './helpers.js';
 
 const monitorFile = (out: string, name: string) => join(out, 'hosts', 'monitor', 'files', name);
 
@@ -85,7 +92,7 @@ describe('alertmanager.yml on the monitor', () => {
     assert.deepEqual(byName.get('chatops')!['webhook_configs']![0]!['http_config'], {
       authorization: { type: 'Bearer', credentials_file: '/etc/prometheus/secrets/webhook-token' },
     });
-    const cloudInit = readFileSync(join(cosmos.out, 'hosts', 'monitor', 'cloud-init.yaml'), 'utf8');
+    const cloudInit = hostSetupYaml(cosmos.out, 'monitor');
     assert.ok(cloudInit.includes('prometheus-alertmanager'));
     assert.match(
       cloudInit,

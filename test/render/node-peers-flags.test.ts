@@ -21,7 +21,7 @@ import { loadTopology } from '../../src/topology/load.js';
 import { lintTopology } from '../../src/topology/lint.js';
 import type { TopologyInput } from '../../src/topology/schema.js';
 import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
-import { planExample, removeDir, tempDir } from './helpers.js';
+import { hostSetupYaml, planExample, removeDir, tempDir } from './helpers.js';
 
 interface Recorded {
   flags: Record<string, 'switch' | 'value' | 'values'>;
@@ -100,7 +100,7 @@ test('a Substrate node key is made once, kept, rendered 0600, and its peer id ma
       const file = first.files!.get(`hosts/${host.name}/files/var__lib__polkadot__node-key`);
       assert.equal(file, `${key.secretHex}\n`);
       assert.match(
-        first.files!.get(`hosts/${host.name}/cloud-init.yaml`)!,
+        hostSetupYaml(first.files!, host.name),
         /path: \/var\/lib\/polkadot\/node-key\n(?:.*\n){2}\s+permissions: "0600"/,
       );
     }
@@ -117,7 +117,7 @@ test('a validator gets the PVF workers fetched beside the node binary', () => {
   const state = tempDir('polkadot-workers');
   try {
     const { files } = planExample('polkadot-guarded', state);
-    const cloudInit = files!.get('hosts/validator-a/cloud-init.yaml')!;
+    const cloudInit = hostSetupYaml(files!, 'validator-a');
     for (const worker of ['polkadot-prepare-worker', 'polkadot-execute-worker'])
       assert.match(cloudInit, new RegExp(`- /opt/polkadot\\n\\s+- ${worker}\\n`));
   } finally {

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml } from 'yaml';
 import { SIGNER_RULES_PATH } from '../../src/render/alert-rules.js';
 import { exampleNames, planExample, removeDir, requireTool, tempDir } from './helpers.js';
 
@@ -67,6 +68,27 @@ test('every nftables ruleset passes `nft -c -f`', () => {
     for (const dir of hostDirs(out)) {
       const file = join(dir, 'files', 'etc__nftables.conf');
       const r = spawnSync('nft', ['-c', '-f', file], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, `${file}:\n${r.stderr}`);
+      // The bootstrap ruleset in the user data, as bootcmd feeds it to nft.
+      const cc = parseYaml(readFileSync(join(dir, 'cloud-init.yaml'), 'utf8')) as {
+        write_files: Array<{ path: string; content: string }>;
+      };
+      const boot = cc.write_files.find((f) => f.path === '/etc/nftables.conf')!.content;
+      const b = spawnSync('nft', ['-c', '-f', '-'], {
+        input: boot,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(b.status, 0, `${dir} bootstrap ruleset:\n${b.stderr}`);
+    }
+});
+
+test('every bundle installer is valid POSIX sh', () => {
+  const shell = requireTool('dash', ['-c', 'true'], false) ? 'dash' : 'sh';
+  for (const { out } of outs)
+    for (const dir of hostDirs(out)) {
+      const file = join(dir, 'bundle', 'install.sh');
+      const r = spawnSync(shell, ['-n', file], { encoding: 'utf8' });
       assert.equal(r.status, 0, `${file}:\n${r.stderr}`);
     }
 });

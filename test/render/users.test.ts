@@ -6,9 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parse } from 'yaml';
 import { NODE_USER, SERVICE_USER } from '../../src/render/chains.js';
-import { exampleNames, planExample, removeDir, tempDir } from './helpers.js';
+import { exampleNames, hostSetup, planExample, removeDir, tempDir } from './helpers.js';
 
 interface CloudConfig {
   users: Array<{ name: string; homedir?: string }>;
@@ -22,7 +21,7 @@ for (const name of exampleNames()) {
     try {
       const { plan, files } = planExample(name, state);
       for (const host of plan!.hosts) {
-        const cc = parse(files!.get(`hosts/${host.name}/cloud-init.yaml`)!) as CloudConfig;
+        const cc = hostSetup(files!, host.name) as CloudConfig;
         const units = cc.write_files.filter((f) => f.path.startsWith('/etc/systemd/system/'));
         const userOf = (f: { content: string }) => /^User=(.*)$/m.exec(f.content)?.[1];
         for (const unit of units) {
