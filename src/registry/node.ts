@@ -38,6 +38,8 @@ import { ed25519FromPeerId } from './peer-id.js';
 export const KAD_PROTOCOL = '/vigil/registry/kad/1.0.0';
 /** The DHT key namespace (the first path segment kad-dht picks a validator and selector by). */
 export const DHT_NAMESPACE = 'vigil-registry';
+/** This host's own addresses, exempt from per-host limits meant for remote peers. */
+const LOOPBACK_NETS = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'];
 /** A gossipsub RPC may batch several records plus control messages; one record is ≤ 8 KiB. */
 const MAX_GOSSIP_RPC_BYTES = 256 * 1024;
 
@@ -176,6 +178,10 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     ...(o.allowList ? { connectionGater: allowListGater(o.allowList) } : {}),
+    // libp2p refuses a 6th inbound connection per second from one host, and more than 10
+    // pending: every node of a devnet or test on this machine is that one host. Loopback is
+    // exempt (the gater above still applies); other hosts keep the limits.
+    connectionManager: { allow: LOOPBACK_NETS },
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 16 }),
@@ -186,6 +192,10 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
         fallbackToFloodsub: false,
         maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
         emitSelf: false,
+        // gossipsub's peer score takes -5·(n-10)² for n peers sharing an IP: from 14 nodes on
+        // one host it is below the graylist threshold (-80) and their messages are dropped. A
+        // loopback peer runs on this host (the devnet, tests, the benchmark), not a Sybil farm.
+        scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) },
       }),
       dht: kadDHT({
         protocol: KAD_PROTOCOL,
