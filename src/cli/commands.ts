@@ -20,6 +20,7 @@ import { watchCommand } from './watch.js';
 import { drillCommand } from './drill.js';
 import { dashboardCommand } from './dashboard.js';
 import { dashboardsCommand } from './dashboards.js';
+import { registryCommand } from './registry.js';
 
 export const commands: Array<() => Command> = [
   agentCommand,
@@ -42,4 +43,5 @@ export const commands: Array<() => Command> = [
   drillCommand,
   dashboardCommand,
   dashboardsCommand,
+  registryCommand,
 ];

@@ -32,14 +32,16 @@ function checkPermissions(path: string): void {
   }
 }
 
-function keyFromBytes(path: string, bytes: Uint8Array, expectedPublic?: Uint8Array): Ed25519Key {
+/** The 32-byte seed (a copy) of `bytes`, after checking a public key stored with it. */
+function seedFromBytes(path: string, bytes: Uint8Array, expectedPublic?: Uint8Array): Uint8Array {
   if (bytes.length !== 32 && bytes.length !== 64) {
     throw new KeyFileError(
       path,
       `holds ${bytes.length} key bytes; expected a 32-byte seed or 64-byte seed‖public key`,
     );
   }
-  const key = Ed25519Key.fromSeed(bytes.subarray(0, 32));
+  const seed = Uint8Array.from(bytes.subarray(0, 32));
+  const key = Ed25519Key.fromSeed(seed);
   const claimed = expectedPublic ?? (bytes.length === 64 ? bytes.subarray(32) : undefined);
   if (
     claimed !== undefined &&
@@ -51,10 +53,10 @@ function keyFromBytes(path: string, bytes: Uint8Array, expectedPublic?: Uint8Arr
       'the file is damaged or was edited',
     );
   }
-  return key;
+  return seed;
 }
 
-function parseCometbftJson(path: string, text: string): Ed25519Key {
+function parseCometbftJson(path: string, text: string): Uint8Array {
   let doc: {
     priv_key?: { type?: string; value?: string };
     pub_key?: { type?: string; value?: string };
@@ -77,18 +79,18 @@ function parseCometbftJson(path: string, text: string): Ed25519Key {
     typeof doc.pub_key?.value === 'string'
       ? new Uint8Array(Buffer.from(doc.pub_key.value, 'base64'))
       : undefined;
-  return keyFromBytes(path, new Uint8Array(Buffer.from(priv.value, 'base64')), pub);
+  return seedFromBytes(path, new Uint8Array(Buffer.from(priv.value, 'base64')), pub);
 }
 
-function parsePlain(path: string, raw: Buffer): Ed25519Key {
+function parsePlain(path: string, raw: Buffer): Uint8Array {
   const text = raw.toString('utf8').trim();
   // Text first: a hex seed without a newline is exactly 64 bytes long, like a raw seed‖key.
   if (/^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{128}$/.test(text))
-    return keyFromBytes(path, Buffer.from(text, 'hex'));
-  if (raw.length === 32 || raw.length === 64) return keyFromBytes(path, raw);
+    return seedFromBytes(path, Buffer.from(text, 'hex'));
+  if (raw.length === 32 || raw.length === 64) return seedFromBytes(path, raw);
   if (/^([0-9a-fA-F]{64}|[0-9a-fA-F]{128})$/.test(text))
-    return keyFromBytes(path, Buffer.from(text, 'hex'));
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return keyFromBytes(path, Buffer.from(text, 'base64'));
+    return seedFromBytes(path, Buffer.from(text, 'hex'));
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return seedFromBytes(path, Buffer.from(text, 'base64'));
   throw new KeyFileError(
     path,
     'is neither priv_validator_key.json nor a raw, hex or base64 Ed25519 seed',
@@ -96,6 +98,20 @@ function parsePlain(path: string, raw: Buffer): Ed25519Key {
 }
 
 export function loadEd25519KeyFile(path: string): Ed25519Key {
+  const seed = loadEd25519Seed(path);
+  try {
+    return Ed25519Key.fromSeed(seed);
+  } finally {
+    seed.fill(0);
+  }
+}
+
+/**
+ * The 32-byte Ed25519 seed of a key file (same formats and permission check as
+ * loadEd25519KeyFile), for the one user that needs the seed itself: a registry node's libp2p
+ * identity is built from it (src/registry/node.ts). The caller wipes it when done.
+ */
+export function loadEd25519Seed(path: string): Uint8Array {
   checkPermissions(path);
   let raw: Buffer;
   try {

@@ -5,6 +5,7 @@ import { peersOf, DCRD_RPC_PORT, DCRWALLET_RPC_PORT } from '../topology/plan.js'
 import type { Plan, PlannedHost } from '../topology/plan.js';
 import type { Artifact, CardanoChain, Chain, CometbftChain } from '../topology/schema.js';
 import type { PlanState } from './state.js';
+import { cardanoNonProducingFlag } from '../chains/cardano/node-version.js';
 import {
   DCRWALLET_SETUP_COMMAND,
   DCRWALLET_SETUP_CONFIG,
@@ -73,6 +74,64 @@ function nodeAddr(h: PlannedHost, chain: CometbftChain): string {
   return `${h.cometbftNodeKey!.id}@${h.vpnAddress}:${chain.p2pPort}`;
 }
 
+/** Where the node reads its genesis: CometBFT's default `genesis_file`, under its home. */
+export function genesisPath(chain: CometbftChain): string {
+  return `${chainDataDir(chain)}/config/genesis.json`;
+}
+
+export function genesisUnitName(chain: CometbftChain): string {
+  return `${chain.name}-genesis.service`;
+}
+
+export const GENESIS_COMMAND = '/usr/local/sbin/vigil-genesis';
+
+/**
+ * `vigil-genesis URL SHA256 DEST`: downloads a genesis file, refuses it unless the sha256 of
+ * the download matches, unpacks gzip, and moves it into place in one rename, so the node never
+ * sees a partial genesis and a refused download leaves nothing behind.
+ */
+export const GENESIS_SCRIPT = `#!/bin/sh
+# vigil-genesis URL SHA256 DEST: verified genesis download (plain JSON or gzip).
+set -eu
+url="$1"; sum="$2"; dest="$3"
+tmp="$(mktemp -d "$(dirname "$dest")/.genesis.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+curl --fail --silent --show-error --location --retry 5 --output "$tmp/download" "$url"
+echo "$sum  $tmp/download" | sha256sum --check --strict --quiet -
+if gzip -t "$tmp/download" 2>/dev/null; then
+  gzip -dc "$tmp/download" >"$tmp/genesis.json"
+else
+  mv "$tmp/download" "$tmp/genesis.json"
+fi
+chmod 0644 "$tmp/genesis.json"
+mv "$tmp/genesis.json" "$dest"
+`;
+
+/**
+ * The oneshot the node's unit requires: it fetches the genesis once (skipped when the file is
+ * there) as the node's user, which owns the node's home.
+ */
+export function genesisUnit(chain: CometbftChain): string {
+  const dest = genesisPath(chain);
+  return [
+    '[Unit]',
+    `Description=Fetch and verify the genesis of ${chain.chainId}`,
+    'Wants=network-online.target',
+    'After=network-online.target',
+    `ConditionPathExists=!${dest}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `User=${NODE_USER}`,
+    `ExecStart=${GENESIS_COMMAND} ${chain.genesis.url} ${chain.genesis.sha256} ${dest}`,
+    'NoNewPrivileges=true',
+    'ProtectSystem=full',
+    'PrivateTmp=true',
+    '',
+  ].join('\n');
+}
+
 export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftChain): string {
   const validators = peersOf(plan.hosts, host, 'validator');
   const sentries = peersOf(plan.hosts, host, 'sentry');
@@ -94,6 +153,10 @@ export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftCha
         // Lint keeps validators free of extra peers; these are a sentry's public ones.
         ...topologyPeers(plan, host).map((p) => `${p.id}@${hostPort(p.address, p.port)}`),
       ].join(','),
+      // Validators dial only their sentries; the sentries find the rest of the network.
+      ...(isValidator
+        ? {}
+        : { seeds: chain.seeds.map((p) => `${p.id}@${hostPort(p.address, p.port)}`).join(',') }),
       pex: !isValidator,
       // Validator peers are private VPN addresses, which strict address books reject.
       addr_book_strict: false,
@@ -105,6 +168,18 @@ export function cometbftConfig(plan: Plan, host: PlannedHost, chain: CometbftCha
           }),
     },
     consensus: { double_sign_check_height: chain.doubleSignCheckHeight },
+    // Only an empty node state-syncs; one with blocks ignores the section.
+    ...(chain.stateSync
+      ? {
+          statesync: {
+            enable: true,
+            rpc_servers: chain.stateSync.rpcServers.join(','),
+            trust_height: chain.stateSync.trustHeight,
+            trust_hash: chain.stateSync.trustHash,
+            trust_period: chain.stateSync.trustPeriod,
+          },
+        }
+      : {}),
     instrumentation: {
       prometheus: true,
       prometheus_listen_addr: `${host.vpnAddress}:${chain.metricsPort}`,
@@ -248,6 +323,17 @@ export interface UnitSpec {
   readonly execStart: string;
   readonly user: string;
   readonly after?: readonly string[];
+  /** Run before ExecStart; a leading `+` runs it as root (systemd.service(5)). */
+  readonly execStartPre?: readonly string[];
+  /** Units stopped when this one starts (and ordered before it, so they are down first). */
+  readonly conflicts?: readonly string[];
+  /**
+   * Deaths that must not restart the unit: a supervised validator SIGKILLed at the lease
+   * deadline must stay down (Restart=on-failure would bring it back as a validator).
+   */
+  readonly restartPrevent?: readonly string[];
+  /** Units that must have succeeded first (a oneshot such as the genesis download). */
+  readonly requires?: readonly string[];
   /** Stopped by systemd whenever this unit is not active (the node's watchdog). */
   readonly bindsTo?: string;
   /** Started at boot; passive signers' nodes are left for Vigil to start on promotion. */
@@ -259,6 +345,8 @@ export function renderUnit(u: UnitSpec): string {
     'network-online.target',
     'wg-quick@wg0.service',
     ...(u.after ?? []),
+    ...(u.requires ?? []),
+    ...(u.conflicts ?? []),
     ...(u.bindsTo ? [u.bindsTo] : []),
   ];
   return [
@@ -267,13 +355,17 @@ export function renderUnit(u: UnitSpec): string {
     `Wants=network-online.target`,
     // With After=, BindsTo= means this unit can only be active while the other one is.
     ...(u.bindsTo ? [`BindsTo=${u.bindsTo}`] : []),
+    ...(u.requires?.length ? [`Requires=${u.requires.join(' ')}`] : []),
+    ...(u.conflicts?.length ? [`Conflicts=${u.conflicts.join(' ')}`] : []),
     `After=${after.join(' ')}`,
     '',
     '[Service]',
     `User=${u.user}`,
+    ...(u.execStartPre ?? []).map((c) => `ExecStartPre=${c}`),
     `ExecStart=${u.execStart}`,
     'Restart=on-failure',
     'RestartSec=5',
+    ...(u.restartPrevent?.length ? [`RestartPreventExitStatus=${u.restartPrevent.join(' ')}`] : []),
     'LimitNOFILE=65536',
     'NoNewPrivileges=true',
     'ProtectSystem=full',
@@ -304,6 +396,30 @@ export function supervisedByVigil(host: PlannedHost): boolean {
   );
 }
 
+/**
+ * Where a Cardano producer's forging credentials live. A single producer reads them from
+ * /etc/cardano/keys. A guarded pair keeps them in `standby/` and the node is pointed at
+ * `forging/`: the watchdog renames them across (one filesystem, so each move is atomic).
+ */
+export function cardanoKeyPaths(where: 'single' | 'forging' | 'standby'): {
+  kes: string;
+  vrf: string;
+  cert: string;
+} {
+  const dir = where === 'single' ? CARDANO_KEYS_DIR : `${CARDANO_KEYS_DIR}/${where}`;
+  return { kes: `${dir}/kes.skey`, vrf: `${dir}/vrf.skey`, cert: `${dir}/node.cert` };
+}
+
+export const CARDANO_KEYS_DIR = '/etc/cardano/keys';
+
+/** Creates the forging and standby key directories, owned by the node's user, 0700. */
+export const CARDANO_KEY_DIRS_COMMAND = `/usr/bin/install -d -m 0700 -o ${NODE_USER} -g ${NODE_USER} ${CARDANO_KEYS_DIR}/forging ${CARDANO_KEYS_DIR}/standby`;
+
+/** The unit that keeps a supervised Substrate validator's database synced while it waits. */
+export function substrateSyncUnit(chain: Chain): string {
+  return `${chain.name}-sync.service`;
+}
+
 /** The systemd unit(s) for a host's chain software, with the flags each chain needs. */
 export function substrateNodeKeyPath(chain: Chain): string {
   return `${chainDataDir(chain)}/node-key`;
@@ -324,6 +440,7 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           description: `CometBFT node for ${chain.chainId}`,
           execStart: `${dir}/bin/${binaryName(chain.binary)} start --home ${data}`,
           user: NODE_USER,
+          requires: [genesisUnitName(chain)],
           enable,
         },
       ];
@@ -347,23 +464,44 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
         '--rpc-port 9944',
         '--no-mdns',
       ].filter((f) => f !== '');
+      const exe = `${dir}/bin/${binaryName(chain.binary)}`;
+      const node: UnitSpec = {
+        name: `${chain.name}-node.service`,
+        description: `Substrate node for ${chain.chainSpec}`,
+        execStart: `${exe} ${flags.join(' ')}`,
+        user: NODE_USER,
+        enable,
+        ...bound,
+      };
+      if (!supervisedByVigil(host)) return [node];
+      // A supervised validator's standby keeps the same base path synced as a plain full node
+      // (no --validator: no BABE authoring, no GRANDPA voting), so promotion is a restart on
+      // a synced database. Starting the validator stops the sync node first (Conflicts= plus
+      // ordering); the watchdog starts the sync node again after every demotion.
+      const sync = substrateSyncUnit(chain);
       return [
+        { ...node, conflicts: [sync], restartPrevent: ['SIGKILL'] },
         {
-          name: `${chain.name}-node.service`,
-          description: `Substrate node for ${chain.chainSpec}`,
-          execStart: `${dir}/bin/${binaryName(chain.binary)} ${flags.join(' ')}`,
+          name: sync,
+          description: `Substrate full node for ${chain.chainSpec} (standby: syncs until promoted)`,
+          execStart: `${exe} ${flags.filter((f) => f !== '--validator').join(' ')}`,
           user: NODE_USER,
-          enable,
-          ...bound,
+          enable: true,
         },
       ];
     }
     case 'cardano': {
       const listen = host.role === 'producer' ? host.vpnAddress : '0.0.0.0';
+      const hot = supervisedByVigil(host);
+      const k = cardanoKeyPaths(hot ? 'forging' : 'single');
       const keys =
         host.role === 'producer'
-          ? ' --shelley-kes-key /etc/cardano/keys/kes.skey --shelley-vrf-key /etc/cardano/keys/vrf.skey --shelley-operational-certificate /etc/cardano/keys/node.cert'
+          ? ` --shelley-kes-key ${k.kes} --shelley-vrf-key ${k.vrf} --shelley-operational-certificate ${k.cert}`
           : '';
+      // A guarded pair runs both nodes synced: each starts without forging and the watchdog
+      // moves the keys in and sends SIGHUP on promotion (cardano-node re-reads its forging
+      // credentials on SIGHUP and forges only if the files are there).
+      const standby = hot ? ` ${cardanoNonProducingFlag(chain.binary.version)!}` : '';
       return [
         {
           name: `${chain.name}-node.service`,
@@ -371,9 +509,10 @@ export function chainUnits(plan: Plan, host: PlannedHost): UnitSpec[] {
           execStart:
             `${dir}/bin/${binaryName(chain.binary)} run --config ${cardanoConfigPaths(chain).rendered}` +
             ` --topology /etc/cardano/topology.json --database-path ${data}/db --socket-path ${data}/node.socket` +
-            ` --host-addr ${listen} --port ${chain.p2pPort}${keys}`,
+            ` --host-addr ${listen} --port ${chain.p2pPort}${keys}${standby}`,
           user: NODE_USER,
-          enable,
+          enable: hot || enable,
+          ...(hot ? { execStartPre: [`+${CARDANO_KEY_DIRS_COMMAND}`] } : {}),
           ...bound,
         },
       ];
@@ -414,6 +553,18 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
       return [
         f(`${chainDataDir(chain)}/config/config.toml`, cometbftConfig(plan, host, chain)),
         f(`${chainDataDir(chain)}/config/node_key.json`, host.cometbftNodeKey!.json, '0600'),
+        {
+          path: GENESIS_COMMAND,
+          content: GENESIS_SCRIPT,
+          permissions: '0755',
+          owner: 'root:root',
+        },
+        {
+          path: `/etc/systemd/system/${genesisUnitName(chain)}`,
+          content: genesisUnit(chain),
+          permissions: '0644',
+          owner: 'root:root',
+        },
       ];
     case 'cardano':
       return [f('/etc/cardano/topology.json', cardanoTopology(plan, host, chain))];

@@ -2,7 +2,14 @@
 import { stringify as toYaml } from 'yaml';
 import { SIGNER_RULES_PATH } from './alert-rules.js';
 import { ALERTMANAGER_LISTEN } from './alertmanager.js';
-import { SERVICE_USER, supervisedByVigil, type UnitSpec } from './chains.js';
+import {
+  SERVICE_USER,
+  cardanoKeyPaths,
+  substrateSyncUnit,
+  supervisedByVigil,
+  type UnitSpec,
+} from './chains.js';
+import type { CardanoChain } from '../topology/schema.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_METRICS_PORT,
@@ -173,16 +180,71 @@ export const WATCHDOG_SOCKET = '/run/vigil-watchdog/watchdog.sock';
  */
 export function watchdogConfig(host: PlannedHost): string {
   const unit = supervisedUnit(host);
+  if (host.chain?.kind === 'cardano') return toYaml(cardanoHotStandby(host, host.chain));
+  const resync = [{ run: ['systemctl', 'start', '--no-block', substrateSyncUnit(host.chain!)] }];
   return toYaml({
     role: roleName(host),
     socket: WATCHDOG_SOCKET,
     // root:vigild, so the agent (group vigild) may connect and nobody else.
     socketMode: '0660',
+    // Starting the validator stops its sync node first (Conflicts=); after a demotion the
+    // sync node runs again, so the standby stays synced.
     activate: [{ run: ['systemctl', 'start', unit] }],
-    deactivate: [{ run: ['systemctl', 'stop', unit] }],
-    confirm: { run: ['sh', '-c', `! systemctl is-active --quiet ${unit}`], pollMs: 100 },
-    kill: [{ signal: 'SIGKILL', systemdUnit: unit }],
+    deactivate: [{ run: ['systemctl', 'stop', unit] }, ...resync],
+    confirm: { run: ['sh', '-c', unitStopped(unit)], pollMs: 100 },
+    // The unit has RestartPreventExitStatus=SIGKILL: killed here, it stays down.
+    kill: [{ signal: 'SIGKILL', systemdUnit: unit }, ...resync],
   });
+}
+
+/**
+ * A shell test that passes only when systemd says the unit is stopped. Not `! systemctl
+ * is-active`: that is also true when systemctl itself fails (no bus, a typo), which would
+ * confirm a stop that never happened and hand the lease over early.
+ */
+function unitStopped(unit: string): string {
+  return `s=$(systemctl show --property=ActiveState --value ${unit}) && { [ "$s" = inactive ] || [ "$s" = failed ]; }`;
+}
+
+/**
+ * A guarded Cardano producer pair runs both nodes synced, started without forging. Promotion
+ * moves the forging credentials from `standby/` to `forging/` and sends the node SIGHUP, which
+ * makes cardano-node re-read them and forge; demotion moves them back and sends SIGHUP again.
+ * Demotion counts as done when the node is down or its own metric says forging is off
+ * (`forging_enabled`, an IntM of the BlockForgingUpdate trace; `_int` with the new tracing's
+ * suffix mode). At the lease deadline the watchdog SIGKILLs the node first (systemd restarts it
+ * without forging: it is started non-producing) and then moves the keys out, so a later SIGHUP
+ * cannot turn forging back on.
+ */
+function cardanoHotStandby(host: PlannedHost, chain: CardanoChain): object {
+  const unit = supervisedUnit(host);
+  const forging = cardanoKeyPaths('forging');
+  const standby = cardanoKeyPaths('standby');
+  const files = ['kes', 'vrf', 'cert'] as const;
+  const keysIn = files.map((f) => ({ moveFile: { from: standby[f], to: forging[f] } }));
+  const keysOut = files.map((f) => ({ moveFile: { from: forging[f], to: standby[f] } }));
+  const metrics = `http://${host.vpnAddress}:${chain.metricsPort}/metrics`;
+  return {
+    role: roleName(host),
+    socket: WATCHDOG_SOCKET,
+    socketMode: '0660',
+    // The node normally runs already; starting it again is a no-op.
+    activate: [
+      { run: ['systemctl', 'start', unit] },
+      ...keysIn,
+      { signal: 'SIGHUP', systemdUnit: unit },
+    ],
+    deactivate: [...keysOut, { signal: 'SIGHUP', systemdUnit: unit }],
+    confirm: {
+      run: [
+        'sh',
+        '-c',
+        `curl --silent --fail --max-time 2 ${metrics} | grep -Eq '^cardano_node_metrics_forging_enabled(_int)? 0$' || { ${unitStopped(unit)}; }`,
+      ],
+      pollMs: 200,
+    },
+    kill: [{ signal: 'SIGKILL', systemdUnit: unit }, ...keysOut],
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ import { ed25519FromPeerId } from '../registry/peer-id.js';
 import { SIGNING_ROLES, expandHosts, signingKey, type ExpandedHost } from './expand.js';
 import { lintMonitoring } from './lint-monitoring.js';
 import { vigilVersion } from '../package-root.js';
+import { cardanoNonProducingFlag } from '../chains/cardano/node-version.js';
 import { releaseBinary } from '../release/artifact.js';
 
 export type Severity = 'error' | 'warning';
@@ -24,6 +25,8 @@ export const LINT_RULES = {
   'single-active-signer': 'one key signs on one host at a time unless Vigil guards the key',
   'cardano-relay-count': 'a Cardano block producer needs at least two relays',
   'cardano-producer-isolated': 'a Cardano block producer talks only to its own relays',
+  'cardano-hot-standby':
+    'a guarded Cardano producer pair needs cardano-node 8.7.2 or later (start without forging, reload keys on SIGHUP)',
   'cometbft-sentry-count': 'a CometBFT validator sits behind at least two sentries',
   'cometbft-validator-isolated': 'a CometBFT validator talks only to its own sentries',
   'peer-address':
@@ -217,6 +220,8 @@ function artifactsOf(topology: Topology): Array<{ path: string; artifact: Artifa
       out.push({ path: `chains[${i}].dcrwallet`, artifact: chain.dcrwallet });
     } else {
       out.push({ path: `chains[${i}].binary`, artifact: chain.binary });
+      if (chain.kind === 'cometbft')
+        out.push({ path: `chains[${i}].genesis`, artifact: chain.genesis });
       if (chain.kind === 'substrate')
         chain.workers.forEach((artifact, w) =>
           out.push({ path: `chains[${i}].workers[${w}]`, artifact }),
@@ -334,6 +339,14 @@ export function lintTopology(topology: Topology): LintFinding[] {
             'cardano-relay-count',
             `chains[${ci}]`,
             `${chain.name} has ${relays.length} relay(s); a producer needs at least 2`,
+          ),
+        );
+      if (chain.guarded && producers.length > 0 && !cardanoNonProducingFlag(chain.binary.version))
+        out.push(
+          finding(
+            'cardano-hot-standby',
+            `chains[${ci}].binary.version`,
+            `${chain.name}: cardano-node ${chain.binary.version ?? '(no version)'} cannot run a synced standby; pin 8.7.2 or later (binary.version) so the standby starts without forging and is promoted with SIGHUP`,
           ),
         );
       for (const p of new Set(producers.map((e) => e.index)))

@@ -59,6 +59,32 @@ const chainBase = {
   guarded: z.boolean().default(false),
 };
 
+/** A file fetched on the host and refused unless its sha256 matches. */
+export const GenesisSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lower-case hex digits'),
+});
+
+/** A CometBFT peer as `p2p.seeds` names it: `<node id>@<host>:<port>`. */
+export const CometbftPeerSchema = z.strictObject({
+  id: z.string().regex(/^[0-9a-f]{40}$/, 'a CometBFT node id is 40 lower-case hex digits'),
+  address: z.string().min(1),
+  port,
+});
+
+export const StateSyncSchema = z.strictObject({
+  /** CometBFT needs two: the light client cross-checks the primary against a witness. */
+  rpcServers: z.array(z.url({ protocol: /^https?$/ })).min(2),
+  trustHeight: z.number().int().min(1),
+  trustHash: z.string().regex(/^[0-9A-Fa-f]{64}$/, 'a block hash is 64 hex digits'),
+  /** A Go duration shorter than the chain's unbonding period (CometBFT's default: 168h0m0s). */
+  trustPeriod: z
+    .string()
+    .regex(/^(\d+h)?(\d+m)?(\d+s)?$/, 'a Go duration such as 168h0m0s')
+    .refine((d) => d !== '', 'a Go duration such as 168h0m0s')
+    .default('168h0m0s'),
+});
+
 export const CometbftChainSchema = z.strictObject({
   ...chainBase,
   kind: z.literal('cometbft'),
@@ -70,6 +96,15 @@ export const CometbftChainSchema = z.strictObject({
   metricsPort: port.default(26660),
   privvalPort: port.default(26659),
   doubleSignCheckHeight: z.number().int().min(0).default(10),
+  /**
+   * The chain's genesis file (plain JSON or gzip), fetched on the host before the node first
+   * starts and refused unless its sha256 matches: a node without it cannot start.
+   */
+  genesis: GenesisSchema,
+  /** Seed nodes for the sentries' peer exchange (validators only ever dial their sentries). */
+  seeds: z.array(CometbftPeerSchema).default([]),
+  /** Optional state sync for an empty node: a light client over these RPC servers. */
+  stateSync: StateSyncSchema.optional(),
 });
 
 export const SubstrateChainSchema = z.strictObject({

@@ -17,7 +17,7 @@ import { lintTopology, type LintFinding } from '../../src/topology/lint.js';
 import { MonitoringSchema, type TopologyInput } from '../../src/topology/schema.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
 import { verifyUnits } from '../helpers/systemd-verify.js';
-import { artifact, baseInput, topology } from '../topology/fixtures.js';
+import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
 import { exampleNames, planExample, removeDir, requireTool, tempDir } from './helpers.js';
 
 const monitorFile = (out: string, name: string) => join(out, 'hosts', 'monitor', 'files', name);
@@ -291,7 +291,15 @@ describe('vigil watch on the signing hosts', () => {
   it('a CometBFT validator without a consensus address is not watched, and lint says so', () => {
     const t = topology({
       ...baseInput(),
-      chains: [{ name: 'hub', kind: 'cometbft', chainId: 'hub-1', binary: artifact('gaiad') }],
+      chains: [
+        {
+          name: 'hub',
+          kind: 'cometbft',
+          chainId: 'hub-1',
+          binary: artifact('gaiad'),
+          genesis: genesis(),
+        },
+      ],
       monitoring: { ...baseInput().monitoring, watch: [{ chain: 'hub' }, { chain: 'nope' }] },
     });
     const found = lintTopology(t).filter((f) => f.code === 'watch-chain');

@@ -20,7 +20,7 @@ import { ed25519FromPeerId } from '../../src/registry/peer-id.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { lintTopology } from '../../src/topology/lint.js';
 import type { TopologyInput } from '../../src/topology/schema.js';
-import { artifact, baseInput, topology } from '../topology/fixtures.js';
+import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
 import { planExample, removeDir, tempDir } from './helpers.js';
 
 interface Recorded {
@@ -61,18 +61,19 @@ test('every rendered polkadot command line uses recorded flags, no clap conflict
     const { plan } = planExample('polkadot-guarded', state);
     const nodes = plan!.hosts.filter((h) => h.chain?.kind === 'substrate');
     assert.ok(nodes.length >= 2);
-    for (const host of nodes) {
-      const [unit] = chainUnits(plan!, host);
-      const flags = parseCommandLine(unit!.execStart, polkadot);
-      for (const [a, b] of polkadot.conflicts)
-        assert.ok(!(flags.has(a) && flags.has(b)), `${host.name}: ${a} conflicts with ${b}`);
-      // An authority without an existing key file stops with NetworkKeyNotFound.
-      if (flags.has('--validator')) assert.ok(flags.has('--node-key-file'), host.name);
-      const name = flags.get('--name')![0]!;
-      assert.doesNotMatch(name, new RegExp(polkadot.nodeNameForbidden));
-      assert.ok(name.length < polkadot.nodeNameMaxLength);
-      assert.match(flags.get('--listen-addr')![0]!, /^\/ip4\/0\.0\.0\.0\/tcp\/\d+$/);
-    }
+    // Every unit: a supervised validator also has its standby's sync node.
+    for (const host of nodes)
+      for (const unit of chainUnits(plan!, host)) {
+        const flags = parseCommandLine(unit.execStart, polkadot);
+        for (const [a, b] of polkadot.conflicts)
+          assert.ok(!(flags.has(a) && flags.has(b)), `${host.name}: ${a} conflicts with ${b}`);
+        // An authority without an existing key file stops with NetworkKeyNotFound.
+        if (flags.has('--validator')) assert.ok(flags.has('--node-key-file'), host.name);
+        const name = flags.get('--name')![0]!;
+        assert.doesNotMatch(name, new RegExp(polkadot.nodeNameForbidden));
+        assert.ok(name.length < polkadot.nodeNameMaxLength);
+        assert.match(flags.get('--listen-addr')![0]!, /^\/ip4\/0\.0\.0\.0\/tcp\/\d+$/);
+      }
   } finally {
     removeDir(state);
   }
@@ -128,7 +129,13 @@ const peersFleet = (): TopologyInput => ({
   ...baseInput(),
   spread: false,
   chains: [
-    { name: 'hub', kind: 'cometbft', chainId: 'hub-1', binary: artifact('gaiad') },
+    {
+      name: 'hub',
+      kind: 'cometbft',
+      chainId: 'hub-1',
+      binary: artifact('gaiad'),
+      genesis: genesis(),
+    },
     { name: 'ada', kind: 'cardano', network: 'mainnet', binary: artifact('cardano') },
     {
       name: 'dcr',

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { ETCD_CLIENT_PORT, buildPlan, type PlannedHost } from '../../src/topology/plan.js';
 import { PlanState } from '../../src/render/state.js';
 import { renderNftables, renderWireguard } from '../../src/render/network.js';
-import { artifact, baseInput, topology } from '../topology/fixtures.js';
+import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
 import { removeDir, tempDir } from './helpers.js';
 
 let root = '';
@@ -53,6 +53,7 @@ test('property: public exposure and VPN sources follow the roles, for any fleet'
             kind: 'cometbft',
             chainId: 'hub-1',
             binary: artifact('gaiad'),
+            genesis: genesis(),
             guarded: true,
           },
           { name: 'ada', kind: 'cardano', network: 'mainnet', binary: artifact('cardano') },

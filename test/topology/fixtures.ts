@@ -10,6 +10,9 @@ export const artifact = (name: string) => ({
   version: '1.0.0',
 });
 
+/** A CometBFT chain's genesis, as a topology pins it. */
+export const genesis = () => ({ url: 'https://example.org/genesis.json.gz', sha256: SHA });
+
 /** Vigil as a fleet pins it: this version's release tarball and its launcher. */
 export const vigilRelease = () => {
   const version = vigilVersion();

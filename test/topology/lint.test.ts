@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { lintTopology, regionsBreakingQuorum, type LintFinding } from '../../src/topology/lint.js';
 import { PROVIDERS, type Topology, type TopologyInput } from '../../src/topology/schema.js';
-import { SHA, artifact, baseInput, topology, vigilRelease } from './fixtures.js';
+import { SHA, artifact, baseInput, topology, vigilRelease, genesis } from './fixtures.js';
 
 type HostIn = TopologyInput['hosts'][number];
 const codes = (f: readonly LintFinding[]) => f.map((x) => x.code);
@@ -15,6 +15,7 @@ const cometChain = {
   kind: 'cometbft' as const,
   chainId: 'hub-1',
   binary: artifact('gaiad'),
+  genesis: genesis(),
 };
 const cardanoChain = {
   name: 'ada',
@@ -556,4 +557,18 @@ test('vigil.agent must be a Vigil release tarball with its launcher', () => {
     }),
     ['warning vigil.agent.url'],
   );
+});
+
+test('a placeholder genesis checksum is flagged at the chain genesis, like any artifact', () => {
+  const fleet = (sha256: string) =>
+    lintTopology(
+      topology({
+        ...baseInput(),
+        chains: [{ ...cometChain, genesis: { url: 'https://example.org/genesis.json', sha256 } }],
+      }),
+    )
+      .filter((f) => f.code === 'artifact-placeholder')
+      .map((f) => `${f.severity} ${f.path}`);
+  assert.deepEqual(fleet('0'.repeat(64)), ['warning chains[0].genesis.sha256']);
+  assert.deepEqual(fleet(SHA), []);
 });

@@ -1,0 +1,358 @@
+/**
+ * A registry node process from its config file (src/registry/config.ts): what `vigil registry
+ * run` starts, and the short-lived nodes `vigil registry submit` and `validators` use.
+ */
+import './polyfill.js';
+import { multiaddr } from '@multiformats/multiaddr';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { InputError, VigilError, errorMessage } from '../errors.js';
+import { EtcdClient } from '../etcd/client.js';
+import { loadEd25519Seed } from '../keys/key-file.js';
+import {
+  registryValidatorSet,
+  validatorAddresses,
+  viewPathOf,
+  type RegistryConfig,
+} from './config.js';
+import { startRegistryHttp, type RegistryHttp } from './http.js';
+import { peerIdFromEd25519 } from './peer-id.js';
+import { RegistryError, type RecordContent, type ValidatorSet } from './record.js';
+import { RegistryPeer, RegistryValidator } from './service.js';
+import { EtcdRegistryCells } from './store-etcd.js';
+import { SqliteRegistryCells } from './store-sqlite.js';
+import { RegistryStore, type RegistryCells } from './store.js';
+import { allowListAdmission, type Submitted } from './submit.js';
+import { Ed25519Key } from '../keys/ed25519.js';
+import { join } from 'node:path';
+
+/** How often a node dials the bootstrap peers it is not connected to (after a restart, a partition). */
+const REDIAL_MS = 5000;
+
+export interface RunningRegistryNode {
+  readonly node: RegistryPeer;
+  readonly http: RegistryHttp | undefined;
+  readonly metrics: Registry;
+  stop(): Promise<void>;
+}
+
+/** The node's seed, read once (mode-checked), with its peer id. */
+function identityOf(c: RegistryConfig): { seed: Uint8Array; peerId: string } {
+  const seed = loadEd25519Seed(c.identity.keyFile);
+  return { seed, peerId: peerIdFromEd25519(Ed25519Key.fromSeed(seed).publicKey) };
+}
+
+/** Only the listed peers and the validators, when the config has a connection allow-list. */
+function connectionAllowList(c: RegistryConfig): string[] | undefined {
+  if (!c.connectionAllowList) return undefined;
+  return [...new Set([...c.connectionAllowList, ...c.validators.members.map((m) => m.peerId)])];
+}
+
+/** The registry store a validator writes through: etcd across validators, or SQLite on one host. */
+export async function openRegistryCells(
+  c: RegistryConfig,
+  options: { create?: boolean } = {},
+): Promise<RegistryCells> {
+  const s = c.store;
+  if (!s) throw new InputError('this node has no `store`: only validators open the registry store');
+  if (s.engine === 'sqlite')
+    return new SqliteRegistryCells({
+      path: s.path,
+      busyTimeoutMs: s.busyTimeoutMs,
+      ...(options.create ? { create: true } : {}),
+    });
+  const client = new EtcdClient({
+    endpoints: s.endpoints,
+    ...(s.tls ? { tls: s.tls } : {}),
+    callTimeoutMs: s.timeouts.callMs,
+  });
+  try {
+    return await EtcdRegistryCells.open(client, {
+      prefix: s.prefix,
+      retries: s.retries,
+      updateMs: s.timeouts.updateMs,
+    });
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+/**
+ * Creates the registry store a validator config names, once, like `vigil state init`: the
+ * SQLite file, or the store identity under the etcd prefix. Answers what it did.
+ */
+export async function initRegistryStore(c: RegistryConfig): Promise<string> {
+  const s = c.store;
+  if (!s)
+    throw new InputError('a peer has no store to initialise; run this with a validator config');
+  if (s.engine === 'sqlite') {
+    const cells = new SqliteRegistryCells({ path: s.path, create: true });
+    await cells.close();
+    return `registry database ${s.path} ready`;
+  }
+  const { openEtcdStore } = await import('../store/etcd.js');
+  const store = await openEtcdStore(s, { create: true });
+  try {
+    return `etcd store under ${s.prefix} ready: store ${store.identity.storeId}`;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function startRegistryNodeFromConfig(
+  c: RegistryConfig,
+  logger: Logger,
+): Promise<RunningRegistryNode> {
+  const set = registryValidatorSet(c);
+  const { seed, peerId } = identityOf(c);
+  const validatorIds = c.validators.members.map((m) => m.peerId);
+  if (c.role === 'validator' && !validatorIds.includes(peerId))
+    throw new InputError(
+      `this validator's key (peer id ${peerId}) is not in validators.members`,
+      `add { peerId: ${peerId} } to validators.members in every node's config, or use role: peer`,
+      'REGISTRY_CONFIG',
+    );
+  const metrics = new Registry();
+  const allowList = connectionAllowList(c);
+  const bootstrap = [
+    ...new Set([...c.bootstrap, ...[...validatorAddresses(c).values()].flat()]),
+  ].filter((a) => !a.endsWith(`/p2p/${peerId}`));
+  const common = {
+    seed,
+    listen: c.listen,
+    bootstrap,
+    validators: set,
+    viewPath: viewPathOf(c),
+    metrics,
+    ...(allowList ? { allowList } : {}),
+    onError: (err: unknown) => logger.debug({ err: errorMessage(err) }, 'registry network error'),
+  };
+  let node: RegistryPeer;
+  try {
+    if (c.role === 'validator') {
+      const cells = await openRegistryCells(c);
+      try {
+        node = await RegistryValidator.start({
+          ...common,
+          store: new RegistryStore(cells, { validators: set }),
+          countersignStatePath: join(c.dataDir, 'countersigned.db'),
+          ...(c.admission.mode === 'allowList'
+            ? // The validators themselves are always admitted, as they always may connect.
+              { admission: allowListAdmission([...c.admission.peers, ...validatorIds]) }
+            : {}),
+          ratePoints: c.rateLimit.submissions,
+          rateWindowS: c.rateLimit.windowSeconds,
+        });
+      } catch (err) {
+        await cells.close().catch(() => undefined);
+        throw err;
+      }
+    } else {
+      node = await RegistryPeer.start(common);
+    }
+  } finally {
+    seed.fill(0);
+  }
+  let http: RegistryHttp | undefined;
+  try {
+    if (c.http)
+      http = await startRegistryHttp({
+        node,
+        role: c.role,
+        validators: set,
+        metrics,
+        host: c.http.host,
+        port: c.http.port,
+      });
+  } catch (err) {
+    await node.stop().catch(() => undefined);
+    throw new VigilError(
+      'REGISTRY_HTTP_LISTEN',
+      `cannot listen on ${c.http!.host}:${c.http!.port}: ${errorMessage(err)}`,
+      'choose another http.port, or stop what holds it',
+    );
+  }
+  // Reconnect to bootstrap peers we lost (they restarted, or a partition healed): the sync on
+  // connect (distribution.ts) then brings either side up to date. Bounded: one dial each.
+  const redial = setInterval(() => {
+    const connected = new Set(node.node.getPeers().map(String));
+    for (const a of bootstrap) {
+      const id = a.slice(a.lastIndexOf('/p2p/') + 5);
+      if (connected.has(id)) continue;
+      node.node
+        .dial(multiaddr(a), { signal: AbortSignal.timeout(REDIAL_MS) })
+        .catch((err) =>
+          logger.debug({ peer: id, err: errorMessage(err) }, 'bootstrap dial failed'),
+        );
+    }
+  }, REDIAL_MS);
+  redial.unref();
+  return {
+    node,
+    http,
+    metrics,
+    stop: async () => {
+      clearInterval(redial);
+      await http?.close();
+      await node.stop();
+    },
+  };
+}
+
+export interface SubmitOwnOptions {
+  readonly role?: string;
+  readonly capabilities?: readonly string[];
+  readonly addresses?: readonly string[];
+  /** Give up (REGISTRY_UNAVAILABLE or the last refusal) after this long. */
+  readonly timeoutMs?: number;
+  readonly nowMs?: () => number;
+}
+
+export interface SubmittedOwn extends Submitted {
+  readonly peerId: string;
+  readonly prevSeq: bigint;
+}
+
+/**
+ * Builds this node's self-signed record from its config (and the overrides) on top of the
+ * version the validators hold, and submits it to the first validator that answers. A
+ * short-lived libp2p node with the node's identity does it: it reads the current version by
+ * syncing a validator's view (so `prevSeq` is right and the flags are kept), then submits.
+ * A REGISTRY_SEQ_STALE answer means the validators' views lag a commit: it syncs and tries
+ * again, within `timeoutMs`.
+ */
+export async function submitOwnRecord(
+  c: RegistryConfig,
+  o: SubmitOwnOptions = {},
+): Promise<SubmittedOwn> {
+  const set = registryValidatorSet(c);
+  const targets = [...validatorAddresses(c).values()].flat();
+  if (targets.length === 0)
+    throw new InputError(
+      'no validator address to submit to',
+      'add bootstrap entries ending /p2p/<validator peer id>, or validators.members[].addresses',
+      'REGISTRY_CONFIG',
+    );
+  const nowMs = o.nowMs ?? Date.now;
+  const { seed, peerId } = identityOf(c);
+  const allowList = connectionAllowList(c);
+  let peer: RegistryPeer;
+  try {
+    peer = await RegistryPeer.start({
+      seed,
+      listen: [],
+      validators: set,
+      viewPath: ':memory:',
+      metrics: new Registry(),
+      ...(allowList ? { allowList } : {}),
+    });
+  } finally {
+    seed.fill(0);
+  }
+  const giveUpAt = Date.now() + (o.timeoutMs ?? 15_000);
+  try {
+    let last: unknown;
+    for (let attempt = 0; Date.now() < giveUpAt; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+      await syncFromAny(peer, targets);
+      const cur = peer.view.get(peerId)?.record;
+      const now = nowMs();
+      const content: RecordContent = {
+        subjectKey: peer.key.publicKey,
+        prevSeq: cur?.seq ?? 0n,
+        issuedAtMs: now,
+        expiresAtMs: now + c.record.lifetimeHours * 3_600_000,
+        flags: cur?.content.flags ?? c.record.flags,
+        role: o.role ?? c.record.role,
+        capabilities: [...new Set(o.capabilities ?? c.record.capabilities)].sort(),
+        addresses: [...new Set(o.addresses ?? c.record.addresses)],
+      };
+      try {
+        const r = await peer.submitOwn(content, targets);
+        return { ...r, peerId, prevSeq: content.prevSeq };
+      } catch (err) {
+        last = err;
+        const code = (err as { code?: string }).code;
+        if (code !== 'REGISTRY_SEQ_STALE' && code !== 'REGISTRY_UNAVAILABLE') throw err;
+      }
+    }
+    throw last instanceof Error
+      ? last
+      : new RegistryError('REGISTRY_UNAVAILABLE', 'no validator answered in time');
+  } finally {
+    await peer.stop().catch(() => undefined);
+  }
+}
+
+/** Syncs the view from the first target that can be dialled; answers whether one was. */
+async function syncFromAny(peer: RegistryPeer, targets: readonly string[]): Promise<boolean> {
+  for (const a of targets) {
+    try {
+      const conn = await peer.node.dial(multiaddr(a), { signal: AbortSignal.timeout(3000) });
+      await peer.distribution.syncFrom(conn.remotePeer);
+      return true;
+    } catch {
+      // the next one
+    }
+  }
+  return false;
+}
+
+export interface ValidatorReach {
+  readonly peerId: string;
+  readonly addresses: readonly string[];
+  readonly reachable: boolean;
+  readonly rttMs?: number;
+  readonly address?: string;
+  readonly error?: string;
+}
+
+/** Dials and pings every configured validator from a short-lived node with this node's identity. */
+export async function probeValidators(
+  c: RegistryConfig,
+  options: { timeoutMs?: number } = {},
+): Promise<{ set: ValidatorSet; validators: ValidatorReach[] }> {
+  const set = registryValidatorSet(c);
+  const addrs = validatorAddresses(c);
+  const { seed } = identityOf(c);
+  const allowList = connectionAllowList(c);
+  let peer: RegistryPeer;
+  try {
+    peer = await RegistryPeer.start({
+      seed,
+      listen: [],
+      validators: set,
+      viewPath: ':memory:',
+      metrics: new Registry(),
+      ...(allowList ? { allowList } : {}),
+    });
+  } finally {
+    seed.fill(0);
+  }
+  try {
+    const validators = await Promise.all(
+      c.validators.members.map(async (m): Promise<ValidatorReach> => {
+        const list = addrs.get(m.peerId) ?? [];
+        let error = list.length === 0 ? 'no address configured' : 'not reached';
+        for (const a of list) {
+          try {
+            const signal = AbortSignal.timeout(options.timeoutMs ?? 3000);
+            await peer.node.dial(multiaddr(a), { signal });
+            const rttMs = await peer.node.services.ping.ping(peerIdFromString(m.peerId), {
+              signal,
+            });
+            return { peerId: m.peerId, addresses: list, reachable: true, rttMs, address: a };
+          } catch (err) {
+            error = errorMessage(err);
+          }
+        }
+        return { peerId: m.peerId, addresses: list, reachable: false, error };
+      }),
+    );
+    return { set, validators };
+  } finally {
+    await peer.stop().catch(() => undefined);
+  }
+}
