@@ -107,7 +107,8 @@ async function within<T>(what: string, p: Promise<T>, missing: () => string): Pr
 
 export async function run(): Promise<BenchFigure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-registry-'));
-  const useEtcd = etcdOnPath();
+  // VIGIL_BENCH_REGISTRY_STORE=sqlite measures the one-host setup even where etcd exists.
+  const useEtcd = process.env.VIGIL_BENCH_REGISTRY_STORE !== 'sqlite' && etcdOnPath();
   let cluster: EtcdTestCluster | undefined;
   const nodes: RegistryPeer[] = [];
   try {
@@ -127,7 +128,7 @@ export async function run(): Promise<BenchFigure[]> {
     }
     const store = useEtcd
       ? '3-member etcd cluster on loopback'
-      : 'one SQLite file (etcd is not on PATH)';
+      : `one SQLite file (${process.env.VIGIL_BENCH_REGISTRY_STORE === 'sqlite' ? 'VIGIL_BENCH_REGISTRY_STORE=sqlite' : 'etcd is not on PATH'})`;
     console.log(
       `registry: 3 validators (store: ${store}) + ${PEERS} peers, in process on loopback; ${N} samples a side`,
     );
@@ -351,7 +352,7 @@ export async function run(): Promise<BenchFigure[]> {
     }
     loopDelay.disable();
     console.log(
-      `  event loop delay while measuring (50 nodes, one thread): p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms`,
+      `  event loop delay while measuring (${nodes.length} nodes, one thread): p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms`,
     );
     if (failures.length > 0)
       console.log(`  FAILED submissions: ${failures.length}\n    ${failures.join('\n    ')}`);
