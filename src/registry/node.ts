@@ -13,9 +13,9 @@
  *   `passthroughMapper` so loopback and LAN addresses are kept.
  * - a connection gater: with an allow-list, only listed peers get in or are dialled.
  *
- * Metrics: the libp2p metrics implementation (@libp2p/prometheus-metrics) is not a dependency;
- * the registry's own metrics go to the prom-client Registry the caller gives (never the global
- * one), and the peer count is read from the node.
+ * Metrics: the registry's own metrics and libp2p's (@libp2p/prometheus-metrics: connections,
+ * streams, bytes per protocol, DHT queries) go to the prom-client Registry the caller gives,
+ * never the global one. See libp2pMetricsFor for why only one node per process gets libp2p's.
  */
 import './polyfill.js';
 import { createHash } from 'node:crypto';
@@ -28,6 +28,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import type { ConnectionGater, PeerId } from '@libp2p/interface';
+import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { Gauge, type Registry } from 'prom-client';
 import { InputError } from '../errors.js';
@@ -37,6 +38,8 @@ import { ed25519FromPeerId } from './peer-id.js';
 export const KAD_PROTOCOL = '/vigil/registry/kad/1.0.0';
 /** The DHT key namespace (the first path segment kad-dht picks a validator and selector by). */
 export const DHT_NAMESPACE = 'vigil-registry';
+/** This host's own addresses, exempt from per-host limits meant for remote peers. */
+const LOOPBACK_NETS = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'];
 /** A gossipsub RPC may batch several records plus control messages; one record is ≤ 8 KiB. */
 const MAX_GOSSIP_RPC_BYTES = 256 * 1024;
 
@@ -77,7 +80,32 @@ export interface RegistryNodeOptions {
    */
   readonly allowList?: readonly string[] | ((peerId: string) => boolean);
   readonly metrics: Registry;
+  /** libp2p's own metrics into `metrics` too (default true; see libp2pMetricsFor). */
+  readonly libp2pMetrics?: boolean;
   readonly nowMs?: () => number;
+}
+
+let libp2pMetricsClaimed = false;
+
+/**
+ * @libp2p/prometheus-metrics for the node, or undefined. Two facts of that package decide the
+ * options: without `preserveExistingMetrics` it clears prom-client's *global* registry (even
+ * when given its own), which would wipe every other metric of the process; and it keeps its
+ * metric objects in one module-level map keyed by name, so a second node in the same process
+ * would get the first node's objects back (registered in the first node's registry, computed
+ * from the first node's components) and report nothing of its own. So the first node of a
+ * process that asks gets libp2p's metrics and later ones do not; one node per process is the
+ * daemon's case, several are tests and the benchmark. Default process metrics are left to
+ * whoever serves the registry (a second collectDefaultMetrics on one registry throws).
+ */
+function libp2pMetricsFor(registry: Registry, wanted: boolean) {
+  if (!wanted || libp2pMetricsClaimed) return undefined;
+  libp2pMetricsClaimed = true;
+  return prometheusMetrics({
+    registry,
+    preserveExistingMetrics: true,
+    collectDefaultMetrics: false,
+  });
 }
 
 /** A gater that lets only `allow` peers in or out (noise has authenticated them by then). */
@@ -141,13 +169,19 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
   if (o.seed.length !== 32) throw new InputError('a registry node seed is 32 bytes');
   const nowMs = o.nowMs ?? Date.now;
   const privateKey = await generateKeyPairFromSeed('Ed25519', o.seed);
+  const metrics = libp2pMetricsFor(o.metrics, o.libp2pMetrics ?? true);
   const node = (await createLibp2p({
     privateKey,
+    ...(metrics ? { metrics } : {}),
     addresses: { listen: [...o.listen] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     ...(o.allowList ? { connectionGater: allowListGater(o.allowList) } : {}),
+    // libp2p refuses a 6th inbound connection per second from one host, and more than 10
+    // pending: every node of a devnet or test on this machine is that one host. Loopback is
+    // exempt (the gater above still applies); other hosts keep the limits.
+    connectionManager: { allow: LOOPBACK_NETS },
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 16 }),
@@ -158,6 +192,10 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
         fallbackToFloodsub: false,
         maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
         emitSelf: false,
+        // gossipsub's peer score takes -5·(n-10)² for n peers sharing an IP: from 14 nodes on
+        // one host it is below the graylist threshold (-80) and their messages are dropped. A
+        // loopback peer runs on this host (the devnet, tests, the benchmark), not a Sybil farm.
+        scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) },
       }),
       dht: kadDHT({
         protocol: KAD_PROTOCOL,

@@ -44,6 +44,8 @@ export interface RegistryPeerOptions {
   readonly validators: ValidatorSet;
   readonly viewPath: string;
   readonly metrics: Registry;
+  /** libp2p's own metrics into `metrics` too (default true; node.ts: one node per process). */
+  readonly libp2pMetrics?: boolean;
   readonly allowList?: readonly string[] | ((peerId: string) => boolean);
   readonly nowMs?: () => number;
   readonly dhtRepublishMs?: number;
@@ -132,6 +134,7 @@ async function startPeerParts(o: RegistryPeerOptions) {
     listen: o.listen,
     validators: o.validators,
     metrics: o.metrics,
+    ...(o.libp2pMetrics !== undefined ? { libp2pMetrics: o.libp2pMetrics } : {}),
     ...(o.allowList ? { allowList: o.allowList } : {}),
     ...(o.nowMs ? { nowMs: o.nowMs } : {}),
   });

@@ -7,6 +7,7 @@ import { RegistryStore } from '../../src/registry/store.js';
 import { SqliteRegistryCells } from '../../src/registry/store-sqlite.js';
 import { RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
 import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
+import { GOSSIP_TOPIC } from '../../src/registry/distribution.js';
 import { SET, keyOf } from './fixtures.js';
 
 /** The seed keyOf(tag) is made from (fixtures.ts). */
@@ -120,6 +121,27 @@ export async function until(what: string, probe: () => boolean, ms = 10_000): Pr
 }
 
 export const keyOfTag = keyOf;
+
+/**
+ * Until every validator knows every other node is subscribed to the records topic. A record a
+ * validator publishes before it knows a new neighbour's subscription is not sent to it (and
+ * that neighbour's sync on connect ran before the record existed), so tests that measure or
+ * count deliveries start once the subscriptions are known.
+ */
+export async function subscriptionsKnown(net: Network, ms = 10_000): Promise<void> {
+  const everyone = [...net.validators, ...net.peers];
+  await until(
+    'every validator sees every node subscribed to the records topic',
+    () =>
+      net.validators.every((v) => {
+        const subs = new Set(
+          v.node.services.pubsub.getSubscribers(GOSSIP_TOPIC).map((p) => p.toString()),
+        );
+        return everyone.every((n) => n === v || subs.has(n.peerId));
+      }),
+    ms,
+  );
+}
 
 /** The value of a counter in `reg` for the given labels (summed over the others). */
 export async function counterValue(
