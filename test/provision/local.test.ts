@@ -1,14 +1,16 @@
 /**
- * The cosmos-sentries example applied on this machine (`vigil apply --local`): every flow the
- * plan allows works and every other one is blocked, the validator's simulated node gets
- * verified signatures through the Vigil agent (the guard), and destroy leaves no namespace,
- * link or process behind. Needs root, ip, nft, wg, wireguard-go: skipped loudly when any is
- * missing, unless VIGIL_REQUIRE_ETCD=1 (CI), where a missing tool fails the test.
+ * The cosmos-sentries example, guarded by a three-member etcd cluster, applied on this machine
+ * (`vigil apply --local`): every flow the plan allows works and every other one is blocked
+ * (agents → etcd open; sentries, the monitor and the internet → etcd's client port blocked),
+ * the validator's simulated node gets verified signatures through the Vigil agent whose
+ * watermarks are in etcd, and destroy leaves no namespace, link or process behind. Needs root,
+ * ip, nft, wg, wireguard-go and etcd: skipped loudly when any is missing, unless
+ * VIGIL_REQUIRE_ETCD=1 (CI), where a missing tool fails the test.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,12 +24,40 @@ import {
 } from '../../src/provision/local/reachability.js';
 import { readNodeStatus } from '../../src/provision/local/chain-nodes.js';
 import { RunRecordFile } from '../../src/provision/local/run-record.js';
-import { planExample } from '../render/helpers.js';
+import { parse, stringify } from 'yaml';
+import { planFleet } from '../../src/render/fleet.js';
+import { EXAMPLES_DIR, planExample } from '../render/helpers.js';
+import { CLI_ENTRY as CLI } from '../helpers/paths.js';
+
+/**
+ * cosmos-sentries with its watermarks in an etcd guard cluster: `store: etcd` and three guard
+ * members in place of one sentry (two remain, the lint's minimum), so the local fleet stays at
+ * seven namespaces.
+ */
+function guardedCosmos(dir: string): string {
+  const t = parse(readFileSync(join(EXAMPLES_DIR, 'cosmos-sentries.yaml'), 'utf8')) as {
+    name: string;
+    vigil: { store: string };
+    hosts: { name: string; role: string; provider: string; region: string; size: string }[];
+  };
+  t.name = 'cosmos-guarded';
+  t.vigil.store = 'etcd';
+  t.hosts = t.hosts.filter((h) => h.name !== 'sentry-linode');
+  for (const [name, provider, region, size] of [
+    ['guard-hel', 'hetzner', 'hel1', 'cx22'],
+    ['guard-lon', 'digitalocean', 'lon1', 's-2vcpu-4gb'],
+    ['guard-fra', 'vultr', 'fra', 'vc2-2c-4gb'],
+  ] as const)
+    t.hosts.push({ name, role: 'guard-member', provider, region, size });
+  const file = join(dir, 'cosmos-guarded.yaml');
+  writeFileSync(file, stringify(t));
+  return file;
+}
 
 function localSkip(): string | false {
   const why: string[] = [];
   if (process.getuid?.() !== 0) why.push('not root');
-  why.push(...missingTools(REQUIRED_TOOLS).map((t) => `${t} missing`));
+  why.push(...missingTools([...REQUIRED_TOOLS, 'etcd']).map((t) => `${t} missing`));
   if (why.length === 0) return false;
   if (process.env.VIGIL_REQUIRE_ETCD === '1')
     throw new Error(`VIGIL_REQUIRE_ETCD=1 but the local fleet cannot run: ${why.join(', ')}`);
@@ -43,7 +73,7 @@ const netnsList = () =>
     .filter((l) => l !== '');
 
 test(
-  'cosmos-sentries applied locally: planned flows, guarded signatures, clean destroy',
+  'cosmos-sentries with an etcd guard applied locally: planned flows, signatures, clean destroy',
   {
     skip: localSkip(),
     timeout: 90_000,
@@ -53,7 +83,8 @@ test(
     const state = join(dir, 's');
     let applied = false;
     try {
-      const r = planExample('cosmos-sentries', state);
+      const r = planFleet(guardedCosmos(dir), { state, write: false });
+      assert.ok(r.plan && r.files, JSON.stringify(r.findings));
       const steps: string[] = [];
       const t0 = performance.now();
       const fleet = await applyLocal({
@@ -71,13 +102,20 @@ test(
       );
       // One step per layer per host, shown as it happens.
       for (const layer of ['nftables', 'WireGuard', 'uplink'])
-        assert.equal(steps.filter((s) => s.includes(layer)).length, 5, layer);
+        assert.equal(steps.filter((s) => s.includes(layer)).length, 7, layer);
+      assert.equal(steps.filter((s) => s.includes(': etcd member (')).length, 3);
+      assert.ok(
+        steps.some((s) => /3 etcd members have a quorum/.test(s)),
+        steps.join('\n'),
+      );
 
       // The record lists every namespace and process, and they exist.
       const record = RunRecordFile.load(join(state, RUN_RECORD)).record;
       const recordedNs = record.created.flatMap((c) => (c.kind === 'netns' ? [c.name] : []));
       const pids = record.created.flatMap((c) => (c.kind === 'process' ? [c.pid] : []));
-      assert.equal(recordedNs.length, 6);
+      assert.equal(recordedNs.length, 8);
+      const etcdPids = record.created.filter((c) => c.kind === 'process' && /^etcd/.test(c.what));
+      assert.equal(etcdPids.length, 3);
       for (const ns of recordedNs) assert.ok(netnsList().includes(ns), ns);
       for (const pid of pids) assert.ok(pidAlive(pid), `pid ${pid}`);
 
@@ -97,6 +135,12 @@ test(
       assert.ok(has('monitor', 'validator', 'metrics', 'open'), 'monitor → metrics');
       assert.ok(has('internet', 'validator', 'p2p', 'blocked'), 'internet → validator p2p');
       assert.ok(has('sentry', 'validator', 'privval', 'blocked'), 'sentry → signing link');
+      assert.ok(has('validator', 'guard-hel', 'etcd client', 'open'), 'agent → etcd');
+      assert.ok(has('sentry', 'guard-hel', 'etcd client', 'blocked'), 'sentry → etcd');
+      assert.ok(has('monitor', 'guard-hel', 'etcd client', 'blocked'), 'monitor → etcd');
+      assert.ok(has('internet', 'guard-hel', 'etcd client', 'blocked'), 'internet → etcd');
+      assert.ok(has('guard-lon', 'guard-hel', 'etcd peer', 'open'), 'member → member');
+      assert.ok(has('monitor', 'guard-hel', 'etcd metrics', 'open'), 'monitor → etcd metrics');
       const results = await probeFlows(record, flows);
       const wrong = results.filter((x) => !x.ok);
       assert.deepEqual(wrong.map(formatFlow), []);
@@ -113,9 +157,36 @@ test(
       assert.equal(status.refused, 0);
       assert.equal(status.verified, status.signed);
       // The validator's node reaches each sentry's p2p port over WireGuard.
-      assert.equal(status.peersConnected.length, 3, JSON.stringify(status));
+      assert.equal(status.peersConnected.length, 2, JSON.stringify(status));
       const agentLog = readFileSync(join(record.runDir, 'validator', 'agent.log'), 'utf8');
       assert.match(agentLog, /agent ready/);
+      // The watermark behind those signatures is in the guard cluster: read back over the VPN
+      // by `vigil state show` from the validator's namespace with its (re-rooted) agent.yaml.
+      const validatorNs = record.hosts.find((h) => h.name === 'validator')!.netns;
+      const shown = spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          validatorNs,
+          process.execPath,
+          CLI,
+          'state',
+          'show',
+          '--json',
+          '--config',
+          join(record.runDir, 'validator', 'root', 'etc/vigil/agent.yaml'),
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      assert.equal(shown.status, 0, shown.stderr);
+      const stored = JSON.parse(shown.stdout) as {
+        store: { engine: string };
+        watermarks: { chainId: string; position: string[] }[];
+      };
+      assert.equal(stored.store.engine, 'etcd');
+      const mark = stored.watermarks.find((w) => w.chainId === 'cosmoshub-4');
+      assert.ok(mark && BigInt(mark.position[0]!) >= 2n, shown.stdout);
 
       await destroyLocal(state);
       applied = false;

@@ -10,9 +10,18 @@ import { join, resolve } from 'node:path';
 import type { Plan, PlannedHost } from '../../topology/plan.js';
 import { errorMessage } from '../../errors.js';
 import { chainDataDir } from '../../render/chains.js';
-import { prepareAgent, startAgent } from './agents.js';
+import { guardMembers } from '../../render/services.js';
+import { agentStoreEngine, prepareAgent, startAgent } from './agents.js';
 import { readNodeStatus, startChainNode } from './chain-nodes.js';
 import { LocalFleetError, REQUIRED_TOOLS, inNetns, missingTools, run, tryRun } from './exec.js';
+import {
+  issueLocalPki,
+  prepareEtcd,
+  startEtcd,
+  waitEtcdReady,
+  type PkiHost,
+  type PreparedEtcd,
+} from './etcd.js';
 import { applyFirewall } from './firewall.js';
 import {
   createHost,
@@ -57,7 +66,7 @@ export interface LocalFleet {
   readonly wireguardMode: string;
 }
 
-export function preflight(): void {
+export function preflight(plan?: Plan): void {
   if (process.getuid?.() !== 0)
     throw new LocalFleetError(
       'a local fleet needs root (network namespaces, nftables, WireGuard)',
@@ -68,6 +77,11 @@ export function preflight(): void {
     throw new LocalFleetError(
       `missing tools for a local fleet: ${missing.join(', ')}`,
       'apt-get install iproute2 nftables wireguard-tools wireguard-go',
+    );
+  if (plan && guardMembers(plan).length > 0 && missingTools(['etcd']).length > 0)
+    throw new LocalFleetError(
+      `${plan.topology.name} has guard members and etcd is not installed`,
+      'apt-get install etcd-server',
     );
 }
 
@@ -93,7 +107,7 @@ async function step<T>(
 }
 
 export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
-  preflight();
+  preflight(opts.plan);
   const { plan, files, progress } = opts;
   const recordPath = resolve(opts.stateDir, RUN_RECORD);
   const fleetId = fleetIdOf();
@@ -164,6 +178,38 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         });
       });
     }
+    // The guard cluster, before any agent: an agent whose store is etcd needs its quorum to
+    // create (`state init`) and open its store.
+    const members = plan.hosts.flatMap((host, i) => {
+      const yaml = file(host, '/etc/vigil/etcd.yaml');
+      return yaml === undefined ? [] : [{ host, i, yaml }];
+    });
+    const pkiHosts: PkiHost[] = plan.hosts.flatMap((host): PkiHost[] => {
+      const root = join(hostDir(host), 'root');
+      if (file(host, '/etc/vigil/etcd.yaml') !== undefined)
+        return [{ name: host.name, vpnAddress: host.vpnAddress, kind: 'member', root }];
+      const agentYaml = file(host, '/etc/vigil/agent.yaml');
+      return agentYaml !== undefined && agentStoreEngine(agentYaml) === 'etcd'
+        ? [{ name: host.name, vpnAddress: host.vpnAddress, kind: 'client', root }]
+        : [];
+    });
+    if (pkiHosts.length > 0)
+      await step(
+        progress,
+        `etcd PKI: a local CA, ${pkiHosts.filter((h) => h.kind === 'member').length} member and ${pkiHosts.filter((h) => h.kind === 'client').length} agent certificates`,
+        () => issueLocalPki(join(runDir, 'pki-ca'), pkiHosts),
+      );
+    const started: { prepared: PreparedEtcd; proc: Awaited<ReturnType<typeof startEtcd>> }[] = [];
+    for (const { host, i, yaml } of members)
+      await step(progress, `${host.name}: etcd member (mutual TLS) on ${host.vpnAddress}`, () => {
+        const prepared = prepareEtcd(yaml, join(hostDir(host), 'root'));
+        const proc = startEtcd(record, hosts[i]!.netns, prepared, join(hostDir(host), 'etcd.log'));
+        started.push({ prepared, proc });
+      });
+    if (started.length > 0)
+      await step(progress, `guard cluster: ${started.length} etcd members have a quorum`, () =>
+        Promise.all(started.map((s) => waitEtcdReady(s.prepared.name, s.proc))),
+      );
     const validatorKeys = new Map<string, string>();
     const agentConfigs = new Map<string, string>();
     for (const host of plan.hosts) {

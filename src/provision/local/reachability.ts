@@ -14,6 +14,7 @@ import type { Plan, PortRule } from '../../topology/plan.js';
 import { chainDataDir } from '../../render/chains.js';
 import { RenderedNodeConfigSchema, hostPort } from './node-config.js';
 import type { RunRecord } from './run-record.js';
+import { renderedPath } from './fleet.js';
 import type { ProbeResult, ProbeTarget } from './probe-main.js';
 
 const PROBE_MAIN = fileURLToPath(new URL('./probe-main.js', import.meta.url));
@@ -39,19 +40,13 @@ export interface Flow {
 
 export const INTERNET = 'internet';
 
-function renderedPathOf(host: string, hostPath: string): string {
-  return `hosts/${host}/files/${hostPath.replace(/^\//, '').replace(/\//g, '__')}`;
-}
-
 /** Pure: the services each host runs locally, from its rendered files. */
 export function servicesOf(plan: Plan, files: ReadonlyMap<string, string>): Service[] {
   const out: Service[] = [];
   for (const host of plan.hosts) {
     const chain = host.chain;
     if (chain?.kind === 'cometbft') {
-      const toml = files.get(
-        renderedPathOf(host.name, `${chainDataDir(chain)}/config/config.toml`),
-      );
+      const toml = files.get(renderedPath(host.name, `${chainDataDir(chain)}/config/config.toml`));
       if (toml !== undefined) {
         const c = RenderedNodeConfigSchema.parse(parseToml(toml));
         const add = (purpose: string, addr: string) => {
@@ -64,7 +59,23 @@ export function servicesOf(plan: Plan, files: ReadonlyMap<string, string>): Serv
         if (c.priv_validator_laddr) add('privval (signing)', c.priv_validator_laddr);
       }
     }
-    const agentYaml = files.get(renderedPathOf(host.name, '/etc/vigil/agent.yaml'));
+    const etcdYaml = files.get(renderedPath(host.name, '/etc/vigil/etcd.yaml'));
+    if (etcdYaml !== undefined) {
+      const e = parseYaml(etcdYaml) as Record<string, unknown>;
+      const urls: [string, string][] = [
+        ['listen-client-urls', 'etcd client (mutual TLS)'],
+        ['listen-peer-urls', 'etcd peer (mutual TLS)'],
+        ['listen-metrics-urls', 'etcd metrics'],
+      ];
+      for (const [key, purpose] of urls)
+        for (const u of String(e[key] ?? '')
+          .split(',')
+          .filter((x) => x !== '')) {
+          const url = new URL(u);
+          out.push({ host: host.name, purpose, bind: url.hostname, port: Number(url.port) });
+        }
+    }
+    const agentYaml = files.get(renderedPath(host.name, '/etc/vigil/agent.yaml'));
     if (agentYaml !== undefined) {
       const a = parseYaml(agentYaml) as {
         metricsListen?: { host?: string; port?: number };
