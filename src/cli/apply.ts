@@ -1,7 +1,7 @@
 /** `vigil apply`: create or update the planned fleet with Terraform. */
 import { Command } from 'commander';
 import { runTerraformVerb, type TerraformRunOptions } from '../provision/terraform.js';
-import { applyLocalCommand, type LocalOptions } from './local-fleet.js';
+import { applyLocalCommand, wantsLocal, type LocalOptions } from './local-fleet.js';
 
 export function applyCommand(): Command {
   return new Command('apply')
@@ -11,7 +11,7 @@ export function applyCommand(): Command {
     .option('--out <dir>', 'the directory `vigil plan` wrote', '.')
     .option('--terraform <path>', 'terraform binary (default: VIGIL_TERRAFORM, then PATH)')
     .option('--auto-approve', 'do not ask terraform for confirmation')
-    .argument('[topology]', 'topology YAML file (with --local)')
+    .argument('[topology]', 'topology YAML file (with --local, or all hosts `provider: local`)')
     .option(
       '--local',
       'run the planned fleet on this machine: one network namespace per host (root)',
@@ -22,7 +22,12 @@ export function applyCommand(): Command {
     )
     .option('--check', 'with --local: probe every flow the plan allows or forbids')
     .action(
-      (file: string | undefined, opts: TerraformRunOptions & LocalOptions & { local?: boolean }) =>
-        opts.local ? applyLocalCommand(file, opts) : runTerraformVerb('apply', opts),
+      async (
+        file: string | undefined,
+        opts: TerraformRunOptions & LocalOptions & { local?: boolean },
+      ) =>
+        (await wantsLocal(file, opts))
+          ? applyLocalCommand(file, opts)
+          : runTerraformVerb('apply', opts),
     );
 }

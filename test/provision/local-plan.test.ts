@@ -6,6 +6,8 @@ import { rerootPaths } from '../../src/provision/local/agents.js';
 import { deriveFlows, servicesOf } from '../../src/provision/local/reachability.js';
 import { simUnitsOf } from '../../src/provision/local/sim-services.js';
 import { LOCAL_UNIT_MAIN, translateAction } from '../../src/provision/local/supervised.js';
+import { planFleet } from '../../src/render/fleet.js';
+import { wantsLocal } from '../../src/cli/local-fleet.js';
 import { planExample, removeDir, tempDir } from '../render/helpers.js';
 
 test('the rendered wg0.conf loses exactly the wg-quick-only Address for wg setconf', () => {
@@ -123,4 +125,26 @@ test('the rendered watchdog actions translate one for one, anything else is refu
   assert.throws(() => translateAction({ run: ['systemctl', 'restart', 'x.service'] }, dir), {
     name: 'LocalFleetError',
   });
+});
+
+test('provider: local plans without Terraform and makes vigil apply/destroy run the local fleet', async () => {
+  const state = tempDir('lf-provider');
+  try {
+    const r = planFleet('examples/local/cosmos-guarded.yaml', { state, write: false });
+    assert.ok(r.plan && r.files, JSON.stringify(r.findings));
+    assert.ok(r.plan.hosts.every((h) => h.provider === 'local'));
+    assert.ok(![...r.files.keys()].some((k) => k.startsWith('terraform/')));
+    assert.equal(r.summary!.monthlyCost.total, 0);
+    assert.deepEqual(r.summary!.monthlyCost.unknown, []);
+    assert.equal(await wantsLocal('examples/local/cosmos-guarded.yaml', {}), true);
+    // A cloud topology keeps going to Terraform unless --local is given.
+    assert.equal(await wantsLocal('examples/topologies/cosmos-sentries.yaml', {}), false);
+    assert.equal(
+      await wantsLocal('examples/topologies/cosmos-sentries.yaml', { local: true }),
+      true,
+    );
+    assert.equal(await wantsLocal(undefined, {}), false);
+  } finally {
+    removeDir(state);
+  }
 });

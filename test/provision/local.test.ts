@@ -1,6 +1,6 @@
 /**
- * The cosmos-sentries example, guarded by a three-member etcd cluster, applied on this machine
- * (`vigil apply --local`): every flow the plan allows works and every other one is blocked
+ * examples/local/cosmos-guarded.yaml (`provider: local`: a validator, two sentries, three etcd
+ * guard members, a monitor) applied on this machine, as `vigil apply` does for it: every flow the plan allows works and every other one is blocked
  * (agents → etcd open; sentries, the monitor and the internet → etcd's client port blocked),
  * the validator's simulated node gets verified signatures through the Vigil agent whose
  * watermarks are in etcd, and destroy leaves no namespace, link or process behind. Needs root,
@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,35 +30,9 @@ import {
 } from '../../src/provision/local/reachability.js';
 import { readNodeStatus } from '../../src/provision/local/chain-nodes.js';
 import { RunRecordFile, type RunRecord } from '../../src/provision/local/run-record.js';
-import { parse, stringify } from 'yaml';
 import { planFleet } from '../../src/render/fleet.js';
-import { EXAMPLES_DIR, planExample } from '../render/helpers.js';
+import { planExample } from '../render/helpers.js';
 import { CLI_ENTRY as CLI } from '../helpers/paths.js';
-
-/**
- * cosmos-sentries with its watermarks in an etcd guard cluster: `store: etcd` and three guard
- * members in place of one sentry (two remain, the lint's minimum), so the local fleet stays at
- * seven namespaces.
- */
-function guardedCosmos(dir: string): string {
-  const t = parse(readFileSync(join(EXAMPLES_DIR, 'cosmos-sentries.yaml'), 'utf8')) as {
-    name: string;
-    vigil: { store: string };
-    hosts: { name: string; role: string; provider: string; region: string; size: string }[];
-  };
-  t.name = 'cosmos-guarded';
-  t.vigil.store = 'etcd';
-  t.hosts = t.hosts.filter((h) => h.name !== 'sentry-linode');
-  for (const [name, provider, region, size] of [
-    ['guard-hel', 'hetzner', 'hel1', 'cx22'],
-    ['guard-lon', 'digitalocean', 'lon1', 's-2vcpu-4gb'],
-    ['guard-fra', 'vultr', 'fra', 'vc2-2c-4gb'],
-  ] as const)
-    t.hosts.push({ name, role: 'guard-member', provider, region, size });
-  const file = join(dir, 'cosmos-guarded.yaml');
-  writeFileSync(file, stringify(t));
-  return file;
-}
 
 function localSkip(): string | false {
   const why: string[] = [];
@@ -79,7 +53,7 @@ const netnsList = () =>
     .filter((l) => l !== '');
 
 test(
-  'cosmos-sentries with an etcd guard applied locally: planned flows, signatures, clean destroy',
+  'examples/local/cosmos-guarded (etcd guard) applied: planned flows, signatures, clean destroy',
   {
     skip: localSkip(),
     timeout: 90_000,
@@ -89,7 +63,7 @@ test(
     const state = join(dir, 's');
     let applied = false;
     try {
-      const r = planFleet(guardedCosmos(dir), { state, write: false });
+      const r = planFleet('examples/local/cosmos-guarded.yaml', { state, write: false });
       assert.ok(r.plan && r.files, JSON.stringify(r.findings));
       const steps: string[] = [];
       const t0 = performance.now();
@@ -141,12 +115,12 @@ test(
       assert.ok(has('monitor', 'validator', 'metrics', 'open'), 'monitor → metrics');
       assert.ok(has('internet', 'validator', 'p2p', 'blocked'), 'internet → validator p2p');
       assert.ok(has('sentry', 'validator', 'privval', 'blocked'), 'sentry → signing link');
-      assert.ok(has('validator', 'guard-hel', 'etcd client', 'open'), 'agent → etcd');
-      assert.ok(has('sentry', 'guard-hel', 'etcd client', 'blocked'), 'sentry → etcd');
-      assert.ok(has('monitor', 'guard-hel', 'etcd client', 'blocked'), 'monitor → etcd');
-      assert.ok(has('internet', 'guard-hel', 'etcd client', 'blocked'), 'internet → etcd');
-      assert.ok(has('guard-lon', 'guard-hel', 'etcd peer', 'open'), 'member → member');
-      assert.ok(has('monitor', 'guard-hel', 'etcd metrics', 'open'), 'monitor → etcd metrics');
+      assert.ok(has('validator', 'guard-1', 'etcd client', 'open'), 'agent → etcd');
+      assert.ok(has('sentry', 'guard-1', 'etcd client', 'blocked'), 'sentry → etcd');
+      assert.ok(has('monitor', 'guard-1', 'etcd client', 'blocked'), 'monitor → etcd');
+      assert.ok(has('internet', 'guard-1', 'etcd client', 'blocked'), 'internet → etcd');
+      assert.ok(has('guard-2', 'guard-1', 'etcd peer', 'open'), 'member → member');
+      assert.ok(has('monitor', 'guard-1', 'etcd metrics', 'open'), 'monitor → etcd metrics');
       const results = await probeFlows(record, flows);
       const wrong = results.filter((x) => !x.ok);
       assert.deepEqual(wrong.map(formatFlow), []);
@@ -273,9 +247,16 @@ async function until(ready: () => boolean, ms = 30_000): Promise<void> {
 }
 
 test(
-  'polkadot-guarded, cardano-pool and decred-solo applied locally: simulated nodes, planned flows',
-  { skip: localSkip(), timeout: 300_000 },
+  'every example topology applied with --local: simulated nodes, planned flows, clean destroy',
+  { skip: localSkip(), timeout: 400_000 },
   async () => {
+    await applyCheckDestroy('cosmos-sentries', async (fleet) => {
+      const statusFile = fleet.nodeStatusFiles.get('validator')!;
+      await until(() => (readNodeStatus(statusFile)?.verified ?? 0) >= 3);
+      const st = readNodeStatus(statusFile)!;
+      assert.ok(st.verified >= 3 && st.refused === 0, JSON.stringify(st));
+      assert.equal(st.peersConnected.length, 3, JSON.stringify(st));
+    });
     await applyCheckDestroy('polkadot-guarded', async (fleet) => {
       // Both agents campaign for the role through the etcd guard; the winner's watchdog
       // starts its simulated Polkadot node, the other one stays down.
