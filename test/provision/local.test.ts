@@ -19,7 +19,9 @@ import {
   destroyLocal,
   RUN_RECORD,
   type LocalFleet,
+  type LocalUnit,
 } from '../../src/provision/local/fleet.js';
+import { healHost, killHost, partitionHost } from '../../src/provision/local/faults.js';
 import type { SimUnitStatus } from '../../src/provision/local/sim-unit-config.js';
 import { REQUIRED_TOOLS, missingTools, pidAlive } from '../../src/provision/local/exec.js';
 import {
@@ -240,6 +242,18 @@ function readUnitStatus(file: string): SimUnitStatus | undefined {
   }
 }
 
+/** The monotonic start and stop times local-unit-main.ts journals for a unit. */
+function journalOf(u: LocalUnit): { start: bigint[]; stopped: bigint[] } {
+  const out = { start: [] as bigint[], stopped: [] as bigint[] };
+  const file = u.pidFile.replace(/\.pid$/, '.journal');
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [event, ns] = line.split(' ');
+    if (event === 'start' || event === 'stopped') out[event].push(BigInt(ns!));
+  }
+  return out;
+}
+
 /** Waits (bounded) until `ready()`; the caller asserts on what it then sees. */
 async function until(ready: () => boolean, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -274,6 +288,28 @@ test(
       assert.ok(!existsSync(other.statusFile), `${other.host} runs a node too`);
       const log = readFileSync(join(fleet.record.runDir, active.host, 'watchdog.log'), 'utf8');
       assert.match(log, /"msg":"active"/);
+
+      // Partition: the holder's uplink cut both ways (its WireGuard links with it). Its agent
+      // loses the guard, its watchdog stops its node, and only then may the other start.
+      partitionHost(fleet.record, active.host, 'both');
+      await until(() => existsSync(other.pidFile), 60_000);
+      assert.ok(existsSync(other.pidFile), `${other.host} never took the role`);
+      const a = journalOf(active);
+      const b = journalOf(other);
+      assert.ok(a.stopped.length > 0, `${active.host} node never stopped`);
+      assert.equal(b.start.length, 1);
+      assert.ok(a.stopped.at(-1)! < b.start[0]!, 'both nodes ran at once');
+      healHost(fleet.record, active.host);
+
+      // Host loss: every process of the new holder killed (node, watchdog, agent, WireGuard).
+      // The first host, healed, takes the role back, after the lost one's node was dead.
+      const left = await killHost(fleet.record, other.host);
+      assert.deepEqual(left, []);
+      const lostAt = process.hrtime.bigint();
+      await until(() => journalOf(active).start.length > a.start.length, 60_000);
+      const again = journalOf(active);
+      assert.equal(again.start.length, a.start.length + 1, `${active.host} did not take it back`);
+      assert.ok(lostAt < again.start.at(-1)!, 'the role moved before the lost host was dead');
     });
     await applyCheckDestroy('cardano-pool', async (fleet) => {
       const producer = fleet.units.find((u) => u.host === 'producer')!;

@@ -6,7 +6,15 @@
  * `<unit>.pid`, which the watchdog's kill action signals directly.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -37,15 +45,33 @@ function runningPid(pidFile: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
 }
 
+/**
+ * `<unit>.journal`: `start <ns>` written just before the process is spawned (at or before it
+ * runs) and `stopped <ns>` once it is seen gone (at or after it exited), on CLOCK_MONOTONIC,
+ * which every namespace of this machine shares. So two hosts' journals prove their nodes
+ * never ran at once whenever one's `stopped` precedes the other's `start`.
+ */
+function journal(dir: string, unit: string, event: 'start' | 'stopped'): void {
+  appendFileSync(join(dir, `${unit}.journal`), `${event} ${process.hrtime.bigint()}\n`, {
+    mode: 0o600,
+  });
+}
+
 async function main(verb: string, dir: string, unit: string): Promise<number> {
   if (!/^[A-Za-z0-9@._:-]+$/.test(unit)) throw new Error(`bad unit name ${unit}`);
   const pidFile = join(dir, `${unit}.pid`);
   const pid = runningPid(pidFile);
+  // Died since it was started (a SIGKILL at the lease deadline signals the pid file directly).
+  if (pid === undefined && existsSync(pidFile)) {
+    journal(dir, unit, 'stopped');
+    rmSync(pidFile, { force: true });
+  }
   switch (verb) {
     case 'start': {
       if (pid !== undefined) return 0;
       const u = UnitFileSchema.parse(JSON.parse(readFileSync(join(dir, `${unit}.json`), 'utf8')));
       const log = openSync(u.logFile, 'a', 0o600);
+      journal(dir, unit, 'start');
       try {
         const child = spawn(u.argv[0]!, u.argv.slice(1), {
           detached: true,
@@ -66,6 +92,8 @@ async function main(verb: string, dir: string, unit: string): Promise<number> {
       // this, so a short wait then SIGKILL, as the unit's KillMode would.
       for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
       if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && alive(pid); i++) await sleep(20);
+      journal(dir, unit, 'stopped');
       rmSync(pidFile, { force: true });
       return 0;
     }
