@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { runTerraformVerb, type TerraformRunOptions } from '../provision/terraform.js';
-import { applyLocalCommand, type LocalOptions } from './local-fleet.js';
+import { applyLocalCommand, wantsLocal, type LocalOptions } from './local-fleet.js';
 
 interface ApplyOptions extends TerraformRunOptions, LocalOptions {
   local?: boolean;
@@ -53,7 +53,7 @@ export function applyCommand(): Command {
     .option('--no-push', 'run Terraform only; do not push the bundles')
     .option('--push-only', 'skip Terraform; push the bundles to the machines it made')
     .option('--hosts <names>', 'push only to these hosts (comma-separated)')
-    .argument('[topology]', 'topology YAML file (with --local)')
+    .argument('[topology]', 'topology YAML file (with --local, or all hosts `provider: local`)')
     .option(
       '--local',
       'run the planned fleet on this machine: one network namespace per host (root)',
@@ -63,7 +63,7 @@ export function applyCommand(): Command {
       'the plan state directory: known host keys (default .vigil/<fleet>/state); with --local, the keys',
     )
     .option('--check', 'with --local: probe every flow the plan allows or forbids')
-    .action((file: string | undefined, opts: ApplyOptions) =>
-      opts.local ? applyLocalCommand(file, opts) : applyCloud(opts),
+    .action(async (file: string | undefined, opts: ApplyOptions) =>
+      (await wantsLocal(file, opts)) ? applyLocalCommand(file, opts) : applyCloud(opts),
     );
 }

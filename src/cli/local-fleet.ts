@@ -7,6 +7,21 @@ export interface LocalOptions {
   check?: boolean;
 }
 
+/**
+ * Whether `vigil apply|destroy <topology>` means the local fleet: `--local`, or a topology
+ * whose hosts are all `provider: local` (lint refuses a mix).
+ */
+export async function wantsLocal(
+  file: string | undefined,
+  opts: { local?: boolean },
+): Promise<boolean> {
+  if (opts.local) return true;
+  if (file === undefined) return false;
+  const { loadTopology } = await import('../topology/load.js');
+  const t = loadTopology(file);
+  return t.hosts.length > 0 && t.hosts.every((h) => h.provider === 'local');
+}
+
 function progressPrinter() {
   let n = 0;
   return {

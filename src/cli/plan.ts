@@ -76,6 +76,11 @@ export function planCommand(): Command {
           `Keys are kept in ${r.state} (back it up; never commit it).\n`,
       );
       process.stdout.write(formatSummary(r.summary!));
-      process.stdout.write(`Next: vigil apply --out ${r.out}\n`);
+      const local = r.plan.hosts.every((h) => h.provider === 'local');
+      process.stdout.write(
+        local
+          ? `Next (root; every host is a network namespace here): vigil apply ${file} --state ${r.state} --check\n`
+          : `Next: vigil apply --out ${r.out}\n`,
+      );
     });
 }

@@ -17,7 +17,9 @@ export { PlanState } from './state.js';
 
 export function renderPlan(plan: Plan, state: PlanState): Map<string, string> {
   const out = new Map<string, string>();
-  out.set('terraform/main.tf.json', renderTerraform(plan));
+  // A fleet on this machine (`provider: local`, never mixed with clouds) has no Terraform.
+  if (plan.hosts.some((h) => h.provider !== 'local'))
+    out.set('terraform/main.tf.json', renderTerraform(plan));
   for (const host of plan.hosts) {
     const r = renderHost(plan, host, state);
     out.set(`hosts/${host.name}/cloud-init.yaml`, r.cloudInit);
@@ -107,6 +109,8 @@ export function summarize(plan: Plan, prices: PriceTable): PlanSummary {
   let total = 0;
   const unknown: string[] = [];
   for (const h of plan.hosts) {
+    // A namespace on this machine costs nothing.
+    if (h.provider === 'local') continue;
     const price = prices.providers[h.provider]?.sizes[h.size];
     if (price === undefined) unknown.push(`${h.name} (${h.provider} ${h.size})`);
     else total += price;

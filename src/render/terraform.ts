@@ -6,22 +6,27 @@ import { createHash } from 'node:crypto';
 import { publicInbound, type Plan, type PlannedHost } from '../topology/plan.js';
 import type { Provider } from '../topology/schema.js';
 
-export const PROVIDER_SOURCES: Record<Provider, { name: string; source: string; version: string }> =
-  {
-    digitalocean: { name: 'digitalocean', source: 'digitalocean/digitalocean', version: '~> 2.0' },
-    hetzner: { name: 'hcloud', source: 'hetznercloud/hcloud', version: '~> 1.45' },
-    vultr: { name: 'vultr', source: 'vultr/vultr', version: '~> 2.19' },
-    // 2.10: the first release whose linode_instance takes firewall_id (attached at creation).
-    linode: { name: 'linode', source: 'linode/linode', version: '~> 2.10' },
-    aws: { name: 'aws', source: 'hashicorp/aws', version: '~> 5.0' },
-    gcp: { name: 'google', source: 'hashicorp/google', version: '~> 5.0' },
-    upcloud: { name: 'upcloud', source: 'UpCloudLtd/upcloud', version: '~> 5.0' },
-    // 2.19: the release whose schema test/render/terraform-provider-schema.json records.
-    ovh: { name: 'ovh', source: 'ovh/ovh', version: '~> 2.19' },
-  };
+/** The providers Terraform makes machines with: every one but `local` (this machine). */
+export type CloudProvider = Exclude<Provider, 'local'>;
+
+export const PROVIDER_SOURCES: Record<
+  CloudProvider,
+  { name: string; source: string; version: string }
+> = {
+  digitalocean: { name: 'digitalocean', source: 'digitalocean/digitalocean', version: '~> 2.0' },
+  hetzner: { name: 'hcloud', source: 'hetznercloud/hcloud', version: '~> 1.45' },
+  vultr: { name: 'vultr', source: 'vultr/vultr', version: '~> 2.19' },
+  // 2.10: the first release whose linode_instance takes firewall_id (attached at creation).
+  linode: { name: 'linode', source: 'linode/linode', version: '~> 2.10' },
+  aws: { name: 'aws', source: 'hashicorp/aws', version: '~> 5.0' },
+  gcp: { name: 'google', source: 'hashicorp/google', version: '~> 5.0' },
+  upcloud: { name: 'upcloud', source: 'UpCloudLtd/upcloud', version: '~> 5.0' },
+  // 2.19: the release whose schema test/render/terraform-provider-schema.json records.
+  ovh: { name: 'ovh', source: 'ovh/ovh', version: '~> 2.19' },
+};
 
 /** Ubuntu 24.04 LTS on each provider (OVH images are per-region ids, so the host names one). */
-const DEFAULT_IMAGES: Record<Exclude<Provider, 'aws' | 'ovh'>, string> = {
+const DEFAULT_IMAGES: Record<Exclude<CloudProvider, 'aws' | 'ovh'>, string> = {
   digitalocean: 'ubuntu-24-04-x64',
   hetzner: 'ubuntu-24.04',
   vultr: '2284',
@@ -83,6 +88,8 @@ export function publicIpExpr(host: PlannedHost): string {
       // `addresses` is a set of {ip, version} (ovh/resource_cloud_project_instance.go): sets
       // cannot be indexed, so pick the IPv4 one with a for expression.
       return `[for a in ovh_cloud_project_instance.${n}.addresses : a.ip if a.version == 4][0]`;
+    case 'local':
+      throw new Error(`host ${host.name} is local: Terraform makes no machine for it`);
   }
 }
 
@@ -127,7 +134,11 @@ function linodeLabel(name: string): string {
 
 export function renderTerraform(plan: Plan): string {
   const t = plan.topology;
-  const used = [...new Set(plan.hosts.map((h) => h.provider))].sort();
+  // Local hosts are network namespaces on this machine (`vigil apply` runs them): no resource.
+  const cloudHosts = plan.hosts.filter(
+    (h): h is PlannedHost & { provider: CloudProvider } => h.provider !== 'local',
+  );
+  const used = [...new Set(cloudHosts.map((h) => h.provider))].sort();
   const resources: Record<string, Record<string, Block>> = {};
   const data: Record<string, Record<string, Block>> = {};
   const add = (type: string, name: string, body: Block) => {
@@ -136,7 +147,7 @@ export function renderTerraform(plan: Plan): string {
   const fleetName = (h: PlannedHost) => `${t.name}-${h.name}`;
   const awsRegions = new Set<string>();
 
-  for (const h of plan.hosts) {
+  for (const h of cloudHosts) {
     const n = tfName(h.name);
     const ud = `\${${userDataFile(h)}}`;
     const inbound = publicInbound(t, h);
@@ -496,7 +507,7 @@ export function renderTerraform(plan: Plan): string {
     resource: resources,
     output: {
       public_ipv4: {
-        value: Object.fromEntries(plan.hosts.map((h) => [h.name, `\${${publicIpExpr(h)}}`])),
+        value: Object.fromEntries(cloudHosts.map((h) => [h.name, `\${${publicIpExpr(h)}}`])),
       },
     },
   };

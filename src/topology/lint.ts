@@ -50,6 +50,8 @@ export const LINT_RULES = {
   'duplicate-chain-key':
     'one key is served by one chain entry: two entries for one chain id must not share a key',
   'provider-settings': 'providers that need account settings have them',
+  'provider-local-mixed':
+    'a fleet is either all `provider: local` (namespaces on this machine) or all cloud hosts',
   'monitor-missing': 'a fleet without a monitor host is flying blind',
   'vpn-size': 'the VPN /24 holds at most 253 hosts',
   'receiver-undefined': 'every receiver an Alertmanager route names is defined',
@@ -558,6 +560,17 @@ export function lintTopology(topology: Topology): LintFinding[] {
         out.push(finding('provider-settings', `hosts[${i}].image`, 'ovh hosts need an image id'));
     }
   });
+
+  // A local host is a namespace on the operator's machine: no cloud host can reach it.
+  const localHosts = topology.hosts.flatMap((h, i) => (h.provider === 'local' ? [i] : []));
+  if (localHosts.length > 0 && localHosts.length < topology.hosts.length)
+    out.push(
+      finding(
+        'provider-local-mixed',
+        `hosts[${localHosts[0]}].provider`,
+        `${localHosts.length} of ${topology.hosts.length} hosts are local: run the whole fleet locally or none of it`,
+      ),
+    );
 
   if (!expanded.some((e) => e.host.role === 'monitor'))
     out.push(

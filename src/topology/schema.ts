@@ -28,8 +28,17 @@ export const PROVIDERS = [
   'gcp',
   'upcloud',
   'ovh',
+  /**
+   * This machine: each host a network namespace (`vigil apply` runs the local fleet, no
+   * Terraform); region and size are labels only. Not mixed with cloud providers.
+   */
+  'local',
 ] as const;
 export type Provider = (typeof PROVIDERS)[number];
+/** The providers Terraform makes machines with. */
+export const CLOUD_PROVIDERS = PROVIDERS.filter(
+  (p): p is Exclude<Provider, 'local'> => p !== 'local',
+);
 
 const name = z
   .string()

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildPlan, type Plan, type PlannedHost } from '../../src/topology/plan.js';
-import { PROVIDERS } from '../../src/topology/schema.js';
+import { CLOUD_PROVIDERS } from '../../src/topology/schema.js';
 import { PlanState } from '../../src/render/state.js';
 import {
   STATELESS_RETURN,
@@ -109,7 +109,7 @@ function allProvidersPlan(): Plan {
     ...baseInput(),
     spread: false,
     providers: { gcp: { project: 'p' }, ovh: { serviceName: 's' } },
-    hosts: PROVIDERS.map((p) => ({
+    hosts: CLOUD_PROVIDERS.map((p) => ({
       name: `mon-${p}`,
       role: 'monitor' as const,
       provider: p,
@@ -382,6 +382,8 @@ function cloudFirewall(doc: TfDoc, h: PlannedHost): { atCreation: boolean; inbou
     }
     case 'ovh':
       return { atCreation: false, inbound: [] };
+    case 'local':
+      throw new Error(`${h.name} is local: no cloud firewall`);
   }
 }
 
@@ -430,7 +432,7 @@ test("every host of every example has a cloud firewall attached at creation, let
     for (const h of r.plan!.hosts) providers.add(h.provider);
   }
   // The examples between them use every provider but OVH.
-  assert.deepEqual([...providers].sort(), PROVIDERS.filter((p) => p !== 'ovh').sort());
+  assert.deepEqual([...providers].sort(), CLOUD_PROVIDERS.filter((p) => p !== 'ovh').sort());
 });
 
 test('all eight providers: firewalls as documented (UpCloud just after creation, OVH none)', () => {
@@ -468,7 +470,7 @@ test('a source restricted SSH stays restricted at every cloud firewall', () => {
     spread: false,
     ssh: { ...baseInput().ssh, allowFrom: ['203.0.113.0/24', '2001:db8::/32'] },
     providers: { gcp: { project: 'p' }, ovh: { serviceName: 's' } },
-    hosts: PROVIDERS.map((p) => ({
+    hosts: CLOUD_PROVIDERS.map((p) => ({
       name: `mon-${p}`,
       role: 'monitor' as const,
       provider: p,

@@ -238,6 +238,14 @@ test('each rule fires on its own violation and points at an existing path', () =
         h('zz', 'guard-member', 'c'),
       ]),
     ],
+    [
+      'provider-local-mixed',
+      withHosts([
+        h('xx', 'guard-member', 'a', { provider: 'local' }),
+        h('yy', 'guard-member', 'b'),
+        h('zz', 'guard-member', 'c'),
+      ]),
+    ],
   ];
   for (const [code, t] of cases) {
     const found = lintTopology(t).filter((f) => f.code === code);
@@ -345,7 +353,9 @@ const hostArb = fc.record({
     'guard-member',
     'monitor' as const,
   ),
-  provider: fc.constantFrom(...PROVIDERS.filter((p) => p !== 'ovh' && p !== 'gcp')),
+  provider: fc.constantFrom(
+    ...PROVIDERS.filter((p) => p !== 'ovh' && p !== 'gcp' && p !== 'local'),
+  ),
   region: regionArb,
   count: fc.integer({ min: 1, max: 3 }),
   active: fc.boolean(),

@@ -25,6 +25,12 @@ export function rerootPaths(doc: unknown, root: string): unknown {
   return doc;
 }
 
+/** The engine of a rendered agent.yaml's store (`sqlite`, `etcd`). */
+export function agentStoreEngine(renderedYaml: string): string | undefined {
+  const doc = parse(renderedYaml) as { store?: { engine?: unknown } } | null;
+  return typeof doc?.store?.engine === 'string' ? doc.store.engine : undefined;
+}
+
 export interface PreparedAgent {
   readonly configFile: string;
   /** Public keys (hex) of the generated CometBFT signing keys, by key id. */

@@ -5,14 +5,32 @@
  * failed apply destroys exactly what the record lists before reporting the failure.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Plan, PlannedHost } from '../../topology/plan.js';
 import { errorMessage } from '../../errors.js';
-import { chainDataDir } from '../../render/chains.js';
-import { prepareAgent, startAgent } from './agents.js';
+import { chainDataDir, supervisedByVigil } from '../../render/chains.js';
+import { guardMembers } from '../../render/services.js';
+import { agentStoreEngine, prepareAgent, startAgent } from './agents.js';
 import { readNodeStatus, startChainNode } from './chain-nodes.js';
-import { LocalFleetError, REQUIRED_TOOLS, inNetns, missingTools, run, tryRun } from './exec.js';
+import {
+  LocalFleetError,
+  REQUIRED_TOOLS,
+  inNetns,
+  missingTools,
+  pidAlive,
+  run,
+  tryRun,
+} from './exec.js';
+import {
+  issueLocalPki,
+  prepareEtcd,
+  startEtcd,
+  waitEtcdReady,
+  type PkiHost,
+  type PreparedEtcd,
+} from './etcd.js';
 import { applyFirewall } from './firewall.js';
 import {
   createHost,
@@ -21,11 +39,29 @@ import {
   internetNetns,
   publicAddressOf,
 } from './network.js';
-import { stillOurs, stopProcess } from './processes.js';
+import { startInNetns, stillOurs, stopProcess, waitFor } from './processes.js';
+import { simUnitsOf, type SimUnit } from './sim-services.js';
+import type { SimUnitProcessConfig } from './sim-unit-config.js';
+import { prepareWatchdog, startWatchdog, writeUnitFile } from './supervised.js';
 import { RunRecordFile, type RunRecord } from './run-record.js';
-import { bringUpWireguard, parseWireguard } from './wireguard.js';
+import {
+  bringUpWireguard,
+  controlName,
+  parseWireguard,
+  peersWithoutHandshake,
+} from './wireguard.js';
 
 export const RUN_RECORD = 'local/run.json';
+
+const SIM_UNIT_MAIN = fileURLToPath(new URL('./sim-unit-main.js', import.meta.url));
+
+/** A simulated chain unit of a host, where its status is written while it runs. */
+export interface LocalUnit extends SimUnit {
+  readonly host: string;
+  readonly statusFile: string;
+  /** Where local-unit-main.ts keeps its pid while it runs (supervised units). */
+  readonly pidFile: string;
+}
 
 /** Where a rendered host file is in the plan's file map (see src/render/index.ts). */
 export function renderedPath(host: string, hostPath: string): string {
@@ -53,11 +89,13 @@ export interface LocalFleet {
   readonly recordFile: string;
   /** Host name → its simulated node's status file, for hosts that run one. */
   readonly nodeStatusFiles: ReadonlyMap<string, string>;
+  /** Simulated Substrate, Cardano and Decred units, by host. */
+  readonly units: readonly LocalUnit[];
   /** `kernel` or `wireguard-go`. */
   readonly wireguardMode: string;
 }
 
-export function preflight(): void {
+export function preflight(plan?: Plan): void {
   if (process.getuid?.() !== 0)
     throw new LocalFleetError(
       'a local fleet needs root (network namespaces, nftables, WireGuard)',
@@ -68,6 +106,11 @@ export function preflight(): void {
     throw new LocalFleetError(
       `missing tools for a local fleet: ${missing.join(', ')}`,
       'apt-get install iproute2 nftables wireguard-tools wireguard-go',
+    );
+  if (plan && guardMembers(plan).length > 0 && missingTools(['etcd']).length > 0)
+    throw new LocalFleetError(
+      `${plan.topology.name} has guard members and etcd is not installed`,
+      'apt-get install etcd-server',
     );
 }
 
@@ -93,7 +136,7 @@ async function step<T>(
 }
 
 export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
-  preflight();
+  preflight(opts.plan);
   const { plan, files, progress } = opts;
   const recordPath = resolve(opts.stateDir, RUN_RECORD);
   const fleetId = fleetIdOf();
@@ -114,6 +157,7 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
     created: [],
   });
   const nodeStatusFiles = new Map<string, string>();
+  const units: LocalUnit[] = [];
   let wireguardMode = '';
   try {
     rmSync(runDir, { recursive: true, force: true });
@@ -164,6 +208,64 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         });
       });
     }
+    // A handshake initiation sent before its peer was up is retried only after 5 s (REKEY_TIMEOUT);
+    // until then flows over wg0 time out. Nothing goes on until every link has shaken hands.
+    const meshed = plan.hosts.flatMap((_h, i) => (parsed[i] ? [i] : []));
+    if (meshed.length > 1)
+      await step(
+        progress,
+        `WireGuard mesh: every host has a handshake with each peer`,
+        async () => {
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const waiting = meshed.flatMap((i) =>
+              peersWithoutHandshake(
+                hosts[i]!.netns,
+                controlName(fleetId, i, wireguardMode === 'kernel'),
+              ).map(() => plan.hosts[i]!.name),
+            );
+            if (waiting.length === 0) return;
+            if (Date.now() > deadline)
+              throw new LocalFleetError(
+                `WireGuard links without a handshake after 30 s from: ${[...new Set(waiting)].join(', ')}`,
+                `see ${runDir}/<host>/wireguard-go.log`,
+              );
+            await sleepMs(250);
+          }
+        },
+      );
+    // The guard cluster, before any agent: an agent whose store is etcd needs its quorum to
+    // create (`state init`) and open its store.
+    const members = plan.hosts.flatMap((host, i) => {
+      const yaml = file(host, '/etc/vigil/etcd.yaml');
+      return yaml === undefined ? [] : [{ host, i, yaml }];
+    });
+    const pkiHosts: PkiHost[] = plan.hosts.flatMap((host): PkiHost[] => {
+      const root = join(hostDir(host), 'root');
+      if (file(host, '/etc/vigil/etcd.yaml') !== undefined)
+        return [{ name: host.name, vpnAddress: host.vpnAddress, kind: 'member', root }];
+      const agentYaml = file(host, '/etc/vigil/agent.yaml');
+      return agentYaml !== undefined && agentStoreEngine(agentYaml) === 'etcd'
+        ? [{ name: host.name, vpnAddress: host.vpnAddress, kind: 'client', root }]
+        : [];
+    });
+    if (pkiHosts.length > 0)
+      await step(
+        progress,
+        `etcd PKI: a local CA, ${pkiHosts.filter((h) => h.kind === 'member').length} member and ${pkiHosts.filter((h) => h.kind === 'client').length} agent certificates`,
+        () => issueLocalPki(join(runDir, 'pki-ca'), pkiHosts),
+      );
+    const started: { prepared: PreparedEtcd; proc: Awaited<ReturnType<typeof startEtcd>> }[] = [];
+    for (const { host, i, yaml } of members)
+      await step(progress, `${host.name}: etcd member (mutual TLS) on ${host.vpnAddress}`, () => {
+        const prepared = prepareEtcd(yaml, join(hostDir(host), 'root'));
+        const proc = startEtcd(record, hosts[i]!.netns, prepared, join(hostDir(host), 'etcd.log'));
+        started.push({ prepared, proc });
+      });
+    if (started.length > 0)
+      await step(progress, `guard cluster: ${started.length} etcd members have a quorum`, () =>
+        Promise.all(started.map((s) => waitEtcdReady(s.prepared.name, s.proc))),
+      );
     const validatorKeys = new Map<string, string>();
     const agentConfigs = new Map<string, string>();
     for (const host of plan.hosts) {
@@ -201,6 +303,52 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         nodeStatusFiles.set(host.name, statusFile);
       });
     }
+    // Substrate, Cardano and Decred: one simulated process per rendered chain unit. Enabled
+    // units start now; a supervised producer's unit is started by its Vigil watchdog only
+    // while the host holds the role (the watchdog, as rendered, runs before the agent).
+    for (const [i, host] of plan.hosts.entries()) {
+      const unitsDir = join(hostDir(host), 'units');
+      for (const u of simUnitsOf(plan, host, files)) {
+        const statusFile = join(unitsDir, `${u.unit}.status.json`);
+        const simConfig = join(unitsDir, `${u.unit}.sim.json`);
+        const logFile = join(unitsDir, `${u.unit}.log`);
+        const argv = [process.execPath, SIM_UNIT_MAIN, simConfig];
+        const config: SimUnitProcessConfig = {
+          name: host.name,
+          unit: u.unit,
+          statusFile,
+          listeners: [...u.listeners],
+          peers: [...u.peers],
+        };
+        writeUnitFile(unitsDir, u.unit, argv, logFile, u.conflicts);
+        writeFileSync(simConfig, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+        units.push({
+          ...u,
+          host: host.name,
+          statusFile,
+          pidFile: join(unitsDir, `${u.unit}.pid`),
+        });
+        if (u.startedBy !== 'boot') continue;
+        await step(progress, `${host.name}: simulated ${u.unit}`, async () => {
+          const proc = startInNetns(record, hosts[i]!.netns, `simulated ${u.unit}`, argv, logFile);
+          await waitFor(
+            `simulated ${u.unit} in ${hosts[i]!.netns}`,
+            () => existsSync(statusFile),
+            proc,
+          );
+        });
+      }
+      const watchdogYaml = file(host, '/etc/vigil/watchdog.yaml');
+      if (supervisedByVigil(host) && watchdogYaml !== undefined)
+        await step(progress, `${host.name}: Vigil watchdog (starts the simulated node)`, () =>
+          startWatchdog(
+            record,
+            hosts[i]!.netns,
+            prepareWatchdog(watchdogYaml, join(hostDir(host), 'root'), unitsDir),
+            join(hostDir(host), 'watchdog.log'),
+          ),
+        );
+    }
     for (const [i, host] of plan.hosts.entries()) {
       const configFile = agentConfigs.get(host.name);
       if (configFile === undefined) continue;
@@ -208,7 +356,13 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         startAgent(record, hosts[i]!.netns, configFile, join(hostDir(host), 'agent.log')),
       );
     }
-    return { record: record.record, recordFile: recordPath, nodeStatusFiles, wireguardMode };
+    return {
+      record: record.record,
+      recordFile: recordPath,
+      nodeStatusFiles,
+      units,
+      wireguardMode,
+    };
   } catch (err) {
     const leftovers = await teardown(record);
     throw new LocalFleetError(
@@ -219,6 +373,25 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
       { cause: err },
     );
   }
+}
+
+/** SIGKILLs every process in namespace `ns` (one of ours); returns those still there after 5 s. */
+export async function killNamespacePids(ns: string): Promise<string[]> {
+  const pids = () =>
+    (tryRunOut(['ip', 'netns', 'pids', ns]) ?? '')
+      .split('\n')
+      .map((l) => Number(l.trim()))
+      .filter((p) => Number.isInteger(p) && p > 0);
+  for (const pid of pids())
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  for (let i = 0; i < 100 && pids().some((p) => stillAlive(p)); i++) await sleepMs(50);
+  return pids()
+    .filter((p) => stillAlive(p))
+    .map((p) => `pid ${p} in ${ns}`);
 }
 
 /** Removes exactly what the record lists, newest first; returns what could not be removed. */
@@ -235,6 +408,13 @@ async function teardown(file: RunRecordFile): Promise<string[]> {
       .split('\n')
       .map((l) => l.split(' ')[0]!),
   );
+  // What recorded processes started in turn (a watchdog's node, a unit's process) is not in
+  // the record; every process left in a namespace of ours is one of those.
+  for (const c of created)
+    if (c.kind === 'netns' && namespaces.has(c.name)) {
+      const left2 = await killNamespacePids(c.name);
+      left.push(...left2);
+    }
   for (const c of created)
     if (c.kind === 'link' && namespaces.has(c.netns)) {
       // Gone already when its peer or its process (wireguard-go's tun) went first.
@@ -282,3 +462,24 @@ export function signedSoFar(fleet: LocalFleet): number {
   for (const f of fleet.nodeStatusFiles.values()) n += readNodeStatus(f)?.verified ?? 0;
   return n;
 }
+
+function tryRunOut(argv: readonly string[]): string | undefined {
+  try {
+    return run(argv);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive and not a zombie (an exited child of init not yet reaped is gone for us). */
+function stillAlive(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));

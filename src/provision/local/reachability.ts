@@ -14,6 +14,8 @@ import type { Plan, PortRule } from '../../topology/plan.js';
 import { chainDataDir } from '../../render/chains.js';
 import { RenderedNodeConfigSchema, hostPort } from './node-config.js';
 import type { RunRecord } from './run-record.js';
+import { renderedPath } from './fleet.js';
+import { simUnitsOf } from './sim-services.js';
 import type { ProbeResult, ProbeTarget } from './probe-main.js';
 
 const PROBE_MAIN = fileURLToPath(new URL('./probe-main.js', import.meta.url));
@@ -24,6 +26,12 @@ export interface Service {
   readonly purpose: string;
   readonly bind: string;
   readonly port: number;
+  /**
+   * Served only while the host's node runs: a supervised producer (its watchdog starts the
+   * node while it holds the role) or a standby the operator starts. Elsewhere it is refused,
+   * which still proves the firewall let the flow through.
+   */
+  readonly whileActive?: boolean;
 }
 
 export interface Flow {
@@ -35,13 +43,10 @@ export interface Flow {
   readonly purpose: string;
   readonly via: 'vpn' | 'public';
   readonly expect: 'open' | 'blocked';
+  readonly whileActive?: boolean;
 }
 
 export const INTERNET = 'internet';
-
-function renderedPathOf(host: string, hostPath: string): string {
-  return `hosts/${host}/files/${hostPath.replace(/^\//, '').replace(/\//g, '__')}`;
-}
 
 /** Pure: the services each host runs locally, from its rendered files. */
 export function servicesOf(plan: Plan, files: ReadonlyMap<string, string>): Service[] {
@@ -49,9 +54,7 @@ export function servicesOf(plan: Plan, files: ReadonlyMap<string, string>): Serv
   for (const host of plan.hosts) {
     const chain = host.chain;
     if (chain?.kind === 'cometbft') {
-      const toml = files.get(
-        renderedPathOf(host.name, `${chainDataDir(chain)}/config/config.toml`),
-      );
+      const toml = files.get(renderedPath(host.name, `${chainDataDir(chain)}/config/config.toml`));
       if (toml !== undefined) {
         const c = RenderedNodeConfigSchema.parse(parseToml(toml));
         const add = (purpose: string, addr: string) => {
@@ -64,7 +67,32 @@ export function servicesOf(plan: Plan, files: ReadonlyMap<string, string>): Serv
         if (c.priv_validator_laddr) add('privval (signing)', c.priv_validator_laddr);
       }
     }
-    const agentYaml = files.get(renderedPathOf(host.name, '/etc/vigil/agent.yaml'));
+    for (const u of simUnitsOf(plan, host, files))
+      for (const l of u.listeners)
+        out.push({
+          host: host.name,
+          purpose: l.purpose,
+          bind: l.bind,
+          port: l.port,
+          ...(u.startedBy === 'boot' ? {} : { whileActive: true }),
+        });
+    const etcdYaml = files.get(renderedPath(host.name, '/etc/vigil/etcd.yaml'));
+    if (etcdYaml !== undefined) {
+      const e = parseYaml(etcdYaml) as Record<string, unknown>;
+      const urls: [string, string][] = [
+        ['listen-client-urls', 'etcd client (mutual TLS)'],
+        ['listen-peer-urls', 'etcd peer (mutual TLS)'],
+        ['listen-metrics-urls', 'etcd metrics'],
+      ];
+      for (const [key, purpose] of urls)
+        for (const u of String(e[key] ?? '')
+          .split(',')
+          .filter((x) => x !== '')) {
+          const url = new URL(u);
+          out.push({ host: host.name, purpose, bind: url.hostname, port: Number(url.port) });
+        }
+    }
+    const agentYaml = files.get(renderedPath(host.name, '/etc/vigil/agent.yaml'));
     if (agentYaml !== undefined) {
       const a = parseYaml(agentYaml) as {
         metricsListen?: { host?: string; port?: number };
@@ -130,6 +158,7 @@ export function deriveFlows(
           purpose: s.purpose,
           via: a.via,
           expect: boundThere && allows(rule, src.vpnAddress, a.via) ? 'open' : 'blocked',
+          ...(s.whileActive ? { whileActive: true } : {}),
         });
       }
   }
@@ -187,14 +216,25 @@ export async function probeFlows(
       return fs.map((f, i) => ({
         ...f,
         result: r[i]!,
-        ok: (r[i] === 'open') === (f.expect === 'open'),
+        ok: flowOk(f, r[i]!),
       }));
     }),
   );
   return results.flat();
 }
 
+/**
+ * Open means connected; blocked means not (a drop times out). A node that runs only while
+ * its host is active refuses when it is not: past the firewall, so as good as open for an
+ * allowed flow.
+ */
+export function flowOk(f: Flow, r: ProbeResult): boolean {
+  if (f.expect === 'open') return r === 'open' || (f.whileActive === true && r === 'refused');
+  return r !== 'open';
+}
+
 export function formatFlow(r: FlowResult): string {
   const mark = r.ok ? 'ok  ' : 'FAIL';
-  return `${mark} ${r.from} → ${r.to} ${r.address}:${r.port} (${r.purpose}, ${r.via}): expected ${r.expect}, got ${r.result}`;
+  const when = r.whileActive ? ', while active' : '';
+  return `${mark} ${r.from} → ${r.to} ${r.address}:${r.port} (${r.purpose}, ${r.via}${when}): expected ${r.expect}, got ${r.result}`;
 }

@@ -78,6 +78,25 @@ export function kernelHasWireguard(netns: string): boolean {
   return true;
 }
 
+/**
+ * The name `wg` reaches a host's interface by: wg0 in the kernel; for wireguard-go the name it
+ * was created under (its control socket keeps that name after the rename to wg0), unique among
+ * every namespace's sockets, 15 characters at most.
+ */
+export function controlName(fleetId: string, hostIndex: number, kernel: boolean): string {
+  return kernel ? WG_NAME : `vgl${fleetId}w${hostIndex}`;
+}
+
+/** Peers of the host's interface that have completed no handshake yet (public keys). */
+export function peersWithoutHandshake(netns: string, name: string): string[] {
+  const out = run(inNetns(netns, ['wg', 'show', name, 'latest-handshakes']));
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length === 2 && f[1] === '0')
+    .map((f) => f[0]!);
+}
+
 export interface WireguardUp {
   readonly netns: string;
   readonly hostIndex: number;
@@ -92,8 +111,7 @@ export async function bringUpWireguard(record: RunRecordFile, up: WireguardUp): 
   const confFile = `${up.hostDir}/wg0.setconf`;
   writeFileSync(confFile, up.config.stripped, { mode: 0o600 });
   const kernel = kernelHasWireguard(netns);
-  // Unique among every namespace's wireguard-go sockets; 15 characters at most.
-  const tempName = kernel ? WG_NAME : `vgl${record.record.fleetId}w${up.hostIndex}`;
+  const tempName = controlName(record.record.fleetId, up.hostIndex, kernel);
   if (kernel) {
     run(inNetns(netns, ['ip', 'link', 'add', WG_NAME, 'type', 'wireguard']));
   } else {
