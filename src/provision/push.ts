@@ -174,6 +174,10 @@ function run(
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
+    // ssh exits without reading its input when it cannot connect or refuses the host key; the
+    // write then fails with EPIPE. The outcome is ssh's exit status and stderr, not this error
+    // (unhandled, it crashed the push with a stack trace: seen in push.test.ts).
+    child.stdin.on('error', () => undefined);
     if (stdinFrom) {
       const producer = spawn(stdinFrom.cmd, stdinFrom.args, { stdio: ['ignore', 'pipe', 'pipe'] });
       producer.on('error', reject);
