@@ -9,8 +9,10 @@
  * int64 `chat_id` (l. 733–734); the webhook's bearer token is the common HTTP client's
  * `authorization.credentials_file`. Telegram's `bot_token_file` arrived in 0.26.0 (#3226) and
  * Discord's `webhook_url_file` in 0.27.0 (#3555, fixed in 0.28.0 by #3728) per CHANGELOG.md at
- * 68fb2d5759b3a92c0bb2a1a13d4ef7ff5b06256d, so lint (topology/lint-monitoring.ts) refuses those
- * two on the packaged 0.25.
+ * 68fb2d5759b3a92c0bb2a1a13d4ef7ff5b06256d. So on 0.25 those two secrets must be inline: the
+ * plan renders a template naming the secret files, and `vigil-alertmanager-config` assembles
+ * the real config from them on the host, as root, before every start, into a root:prometheus
+ * 0640 file under /run (never written to disk by the plan, never in a bundle).
  */
 import { stringify as toYaml } from 'yaml';
 import type { Monitoring, Receiver } from '../topology/schema.js';
@@ -20,6 +22,22 @@ export const ALERTMANAGER_DEFAULTS_PATH = '/etc/default/prometheus-alertmanager'
 export const ALERTMANAGER_LISTEN = '127.0.0.1:9093';
 /** The root route's receiver when the operator names none: it delivers nowhere. */
 export const UNROUTED_RECEIVER = 'vigil-unrouted';
+/** With inline secrets: the template the plan renders, and where the host assembles it. */
+export const ALERTMANAGER_TEMPLATE_PATH = '/etc/prometheus/alertmanager.yml.in';
+export const ALERTMANAGER_ASSEMBLED_PATH = '/run/vigil-alertmanager/alertmanager.yml';
+export const ALERTMANAGER_ASSEMBLE_COMMAND = '/usr/local/sbin/vigil-alertmanager-config';
+export const ALERTMANAGER_DROP_IN_PATH =
+  '/etc/systemd/system/prometheus-alertmanager.service.d/vigil-secrets.conf';
+
+/** Where a secret the packaged Alertmanager takes only inline is spliced in on the host. */
+function inlineSecret(kind: 'telegram' | 'discord', file: string): string {
+  return `@vigil-secret:${kind}:${file}@`;
+}
+
+/** Whether the monitor's Alertmanager needs secrets spliced in on the host (Telegram, Discord). */
+export function needsInlineSecrets(monitoring: Monitoring): boolean {
+  return (monitoring.alertmanager?.receivers ?? []).some((r) => r.telegram || r.discord);
+}
 
 function receiverConfig(r: Receiver): Record<string, unknown> {
   return {
@@ -69,7 +87,7 @@ function receiverConfig(r: Receiver): Record<string, unknown> {
       ? {
           telegram_configs: [
             {
-              bot_token_file: r.telegram.botTokenFile,
+              bot_token: inlineSecret('telegram', r.telegram.botTokenFile),
               chat_id: r.telegram.chatId,
               send_resolved: true,
             },
@@ -77,7 +95,11 @@ function receiverConfig(r: Receiver): Record<string, unknown> {
         }
       : {}),
     ...(r.discord
-      ? { discord_configs: [{ webhook_url_file: r.discord.webhookUrlFile, send_resolved: true }] }
+      ? {
+          discord_configs: [
+            { webhook_url: inlineSecret('discord', r.discord.webhookUrlFile), send_resolved: true },
+          ],
+        }
       : {}),
   };
 }
@@ -123,7 +145,9 @@ export function alertmanagerConfig(monitoring: Monitoring): string {
   };
   return (
     '# Alertmanager on the Vigil monitor (rendered by `vigil plan` from monitoring.alertmanager).\n' +
-    '# Secrets are files on this host, root:prometheus 0640; none is written here.\n' +
+    (needsInlineSecrets(monitoring)
+      ? `# A template: ${ALERTMANAGER_ASSEMBLE_COMMAND} splices in the secret files it names.\n`
+      : '# Secrets are files on this host, root:prometheus 0640; none is written here.\n') +
     toYaml(config, { lineWidth: 0 })
   );
 }
@@ -132,6 +156,60 @@ export function alertmanagerConfig(monitoring: Monitoring): string {
  * The packaged unit's arguments: loopback only (Prometheus runs beside it) and no gossip
  * cluster, whose default listener is 0.0.0.0:9094.
  */
-export function alertmanagerDefaults(): string {
-  return `ARGS="--config.file=${ALERTMANAGER_CONFIG_PATH} --web.listen-address=${ALERTMANAGER_LISTEN} --cluster.listen-address="\n`;
+export function alertmanagerDefaults(monitoring?: Monitoring): string {
+  const config =
+    monitoring && needsInlineSecrets(monitoring)
+      ? ALERTMANAGER_ASSEMBLED_PATH
+      : ALERTMANAGER_CONFIG_PATH;
+  return `ARGS="--config.file=${config} --web.listen-address=${ALERTMANAGER_LISTEN} --cluster.listen-address="\n`;
+}
+
+/**
+ * `vigil-alertmanager-config TEMPLATE OUT`: each `@vigil-secret:KIND:FILE@` in the template is
+ * replaced by the first line of FILE, which must look like that kind of secret (a Telegram bot
+ * token, a Discord webhook URL: characters that need no quoting in a YAML double-quoted
+ * scalar); anything else refuses the whole config, and the old one stays. The result is
+ * written beside OUT and renamed into place, root:prometheus 0640.
+ */
+export const ALERTMANAGER_ASSEMBLE_SCRIPT = `#!/bin/sh
+set -eu
+template="$1"; out="$2"
+mkdir -p "$(dirname "$out")"
+tmp="$(mktemp "$(dirname "$out")/.alertmanager.XXXXXX")"
+trap 'rm -f "$tmp"' EXIT
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in
+    *@vigil-secret:*@*)
+      spec="\${line#*@vigil-secret:}"; spec="\${spec%%@*}"
+      kind="\${spec%%:*}"; file="\${spec#*:}"
+      case "$kind" in
+        telegram) pattern='^[0-9]+:[A-Za-z0-9_-]+$' ;;
+        discord) pattern='^https://(discord|discordapp)[.]com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+$' ;;
+        *) echo "vigil-alertmanager-config: unknown secret kind $kind" >&2; exit 1 ;;
+      esac
+      value="$(head -n 1 "$file" | tr -d '\r')"
+      if ! printf '%s\n' "$value" | grep -Eq "$pattern"; then
+        echo "vigil-alertmanager-config: $file does not hold a $kind secret" >&2; exit 1
+      fi
+      printf '%s%s%s\n' "\${line%%@vigil-secret:*}" "$value" "\${line#*@vigil-secret:*@}" >>"$tmp" ;;
+    *) printf '%s\n' "$line" >>"$tmp" ;;
+  esac
+done <"$template"
+chmod 0640 "$tmp"
+chgrp "\${VIGIL_ALERTMANAGER_GROUP:-prometheus}" "$tmp"
+mv "$tmp" "$out"
+`;
+
+/**
+ * A drop-in for the packaged unit: assemble the config as root before every start (the unit
+ * itself runs as prometheus), in a runtime directory only root and prometheus can read.
+ */
+export function alertmanagerDropIn(): string {
+  return [
+    '[Service]',
+    'RuntimeDirectory=vigil-alertmanager',
+    'RuntimeDirectoryMode=0750',
+    `ExecStartPre=+${ALERTMANAGER_ASSEMBLE_COMMAND} ${ALERTMANAGER_TEMPLATE_PATH} ${ALERTMANAGER_ASSEMBLED_PATH}`,
+    '',
+  ].join('\n');
 }

@@ -48,8 +48,14 @@ import {
 } from './services.js';
 import type { PlanState } from './state.js';
 import {
+  ALERTMANAGER_ASSEMBLE_COMMAND,
+  ALERTMANAGER_ASSEMBLE_SCRIPT,
   ALERTMANAGER_CONFIG_PATH,
   ALERTMANAGER_DEFAULTS_PATH,
+  ALERTMANAGER_DROP_IN_PATH,
+  ALERTMANAGER_TEMPLATE_PATH,
+  alertmanagerDropIn,
+  needsInlineSecrets,
   alertmanagerConfig,
   alertmanagerDefaults,
 } from './alertmanager.js';
@@ -282,15 +288,35 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     packages.push('prometheus-alertmanager');
     files.push(
       {
-        path: ALERTMANAGER_CONFIG_PATH,
+        // With Telegram or Discord, a template the host completes from the secret files.
+        path: needsInlineSecrets(t.monitoring)
+          ? ALERTMANAGER_TEMPLATE_PATH
+          : ALERTMANAGER_CONFIG_PATH,
         content: alertmanagerConfig(t.monitoring),
         permissions: '0640',
         owner: 'root:prometheus',
         restarts: ['prometheus-alertmanager.service'],
       },
+      ...(needsInlineSecrets(t.monitoring)
+        ? [
+            {
+              path: ALERTMANAGER_ASSEMBLE_COMMAND,
+              content: ALERTMANAGER_ASSEMBLE_SCRIPT,
+              permissions: '0755',
+              owner: root,
+            },
+            {
+              path: ALERTMANAGER_DROP_IN_PATH,
+              content: alertmanagerDropIn(),
+              permissions: '0644',
+              owner: root,
+              restarts: ['prometheus-alertmanager.service'],
+            },
+          ]
+        : []),
       {
         path: ALERTMANAGER_DEFAULTS_PATH,
-        content: alertmanagerDefaults(),
+        content: alertmanagerDefaults(t.monitoring),
         permissions: '0644',
         owner: root,
         restarts: ['prometheus-alertmanager.service'],

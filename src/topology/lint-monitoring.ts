@@ -1,27 +1,9 @@
 /**
- * Lint rules for the topology's `monitoring` section: receivers that routes name, receivers
- * the monitor's Alertmanager can configure without an inline secret, alerts that page and
- * reach nobody, and watch entries the plan can use. Pure functions: no I/O.
+ * Lint rules for the topology's `monitoring` section: receivers that routes name, alerts that
+ * page and reach nobody, and watch entries the plan can use. Pure functions: no I/O.
  */
 import type { LintCode, LintFinding, Severity } from './lint.js';
 import type { Topology } from './schema.js';
-
-/** The Alertmanager version the monitor host installs (Debian bookworm's package). */
-export const PACKAGED_ALERTMANAGER = '0.25';
-
-/**
- * Receiver integrations the packaged Alertmanager cannot configure without an inline secret,
- * with the field that reads it from a file and the first release that has it (alertmanager
- * CHANGELOG.md at 68fb2d5759b3a92c0bb2a1a13d4ef7ff5b06256d: Telegram `bot_token_file` 0.26.0,
- * #3226; Discord `webhook_url_file` 0.27.0, #3555, fixed in 0.28.0, #3728).
- */
-export const UNSUPPORTED_INTEGRATIONS: Record<
-  'telegram' | 'discord',
-  { field: string; since: string }
-> = {
-  telegram: { field: 'bot_token_file', since: '0.26.0' },
-  discord: { field: 'webhook_url_file', since: '0.28.0' },
-};
 
 function finding(
   code: LintCode,
@@ -56,17 +38,6 @@ export function lintMonitoring(topology: Topology): LintFinding[] {
           ),
         );
       defined.add(r.name);
-      for (const [kind, { field, since }] of Object.entries(UNSUPPORTED_INTEGRATIONS))
-        if (r[kind as keyof typeof UNSUPPORTED_INTEGRATIONS] !== undefined)
-          out.push(
-            finding(
-              'receiver-unsupported',
-              `monitoring.alertmanager.receivers[${i}].${kind}`,
-              `${kind} needs \`${field}\`, which Alertmanager has from ${since}; the monitor installs ` +
-                `Debian's prometheus-alertmanager ${PACKAGED_ALERTMANAGER}, which only takes the secret inline. ` +
-                'Hint: use a webhook, email or pagerduty receiver (or a webhook bridge to this service).',
-            ),
-          );
     });
     const route = am.route;
     const named: Array<[string, string]> = [

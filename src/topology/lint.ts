@@ -55,8 +55,6 @@ export const LINT_RULES = {
   'monitor-missing': 'a fleet without a monitor host is flying blind',
   'vpn-size': 'the VPN /24 holds at most 253 hosts',
   'receiver-undefined': 'every receiver an Alertmanager route names is defined',
-  'receiver-unsupported':
-    "every receiver integration can read its secret from a file in the monitor's Alertmanager",
   'alerts-unrouted': 'alerts that page (severity=page) reach a receiver',
   'watch-chain':
     'a monitoring.watch entry names a CometBFT chain of the topology and its validator address',

@@ -222,7 +222,10 @@ export type Host = z.infer<typeof HostSchema>;
 /** A file on the monitor host that holds a secret; the topology names it, never its content. */
 const secretFile = z
   .string()
-  .regex(/^\/[^\s]+$/, 'an absolute path on the monitor host (secrets are files, never inline)');
+  .regex(
+    /^\/[^\s@]+$/,
+    'an absolute path on the monitor host, without spaces or @ (secrets are files, never inline)',
+  );
 const duration = z.string().regex(/^(\d+(ms|s|m|h|d|w|y))+$/, 'a Prometheus duration, e.g. 4h');
 
 /**

@@ -8,10 +8,26 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { alertmanagerConfig } from '../../src/render/alertmanager.js';
+import {
+  ALERTMANAGER_ASSEMBLED_PATH,
+  ALERTMANAGER_ASSEMBLE_SCRIPT,
+  alertmanagerConfig,
+  alertmanagerDefaults,
+  alertmanagerDropIn,
+  needsInlineSecrets,
+} from '../../src/render/alertmanager.js';
 import { loadWatchConfig } from '../../src/watch/config.js';
 import { lintTopology, type LintFinding } from '../../src/topology/lint.js';
 import { MonitoringSchema, type TopologyInput } from '../../src/topology/schema.js';
@@ -57,13 +73,41 @@ after(() => removeDir(work));
 describe('alertmanager.yml on the monitor', () => {
   it('passes `amtool check-config` (0.25) for every example', (t) => {
     if (!requireTool('amtool', ['--version'])) return t.skip('amtool not installed');
+    let assembled = 0;
     for (const { name, out } of plans) {
-      const file = monitorFile(out, 'etc__prometheus__alertmanager.yml');
+      let file = monitorFile(out, 'etc__prometheus__alertmanager.yml');
+      const template = monitorFile(out, 'etc__prometheus__alertmanager.yml.in');
+      if (existsSync(template)) {
+        // Telegram/Discord: assemble it as the host would, from stand-in secret files.
+        const dir = mkdtempSync(join(tmpdir(), 'vigil-am-example-'));
+        const fake = {
+          telegram: '123456789:AAH-stand_in',
+          discord: 'https://discord.com/api/webhooks/1/stand-in',
+        };
+        const text = readFileSync(template, 'utf8').replace(
+          /@vigil-secret:(telegram|discord):([^@]+)@/g,
+          (_m, kind: 'telegram' | 'discord', path: string) => {
+            const stand = join(dir, path.replace(/\//g, '_'));
+            writeFileSync(stand, `${fake[kind]}\n`);
+            return `@vigil-secret:${kind}:${stand}@`;
+          },
+        );
+        writeFileSync(join(dir, 'template'), text);
+        writeFileSync(join(dir, 'assemble'), ALERTMANAGER_ASSEMBLE_SCRIPT, { mode: 0o755 });
+        file = join(dir, 'alertmanager.yml');
+        const a = spawnSync('sh', [join(dir, 'assemble'), join(dir, 'template'), file], {
+          encoding: 'utf8',
+          env: { ...process.env, VIGIL_ALERTMANAGER_GROUP: String(process.getgid!()) },
+        });
+        assert.equal(a.status, 0, `${name}: ${a.stderr}`);
+        assembled++;
+      }
       assert.ok(existsSync(file), `${name}: ${file}`);
       const r = amtool(['check-config', file]);
       assert.equal(r.status, 0, `${name}: ${r.out}`);
       assert.match(r.out, /SUCCESS/);
     }
+    assert.ok(assembled >= 1, 'an example with a Telegram receiver is assembled and checked');
   });
 
   it('routes pages and warnings to the receivers the topology maps them to', (t) => {
@@ -164,46 +208,121 @@ describe('alertmanager.yml on the monitor', () => {
   });
 });
 
-describe('receivers the packaged Alertmanager 0.25 lacks', () => {
+describe('Telegram and Discord on the packaged Alertmanager 0.25 (secrets spliced in on the host)', () => {
   const withMonitoring = (monitoring: TopologyInput['monitoring']) =>
     topology({ ...baseInput(), monitoring });
   const codes = (f: LintFinding[]) => f.map((x) => `${x.severity}:${x.code}:${x.path}`);
+  const chat = {
+    alertmanager: {
+      receivers: [
+        { name: 'tg', telegram: { botTokenFile: '/etc/prometheus/secrets/tg', chatId: -100123 } },
+        { name: 'dc', discord: { webhookUrlFile: '/etc/prometheus/secrets/dc' } },
+      ],
+      route: { receiver: 'tg', severities: { page: 'dc' } },
+    },
+  };
+  const TOKEN = '123456789:AAH-example_Token';
+  const HOOK = 'https://discord.com/api/webhooks/1234567890/abc-DEF_ghi';
 
-  it('telegram and discord are refused by lint with the version that has their *_file', () => {
-    const t = withMonitoring({
+  /** Runs the rendered assembler on the rendered template, secrets from `dir`. */
+  function assemble(dir: string, token: string, hook: string) {
+    const m = MonitoringSchema.parse({
       alertmanager: {
+        ...chat.alertmanager,
         receivers: [
-          { name: 'tg', telegram: { botTokenFile: '/etc/prometheus/secrets/tg', chatId: -100123 } },
-          { name: 'dc', discord: { webhookUrlFile: '/etc/prometheus/secrets/dc' } },
+          { name: 'tg', telegram: { botTokenFile: join(dir, 'tg'), chatId: -100123 } },
+          { name: 'dc', discord: { webhookUrlFile: join(dir, 'dc') } },
         ],
-        route: { receiver: 'tg', severities: { page: 'dc' } },
       },
     });
-    const found = lintTopology(t).filter((f) => f.code === 'receiver-unsupported');
+    writeFileSync(join(dir, 'tg'), `${token}\n`, { mode: 0o640 });
+    writeFileSync(join(dir, 'dc'), `${hook}\n`, { mode: 0o640 });
+    writeFileSync(join(dir, 'template.yml'), alertmanagerConfig(m));
+    writeFileSync(join(dir, 'assemble'), ALERTMANAGER_ASSEMBLE_SCRIPT, { mode: 0o755 });
+    const out = join(dir, 'run', 'alertmanager.yml');
+    const r = spawnSync('sh', [join(dir, 'assemble'), join(dir, 'template.yml'), out], {
+      encoding: 'utf8',
+      env: { ...process.env, VIGIL_ALERTMANAGER_GROUP: String(process.getgid!()) },
+    });
+    return { ...r, out, template: alertmanagerConfig(m) };
+  }
+
+  it('lint accepts them; the plan renders a template with no secret, the assembler and its drop-in', () => {
+    const t = withMonitoring(chat);
     assert.deepEqual(
-      found.map((f) => [f.severity, f.path]),
-      [
-        ['error', 'monitoring.alertmanager.receivers[0].telegram'],
-        ['error', 'monitoring.alertmanager.receivers[1].discord'],
-      ],
+      codes(lintTopology(t)).filter((c) => /receiver/.test(c)),
+      [],
     );
-    assert.match(found[0]!.message, /bot_token_file.*0\.26\.0.*0\.25/);
-    assert.match(found[1]!.message, /webhook_url_file.*0\.28\.0.*0\.25/);
+    const template = alertmanagerConfig(t.monitoring);
+    assert.match(template, /bot_token: "@vigil-secret:telegram:\/etc\/prometheus\/secrets\/tg@"/);
+    assert.match(template, /webhook_url: "@vigil-secret:discord:\/etc\/prometheus\/secrets\/dc@"/);
+    assert.ok(needsInlineSecrets(t.monitoring));
+    assert.match(
+      alertmanagerDefaults(t.monitoring),
+      new RegExp(`--config.file=${ALERTMANAGER_ASSEMBLED_PATH} `),
+    );
+    assert.match(
+      alertmanagerDropIn(),
+      /^ExecStartPre=\+\/usr\/local\/sbin\/vigil-alertmanager-config /m,
+    );
+    // Without them, nothing changes: the config is the file Alertmanager reads.
+    const plain = withMonitoring({
+      alertmanager: {
+        receivers: [{ name: 'ops', webhook: { url: 'https://hooks.example.org/x' } }],
+      },
+    });
+    assert.equal(needsInlineSecrets(plain.monitoring), false);
+    assert.match(
+      alertmanagerDefaults(plain.monitoring),
+      /--config.file=\/etc\/prometheus\/alertmanager.yml /,
+    );
   });
 
-  it('amtool 0.25 really rejects those fields (the lint is not stale)', (t) => {
+  it('the assembled config passes amtool check-config 0.25; a malformed secret refuses it and leaves nothing', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-am-secrets-'));
+    try {
+      const ok = assemble(dir, TOKEN, HOOK);
+      assert.equal(ok.status, 0, ok.stderr);
+      const text = readFileSync(ok.out, 'utf8');
+      assert.match(text, new RegExp(`bot_token: "${TOKEN}"`));
+      assert.match(text, new RegExp(`webhook_url: "${HOOK.replace(/[.]/g, '\\.')}"`));
+      assert.doesNotMatch(text, /@vigil-secret/);
+      assert.equal(statSync(ok.out).mode & 0o777, 0o640);
+      if (requireTool('amtool', ['--version'])) {
+        const r = amtool(['check-config', ok.out]);
+        assert.equal(r.status, 0, r.out);
+      } else t.diagnostic('amtool not installed: check-config not run');
+      // A token with a quote (or any character outside a bot token's) is refused.
+      rmSync(ok.out);
+      for (const [token, hook] of [
+        ['123:abc" injected: "x', HOOK],
+        [TOKEN, 'https://evil.example.org/api/webhooks/1/x'],
+      ] as const) {
+        const bad = assemble(dir, token, hook);
+        assert.notEqual(bad.status, 0);
+        assert.match(bad.stderr, /does not hold a (telegram|discord) secret/);
+        assert.equal(existsSync(ok.out), false);
+        assert.deepEqual(readdirSync(join(dir, 'run')), []);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Why the secrets are spliced in rather than read from files by Alertmanager itself.
+  it('amtool 0.25 really rejects the *_file fields of those integrations', (t) => {
     if (!requireTool('amtool', ['--version'])) return t.skip('amtool not installed');
     const version = amtool(['--version']).out;
     if (!/version 0\.25\./.test(version)) return t.skip(`amtool is not 0.25: ${version}`);
-    for (const [receiver, field] of [
-      [{ name: 'tg', telegram: { botTokenFile: '/s/tg', chatId: 1 } }, 'bot_token_file'],
-      [{ name: 'dc', discord: { webhookUrlFile: '/s/dc' } }, 'webhook_url_file'],
+    for (const [name, integration, field] of [
+      ['tg', 'telegram_configs: [{ bot_token_file: /s/tg, chat_id: 1 }]', 'bot_token_file'],
+      ['dc', 'discord_configs: [{ webhook_url_file: /s/dc }]', 'webhook_url_file'],
     ] as const) {
-      const m = MonitoringSchema.parse({
-        alertmanager: { receivers: [receiver], route: { receiver: receiver.name } },
-      });
-      const file = join(work, `${receiver.name}.yml`);
-      writeFileSync(file, alertmanagerConfig(m));
+      const file = join(work, `${name}.yml`);
+      writeFileSync(
+        file,
+        `route: { receiver: ${name} }\nreceivers:\n  - name: ${name}\n    ${integration}\n`,
+      );
       const r = amtool(['check-config', file]);
       assert.notEqual(r.status, 0, r.out);
       assert.match(r.out, new RegExp(`field ${field} not found`));
