@@ -278,10 +278,24 @@ test(
       assert.equal(nodes.length, 2);
       assert.ok(nodes.every((u) => u.startedBy === 'watchdog'));
       const running = () => nodes.filter((u) => existsSync(u.pidFile));
-      await until(() => running().length > 0);
+      // The pid file is written at spawn, the status once the simulated node listens.
+      await until(() => running().some((u) => readUnitStatus(u.statusFile) !== undefined));
       assert.equal(running().length, 1, JSON.stringify(nodes.map((u) => u.host)));
       const active = running()[0]!;
       const st = readUnitStatus(active.statusFile)!;
+      // Each host's sync node runs from boot; starting the validator stopped its own host's
+      // (Conflicts=), so the standby alone keeps syncing.
+      const syncs = fleet.units.filter((u) => u.unit === 'polkadot-sync.service');
+      assert.deepEqual(
+        syncs.map((u) => u.startedBy),
+        ['boot', 'boot'],
+      );
+      const syncOf = (host: string) => syncs.find((u) => u.host === host)!;
+      assert.ok(!existsSync(syncOf(active.host).pidFile), `${active.host} syncs while validating`);
+      assert.ok(
+        existsSync(syncOf(nodes.find((u) => u !== active)!.host).pidFile),
+        'the standby does not sync',
+      );
       assert.ok(pidAlive(st.pid));
       assert.ok(st.listening.includes('0.0.0.0:30333'), JSON.stringify(st));
       const other = nodes.find((u) => u !== active)!;

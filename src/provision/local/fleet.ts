@@ -5,7 +5,14 @@
  * failed apply destroys exactly what the record lists before reporting the failure.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, PlannedHost } from '../../topology/plan.js';
@@ -330,7 +337,18 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         });
         if (u.startedBy !== 'boot') continue;
         await step(progress, `${host.name}: simulated ${u.unit}`, async () => {
+          appendFileSync(
+            join(unitsDir, `${u.unit}.journal`),
+            `start ${process.hrtime.bigint()}\n`,
+            {
+              mode: 0o600,
+            },
+          );
           const proc = startInNetns(record, hosts[i]!.netns, `simulated ${u.unit}`, argv, logFile);
+          // The pid file, as local-unit-main writes it: a watchdog's `systemctl stop` of this
+          // unit, or a Conflicts= stop, must find the process started here (`ip netns exec`
+          // execs, so this is the simulated node's own pid).
+          writeFileSync(join(unitsDir, `${u.unit}.pid`), `${proc.pid}\n`, { mode: 0o600 });
           await waitFor(
             `simulated ${u.unit} in ${hosts[i]!.netns}`,
             () => existsSync(statusFile),
