@@ -50,6 +50,28 @@ function connectionAllowList(c: RegistryConfig): string[] | undefined {
 }
 
 /** The registry store a validator writes through: etcd across validators, or SQLite on one host. */
+/**
+ * A short-lived node with this config's identity, listening nowhere and keeping its view in
+ * memory: what `submit` and `validators` dial the network with. The seed is wiped once the
+ * node holds its key.
+ */
+async function transientPeer(c: RegistryConfig, set: ValidatorSet): Promise<RegistryPeer> {
+  const { seed } = identityOf(c);
+  const allowList = connectionAllowList(c);
+  try {
+    return await RegistryPeer.start({
+      seed,
+      listen: [],
+      validators: set,
+      viewPath: ':memory:',
+      metrics: new Registry(),
+      ...(allowList ? { allowList } : {}),
+    });
+  } finally {
+    seed.fill(0);
+  }
+}
+
 export async function openRegistryCells(
   c: RegistryConfig,
   options: { create?: boolean } = {},
@@ -236,21 +258,8 @@ export async function submitOwnRecord(
       'REGISTRY_CONFIG',
     );
   const nowMs = o.nowMs ?? Date.now;
-  const { seed, peerId } = identityOf(c);
-  const allowList = connectionAllowList(c);
-  let peer: RegistryPeer;
-  try {
-    peer = await RegistryPeer.start({
-      seed,
-      listen: [],
-      validators: set,
-      viewPath: ':memory:',
-      metrics: new Registry(),
-      ...(allowList ? { allowList } : {}),
-    });
-  } finally {
-    seed.fill(0);
-  }
+  const peer = await transientPeer(c, set);
+  const peerId = peer.peerId;
   const giveUpAt = Date.now() + (o.timeoutMs ?? 15_000);
   try {
     let last: unknown;
@@ -316,21 +325,7 @@ export async function probeValidators(
 ): Promise<{ set: ValidatorSet; validators: ValidatorReach[] }> {
   const set = registryValidatorSet(c);
   const addrs = validatorAddresses(c);
-  const { seed } = identityOf(c);
-  const allowList = connectionAllowList(c);
-  let peer: RegistryPeer;
-  try {
-    peer = await RegistryPeer.start({
-      seed,
-      listen: [],
-      validators: set,
-      viewPath: ':memory:',
-      metrics: new Registry(),
-      ...(allowList ? { allowList } : {}),
-    });
-  } finally {
-    seed.fill(0);
-  }
+  const peer = await transientPeer(c, set);
   try {
     const validators = await Promise.all(
       c.validators.members.map(async (m): Promise<ValidatorReach> => {

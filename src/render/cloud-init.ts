@@ -33,6 +33,7 @@ import { SIGNER_RULES_PATH, signerAlertRules } from './alert-rules.js';
 import {
   NODE_UID,
   WG_ENDPOINTS_SCRIPT,
+  nftablesInputHead,
   renderNftables,
   renderWireguard,
   ruleLinesFor,
@@ -478,18 +479,9 @@ export function bootstrapNftables(t: Topology): string {
     t,
   );
   return [
-    '#!/usr/sbin/nft -f',
-    '# Vigil bootstrap firewall: SSH only, until `vigil apply` installs the fleet rules.',
-    'flush ruleset',
-    '',
-    'table inet vigil {',
-    '  chain input {',
-    '    type filter hook input priority filter; policy drop;',
-    '    ct state established,related accept',
-    '    ct state invalid drop',
-    '    iifname "lo" accept',
-    '    ip protocol icmp icmp type { echo-request, destination-unreachable, time-exceeded } accept',
-    '    meta l4proto ipv6-icmp accept',
+    ...nftablesInputHead(
+      'Vigil bootstrap firewall: SSH only, until `vigil apply` installs the fleet rules.',
+    ),
     ...ssh.map((l) => `    ${l}`),
     '  }',
     '',

@@ -50,11 +50,14 @@ export function ruleLinesFor(rule: PortRule, t: Topology): string[] {
   return ruleLines(rule, t.ssh.allowFrom);
 }
 
-/** Default deny in and forward; everything a host accepts is listed with why. */
-export function renderNftables(plan: Plan, host: PlannedHost): string {
-  const lines = [
+/**
+ * The start of every Vigil ruleset, the bootstrap one included: a fresh table whose input
+ * chain drops by default and accepts replies, loopback and the ICMP that keeps paths working.
+ */
+export function nftablesInputHead(comment: string): string[] {
+  return [
     '#!/usr/sbin/nft -f',
-    `# Vigil firewall for ${host.name} (${host.role}). Generated: edit the topology, not this file.`,
+    `# ${comment}`,
     'flush ruleset',
     '',
     'table inet vigil {',
@@ -66,6 +69,13 @@ export function renderNftables(plan: Plan, host: PlannedHost): string {
     '    ip protocol icmp icmp type { echo-request, destination-unreachable, time-exceeded } accept',
     '    meta l4proto ipv6-icmp accept',
   ];
+}
+
+/** Default deny in and forward; everything a host accepts is listed with why. */
+export function renderNftables(plan: Plan, host: PlannedHost): string {
+  const lines = nftablesInputHead(
+    `Vigil firewall for ${host.name} (${host.role}). Generated: edit the topology, not this file.`,
+  );
   for (const rule of host.ports)
     for (const l of ruleLines(rule, plan.topology.ssh.allowFrom)) lines.push(`    ${l}`);
   lines.push(
