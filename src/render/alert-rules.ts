@@ -334,12 +334,78 @@ export const POLKADOT_ALERT_RULES: readonly AlertRule[] = [
   },
 ];
 
+/** Misses in a row that page: tenderduty's default `consecutive_missed` threshold. */
+export const COMETBFT_CONSECUTIVE_MISSED = 5;
+/** The share of the watcher's window missed that warns: tenderduty's `percentage_missed` 10 %. */
+export const COMETBFT_WINDOW_MISSED_RATIO = 0.1;
+
+const cmtNode = 'The CometBFT node of {{ $labels.chain_id }}';
+const cmtValidator = 'The validator watched on {{ $labels.chain_id }}';
+const cmtUp = 'vigil_watch_cometbft_up == 1';
+
+/** The CometBFT watcher's rules (src/watch/cometbft.ts): tenderduty's conditions. */
+export const COMETBFT_ALERT_RULES: readonly AlertRule[] = [
+  {
+    alert: 'VigilCometbftNodeDown',
+    expr: 'vigil_watch_cometbft_up == 0',
+    for: '2m',
+    labels: { severity: 'page' },
+    annotations: { summary: `${cmtNode} does not answer /status (or answers for another chain)` },
+  },
+  {
+    alert: 'VigilCometbftChainStalled',
+    expr: `vigil_watch_cometbft_stalled == 1 and ${cmtUp}`,
+    for: '1m',
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${cmtNode} has seen no new block for longer than the watcher's stallSeconds`,
+    },
+  },
+  {
+    alert: 'VigilCometbftMissedInARow',
+    expr: `vigil_watch_cometbft_consecutive_missed >= ${COMETBFT_CONSECUTIVE_MISSED}`,
+    labels: { severity: 'page' },
+    annotations: {
+      summary: `${cmtValidator} missed the last {{ $value }} blocks in a row`,
+    },
+  },
+  {
+    alert: 'VigilCometbftMissedBlocks',
+    expr: `vigil_watch_cometbft_missed_blocks_window / (vigil_watch_cometbft_window_blocks > 0) > ${COMETBFT_WINDOW_MISSED_RATIO}`,
+    for: '5m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `${cmtValidator} missed more than ${COMETBFT_WINDOW_MISSED_RATIO * 100} % of the blocks in its window`,
+    },
+  },
+  {
+    alert: 'VigilCometbftJailed',
+    expr: 'vigil_watch_cometbft_jailed == 1',
+    labels: { severity: 'page' },
+    annotations: { summary: `${cmtValidator} is jailed` },
+  },
+  {
+    alert: 'VigilCometbftTombstoned',
+    expr: 'vigil_watch_cometbft_tombstoned == 1',
+    labels: { severity: 'page' },
+    annotations: { summary: `${cmtValidator} is tombstoned: it was slashed for double signing` },
+  },
+  {
+    alert: 'VigilCometbftPeersLow',
+    expr: `vigil_watch_cometbft_peers_low == 1 and ${cmtUp}`,
+    for: '5m',
+    labels: { severity: 'warning' },
+    annotations: { summary: `${cmtNode} has fewer peers than the watcher's peersMin` },
+  },
+];
+
 /** Every rule of the rules file, signer first. */
 export const ALERT_RULES: readonly AlertRule[] = [
   ...SIGNER_ALERT_RULES,
   ...CARDANO_ALERT_RULES,
   ...DECRED_ALERT_RULES,
   ...POLKADOT_ALERT_RULES,
+  ...COMETBFT_ALERT_RULES,
 ];
 
 /**
@@ -350,16 +416,22 @@ export function signerAlertRules(rules: readonly AlertRule[] = ALERT_RULES): str
   const cardano = new Set(CARDANO_ALERT_RULES.map((r) => r.alert));
   const decred = new Set(DECRED_ALERT_RULES.map((r) => r.alert));
   const polkadot = new Set(POLKADOT_ALERT_RULES.map((r) => r.alert));
+  const cometbft = new Set(COMETBFT_ALERT_RULES.map((r) => r.alert));
   const groups = [
     {
       name: 'vigil-signer',
       rules: rules.filter(
-        (r) => !cardano.has(r.alert) && !decred.has(r.alert) && !polkadot.has(r.alert),
+        (r) =>
+          !cardano.has(r.alert) &&
+          !decred.has(r.alert) &&
+          !polkadot.has(r.alert) &&
+          !cometbft.has(r.alert),
       ),
     },
     { name: 'vigil-cardano', rules: rules.filter((r) => cardano.has(r.alert)) },
     { name: 'vigil-decred', rules: rules.filter((r) => decred.has(r.alert)) },
     { name: 'vigil-polkadot', rules: rules.filter((r) => polkadot.has(r.alert)) },
+    { name: 'vigil-cometbft', rules: rules.filter((r) => cometbft.has(r.alert)) },
   ].filter((g) => g.rules.length > 0);
   return (
     '# Vigil signer and chain-watcher alerts; each has promtool unit tests in the Vigil repository.\n' +

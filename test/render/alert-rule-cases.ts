@@ -1067,9 +1067,178 @@ export const POLKADOT_RULE_TESTS: RuleTestGroup[] = [
 ];
 
 /** Every rule test group, signer first: what `.ci/run` counts. */
+const cmt = (chain: string) => watchTarget(chain);
+const cmtAlert = (chain: string, severity: string, summary: string) => ({
+  exp_labels: { ...cmt(chain), severity },
+  exp_annotations: { summary },
+});
+const cmtNodeSays = (chain: string, rest: string) => `The CometBFT node of ${chain} ${rest}`;
+const cmtValSays = (chain: string, rest: string) => `The validator watched on ${chain} ${rest}`;
+
+/** Cases for the CometBFT watcher's rules (COMETBFT_ALERT_RULES). */
+export const COMETBFT_RULE_TESTS: RuleTestGroup[] = [
+  {
+    name: 'VigilCometbftNodeDown: up at 0 for 2m; a flapping node does not count',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_cometbft_up', cmt('hub-1')), values: '1 1 0x6 1x3' },
+      { series: sel('vigil_watch_cometbft_up', cmt('osmo-1')), values: '1 0 1 0 1 0 1 0 1 0 1' },
+    ],
+    alert_rule_test: [
+      { eval_time: '3m', alertname: 'VigilCometbftNodeDown', exp_alerts: [] },
+      {
+        eval_time: '5m',
+        alertname: 'VigilCometbftNodeDown',
+        exp_alerts: [
+          cmtAlert(
+            'hub-1',
+            'page',
+            cmtNodeSays('hub-1', 'does not answer /status (or answers for another chain)'),
+          ),
+        ],
+      },
+      { eval_time: '10m', alertname: 'VigilCometbftNodeDown', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilCometbftChainStalled: stalled for 1m while the node answers; not while it is down',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_cometbft_stalled', cmt('hub-1')), values: '0x3 1x5 0x3' },
+      { series: sel('vigil_watch_cometbft_up', cmt('hub-1')), values: '1x12' },
+      // Down and stalled: VigilCometbftNodeDown speaks, not this.
+      { series: sel('vigil_watch_cometbft_stalled', cmt('osmo-1')), values: '1x12' },
+      { series: sel('vigil_watch_cometbft_up', cmt('osmo-1')), values: '0x12' },
+    ],
+    alert_rule_test: [
+      { eval_time: '3m', alertname: 'VigilCometbftChainStalled', exp_alerts: [] },
+      {
+        eval_time: '6m',
+        alertname: 'VigilCometbftChainStalled',
+        exp_alerts: [
+          cmtAlert(
+            'hub-1',
+            'page',
+            cmtNodeSays(
+              'hub-1',
+              "has seen no new block for longer than the watcher's stallSeconds",
+            ),
+          ),
+        ],
+      },
+      { eval_time: '10m', alertname: 'VigilCometbftChainStalled', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilCometbftMissedInARow: 5 misses in a row page at once; 4 do not',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_cometbft_consecutive_missed', cmt('hub-1')),
+        values: '0 2 4 5 7 0',
+      },
+      { series: sel('vigil_watch_cometbft_consecutive_missed', cmt('osmo-1')), values: '4x5' },
+    ],
+    alert_rule_test: [
+      { eval_time: '2m', alertname: 'VigilCometbftMissedInARow', exp_alerts: [] },
+      {
+        eval_time: '4m',
+        alertname: 'VigilCometbftMissedInARow',
+        exp_alerts: [
+          cmtAlert('hub-1', 'page', cmtValSays('hub-1', 'missed the last 7 blocks in a row')),
+        ],
+      },
+      { eval_time: '5m', alertname: 'VigilCometbftMissedInARow', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilCometbftMissedBlocks: over 10 % of the window for 5m; 10 % exactly, a short spell and an empty window do not count',
+    interval: '1m',
+    input_series: [
+      {
+        series: sel('vigil_watch_cometbft_missed_blocks_window', cmt('hub-1')),
+        values: '2x3 15x8 2x3',
+      },
+      { series: sel('vigil_watch_cometbft_window_blocks', cmt('hub-1')), values: '100x15' },
+      { series: sel('vigil_watch_cometbft_missed_blocks_window', cmt('osmo-1')), values: '10x15' },
+      { series: sel('vigil_watch_cometbft_window_blocks', cmt('osmo-1')), values: '100x15' },
+      { series: sel('vigil_watch_cometbft_missed_blocks_window', cmt('juno-1')), values: '0x15' },
+      { series: sel('vigil_watch_cometbft_window_blocks', cmt('juno-1')), values: '0x15' },
+    ],
+    alert_rule_test: [
+      { eval_time: '7m', alertname: 'VigilCometbftMissedBlocks', exp_alerts: [] },
+      {
+        eval_time: '9m',
+        alertname: 'VigilCometbftMissedBlocks',
+        exp_alerts: [
+          cmtAlert(
+            'hub-1',
+            'warning',
+            cmtValSays('hub-1', 'missed more than 10 % of the blocks in its window'),
+          ),
+        ],
+      },
+      { eval_time: '14m', alertname: 'VigilCometbftMissedBlocks', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'VigilCometbftJailed and VigilCometbftTombstoned: page as soon as the chain says so',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_cometbft_jailed', cmt('hub-1')), values: '0 0 1 1' },
+      { series: sel('vigil_watch_cometbft_tombstoned', cmt('hub-1')), values: '0 0 0 1' },
+    ],
+    alert_rule_test: [
+      { eval_time: '1m', alertname: 'VigilCometbftJailed', exp_alerts: [] },
+      {
+        eval_time: '2m',
+        alertname: 'VigilCometbftJailed',
+        exp_alerts: [cmtAlert('hub-1', 'page', cmtValSays('hub-1', 'is jailed'))],
+      },
+      { eval_time: '2m', alertname: 'VigilCometbftTombstoned', exp_alerts: [] },
+      {
+        eval_time: '3m',
+        alertname: 'VigilCometbftTombstoned',
+        exp_alerts: [
+          cmtAlert(
+            'hub-1',
+            'page',
+            cmtValSays('hub-1', 'is tombstoned: it was slashed for double signing'),
+          ),
+        ],
+      },
+    ],
+  },
+  {
+    name: 'VigilCometbftPeersLow: below peersMin for 5m while up; a blip does not count',
+    interval: '1m',
+    input_series: [
+      { series: sel('vigil_watch_cometbft_peers_low', cmt('hub-1')), values: '0 1x7 0' },
+      { series: sel('vigil_watch_cometbft_up', cmt('hub-1')), values: '1x9' },
+      { series: sel('vigil_watch_cometbft_peers_low', cmt('osmo-1')), values: '0 1 1 0 1 1 0 1 1' },
+      { series: sel('vigil_watch_cometbft_up', cmt('osmo-1')), values: '1x9' },
+    ],
+    alert_rule_test: [
+      { eval_time: '5m', alertname: 'VigilCometbftPeersLow', exp_alerts: [] },
+      {
+        eval_time: '7m',
+        alertname: 'VigilCometbftPeersLow',
+        exp_alerts: [
+          cmtAlert(
+            'hub-1',
+            'warning',
+            cmtNodeSays('hub-1', "has fewer peers than the watcher's peersMin"),
+          ),
+        ],
+      },
+    ],
+  },
+];
+
 export const RULE_TESTS: RuleTestGroup[] = [
   ...SIGNER_RULE_TESTS,
   ...CARDANO_RULE_TESTS,
   ...DECRED_RULE_TESTS,
   ...POLKADOT_RULE_TESTS,
+  ...COMETBFT_RULE_TESTS,
 ];

@@ -14,6 +14,7 @@ import {
   CARDANO_ALERT_RULES,
   DECRED_ALERT_RULES,
   POLKADOT_ALERT_RULES,
+  COMETBFT_ALERT_RULES,
   SIGNER_ALERT_RULES,
   signerAlertRules,
 } from '../../src/render/alert-rules.js';
@@ -46,6 +47,7 @@ test('the rendered rules file passes `promtool check rules`', () => {
       ['vigil-cardano', CARDANO_ALERT_RULES.map((r) => r.alert)],
       ['vigil-decred', DECRED_ALERT_RULES.map((r) => r.alert)],
       ['vigil-polkadot', POLKADOT_ALERT_RULES.map((r) => r.alert)],
+      ['vigil-cometbft', COMETBFT_ALERT_RULES.map((r) => r.alert)],
     ],
   );
 });
