@@ -85,15 +85,27 @@ export function chaosCommand(): Command {
         (opts.json ? process.stderr : process.stdout).write(
           `vigil chaos: devnet ${devnet.name}, seed ${opts.seed}, ${opts.duration} s\n`,
         );
-        const report = await runChaos({
-          file: devnet,
-          workDir,
-          seed: opts.seed,
-          durationMs: opts.duration * 1000,
-          meanIntervalMs: opts.interval,
-          maxFaultMs: opts.maxFault,
-          ...(opts.kinds ? { kinds: opts.kinds } : {}),
-        });
+        // The agents run in process groups of their own (devnet/agent-process.ts): Ctrl-C, a
+        // SIGTERM or a closed terminal reaches this process, which stops them and reports.
+        const abort = new AbortController();
+        const onSignal = () => abort.abort();
+        const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+        for (const s of signals) process.once(s, onSignal);
+        let report: Awaited<ReturnType<typeof runChaos>>;
+        try {
+          report = await runChaos({
+            file: devnet,
+            workDir,
+            seed: opts.seed,
+            durationMs: opts.duration * 1000,
+            meanIntervalMs: opts.interval,
+            maxFaultMs: opts.maxFault,
+            signal: abort.signal,
+            ...(opts.kinds ? { kinds: opts.kinds } : {}),
+          });
+        } finally {
+          for (const s of signals) process.off(s, onSignal);
+        }
         const json = `${JSON.stringify(report, null, 2)}\n`;
         process.stdout.write(opts.json ? json : `${formatChaosReport(report)}\n`);
         if (opts.jsonOut !== undefined) writeFileSync(opts.jsonOut, json);

@@ -58,6 +58,9 @@ export function upCommand(): Command {
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
+        // The agents run in process groups of their own (devnet/agent-process.ts), so a closed
+        // terminal's SIGHUP reaches only this process: stop them as for Ctrl-C.
+        process.once('SIGHUP', onSignal);
         const live = !opts.json && !opts.plain && process.stdout.isTTY === true;
         const say = (line: string) => {
           if (!opts.json && !live) process.stdout.write(`${line}\n`);
@@ -113,6 +116,7 @@ export function upCommand(): Command {
           clearInterval(poller);
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('SIGHUP', onSignal);
         });
         const json = `${JSON.stringify(report, null, 2)}\n`;
         if (opts.jsonOut !== undefined) writeFileSync(opts.jsonOut, json);

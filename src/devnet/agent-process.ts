@@ -30,6 +30,9 @@ export async function startAgentProcess(
 ): Promise<AgentProcess> {
   const child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own: a terminal's Ctrl-C reaches `vigil up` alone, which reads
+    // each agent's signer metrics before it stops them (they died first, unreadable, before).
+    detached: true,
   });
   const stderr: string[] = [];
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));

@@ -44,6 +44,8 @@ export interface ChaosOptions {
   /** Longest a fault lasts before it is healed. */
   readonly maxFaultMs: number;
   readonly kinds?: readonly FaultKind[];
+  /** Stops the run early (Ctrl-C); the report covers what ran. */
+  readonly signal?: AbortSignal;
   readonly onFault?: (f: InjectedFault) => void;
   /** Every position reported by any chain (for a live view or a test's own checks). */
   readonly onTick?: (o: TickOutcome, totals: DevnetTotals) => void;
@@ -226,6 +228,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     file: opts.file,
     workDir: opts.workDir,
     durationMs: opts.durationMs,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     onStarted: (control) => {
       start = Date.now();
       for (const f of plan) at(f.atMs, () => inject(control, f));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +112,79 @@ test('killing the agent that signs lets another node take over, still without eq
       late.length === 3 && late.every((a) => a.author === 'node-2'),
       `last ticks: ${JSON.stringify(late.map((a) => a.author))}`,
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C in a terminal (SIGINT to the whole process group) still reads every agent’s metrics before stopping it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-up-int-'));
+  try {
+    // A group of its own, signalled as a whole: what a terminal does on Ctrl-C.
+    const child = spawn(
+      process.execPath,
+      [CLI_ENTRY, 'up', '--work-dir', join(dir, 'work'), '--json'],
+      {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // Running once the agents are up and a few positions were asked for (bounded wait).
+    for (let i = 0; i < 150 && !/signed for/.test(stderr + stdout); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(-child.pid!, 'SIGINT');
+    const code = await exited;
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout) as {
+      agentMetrics: Record<string, { error?: string }>;
+    };
+    assert.deepEqual(Object.keys(report.agentMetrics).sort(), ['node-1', 'node-2', 'node-3']);
+    for (const [name, m] of Object.entries(report.agentMetrics))
+      assert.equal(m.error, undefined, `${name}: ${JSON.stringify(m)}`);
+    assert.deepEqual(processesUnder(dir), [], 'agents left running');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Pids of processes whose command line names `dir` (agents of a devnet there). */
+function processesUnder(dir: string): number[] {
+  const r = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => pid !== process.pid);
+}
+
+test('Ctrl-C on vigil chaos stops its agents and still prints the report', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-chaos-int-'));
+  try {
+    const child = spawn(
+      process.execPath,
+      [CLI_ENTRY, 'chaos', '--work-dir', join(dir, 'work'), '--duration', '60', '--json'],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    for (let i = 0; i < 150 && processesUnder(dir).length < 3; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 2000));
+    process.kill(-child.pid!, 'SIGINT');
+    const code = await exited;
+    assert.ok(code === 0 || code === 2, `exit ${code}: ${stderr}`);
+    const report = JSON.parse(stdout) as { devnet: { equivocations: number } };
+    assert.equal(report.devnet.equivocations, 0);
+    assert.deepEqual(processesUnder(dir), [], 'agents left running');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
