@@ -83,6 +83,16 @@ export function defaultListen(dataDir: string): ListenConfig {
   return { socket: { path: join(dataDir, 'api.sock') } };
 }
 
+/** The `log` section every long-running Vigil process reads (agent, registry node). */
+export const LogConfigSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto`: readable lines on a terminal, JSON lines anywhere else. */
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  })
+  .strict()
+  .default({ level: 'info', format: 'auto' });
+
 export const AgentConfigSchema = z
   .object({
     agent: z
@@ -122,16 +132,7 @@ export const AgentConfigSchema = z
     etcd: EtcdMemberConfigSchema.optional(),
     /** CometBFT remote signing: the validator nodes this agent dials (priv_validator_laddr). */
     cometbft: CometbftSignerConfigSchema.optional(),
-    log: z
-      .object({
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
-        /** `auto`: readable lines on a terminal, JSON lines anywhere else. */
-        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
-      })
-      .strict()
-      .default({ level: 'info', format: 'auto' }),
+    log: LogConfigSchema,
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -8,6 +8,7 @@
  */
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { LogConfigSchema } from '../agent/config.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 import { EtcdMemberConfigSchema } from '../etcd/member.js';
 import { EtcdStoreConfigSchema } from '../store/etcd.js';
@@ -160,15 +161,7 @@ export const RegistryConfigSchema = z
       .default({ role: 'node', capabilities: [], addresses: [], flags: 0, lifetimeHours: 168 }),
     /** Run by `vigil etcd --config` on a validator's host; the registry ignores it. */
     etcd: EtcdMemberConfigSchema.optional(),
-    log: z
-      .object({
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
-        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
-      })
-      .strict()
-      .default({ level: 'info', format: 'auto' }),
+    log: LogConfigSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -230,7 +230,9 @@ test('the rendered watchdog recipe promotes, demotes and kills a node that behav
     assert.ok(existsSync(join(keys, 'standby', 'kes.skey')));
     assert.equal(await checkPasses(confirm, 5000, env), true);
 
-    // Promote again, then the deadline passes: SIGKILL first, then the keys move out.
+    // Promote again, then the deadline passes: SIGKILL first (a failing key move must not
+    // keep the node alive), then the keys move out.
+    assert.deepEqual(rerooted.kill![0], { signal: 'SIGKILL', systemdUnit: 'ada-node.service' });
     await runAll(rerooted.activate);
     await settle();
     assert.equal(await forging(), '1');
