@@ -22,7 +22,7 @@ export async function wantsLocal(
   return t.hosts.length > 0 && t.hosts.every((h) => h.provider === 'local');
 }
 
-function progressPrinter() {
+export function progressPrinter() {
   let n = 0;
   return {
     step(label: string, ms: number, error?: string) {

@@ -5,7 +5,7 @@
  * rendered (the host's VPN address exists inside its namespace). The signing keys the
  * operator would install are generated there (0600) for the simulated chain.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
@@ -43,11 +43,28 @@ const AgentKeysSchemaShape = (doc: unknown) =>
       typeof k.id === 'string' && typeof k.file === 'string',
   );
 
-export function prepareAgent(renderedYaml: string, hostRoot: string): PreparedAgent {
+/**
+ * `sharedKeysDir`: where each key is generated once, by key id, and copied from: the hosts
+ * that serve one signing key (an active/standby or guarded pair) get the same key, as an
+ * operator installs it on each of them.
+ */
+export function prepareAgent(
+  renderedYaml: string,
+  hostRoot: string,
+  sharedKeysDir?: string,
+): PreparedAgent {
   const doc = rerootPaths(parse(renderedYaml), hostRoot) as Record<string, unknown>;
   const cometbftKeys = new Map<string, string>();
   for (const key of AgentKeysSchemaShape(doc)) {
     mkdirSync(dirname(key.file), { recursive: true, mode: 0o700 });
+    if (sharedKeysDir !== undefined && !existsSync(key.file)) {
+      mkdirSync(sharedKeysDir, { recursive: true, mode: 0o700 });
+      const shared = join(sharedKeysDir, `${key.protocol ?? 'seed'}-${key.id}.json`);
+      if (!existsSync(shared))
+        if (key.protocol === 'cometbft') generateCometbftKeyFile(shared);
+        else generateSeedFile(shared);
+      copyFileSync(shared, key.file);
+    }
     if (key.protocol === 'cometbft') {
       if (!existsSync(key.file)) generateCometbftKeyFile(key.file);
       const { pub_key } = JSON.parse(readFileSync(key.file, 'utf8')) as {

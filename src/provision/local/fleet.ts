@@ -60,6 +60,11 @@ import {
 
 export const RUN_RECORD = 'local/run.json';
 
+/** Where a host's simulated validator node appends every answer it gets (node-config.ts). */
+export function evidenceFileOf(hostDir: string): string {
+  return join(hostDir, 'evidence.jsonl');
+}
+
 const SIM_UNIT_MAIN = fileURLToPath(new URL('./sim-unit-main.js', import.meta.url));
 
 /** A simulated chain unit of a host, where its status is written while it runs. */
@@ -278,7 +283,11 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
     for (const host of plan.hosts) {
       const agentYaml = file(host, '/etc/vigil/agent.yaml');
       if (agentYaml === undefined) continue;
-      const prepared = prepareAgent(agentYaml, join(hostDir(host), 'root'));
+      const prepared = prepareAgent(
+        agentYaml,
+        join(hostDir(host), 'root'),
+        join(runDir, 'shared-keys'),
+      );
       agentConfigs.set(host.name, prepared.configFile);
       for (const [, pub] of prepared.cometbftKeys) validatorKeys.set(host.name, pub);
     }
@@ -302,7 +311,7 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
             configToml,
             statusFile,
             blockTimeMs: opts.blockTimeMs ?? 200,
-            ...(pub ? { validatorPublicKeyHex: pub } : {}),
+            ...(pub ? { validatorPublicKeyHex: pub, evidenceFile: evidenceFileOf(dir) } : {}),
           },
           join(dir, 'node.json'),
           join(dir, 'node.log'),

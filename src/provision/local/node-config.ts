@@ -11,6 +11,11 @@ export const NodeProcessConfigSchema = z.strictObject({
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
   blockTimeMs: z.number().int().min(0).default(200),
+  /**
+   * Where every answer the node gets from a signer is appended (JSON lines, see
+   * EvidenceLine): what `vigil chaos --local` counts signatures and equivocations from.
+   */
+  evidenceFile: z.string().min(1).optional(),
 });
 export type NodeProcessConfig = z.input<typeof NodeProcessConfigSchema>;
 
@@ -33,6 +38,26 @@ export interface NodeStatus {
   /** Persistent peers (host:port) this node has an open p2p connection to. */
   readonly peersConnected: readonly string[];
   readonly inboundPeers: number;
+}
+
+/**
+ * One answer a simulated validator node got, as it saw it: the bytes it had signed (hex),
+ * the signature and the key the chain knows the validator by (from the node's config, not
+ * from the signer). `at` is this machine's wall clock in ms when the answer arrived.
+ */
+export interface EvidenceLine {
+  readonly at: number;
+  readonly node: string;
+  readonly chainId: string;
+  readonly publicKey: string;
+  readonly step: 'proposal' | 'prevote' | 'precommit';
+  readonly height: string;
+  readonly round: string;
+  /** Set for a signature. */
+  readonly signBytes?: string;
+  readonly signature?: string;
+  /** Set for a refusal: the signer's error message. */
+  readonly refused?: string;
 }
 
 /** `tcp://host:port` or `host:port` → [host, port]. */

@@ -8,8 +8,14 @@
  *   validator p2p really crosses the VPN and the firewall);
  * - `instrumentation.prometheus_listen_addr`: a /metrics page.
  * Its progress goes to a status file (JSON) that `vigil apply --local` and the tests read.
+ *
+ * Heights follow the wall clock (height H starts at H × block time, as in the devnet's
+ * networks): a node restarted after a host loss never asks for a height a watermark has
+ * passed, and the nodes of several hosts that share a validator key ask for each height at
+ * the same time, each proposing a block of its own, as the proposers of a real network do.
+ * Every answer is appended to the evidence file, which `vigil chaos --local` reads.
  */
-import { writeFileSync, readFileSync, renameSync } from 'node:fs';
+import { appendFileSync, writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { parse as parseToml } from 'smol-toml';
@@ -17,6 +23,7 @@ import {
   NodeProcessConfigSchema,
   RenderedNodeConfigSchema,
   hostPort,
+  type EvidenceLine,
   type NodeStatus,
 } from './node-config.js';
 import { CometbftNodeSimulator } from '../../devnet/cometbft-node.js';
@@ -26,15 +33,52 @@ async function main(configFile: string): Promise<void> {
   const rendered = RenderedNodeConfigSchema.parse(parseToml(readFileSync(cfg.configToml, 'utf8')));
 
   let sim: CometbftNodeSimulator | undefined;
+  let stopping = false;
   if (rendered.priv_validator_laddr) {
     const [host, port] = hostPort(rendered.priv_validator_laddr);
+    const blockMs = Math.max(1, cfg.blockTimeMs);
+    const stepOffset = { proposal: 0, prevote: 1 / 3, precommit: 2 / 3 };
+    const evidence = (line: Omit<EvidenceLine, 'at' | 'node' | 'chainId' | 'publicKey'>) => {
+      if (cfg.evidenceFile === undefined) return;
+      const full: EvidenceLine = {
+        at: Date.now(),
+        node: cfg.name,
+        chainId: cfg.chainId,
+        publicKey: cfg.validatorPublicKeyHex ?? '',
+        ...line,
+      };
+      appendFileSync(cfg.evidenceFile, JSON.stringify(full) + '\n', { mode: 0o600 });
+    };
     sim = await CometbftNodeSimulator.start({
       chainId: cfg.chainId,
       protocol: 'v0.38',
       host,
       port,
       name: cfg.name,
-      blockTimeMs: cfg.blockTimeMs,
+      startHeight: BigInt(Math.floor(Date.now() / blockMs)) + 1n,
+      // Paced by beforeStep on the wall clock, not by a pause between heights.
+      blockTimeMs: 0,
+      conflictingProposals: true,
+      beforeStep: async (height, step) => {
+        const due = Number(height) * blockMs + Math.round(stepOffset[step] * blockMs);
+        while (!stopping && Date.now() < due)
+          await new Promise((r) => setTimeout(r, Math.min(due - Date.now(), 100)));
+      },
+      // A signer that cannot reach its guard holds the request: give up on that link within
+      // a block or a second, whichever is longer, and ask again on the next link.
+      requestTimeoutMs: Math.max(1000, blockMs),
+      onRecord: (r) =>
+        evidence({
+          step: r.step,
+          height: r.height.toString(),
+          round: r.round.toString(),
+          ...('signature' in r
+            ? {
+                signBytes: Buffer.from(r.signBytes).toString('hex'),
+                signature: Buffer.from(r.signature).toString('hex'),
+              }
+            : { refused: r.error.description }),
+        }),
       ...(cfg.validatorPublicKeyHex
         ? { validatorPublicKey: Buffer.from(cfg.validatorPublicKeyHex, 'hex') }
         : {}),
@@ -125,6 +169,7 @@ async function main(configFile: string): Promise<void> {
   }, 300);
 
   const stop = () => {
+    stopping = true;
     clearInterval(timer);
     for (const s of [...inbound, ...outbound.values()]) s.destroy();
     p2p.close();

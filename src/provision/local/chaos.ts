@@ -1,0 +1,495 @@
+/**
+ * `vigil chaos --local`: seeded, reproducible faults on a running local fleet (one network
+ * namespace per host, see fleet.ts) — a host's links cut in, out or both ways (faults.ts
+ * partitionHost), and host loss: every process of its namespace killed, then the host
+ * restarted as a reboot would (restart.ts). The report is the one `vigil chaos` prints.
+ *
+ * What was signed is read from the chain's side only: every simulated CometBFT validator node
+ * appends each answer it gets to its evidence file (node-main.ts), and every signature of
+ * every validator key on every host goes through the devnet's EvidenceCollector, which reads
+ * the position from the signed bytes, verifies the signature against the key the node was
+ * configured with, and counts two different messages at one height/round/step as an
+ * equivocation. Nothing the agents say about themselves is counted.
+ */
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Plan } from '../../topology/plan.js';
+import { VigilError, errorMessage } from '../../errors.js';
+import { guardMembers } from '../../render/services.js';
+import { seededRandom } from '../../devnet/chaos.js';
+import { EvidenceCollector, type Equivocation } from '../../devnet/evidence.js';
+import { healHost, killHost, partitionHost, type PartitionDirection } from './faults.js';
+import { NodeProcessConfigSchema, type EvidenceLine } from './node-config.js';
+import { restartHost } from './restart.js';
+import type { RunRecordFile } from './run-record.js';
+
+export const LOCAL_FAULT_KINDS = [
+  'partition-in',
+  'partition-out',
+  'partition-both',
+  'host-loss',
+] as const;
+export type LocalFaultKind = (typeof LOCAL_FAULT_KINDS)[number];
+
+/** One planned fault; the whole plan is drawn from the seed before the run starts. */
+export interface LocalPlannedFault {
+  readonly kind: LocalFaultKind;
+  readonly host: string;
+  readonly atMs: number;
+  /** How long the partition lasts, or how long the lost host stays down before its restart. */
+  readonly lastsMs: number;
+}
+
+export interface LocalFaultOutcome extends LocalPlannedFault {
+  /** Injection → the next height any validator node got signed in time. */
+  recoveryMs?: number;
+  /** Heal (or restart begun) → the next height signed in time: signing resumed. */
+  resumedMs?: number;
+  /** How long the restart of a lost host took. */
+  restartMs?: number;
+  /** The fault could not be injected or healed (the run goes on). */
+  error?: string;
+}
+
+/** Time a host needs after a heal before it takes another fault. */
+const SETTLE_MS = 2000;
+/** Host loss: the restart (WireGuard, etcd rejoin, node, agent) takes seconds more. */
+const RESTART_SETTLE_MS = 10_000;
+/** The shortest fault: a partition shorter than this tests little over WireGuard. */
+const MIN_FAULT_MS = 500;
+
+export interface LocalScheduleOptions {
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly meanIntervalMs: number;
+  readonly maxFaultMs: number;
+  readonly kinds?: readonly LocalFaultKind[];
+  /** The hosts faults may hit, in plan order. */
+  readonly hosts: readonly string[];
+  /** Guard members among them: one at a time is faulted, so the guard keeps its quorum. */
+  readonly guardHosts?: readonly string[];
+}
+
+/**
+ * Draws the fault plan from the seed: exponential gaps (a Poisson process), kinds drawn from a
+ * shuffled bag so every kind comes once in each round of as many faults as there are kinds,
+ * a uniformly drawn target host. A host takes one fault at a time (a lost host until its
+ * restart has settled), and at most one guard member is down, so what is measured is
+ * failover, not an outage by design. Every fault ends before the run does.
+ */
+export function planLocalFaults(opts: LocalScheduleOptions): LocalPlannedFault[] {
+  const random = seededRandom(opts.seed);
+  const kinds = [...(opts.kinds ?? LOCAL_FAULT_KINDS)];
+  if (kinds.length === 0 || opts.hosts.length === 0) return [];
+  const guard = new Set(opts.guardHosts ?? []);
+  const freeAt = new Map<string, number>();
+  let guardFreeAt = 0;
+  let bag: LocalFaultKind[] = [];
+  const plan: LocalPlannedFault[] = [];
+  const maxFault = Math.max(MIN_FAULT_MS, opts.maxFaultMs);
+  for (
+    let at = opts.meanIntervalMs;
+    at < opts.durationMs - maxFault;
+    at += Math.max(20, Math.round(-Math.log(1 - random()) * opts.meanIntervalMs))
+  ) {
+    if (bag.length === 0) {
+      bag = [...kinds];
+      // Fisher–Yates with the seeded generator.
+      for (let i = bag.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [bag[i], bag[j]] = [bag[j]!, bag[i]!];
+      }
+    }
+    const host = opts.hosts[Math.floor(random() * opts.hosts.length)]!;
+    const lastsMs = Math.round(MIN_FAULT_MS + random() * (maxFault - MIN_FAULT_MS));
+    const kind = bag[bag.length - 1]!;
+    if ((freeAt.get(host) ?? 0) > at || (guard.has(host) && guardFreeAt > at)) continue;
+    // Taken from the bag only once placed: a skipped draw does not lose its kind.
+    bag.pop();
+    const until = at + lastsMs + (kind === 'host-loss' ? RESTART_SETTLE_MS : SETTLE_MS);
+    freeAt.set(host, until);
+    if (guard.has(host)) guardFreeAt = until;
+    plan.push({ kind, host, atMs: at, lastsMs });
+  }
+  return plan;
+}
+
+/** Totals in the shape `vigil chaos` reports a devnet's (formatChaosReport reads these). */
+export interface LocalChaosTotals {
+  /** Heights × validator keys the chain produced while the run lasted. */
+  ticks: number;
+  /** Of those, heights with a verified precommit signature in time. */
+  signed: number;
+  missed: number;
+  refusals: number;
+  signatures: number;
+  equivocations: number;
+  invalidSignatures: number;
+  equivocationDetails: Equivocation[];
+}
+
+export interface LocalChaosReport {
+  readonly seed: number;
+  readonly fleet: string;
+  readonly store: string;
+  readonly durationMs: number;
+  readonly blockTimeMs: number;
+  readonly faults: number;
+  readonly faultsByKind: Record<LocalFaultKind, number>;
+  /** Named `devnet` as in `vigil chaos`'s JSON report, so one reader handles both. */
+  readonly devnet: LocalChaosTotals;
+  readonly missedPercent: number;
+  readonly recoveryMs: Percentiles;
+  /** Heal → next good signature, per fault. */
+  readonly resumedMs: Percentiles & { readonly neverResumed: number };
+  readonly faultLog: readonly LocalFaultOutcome[];
+  /** Validator nodes whose evidence was read (host names). */
+  readonly validatorNodes: readonly string[];
+  /** True when the run was stopped early (Ctrl-C). */
+  readonly interrupted: boolean;
+}
+
+export interface Percentiles {
+  readonly p50: number;
+  readonly p95: number;
+  readonly max: number;
+  readonly samples: number;
+}
+
+function percentiles(values: readonly number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) =>
+    sorted.length === 0
+      ? 0
+      : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return { p50: at(50), p95: at(95), max: sorted.at(-1) ?? 0, samples: sorted.length };
+}
+
+export interface LocalChaosOptions {
+  readonly record: RunRecordFile;
+  readonly plan: Plan;
+  /** Rendered files of the same plan state (for restarts). */
+  readonly files: ReadonlyMap<string, string>;
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly meanIntervalMs: number;
+  readonly maxFaultMs: number;
+  readonly kinds?: readonly LocalFaultKind[];
+  /** Hosts faults may hit (default: every host). */
+  readonly targets?: readonly string[];
+  /** Stops the run early: active faults are healed and lost hosts restarted first. */
+  readonly signal?: AbortSignal;
+  /** One line per event, for a progress display. */
+  readonly onEvent?: (line: string) => void;
+}
+
+/** A validator node's evidence file, read as it grows. */
+class EvidenceTail {
+  private offset = 0;
+  private rest = '';
+  constructor(readonly file: string) {}
+
+  read(): EvidenceLine[] {
+    if (!existsSync(this.file)) return [];
+    const size = statSync(this.file).size;
+    if (size <= this.offset) return [];
+    const buf = Buffer.alloc(size - this.offset);
+    const fd = openSync(this.file, 'r');
+    try {
+      readSync(fd, buf, 0, buf.length, this.offset);
+    } finally {
+      closeSync(fd);
+    }
+    this.offset = size;
+    const text = this.rest + buf.toString('utf8');
+    const lines = text.split('\n');
+    // A line being appended right now is completed at the next read.
+    this.rest = lines.pop() ?? '';
+    const out: EvidenceLine[] = [];
+    for (const l of lines) {
+      if (l.trim() === '') continue;
+      try {
+        out.push(JSON.parse(l) as EvidenceLine);
+      } catch {
+        // Not a line the node wrote whole: nothing to count.
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * What the validator nodes saw, tallied: every signature since the nodes started goes to the
+ * collector (a conflict with one made before the run is still a conflict), while signatures,
+ * refusals and positions are counted over the run's window only. A height counts as signed
+ * when a verified precommit for it reached a node before the next height's block ended (a
+ * later one is catch-up after an outage: the chain had moved on).
+ */
+export class EvidenceTally {
+  private readonly collector = new EvidenceCollector();
+  /** chainId\0key → height → when its first verified precommit signature arrived. */
+  private readonly precommits = new Map<string, Map<bigint, number>>();
+  signatures = 0;
+  refusals = 0;
+
+  constructor(
+    /** When the run started (ms, wall clock). */
+    readonly start: number,
+    readonly blockMs: number,
+  ) {}
+
+  get equivocations(): readonly Equivocation[] {
+    return this.collector.equivocations;
+  }
+
+  add(e: EvidenceLine): void {
+    if (e.at >= this.start) {
+      if (e.refused !== undefined) this.refusals++;
+      else this.signatures++;
+    }
+    if (e.signBytes === undefined || e.signature === undefined) return;
+    const key = `${e.chainId}\0${e.publicKey}`;
+    if (!this.precommits.has(key)) this.precommits.set(key, new Map());
+    const invalidBefore = this.collector.invalidSignatures.length;
+    this.collector.record({
+      chainId: e.chainId,
+      protocol: 'cometbft',
+      publicKey: Buffer.from(e.publicKey, 'hex'),
+      payload: Buffer.from(e.signBytes, 'hex'),
+      signature: Buffer.from(e.signature, 'hex'),
+      node: e.node,
+    });
+    // A signature that does not verify signs nothing the chain would count.
+    if (e.step !== 'precommit' || this.collector.invalidSignatures.length > invalidBefore) return;
+    const heights = this.precommits.get(key)!;
+    const h = BigInt(e.height);
+    const earlier = heights.get(h);
+    if (earlier === undefined || e.at < earlier) heights.set(h, e.at);
+  }
+
+  private inTime(h: bigint, at: number): boolean {
+    return at <= (Number(h) + 2) * this.blockMs;
+  }
+
+  /** The first in-time precommit that arrived at or after `t`, across keys. */
+  firstSignedAfter(t: number): number | undefined {
+    let best: number | undefined;
+    for (const heights of this.precommits.values())
+      for (const [h, at] of heights)
+        if (at >= t && this.inTime(h, at) && (best === undefined || at < best)) best = at;
+    return best;
+  }
+
+  /** Positions from the first height begun after the start to the last one ended by `end`. */
+  totals(end: number): LocalChaosTotals {
+    const firstHeight = BigInt(Math.floor(this.start / this.blockMs)) + 1n;
+    const lastHeight = BigInt(Math.floor(end / this.blockMs)) - 1n;
+    let ticks = 0;
+    let signed = 0;
+    for (const heights of this.precommits.values())
+      for (let h = firstHeight; h <= lastHeight; h++) {
+        ticks++;
+        const at = heights.get(h);
+        if (at !== undefined && this.inTime(h, at)) signed++;
+      }
+    return {
+      ticks,
+      signed,
+      missed: ticks - signed,
+      refusals: this.refusals,
+      signatures: this.signatures,
+      equivocations: this.collector.equivocations.length,
+      invalidSignatures: this.collector.invalidSignatures.length,
+      equivocationDetails: [...this.collector.equivocations],
+    };
+  }
+}
+
+interface ValidatorNode {
+  readonly host: string;
+  readonly tail: EvidenceTail;
+  readonly blockTimeMs: number;
+}
+
+function validatorNodesOf(record: RunRecordFile): ValidatorNode[] {
+  const out: ValidatorNode[] = [];
+  for (const h of record.record.hosts) {
+    const nodeJson = join(record.record.runDir, h.name, 'node.json');
+    if (!existsSync(nodeJson)) continue;
+    const cfg = NodeProcessConfigSchema.parse(JSON.parse(readFileSync(nodeJson, 'utf8')));
+    if (cfg.evidenceFile === undefined) continue;
+    out.push({
+      host: h.name,
+      tail: new EvidenceTail(cfg.evidenceFile),
+      blockTimeMs: cfg.blockTimeMs,
+    });
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaosReport> {
+  const { record, plan } = opts;
+  const nodes = validatorNodesOf(record);
+  if (nodes.length === 0)
+    throw new VigilError(
+      'CHAOS_NO_VALIDATOR',
+      `the local fleet ${record.record.fleet} runs no simulated CometBFT validator node: there is nothing signed to count`,
+      'vigil chaos --local measures fleets with a CometBFT validator, e.g. examples/local/cosmos-guarded.yaml',
+    );
+  const blockMs = Math.max(1, nodes[0]!.blockTimeMs);
+  const hostNames = record.record.hosts.map((h) => h.name);
+  const targets = opts.targets ?? hostNames;
+  const unknown = targets.filter((t) => !hostNames.includes(t));
+  if (unknown.length > 0)
+    throw new VigilError(
+      'CHAOS_UNKNOWN_HOST',
+      `no host ${unknown.join(', ')} in the local fleet ${record.record.fleet}`,
+      `hosts: ${hostNames.join(', ')}`,
+    );
+  const schedule = planLocalFaults({
+    seed: opts.seed,
+    durationMs: opts.durationMs,
+    meanIntervalMs: opts.meanIntervalMs,
+    maxFaultMs: opts.maxFaultMs,
+    ...(opts.kinds ? { kinds: opts.kinds } : {}),
+    hosts: targets,
+    guardHosts: guardMembers(plan).map((h) => h.name),
+  });
+
+  const start = Date.now();
+  const tally = new EvidenceTally(start, blockMs);
+  const since = (t: number) => `${((t - start) / 1000).toFixed(1).padStart(6)} s`;
+  const say = (line: string) => opts.onEvent?.(`[${since(Date.now())}] ${line}`);
+  const readEvidence = () => {
+    for (const n of nodes) for (const e of n.tail.read()) tally.add(e);
+  };
+
+  const outcomes: LocalFaultOutcome[] = [];
+  /** Faults injected and not yet healed: healed (or restarted) at the end whatever happens. */
+  const active = new Map<LocalFaultOutcome, () => Promise<void>>();
+  const running = new Set<Promise<void>>();
+  const timers = new Set<NodeJS.Timeout>();
+  const healedAt = new Map<LocalFaultOutcome, number>();
+  let stopped = false;
+
+  const track = (p: Promise<void>) => {
+    running.add(p);
+    void p.finally(() => running.delete(p));
+  };
+  const later = (ms: number, fn: () => Promise<void>) => {
+    if (stopped) return;
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!stopped) track(fn());
+    }, ms);
+    timers.add(t);
+  };
+
+  const heal = async (o: LocalFaultOutcome): Promise<void> => {
+    if (!active.has(o)) return;
+    const fn = active.get(o)!;
+    active.delete(o);
+    healedAt.set(o, Date.now());
+    try {
+      await fn();
+    } catch (err) {
+      o.error = `heal: ${errorMessage(err)}`;
+      say(`${o.host}: ${o.error}`);
+    }
+  };
+
+  const inject = async (f: LocalPlannedFault): Promise<void> => {
+    const o: LocalFaultOutcome = { ...f };
+    const injectedAt = Date.now();
+    // Recovery is measured from the planned offset, as `vigil chaos` does.
+    outcomes.push(o);
+    try {
+      if (f.kind === 'host-loss') {
+        const left = await killHost(record.record, f.host);
+        if (left.length > 0) throw new Error(`still running: ${left.join(', ')}`);
+        say(`host-loss ${f.host}: every process killed; restart in ${f.lastsMs} ms`);
+        active.set(o, async () => {
+          const t0 = Date.now();
+          say(`${f.host}: restarting (as after a reboot)`);
+          await restartHost({ record, plan, files: opts.files }, f.host);
+          o.restartMs = Date.now() - t0;
+          say(`${f.host}: restarted in ${(o.restartMs / 1000).toFixed(1)} s`);
+        });
+      } else {
+        const direction = f.kind.slice('partition-'.length) as PartitionDirection;
+        partitionHost(record.record, f.host, direction);
+        say(`${f.kind} ${f.host} for ${f.lastsMs} ms`);
+        active.set(o, async () => {
+          healHost(record.record, f.host);
+          say(`${f.host}: healed`);
+        });
+      }
+    } catch (err) {
+      o.error = `inject: ${errorMessage(err)}`;
+      say(`${f.kind} ${f.host}: ${o.error}`);
+      return;
+    }
+    later(Math.max(0, f.lastsMs - (Date.now() - injectedAt)), () => heal(o));
+  };
+
+  say(
+    `${schedule.length} faults planned on ${targets.length} hosts; evidence from ${nodes.map((n) => n.host).join(', ')}`,
+  );
+  for (const f of schedule) later(f.atMs, () => inject(f));
+  let lastSummary = start;
+  const aborted = () => opts.signal?.aborted ?? false;
+  while (!aborted() && Date.now() - start < opts.durationMs) {
+    readEvidence();
+    if (Date.now() - lastSummary >= 5000) {
+      lastSummary = Date.now();
+      say(
+        `signatures ${tally.signatures}, refusals ${tally.refusals}, equivocations ${tally.equivocations.length}`,
+      );
+    }
+    await sleep(100);
+  }
+  const end = Date.now();
+  stopped = true;
+  for (const t of timers) clearTimeout(t);
+  // Faults still being injected finish, then every active one is healed or restarted.
+  while (running.size > 0) await Promise.allSettled([...running]);
+  for (const o of [...active.keys()]) await heal(o);
+  // The last heights' grace (their next block) passes before the final read.
+  await sleep(Math.max(0, (Math.floor(end / blockMs) + 2) * blockMs - Date.now()) + 200);
+  readEvidence();
+
+  const totals = tally.totals(end);
+  for (const o of outcomes) {
+    if (o.error?.startsWith('inject')) continue;
+    const injected = start + o.atMs;
+    const first = tally.firstSignedAfter(injected);
+    if (first !== undefined) o.recoveryMs = first - injected;
+    const healed = healedAt.get(o);
+    const resumed = healed === undefined ? undefined : tally.firstSignedAfter(healed);
+    if (healed !== undefined && resumed !== undefined) o.resumedMs = resumed - healed;
+  }
+  const injectedOk = outcomes.filter((o) => !o.error?.startsWith('inject'));
+  const faultsByKind = Object.fromEntries(
+    LOCAL_FAULT_KINDS.map((k) => [k, injectedOk.filter((o) => o.kind === k).length]),
+  ) as Record<LocalFaultKind, number>;
+  const recoveries = injectedOk.flatMap((o) => (o.recoveryMs === undefined ? [] : [o.recoveryMs]));
+  const resumes = injectedOk.flatMap((o) => (o.resumedMs === undefined ? [] : [o.resumedMs]));
+  return {
+    seed: opts.seed,
+    fleet: record.record.fleet,
+    store: plan.topology.vigil.store,
+    durationMs: end - start,
+    blockTimeMs: blockMs,
+    faults: injectedOk.length,
+    faultsByKind,
+    devnet: totals,
+    missedPercent: totals.ticks === 0 ? 0 : (100 * totals.missed) / totals.ticks,
+    recoveryMs: percentiles(recoveries),
+    resumedMs: { ...percentiles(resumes), neverResumed: injectedOk.length - resumes.length },
+    faultLog: outcomes,
+    validatorNodes: nodes.map((n) => n.host),
+    interrupted: aborted(),
+  };
+}
