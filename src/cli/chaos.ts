@@ -23,6 +23,7 @@ const LOCAL_KINDS: readonly LocalFaultKind[] = [
   'partition-out',
   'partition-both',
   'host-loss',
+  'slow-link',
 ];
 
 function kindsOption(v: string): string[] {

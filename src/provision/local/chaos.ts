@@ -18,6 +18,7 @@ import { VigilError, errorMessage } from '../../errors.js';
 import { guardMembers } from '../../render/services.js';
 import { seededRandom } from '../../devnet/chaos.js';
 import { EvidenceCollector, type Equivocation } from '../../devnet/evidence.js';
+import { healAllSlowLinks, healSlowLink, slowLink } from './delay.js';
 import { healHost, killHost, partitionHost, type PartitionDirection } from './faults.js';
 import { NodeProcessConfigSchema, type EvidenceLine } from './node-config.js';
 import { restartHost } from './restart.js';
@@ -28,6 +29,7 @@ export const LOCAL_FAULT_KINDS = [
   'partition-out',
   'partition-both',
   'host-loss',
+  'slow-link',
 ] as const;
 export type LocalFaultKind = (typeof LOCAL_FAULT_KINDS)[number];
 
@@ -38,9 +40,15 @@ export interface LocalPlannedFault {
   readonly atMs: number;
   /** How long the partition lasts, or how long the lost host stays down before its restart. */
   readonly lastsMs: number;
+  /** slow-link: the other end of the link, and the round trip added to it. */
+  readonly peer?: string;
+  readonly rttMs?: number;
 }
 
 export interface LocalFaultOutcome extends LocalPlannedFault {
+  /** When it was injected, from the start of the run (later than planned when one of its
+   * hosts was still being healed or restarted). */
+  injectedAtMs?: number;
   /** Injection → the next height any validator node got signed in time. */
   recoveryMs?: number;
   /** Heal (or restart begun) → the next height signed in time: signing resumed. */
@@ -57,6 +65,8 @@ const SETTLE_MS = 2000;
 const RESTART_SETTLE_MS = 10_000;
 /** The shortest fault: a partition shorter than this tests little over WireGuard. */
 const MIN_FAULT_MS = 500;
+/** Round trips a slow link adds: from a neighbouring region to the other side of the world. */
+const SLOW_RTT_MS = { min: 20, max: 300 };
 
 export interface LocalScheduleOptions {
   readonly seed: number;
@@ -73,9 +83,10 @@ export interface LocalScheduleOptions {
 /**
  * Draws the fault plan from the seed: exponential gaps (a Poisson process), kinds drawn from a
  * shuffled bag so every kind comes once in each round of as many faults as there are kinds,
- * a uniformly drawn target host. A host takes one fault at a time (a lost host until its
- * restart has settled), and at most one guard member is down, so what is measured is
- * failover, not an outage by design. Every fault ends before the run does.
+ * a uniformly drawn target host (and for a slow link a second one, and a round trip). A host
+ * takes one fault at a time (a lost host until its restart has settled; both ends of a slow
+ * link), and at most one guard member is hit at a time, so what is measured is failover, not
+ * an outage by design. Every fault ends before the run does.
  */
 export function planLocalFaults(opts: LocalScheduleOptions): LocalPlannedFault[] {
   const random = seededRandom(opts.seed);
@@ -103,13 +114,35 @@ export function planLocalFaults(opts: LocalScheduleOptions): LocalPlannedFault[]
     const host = opts.hosts[Math.floor(random() * opts.hosts.length)]!;
     const lastsMs = Math.round(MIN_FAULT_MS + random() * (maxFault - MIN_FAULT_MS));
     const kind = bag[bag.length - 1]!;
-    if ((freeAt.get(host) ?? 0) > at || (guard.has(host) && guardFreeAt > at)) continue;
+    const others = opts.hosts.filter((h) => h !== host);
+    const peer = kind === 'slow-link' ? others[Math.floor(random() * others.length)] : undefined;
+    const rttMs =
+      kind === 'slow-link'
+        ? Math.round(SLOW_RTT_MS.min + random() * (SLOW_RTT_MS.max - SLOW_RTT_MS.min))
+        : undefined;
+    // A slow link needs two hosts.
+    if (kind === 'slow-link' && peer === undefined) {
+      bag.pop();
+      continue;
+    }
+    const hit = peer === undefined ? [host] : [host, peer];
+    if (
+      hit.some((h) => (freeAt.get(h) ?? 0) > at) ||
+      (hit.some((h) => guard.has(h)) && guardFreeAt > at)
+    )
+      continue;
     // Taken from the bag only once placed: a skipped draw does not lose its kind.
     bag.pop();
     const until = at + lastsMs + (kind === 'host-loss' ? RESTART_SETTLE_MS : SETTLE_MS);
-    freeAt.set(host, until);
-    if (guard.has(host)) guardFreeAt = until;
-    plan.push({ kind, host, atMs: at, lastsMs });
+    for (const h of hit) freeAt.set(h, until);
+    if (hit.some((h) => guard.has(h))) guardFreeAt = until;
+    plan.push({
+      kind,
+      host,
+      atMs: at,
+      lastsMs,
+      ...(peer !== undefined ? { peer, rttMs: rttMs! } : {}),
+    });
   }
   return plan;
 }
@@ -387,24 +420,39 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
     timers.add(t);
   };
 
+  /** Per fault: frees its hosts for their next fault (see `busy`). */
+  const release = new Map<LocalFaultOutcome, () => void>();
   const heal = async (o: LocalFaultOutcome): Promise<void> => {
-    if (!active.has(o)) return;
-    const fn = active.get(o)!;
-    active.delete(o);
-    healedAt.set(o, Date.now());
+    const fn = active.get(o);
     try {
+      if (fn === undefined) return;
+      active.delete(o);
+      healedAt.set(o, Date.now());
       await fn();
     } catch (err) {
       o.error = `heal: ${errorMessage(err)}`;
       say(`${o.host}: ${o.error}`);
+    } finally {
+      release.get(o)?.();
+      release.delete(o);
     }
   };
 
+  /** Per host: resolves once its latest fault is healed (a lost host restarted). */
+  const busy = new Map<string, Promise<void>>();
+
   const inject = async (f: LocalPlannedFault): Promise<void> => {
+    const hit = f.peer === undefined ? [f.host] : [f.host, f.peer];
+    // A restart can outlast its settle time on a busy machine: a host takes its next fault
+    // only once whole again. A fault still waiting when the run ends is not injected.
+    await Promise.all(hit.map((h) => busy.get(h)));
+    if (stopped) return;
     const o: LocalFaultOutcome = { ...f };
-    const injectedAt = Date.now();
-    // Recovery is measured from the planned offset, as `vigil chaos` does.
     outcomes.push(o);
+    const whole = new Promise<void>((r) => release.set(o, r));
+    for (const h of hit) busy.set(h, whole);
+    const injectedAt = Date.now();
+    o.injectedAtMs = injectedAt - start;
     try {
       if (f.kind === 'host-loss') {
         const left = await killHost(record.record, f.host);
@@ -416,6 +464,14 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
           await restartHost({ record, plan, files: opts.files }, f.host);
           o.restartMs = Date.now() - t0;
           say(`${f.host}: restarted in ${(o.restartMs / 1000).toFixed(1)} s`);
+        });
+      } else if (f.kind === 'slow-link') {
+        const peer = f.peer!;
+        await slowLink(record.record, f.host, peer, f.rttMs!);
+        say(`slow-link ${f.host} <-> ${peer}: +${f.rttMs} ms round trip for ${f.lastsMs} ms`);
+        active.set(o, async () => {
+          await healSlowLink(record.record, f.host, peer);
+          say(`${f.host} <-> ${peer}: direct again`);
         });
       } else {
         const direction = f.kind.slice('partition-'.length) as PartitionDirection;
@@ -429,6 +485,7 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
     } catch (err) {
       o.error = `inject: ${errorMessage(err)}`;
       say(`${f.kind} ${f.host}: ${o.error}`);
+      release.get(o)?.();
       return;
     }
     later(Math.max(0, f.lastsMs - (Date.now() - injectedAt)), () => heal(o));
@@ -453,9 +510,25 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
   const end = Date.now();
   stopped = true;
   for (const t of timers) clearTimeout(t);
-  // Faults still being injected finish, then every active one is healed or restarted.
-  while (running.size > 0) await Promise.allSettled([...running]);
-  for (const o of [...active.keys()]) await heal(o);
+  // Faults being injected finish (those still waiting for a host give up), and every active
+  // one is healed or its host restarted; healing frees hosts that waiting faults wait for.
+  while (running.size > 0 || active.size > 0) {
+    for (const o of [...active.keys()]) await heal(o);
+    if (running.size > 0) await Promise.race([...running, sleep(100)]);
+  }
+  // Whatever a failed heal left (a slow link's relay, a chaos table) goes too.
+  await healAllSlowLinks(record.record).catch(() => undefined);
+  for (const h of record.record.hosts) healHost(record.record, h.name);
+  // Signing resumed after every fault? Given a bounded while to show it after the last heal.
+  const unresumed = () =>
+    outcomes.some((o) => {
+      const t = healedAt.get(o);
+      return t !== undefined && tally.firstSignedAfter(t) === undefined;
+    });
+  for (const deadline = Date.now() + 30_000; unresumed() && Date.now() < deadline;) {
+    await sleep(250);
+    readEvidence();
+  }
   // The last heights' grace (their next block) passes before the final read.
   await sleep(Math.max(0, (Math.floor(end / blockMs) + 2) * blockMs - Date.now()) + 200);
   readEvidence();
@@ -463,7 +536,7 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
   const totals = tally.totals(end);
   for (const o of outcomes) {
     if (o.error?.startsWith('inject')) continue;
-    const injected = start + o.atMs;
+    const injected = start + (o.injectedAtMs ?? o.atMs);
     const first = tally.firstSignedAfter(injected);
     if (first !== undefined) o.recoveryMs = first - injected;
     const healed = healedAt.get(o);
