@@ -4,17 +4,16 @@
  * and the command itself on examples/local/cosmos-ha.yaml — two validators serving one key
  * through a three-member etcd guard — run as an operator runs it: partitions in, out and both
  * ways and host loss with restart, 0 equivocations counted from what both simulated nodes
- * received, signing resumed after every fault, and nothing left after the destroy; then the
- * same with a Ctrl-C in the middle. The fleet tests need root, ip, nft, wg, wireguard-go and
+ * received, signing resumed after every fault, and nothing left after the destroy (a running
+ * fleet and Ctrl-C: local-chaos-running.test.ts). The fleet tests need root, ip, nft, wg, wireguard-go and
  * etcd: skipped loudly when one is missing, unless VIGIL_REQUIRE_ETCD=1 (CI).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   EvidenceTally,
   LOCAL_FAULT_KINDS,
@@ -23,7 +22,6 @@ import {
   type LocalScheduleOptions,
 } from '../../src/provision/local/chaos.js';
 import type { EvidenceLine } from '../../src/provision/local/node-config.js';
-import { REQUIRED_TOOLS, missingTools } from '../../src/provision/local/exec.js';
 import { Ed25519Key } from '../../src/keys/ed25519.js';
 import { SignedMsgType } from '../../src/protocols/cometbft/sign-bytes.js';
 import {
@@ -32,19 +30,15 @@ import {
   signBytesOfVote,
 } from '../../src/protocols/cometbft/privval.js';
 import { CLI_ENTRY as CLI } from '../helpers/paths.js';
-
-const HA = 'examples/local/cosmos-ha.yaml';
-const HA_HOSTS = [
-  'validator-a',
-  'validator-b',
-  'sentry-a',
-  'sentry-b',
-  'guard-1',
-  'guard-2',
-  'guard-3',
-  'monitor',
-];
-const GUARD = ['guard-1', 'guard-2', 'guard-3'];
+import {
+  GUARD,
+  HA,
+  HA_HOSTS,
+  assertNothingLeft,
+  chaosCli,
+  fleetIdOf,
+  localSkip,
+} from './local-chaos-helpers.js';
 
 const schedule = (seed: number, more: Partial<LocalScheduleOptions> = {}) =>
   planLocalFaults({
@@ -190,94 +184,6 @@ test('the evidence tally counts a conflicting pair of signatures by one key, and
   assert.equal(totals.signed, 2);
 });
 
-function localSkip(): string | false {
-  const why: string[] = [];
-  if (process.getuid?.() !== 0) why.push('not root');
-  why.push(...missingTools([...REQUIRED_TOOLS, 'etcd']).map((t) => `${t} missing`));
-  if (why.length === 0) return false;
-  if (process.env.VIGIL_REQUIRE_ETCD === '1')
-    throw new Error(`VIGIL_REQUIRE_ETCD=1 but the local fleet cannot run: ${why.join(', ')}`);
-  const msg = `local chaos: SKIPPING (${why.join(', ')})`;
-  console.error(`\n!!! ${msg} !!!\n`);
-  return msg;
-}
-
-const netnsList = () =>
-  spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .map((l) => l.split(' ')[0]!)
-    .filter((l) => l !== '');
-
-/** Pids of live processes whose command line names `dir` (every fleet process does). */
-function processesUnder(dir: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (cmd.includes(dir) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z')
-        out.push(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `vigil chaos --local …` in a process group of its own, as a terminal would. */
-function chaosCli(
-  args: string[],
-  onStderr?: (text: string, child: ReturnType<typeof spawn>) => void,
-): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'chaos', '--local', ...args], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      onStderr?.(stderr, child);
-    });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }, 240_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Checks that nothing of fleet `fleetId` (run under `dir`) is left. */
-function assertNothingLeft(fleetId: string, dir: string, state: string): void {
-  assert.deepEqual(
-    netnsList().filter((n) => n.startsWith(`vgl-${fleetId}-`)),
-    [],
-    'namespaces left',
-  );
-  const links = spawnSync('ip', ['-o', 'link'], { encoding: 'utf8' }).stdout;
-  assert.doesNotMatch(links, new RegExp(`vgl${fleetId}`), 'links left');
-  assert.deepEqual(processesUnder(dir), [], 'processes left');
-  assert.ok(!existsSync(join(state, 'local', 'run.json')), 'run record left');
-}
-
-const fleetIdOf = (stderr: string) => /internet namespace vgl-([a-z0-9]{4})-net/.exec(stderr)?.[1];
-
 test(
   'vigil chaos --local cosmos-ha: partitions, host loss + restart, 0 equivocations, clean destroy',
   { skip: localSkip(), timeout: 300_000 },
@@ -376,58 +282,19 @@ test(
   },
 );
 
-test(
-  'vigil chaos --local: Ctrl-C during the run heals, reports what ran and destroys the fleet',
-  { skip: localSkip(), timeout: 200_000 },
-  async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vgl-lc-'));
-    const state = join(dir, 's');
-    let interruptedAt = 0;
-    try {
-      const r = await chaosCli(
-        [
-          HA,
-          '--state',
-          state,
-          '--seed',
-          '3',
-          '--duration',
-          '120',
-          '--interval',
-          '1500',
-          '--kinds',
-          'partition-both,host-loss',
-          '--json',
-        ],
-        (stderr, child) => {
-          // Once faults have begun (the first one injected), Ctrl-C to the whole group.
-          if (
-            interruptedAt === 0 &&
-            /(partition-both|host-loss) \S+/.test(stderr.split('faults planned')[1] ?? '')
-          ) {
-            interruptedAt = Date.now();
-            process.kill(-child.pid!, 'SIGINT');
-          }
-        },
-      );
-      const fleetId = fleetIdOf(r.stderr);
-      assert.ok(interruptedAt > 0, r.stderr.slice(-2000));
-      assert.equal(r.code, 0, r.stderr.slice(-3000));
-      const report = JSON.parse(r.stdout) as LocalChaosReport;
-      assert.equal(report.interrupted, true);
-      assert.ok(report.durationMs < 60_000);
-      assert.equal(report.devnet.equivocations, 0);
-      assert.ok(report.faults >= 1);
-      assert.match(r.stderr, /fleet destroyed/);
-      assert.ok(fleetId);
-      assertNothingLeft(fleetId, dir, state);
-    } finally {
-      if (existsSync(join(state, 'local', 'run.json')))
-        spawnSync(process.execPath, [CLI, 'destroy', '--local', '--state', state], {
-          timeout: 60_000,
-        });
-      rmSync(dir, { recursive: true, force: true });
-      await sleep(0);
-    }
-  },
-);
+test('vigil chaos refuses local fault kinds on a devnet and devnet kinds with --local', () => {
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [CLI, 'chaos', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const devnetWithLocalKind = run(['--kinds', 'host-loss', '--duration', '1']);
+  assert.notEqual(devnetWithLocalKind.status, 0);
+  assert.match(devnetWithLocalKind.stderr, /host-loss are for the local fleet/);
+  const localWithDevnetKind = run(['--local', HA, '--kinds', 'agent-kill']);
+  assert.notEqual(localWithDevnetKind.status, 0);
+  assert.match(localWithDevnetKind.stderr, /agent-kill are for a devnet/);
+  const noTopology = run(['--local']);
+  assert.notEqual(noTopology.status, 0);
+  assert.match(noTopology.stderr, /needs the topology file/);
+  const unknown = run(['--local', HA, '--kinds', 'meteor']);
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /unknown fault kind meteor/);
+});
