@@ -21,11 +21,10 @@
  * and the guard in-process; it needs no root and isolates the guard from the agent and the VPN.
  * This one needs root, ip, nft, wg, wireguard-go and etcd; without them it prints why it skips.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { slowLink } from '../src/provision/local/delay.js';
@@ -109,11 +108,14 @@ hosts:
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-function skipReason(): string | undefined {
+/** Why this machine cannot run a local fleet (bench/run.ts prints it as a skip), if it cannot. */
+export function skipReason(): string | undefined {
   const why: string[] = [];
   if (process.getuid?.() !== 0) why.push('not root');
   why.push(...missingTools([...REQUIRED_TOOLS, 'etcd']).map((t) => `${t} missing`));
-  return why.length > 0 ? why.join(', ') : undefined;
+  return why.length > 0
+    ? `it runs a local fleet (network namespaces, nftables, WireGuard, etcd): ${why.join(', ')}`
+    : undefined;
 }
 
 function hostOf(record: RunRecord, name: string) {
@@ -173,7 +175,7 @@ function runProbe(
 export async function run(): Promise<BenchFigure[]> {
   const skip = skipReason();
   if (skip !== undefined) {
-    console.log(`!!! local-distance: SKIPPED (${skip}): it runs a local fleet, as root !!!`);
+    console.log(`!!! local-distance: SKIPPED: ${skip} !!!`);
     return [];
   }
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-local-distance-'));
