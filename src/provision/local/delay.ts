@@ -53,6 +53,9 @@ const SlowLinkStateSchema = z.strictObject({
   /** The direct endpoints restored on heal: `address:port` of A's and B's WireGuard. */
   directA: z.string().min(1),
   directB: z.string().min(1),
+  /** WireGuard public keys: heal restores one end even when the other end's host is lost. */
+  publicKeyA: z.string().min(1),
+  publicKeyB: z.string().min(1),
 });
 export type SlowLinkState = z.infer<typeof SlowLinkStateSchema>;
 
@@ -256,6 +259,8 @@ export async function slowLink(
     },
     directA: `${endA.publicAddress}:${endA.listenPort}`,
     directB: `${endB.publicAddress}:${endB.listenPort}`,
+    publicKeyA: endA.publicKey,
+    publicKeyB: endB.publicKey,
   };
   // Written before anything is switched: a failure below leaves a state heal can undo.
   writeFileSync(stateFileOf(record, endA.name, endB.name), JSON.stringify(state, null, 2) + '\n', {
@@ -293,10 +298,23 @@ export async function healSlowLink(record: RunRecord, a: string, b: string): Pro
   // the endpoints onto a relay about to be gone.
   await stopProcess(state.relay.pid, state.relay.startTime);
   removeProcess(record, state.relay.pid, state.relay.startTime);
-  const endA = wgEnd(record, ia);
-  const endB = wgEnd(record, ib);
-  setEndpoint(endA, endB, state.directB);
-  setEndpoint(endB, endA, state.directA);
+  // An end whose WireGuard is gone (its host lost: every process killed) has nothing to
+  // restore; the other end is still pointed back.
+  const restore = (i: number, peerKey: string, endpoint: string) => {
+    const ns = record.hosts[i]!.netns;
+    let control: string;
+    try {
+      control = wgControlOf(record, i);
+    } catch {
+      return;
+    }
+    const err = tryRun(inNetns(ns, ['wg', 'set', control, 'peer', peerKey, 'endpoint', endpoint]));
+    // wireguard-go killed with its host leaves its socket file; its wg0 went with it.
+    if (err !== undefined && tryRun(inNetns(ns, ['ip', 'link', 'show', 'wg0'])) === undefined)
+      throw new LocalFleetError(`cannot restore ${record.hosts[i]!.name}'s endpoint: ${err}`);
+  };
+  restore(ia, state.publicKeyB, state.directB);
+  restore(ib, state.publicKeyA, state.directA);
   tryRun(inNetns(record.internetNetns, ['nft', 'delete', 'table', 'bridge', state.table]));
   const base = join(delayDir(record), `${nameA}--${nameB}`);
   for (const f of [stateFile, `${base}.ready.json`, `${base}.relay.json`])
