@@ -290,6 +290,13 @@ export async function run(): Promise<BenchFigure[]> {
       );
       console.log(`    sign p50 ${s50.toFixed(1)} ms  p99 ${s99.toFixed(1)} ms`);
       console.log(`    raw  p50 ${r50.toFixed(1)} ms  p99 ${r99.toFixed(1)} ms`);
+      const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+      if (p.agentMeanMs)
+        console.log(
+          `    means: sign ${mean(sign).toFixed(1)} ms at the node, of which the agent's guard decision ` +
+            `${p.agentMeanMs.guardDecision.toFixed(1)} ms (store update ${p.agentMeanMs.storeUpdate.toFixed(1)} ms; ` +
+            `agent /metrics, ${p.agentMeanMs.count} decisions); raw CAS ${mean(raw).toFixed(1)} ms`,
+        );
       console.log(
         `    ratio p50 ${(s50 / r50).toFixed(2)}×  p99 ${(s99 / r99).toFixed(2)}×` +
           (target

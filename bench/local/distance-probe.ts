@@ -44,6 +44,11 @@ export interface ProbeResult {
     readonly leaderAfter: string;
     readonly sign: number[];
     readonly raw: number[];
+    /**
+     * The agent's own mean times over this placement's measured signatures, from its
+     * /metrics (vigil_guard_decision_seconds, vigil_store_update_seconds), when it serves them.
+     */
+    readonly agentMeanMs?: { guardDecision: number; storeUpdate: number; count: number };
   }[];
   readonly signed: number;
   readonly verified: number;
@@ -52,6 +57,7 @@ export interface ProbeResult {
 }
 
 const AgentStoreSchema = z.object({
+  metricsListen: z.object({ host: z.string(), port: z.number() }).optional(),
   store: z.object({
     engine: z.literal('etcd'),
     endpoints: z.array(z.string().min(1)).min(1),
@@ -60,6 +66,37 @@ const AgentStoreSchema = z.object({
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sum and count of a histogram over all its series, from a Prometheus text page. */
+function histogramTotals(page: string, name: string): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (const line of page.split('\n')) {
+    const m = /^(\w+?)_(sum|count)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (m[2] === 'sum') sum += Number(m[3]);
+    else count += Number(m[3]);
+  }
+  return { sum, count };
+}
+
+interface AgentTotals {
+  decision: { sum: number; count: number };
+  store: { sum: number; count: number };
+}
+
+async function agentTotals(url: string | undefined): Promise<AgentTotals | undefined> {
+  if (url === undefined) return undefined;
+  try {
+    const page = await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+    return {
+      decision: histogramTotals(page, 'vigil_guard_decision_seconds'),
+      store: histogramTotals(page, 'vigil_store_update_seconds'),
+    };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Raft leadership, read and moved through the members' own endpoints (etcd's maintenance API). */
 class Leadership {
@@ -116,7 +153,12 @@ class Leadership {
 
 async function main(configFile: string): Promise<void> {
   const cfg = ProbeConfigSchema.parse(JSON.parse(readFileSync(configFile, 'utf8')));
-  const { store } = AgentStoreSchema.parse(parseYaml(readFileSync(cfg.agentYaml, 'utf8')));
+  const { store, metricsListen } = AgentStoreSchema.parse(
+    parseYaml(readFileSync(cfg.agentYaml, 'utf8')),
+  );
+  const metricsUrl = metricsListen
+    ? `http://${metricsListen.host}:${metricsListen.port}/metrics`
+    : undefined;
   const etcd = new EtcdClient({
     endpoints: store.endpoints,
     tls: store.tls,
@@ -199,6 +241,7 @@ async function main(configFile: string): Promise<void> {
       await raws(cfg.warmup);
       const sign: number[] = [];
       const raw: number[] = [];
+      const before = await agentTotals(metricsUrl);
       for (let b = 0; b * cfg.block < p.ops; b++) {
         const n = Math.min(cfg.block, p.ops - b * cfg.block);
         // Interleaved blocks, alternating which side goes first.
@@ -210,8 +253,27 @@ async function main(configFile: string): Promise<void> {
           sign.push(...(await signs(n)));
         }
       }
+      const after = await agentTotals(metricsUrl);
       const leaderAfter = await leadership.leader();
-      result.placements.push({ leader: p.leader, leaderAfter, sign, raw });
+      const n = after && before ? after.decision.count - before.decision.count : 0;
+      result.placements.push({
+        leader: p.leader,
+        leaderAfter,
+        sign,
+        raw,
+        ...(after && before && n > 0
+          ? {
+              agentMeanMs: {
+                guardDecision: ((after.decision.sum - before.decision.sum) / n) * 1000,
+                storeUpdate:
+                  ((after.store.sum - before.store.sum) /
+                    Math.max(1, after.store.count - before.store.count)) *
+                  1000,
+                count: n,
+              },
+            }
+          : {}),
+      });
       process.stdout.write(
         `  probe: leader ${p.leader}: ${sign.length} signatures, ${raw.length} raw CAS\n`,
       );
