@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
-import { slowLink } from '../src/provision/local/delay.js';
+import { kernelHasNetem, slowLink } from '../src/provision/local/delay.js';
 import { REQUIRED_TOOLS, missingTools } from '../src/provision/local/exec.js';
 import { applyLocal, destroyLocal } from '../src/provision/local/fleet.js';
 import {
@@ -257,6 +257,10 @@ export async function run(): Promise<BenchFigure[]> {
       { leader: 'guard-1', ops: Math.max(BLOCK, Math.round(OPS / 3)) },
     ]);
 
+    const netem = kernelHasNetem(record.internetNetns);
+    console.log(
+      `  delay: a userspace UDP relay per slow link on the WireGuard path (netem in this kernel: ${netem ? 'yes, unused: one mechanism everywhere' : 'no'})`,
+    );
     for (const [a, b, rtt] of LINKS) await slowLink(record, a, b, rtt);
     const measured = LINKS.map(([a, b, rtt]) => {
       // validator → member: the etcd client port; member → member: the peer port.
