@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { RelayReadySchema, type RelayConfig } from './delay-config.js';
+import { RelayReadySchema, type RelayConfig, type RelayReady } from './delay-config.js';
 import { LocalFleetError, inNetns, run, tryRun } from './exec.js';
 import { INTERNET_ADDRESS } from './network.js';
 import { startInNetns, stopProcess, waitFor } from './processes.js';
@@ -198,9 +198,10 @@ function removeProcess(record: RunRecord, pid: number, startTime: string): void 
 }
 
 /**
- * Slows the link between hosts `a` and `b` to a round trip of `rttMs` more than it had
- * (`rttMs / 2` each way), replacing an earlier slow link between them. Resolves once both
- * hosts send to the relay.
+ * Adds `rttMs` to the round trip between hosts `a` and `b` over the VPN (`rttMs / 2` each
+ * way), replacing an earlier slow link between them. Resolves once both hosts send to the
+ * relay. Calls for different links may overlap: each record update is one synchronous
+ * load-change-save.
  */
 export async function slowLink(
   record: RunRecord,
@@ -242,8 +243,20 @@ export async function slowLink(
   const entry = file.record.created.at(-1)!;
   addCreated(record, file, entry);
   if (entry.kind !== 'process') throw new Error('unreachable: the relay was recorded last');
-  await waitFor(`the delay relay ${endA.name} <-> ${endB.name}`, () => existsSync(readyFile), proc);
-  const ready = RelayReadySchema.parse(JSON.parse(readFileSync(readyFile, 'utf8')));
+  let ready: RelayReady;
+  try {
+    await waitFor(
+      `the delay relay ${endA.name} <-> ${endB.name}`,
+      () => existsSync(readyFile),
+      proc,
+    );
+    ready = RelayReadySchema.parse(JSON.parse(readFileSync(readyFile, 'utf8')));
+  } catch (err) {
+    // Nothing was switched yet: the relay alone is undone.
+    await stopProcess(entry.pid, entry.startTime);
+    removeProcess(record, entry.pid, entry.startTime);
+    throw err;
+  }
   const table = `vigil-delay-${ia}-${ib}`;
   const state: SlowLinkState = {
     a: endA.name,
