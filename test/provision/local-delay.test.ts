@@ -197,6 +197,30 @@ function connectMedianMs(record: RunRecord, from: string, address: string, port:
 }
 
 /** The WireGuard endpoints of `host`'s peers (`wg show all` would list every namespace's). */
+/** TCP connects in a loop from `from` to `address:port` for `ms`, in `from`'s namespace. */
+function connectLoop(
+  record: RunRecord,
+  from: string,
+  address: string,
+  port: number,
+  ms: number,
+): Promise<void> {
+  const ns = record.hosts.find((h) => h.name === from)!.netns;
+  const script = `
+    const net = require('node:net');
+    const end = Date.now() + ${ms};
+    const one = () => new Promise((res) => {
+      const s = net.connect({ host: ${JSON.stringify(address)}, port: ${port}, timeout: 1000 });
+      const done = () => { s.destroy(); res(); };
+      s.once('connect', done); s.once('timeout', done); s.once('error', done);
+    });
+    (async () => { while (Date.now() < end) await one(); })();`;
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], {
+    stdio: 'ignore',
+  });
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 function endpointsOf(fleet: LocalFleet, host: string): string {
   const i = fleet.record.hosts.findIndex((h) => h.name === host);
   const control = controlName(fleet.record.fleetId, i, fleet.wireguardMode === 'kernel');
@@ -228,7 +252,12 @@ test(
       const before = connectMedianMs(record, 'sentry-a', vpn('validator'), p2p);
       const otherBefore = connectMedianMs(record, 'sentry-b', vpn('validator'), p2p);
 
+      // Traffic both ways while the endpoints switch: a direct datagram reaching the end
+      // switched first would roam it back (what the bridge table prevents).
+      const busy = connectLoop(record, 'sentry-a', vpn('validator'), p2p, 3000);
+      await sleep(300);
       await slowLink(record, 'sentry-a', 'validator', 100);
+      await busy;
       // The relay is in the run record (file and the caller's copy) and both ends point at it.
       const onDisk = RunRecordFile.load(join(state, RUN_RECORD)).record;
       const relays = onDisk.created.filter(
