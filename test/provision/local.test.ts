@@ -24,6 +24,7 @@ import {
 import { healHost, killHost, partitionHost } from '../../src/provision/local/faults.js';
 import type { SimUnitStatus } from '../../src/provision/local/sim-unit-config.js';
 import { REQUIRED_TOOLS, missingTools, pidAlive } from '../../src/provision/local/exec.js';
+import { MONITOR_TOOLS } from '../../src/provision/local/monitor.js';
 import {
   deriveFlows,
   formatFlow,
@@ -39,7 +40,9 @@ import { CLI_ENTRY as CLI } from '../helpers/paths.js';
 function localSkip(): string | false {
   const why: string[] = [];
   if (process.getuid?.() !== 0) why.push('not root');
-  why.push(...missingTools([...REQUIRED_TOOLS, 'etcd']).map((t) => `${t} missing`));
+  why.push(
+    ...missingTools([...REQUIRED_TOOLS, 'etcd', ...MONITOR_TOOLS]).map((t) => `${t} missing`),
+  );
   if (why.length === 0) return false;
   if (process.env.VIGIL_REQUIRE_ETCD === '1')
     throw new Error(`VIGIL_REQUIRE_ETCD=1 but the local fleet cannot run: ${why.join(', ')}`);
