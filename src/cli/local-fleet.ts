@@ -98,7 +98,7 @@ async function checkMonitor(stack: MonitorStack): Promise<boolean> {
   const m = await import('../provision/local/monitor.js');
   const targets = await m.waitTargetsUp(stack, 60_000);
   for (const t of targets) process.stdout.write(m.formatTarget(t, stack) + '\n');
-  const down = targets.filter((t) => t.up !== '1' && t.up !== 'not run').length;
+  const down = targets.filter((t) => !m.targetOk(t)).length;
   const skipped = targets.filter((t) => t.up === 'not run').length;
   const loaded = m.readLoadedRuleGroups(stack);
   let badGroups = 0;

@@ -188,6 +188,8 @@ export interface MonitorStack {
   readonly targets: readonly ScrapeTarget[];
   /** Targets whose service a local run does not start, and why. */
   readonly notRun: readonly { readonly target: ScrapeTarget; readonly why: string }[];
+  /** Targets served only while their host is active (see MonitorContext.whileActive). */
+  readonly whileActive: readonly ScrapeTarget[];
   readonly ruleGroups: readonly { name: string; rules: number }[];
   /** The local sink's file: one JSON line per notification Alertmanager delivered. */
   readonly sinkFile: string;
@@ -201,6 +203,11 @@ export interface MonitorContext {
   readonly hostDir: (host: PlannedHost) => string;
   readonly step: <T>(label: string, fn: () => T | Promise<T>) => Promise<T>;
   readonly intervalSeconds?: number;
+  /**
+   * Ports of units that run only while their host is active (a supervised producer, a
+   * standby waiting for a manual failover): a target there is down while the host is not.
+   */
+  readonly whileActive?: readonly { readonly host: string; readonly port: number }[];
 }
 
 /** Runs `curl` in `netns`; the body, or undefined when it cannot connect or gets no 2xx. */
@@ -371,6 +378,9 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
         ? [{ target, why: notRunHosts.get(target.host)! }]
         : [],
     ),
+    whileActive: targets.filter((t) =>
+      (ctx.whileActive ?? []).some((w) => w.host === t.host && t.instance.endsWith(`:${w.port}`)),
+    ),
     ruleGroups,
     sinkFile,
   };
@@ -415,6 +425,13 @@ export interface TargetResult {
   readonly target: ScrapeTarget;
   /** The value of `up` for it, or `missing` (not scraped yet) or `not run` (see notRun). */
   readonly up: '1' | '0' | 'missing' | 'not run';
+  /** Served only while its host is active: down is as planned while the host is not. */
+  readonly whileActive?: true;
+}
+
+/** Whether a reading is as planned: up, deliberately not run, or a while-active target scraped down. */
+export function targetOk(r: TargetResult): boolean {
+  return r.up === '1' || r.up === 'not run' || (r.whileActive === true && r.up === '0');
 }
 
 /** `up` for every rendered target, read from the monitor's Prometheus (one query). */
@@ -426,7 +443,8 @@ export function readTargetsUp(stack: MonitorStack): TargetResult[] {
     const s = series.find(
       (x) => x.metric.job === target.job && x.metric.instance === target.instance,
     );
-    return { target, up: s ? (s.value[1] === '1' ? '1' : '0') : 'missing' };
+    const up = s ? (s.value[1] === '1' ? '1' : '0') : 'missing';
+    return stack.whileActive.includes(target) ? { target, up, whileActive: true } : { target, up };
   });
 }
 
@@ -438,7 +456,7 @@ export async function waitTargetsUp(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = readTargetsUp(stack);
-    if (r.every((x) => x.up === '1' || x.up === 'not run') || Date.now() > deadline) return r;
+    if (r.every(targetOk) || Date.now() > deadline) return r;
     await new Promise((res) => setTimeout(res, 500));
   }
 }
@@ -524,7 +542,9 @@ export function readSink(
 }
 
 export function formatTarget(r: TargetResult, stack: MonitorStack): string {
-  const mark = r.up === '1' ? 'ok  ' : r.up === 'not run' ? 'skip' : 'FAIL';
-  const why = stack.notRun.find((n) => n.target === r.target)?.why;
+  const mark = r.up === 'not run' ? 'skip' : targetOk(r) ? 'ok  ' : 'FAIL';
+  const why =
+    stack.notRun.find((n) => n.target === r.target)?.why ??
+    (r.whileActive ? 'served only while its host is active' : undefined);
   return `${mark} ${stack.host} scrapes ${r.target.job} ${r.target.instance} (${r.target.host ?? '?'}): up ${r.up}${why ? ` — ${why}` : ''}`;
 }
