@@ -61,7 +61,7 @@ test(
   'examples/local/cosmos-guarded (etcd guard) applied: planned flows, signatures, clean destroy',
   {
     skip: localSkip(),
-    timeout: 90_000,
+    timeout: 150_000,
   },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vgl-lf-'));

@@ -241,53 +241,56 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   const monitor = plan.hosts.find((h) => file(h, PROMETHEUS_CONFIG_PATH) !== undefined);
   if (!monitor) return undefined;
   const notRunHosts = new Map<string, string>();
+  // Independent of each other: started together, one progress line each as it is ready.
+  const starting: Promise<unknown>[] = [];
 
   for (const host of plan.hosts) {
     const defaults = file(host, NODE_EXPORTER_DEFAULTS_PATH);
     if (defaults === undefined) continue;
-    await step(`${host.name}: prometheus-node-exporter (rendered ARGS)`, async () => {
-      const log = join(ctx.hostDir(host), 'node-exporter.log');
-      const proc = startInNetns(
-        record,
-        ctx.netnsOf(host),
-        'prometheus-node-exporter',
-        ['prometheus-node-exporter', ...defaultArgs(defaults)],
-        log,
-      );
-      await waitFor(`node exporter in ${ctx.netnsOf(host)}`, logHas(log, /Listening on/), proc);
-    });
+    starting.push(
+      step(`${host.name}: prometheus-node-exporter (rendered ARGS)`, async () => {
+        const log = join(ctx.hostDir(host), 'node-exporter.log');
+        const proc = startInNetns(
+          record,
+          ctx.netnsOf(host),
+          'prometheus-node-exporter',
+          ['prometheus-node-exporter', ...defaultArgs(defaults)],
+          log,
+        );
+        await waitFor(`node exporter in ${ctx.netnsOf(host)}`, logHas(log, /Listening on/), proc);
+      }),
+    );
   }
 
   for (const host of plan.hosts) {
     const text = file(host, WATCH_CONFIG_PATH);
     if (text === undefined) continue;
     const root = join(ctx.hostDir(host), 'root');
-    const config = WatchConfigSchema.parse(parse(text));
-    const decred = config.chains.find((c) => c.kind === 'decred');
-    if (decred) {
-      notRunHosts.set(
-        host.name,
-        'vigil watch not started: the Decred wallet TLS JSON-RPC it watches is not simulated',
-      );
-      await step(`${host.name}: vigil watch NOT started (${notRunHosts.get(host.name)})`, () => 0);
+    const config = parseRendered(WatchConfigSchema, text, 'watch.yaml');
+    if (config.chains.some((c) => c.kind === 'decred')) {
+      const why = 'the Decred wallet TLS JSON-RPC it watches is not simulated';
+      notRunHosts.set(host.name, `vigil watch not started: ${why}`);
+      await step(`${host.name}: vigil watch NOT started: ${why}`, () => undefined);
       continue;
     }
-    await step(`${host.name}: vigil watch (rendered watch.yaml)`, async () => {
-      const configFile = writeUnder(
-        root,
-        WATCH_CONFIG_PATH,
-        stringify(rerootPaths(parse(text), root)),
-      );
-      const log = join(ctx.hostDir(host), 'watch.log');
-      const proc = startInNetns(
-        record,
-        ctx.netnsOf(host),
-        'vigil watch',
-        [process.execPath, CLI_ENTRY, 'watch', '--config', configFile],
-        log,
-      );
-      await waitFor(`vigil watch in ${ctx.netnsOf(host)}`, logHas(log, /"msg":"watching/), proc);
-    });
+    starting.push(
+      step(`${host.name}: vigil watch (rendered watch.yaml)`, async () => {
+        const configFile = writeUnder(
+          root,
+          WATCH_CONFIG_PATH,
+          stringify(rerootPaths(parse(text), root)),
+        );
+        const log = join(ctx.hostDir(host), 'watch.log');
+        const proc = startInNetns(
+          record,
+          ctx.netnsOf(host),
+          'vigil watch',
+          [process.execPath, CLI_ENTRY, 'watch', '--config', configFile],
+          log,
+        );
+        await waitFor(`vigil watch in ${ctx.netnsOf(host)}`, logHas(log, /"msg":"watching/), proc);
+      }),
+    );
   }
 
   const netns = ctx.netnsOf(monitor);
@@ -305,17 +308,19 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   }
 
   const sinkFile = join(dir, 'alert-sink.jsonl');
-  await step(`${monitor.name}: local alert sink on ${LOCAL_ALERT_SINK}`, async () => {
-    const log = join(dir, 'alert-sink.log');
-    const proc = startInNetns(
-      record,
-      netns,
-      'local alert sink',
-      [process.execPath, ALERT_SINK_MAIN, LOCAL_ALERT_SINK, sinkFile],
-      log,
-    );
-    await waitFor(`the alert sink in ${netns}`, logHas(log, /listening/), proc);
-  });
+  starting.push(
+    step(`${monitor.name}: local alert sink on ${LOCAL_ALERT_SINK}`, async () => {
+      const log = join(dir, 'alert-sink.log');
+      const proc = startInNetns(
+        record,
+        netns,
+        'local alert sink',
+        [process.execPath, ALERT_SINK_MAIN, LOCAL_ALERT_SINK, sinkFile],
+        log,
+      );
+      await waitFor(`the alert sink in ${netns}`, logHas(log, /listening/), proc);
+    }),
+  );
 
   const amDefaults = file(monitor, ALERTMANAGER_DEFAULTS_PATH);
   if (amDefaults === undefined)
@@ -336,35 +341,42 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   if (amRendered === undefined || listen === undefined)
     throw new LocalFleetError(`${monitor.name}: no rendered alertmanager.yml or listen address`);
   const alertmanagerUrl = `http://${listen}`;
-  await step(`${monitor.name}: prometheus-alertmanager on ${listen} (receivers → local sink)`, () =>
-    startAndWaitReady(ctx, monitor, 'prometheus-alertmanager', alertmanagerUrl, [
-      'prometheus-alertmanager',
-      ...withFlag(
-        withFlag(
-          amArgs,
-          '--config.file',
-          writeUnder(
-            root,
-            ALERTMANAGER_CONFIG_PATH,
-            localAlertmanagerConfig(amRendered, `http://${LOCAL_ALERT_SINK}/`),
+  starting.push(
+    step(`${monitor.name}: prometheus-alertmanager on ${listen} (receivers → local sink)`, () =>
+      startAndWaitReady(ctx, monitor, 'prometheus-alertmanager', alertmanagerUrl, [
+        'prometheus-alertmanager',
+        ...withFlag(
+          withFlag(
+            amArgs,
+            '--config.file',
+            writeUnder(
+              root,
+              ALERTMANAGER_CONFIG_PATH,
+              localAlertmanagerConfig(amRendered, `http://${LOCAL_ALERT_SINK}/`),
+            ),
           ),
+          '--storage.path',
+          join(dir, 'alertmanager-data'),
         ),
-        '--storage.path',
-        join(dir, 'alertmanager-data'),
-      ),
-    ]),
+      ]),
+    ),
   );
 
   const interval = ctx.intervalSeconds !== undefined ? `, ${ctx.intervalSeconds}s intervals` : '';
-  await step(
-    `${monitor.name}: prometheus (rendered config, ${ruleGroups.length} rule groups${interval})`,
-    () =>
-      startAndWaitReady(ctx, monitor, 'prometheus', LOCAL_PROMETHEUS_URL, [
-        'prometheus',
-        `--config.file=${writeUnder(root, PROMETHEUS_CONFIG_PATH, localPrometheusConfig(promYml, root, ctx.intervalSeconds))}`,
-        `--storage.tsdb.path=${join(dir, 'prometheus-data')}`,
-      ]),
+  starting.push(
+    step(
+      `${monitor.name}: prometheus (rendered config, ${ruleGroups.length} rule groups${interval})`,
+      () =>
+        startAndWaitReady(ctx, monitor, 'prometheus', LOCAL_PROMETHEUS_URL, [
+          'prometheus',
+          `--config.file=${writeUnder(root, PROMETHEUS_CONFIG_PATH, localPrometheusConfig(promYml, root, ctx.intervalSeconds))}`,
+          `--storage.tsdb.path=${join(dir, 'prometheus-data')}`,
+        ]),
+    ),
   );
+  // Every start settles before a failure is reported, so the rollback finds each recorded.
+  const failed = (await Promise.allSettled(starting)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 
   const targets = scrapeTargetsOf(promYml);
   return {
