@@ -34,8 +34,10 @@ import {
   ruleGroupsOf,
   scrapeTargetsOf,
   waitTargetsUp,
+  whileActiveTargets,
   withFlag,
 } from '../../src/provision/local/monitor.js';
+import { simUnitsOf } from '../../src/provision/local/sim-services.js';
 import { stopProcess } from '../../src/provision/local/processes.js';
 import { RunRecordFile } from '../../src/provision/local/run-record.js';
 import { planExample } from '../render/helpers.js';
@@ -145,6 +147,35 @@ test('the local alertmanager.yml sends every delivering receiver to the sink; ro
       receivers: Record<string, unknown>[];
     };
     assert.deepEqual(l.receivers, [{ name: UNROUTED_RECEIVER }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a target only a standby or a supervised node serves may be down; one a boot unit serves may not', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgl-mon-'));
+  try {
+    const expected: Record<string, string[]> = {
+      // The standby's node is not enabled (manual failover): its metrics are down until then.
+      'cardano-pool': ['cardano 10.77.0.2:12798 standby'],
+      // Each validator's sync node (enabled) serves the same metrics port as the supervised
+      // validator node that replaces it: always served, so never allowed down.
+      'polkadot-guarded': [],
+      'cosmos-sentries': [],
+      'decred-solo': [],
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      const r = planExample(name, join(dir, name));
+      const units = r.plan!.hosts.flatMap((h) =>
+        simUnitsOf(r.plan!, h, r.files!).map((u) => ({ ...u, host: h.name })),
+      );
+      const targets = scrapeTargetsOf(monitorFile(r.files!, '/etc/prometheus/prometheus.yml')!);
+      assert.deepEqual(
+        whileActiveTargets(targets, units).map((t) => `${t.job} ${t.instance} ${t.host}`),
+        want,
+        name,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

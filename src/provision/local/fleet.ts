@@ -394,9 +394,7 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
       netnsOf: (h) => hosts[plan.hosts.indexOf(h)]!.netns,
       hostDir,
       step: (label, fn) => step(progress, label, fn),
-      whileActive: units
-        .filter((u) => u.startedBy !== 'boot')
-        .flatMap((u) => u.listeners.map((l) => ({ host: u.host, port: l.port }))),
+      units,
       ...(opts.monitorIntervalSeconds !== undefined
         ? { intervalSeconds: opts.monitorIntervalSeconds }
         : {}),

@@ -188,7 +188,7 @@ export interface MonitorStack {
   readonly targets: readonly ScrapeTarget[];
   /** Targets whose service a local run does not start, and why. */
   readonly notRun: readonly { readonly target: ScrapeTarget; readonly why: string }[];
-  /** Targets served only while their host is active (see MonitorContext.whileActive). */
+  /** Targets served only while their host is active (whileActiveTargets). */
   readonly whileActive: readonly ScrapeTarget[];
   readonly ruleGroups: readonly { name: string; rules: number }[];
   /** The local sink's file: one JSON line per notification Alertmanager delivered. */
@@ -203,11 +203,33 @@ export interface MonitorContext {
   readonly hostDir: (host: PlannedHost) => string;
   readonly step: <T>(label: string, fn: () => T | Promise<T>) => Promise<T>;
   readonly intervalSeconds?: number;
-  /**
-   * Ports of units that run only while their host is active (a supervised producer, a
-   * standby waiting for a manual failover): a target there is down while the host is not.
-   */
-  readonly whileActive?: readonly { readonly host: string; readonly port: number }[];
+  /** The simulated chain units, by host (which start at boot, which only while active). */
+  readonly units?: readonly LocalUnitPorts[];
+}
+
+export interface LocalUnitPorts {
+  readonly host: string;
+  readonly startedBy: 'boot' | 'watchdog' | 'operator';
+  readonly listeners: readonly { readonly port: number }[];
+}
+
+/**
+ * Pure: the targets served only by units that run while their host is active (a supervised
+ * producer, a standby waiting for a manual failover), and by no unit started at boot: scraped
+ * down while the host is not active, as planned.
+ */
+export function whileActiveTargets(
+  targets: readonly ScrapeTarget[],
+  units: readonly LocalUnitPorts[],
+): ScrapeTarget[] {
+  const serves = (t: ScrapeTarget, boot: boolean) =>
+    units.some(
+      (u) =>
+        u.host === t.host &&
+        (u.startedBy === 'boot') === boot &&
+        u.listeners.some((l) => t.instance.endsWith(`:${l.port}`)),
+    );
+  return targets.filter((t) => serves(t, false) && !serves(t, true));
 }
 
 /** Runs `curl` in `netns`; the body, or undefined when it cannot connect or gets no 2xx. */
@@ -390,9 +412,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
         ? [{ target, why: notRunHosts.get(target.host)! }]
         : [],
     ),
-    whileActive: targets.filter((t) =>
-      (ctx.whileActive ?? []).some((w) => w.host === t.host && t.instance.endsWith(`:${w.port}`)),
-    ),
+    whileActive: whileActiveTargets(targets, ctx.units ?? []),
     ruleGroups,
     sinkFile,
   };
