@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: imports every module directly under bench/ that exports `run()`, runs them
  * one after another, and prints a summary. A module that needs etcd is skipped, loudly, when
- * the `etcd` binary is not on PATH (VIGIL_REQUIRE_ETCD=1 turns that into a failure). A module
+ * the `etcd` binary is not on PATH (VIGIL_REQUIRE_ETCD=1 turns that into a failure), and so is
+ * one whose `skipReason()` returns a reason (e.g. a local fleet without root). A module
  * that throws is reported and the others still run; the exit code says whether any failed.
  * bench/long/ (the ten-minute chaos run) has its own script, `npm run chaos:long`.
  *
@@ -59,6 +60,14 @@ async function main(): Promise<number> {
         banner(`SKIPPED ${name}: ${note}`);
         outcomes.push({ name, status: 'skipped', seconds: 0, note, figures: [] });
       }
+      continue;
+    }
+    // A module that needs more than etcd (root, system tools) says why it cannot run here.
+    const skipWhy =
+      typeof mod.skipReason === 'function' ? (mod.skipReason as () => unknown)() : undefined;
+    if (typeof skipWhy === 'string') {
+      banner(`SKIPPED ${name}: ${skipWhy}`);
+      outcomes.push({ name, status: 'skipped', seconds: 0, note: skipWhy, figures: [] });
       continue;
     }
     console.log(`\n=== ${name}`);

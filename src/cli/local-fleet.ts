@@ -1,5 +1,6 @@
 /** `vigil apply --local` and `vigil destroy --local`: the planned fleet on this machine. */
 import { VigilError } from '../errors.js';
+import type { MonitorStack } from '../provision/local/monitor.js';
 
 export interface LocalOptions {
   state?: string;
@@ -83,8 +84,37 @@ export async function applyLocalCommand(file: string | undefined, opts: LocalOpt
     const bad = results.filter((x) => !x.ok).length;
     process.stdout.write(`${results.length} flows checked, ${bad} not as planned\n`);
     if (bad > 0) process.exitCode = 1;
+    if (fleet.monitor && !(await checkMonitor(fleet.monitor))) process.exitCode = 1;
   }
   process.stdout.write(`Tear down: vigil destroy --local ${topologyFile}\n`);
+}
+
+/**
+ * The monitor's own view, from its Prometheus's HTTP API in its namespace: every rendered
+ * scrape target `up == 1` (within 60 s: four rendered 15 s scrape intervals) and every
+ * rendered rule group loaded with all its rules.
+ */
+async function checkMonitor(stack: MonitorStack): Promise<boolean> {
+  const m = await import('../provision/local/monitor.js');
+  const targets = await m.waitTargetsUp(stack, 60_000);
+  for (const t of targets) process.stdout.write(m.formatTarget(t, stack) + '\n');
+  const down = targets.filter((t) => !m.targetOk(t)).length;
+  const skipped = targets.filter((t) => t.up === 'not run').length;
+  const loaded = m.readLoadedRuleGroups(stack);
+  let badGroups = 0;
+  for (const g of stack.ruleGroups) {
+    const got = loaded.find((l) => l.name === g.name);
+    const ok = got?.rules === g.rules;
+    if (!ok) badGroups++;
+    process.stdout.write(
+      `${ok ? 'ok  ' : 'FAIL'} ${stack.host} Prometheus loaded rule group ${g.name}: ${got?.rules ?? 'no'} of ${g.rules} rules\n`,
+    );
+  }
+  process.stdout.write(
+    `${targets.length} scrape targets checked, ${down} not up${skipped > 0 ? `, ${skipped} not run locally` : ''}; ` +
+      `${stack.ruleGroups.length} rule groups, ${badGroups} not loaded\n`,
+  );
+  return down === 0 && badGroups === 0;
 }
 
 export async function destroyLocalCommand(file: string | undefined, opts: LocalOptions) {

@@ -14,6 +14,7 @@ import {
   dcrwalletSetup,
   dcrwalletSetupUnit,
 } from './decred.js';
+import { cosmosAppToml, cosmosSdkApp } from './cosmos-app.js';
 
 export interface RenderedFile {
   /** Absolute path on the host. */
@@ -552,9 +553,14 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
     owner: `${NODE_USER}:${NODE_USER}`,
   });
   switch (chain.kind) {
-    case 'cometbft':
+    case 'cometbft': {
+      const app = cosmosSdkApp(chain);
       return [
         f(`${chainDataDir(chain)}/config/config.toml`, cometbftConfig(plan, host, chain)),
+        // The Cosmos SDK reads app.toml from the same config directory under --home.
+        ...(app
+          ? [f(`${chainDataDir(chain)}/config/app.toml`, cosmosAppToml(host, chain, app))]
+          : []),
         f(`${chainDataDir(chain)}/config/node_key.json`, host.cometbftNodeKey!.json, '0600'),
         {
           path: GENESIS_COMMAND,
@@ -569,6 +575,7 @@ export function chainFiles(plan: Plan, host: PlannedHost, state: PlanState): Ren
           owner: 'root:root',
         },
       ];
+    }
     case 'cardano':
       return [f('/etc/cardano/topology.json', cardanoTopology(plan, host, chain))];
     case 'decred': {

@@ -5,10 +5,11 @@
  * choices, treasury and tspend policies over the wallet's JSON-RPC, then checks them back.
  *
  * Methods and positional parameters as dcrwallet defines them (decred/dcrwallet
- * rpc/jsonrpc/types/methods.go): walletpassphrase [passphrase, timeout] (0: until locked
- * again), setvotechoice [agendaid, choiceid], settreasurypolicy [key, policy],
- * settspendpolicy [hash, policy]; getvotechoices answers {version, choices: [{agendaid,
- * choiceid, ...}]}; walletinfo {unlocked, voting, ...}.
+ * rpc/jsonrpc/types/methods.go at release-v2.0.6, recorded with the result fields and policy
+ * words in test/render/upstream-node-flags.json and checked there): walletpassphrase
+ * [passphrase, timeout] (0: until locked again), setvotechoice [agendaid, choiceid],
+ * settreasurypolicy [key, policy], settspendpolicy [hash, policy]; getvotechoices answers
+ * {version, choices: [{agendaid, choiceid, ...}]}; walletinfo {unlocked, voting, ...}.
  */
 import { DCRWALLET_RPC_PORT } from '../topology/plan.js';
 import type { DecredChain } from '../topology/schema.js';
@@ -18,6 +19,13 @@ export const DCRWALLET_SETUP_CONFIG = '/etc/decred/dcrwallet-setup.json';
 export const DCRWALLET_SETUP_UNIT = 'dcrwallet-setup.service';
 /** The wallet's private passphrase: put there by the operator (root, 0600), never rendered. */
 export const WALLET_PASSPHRASE_FILE = '/etc/decred/wallet-passphrase';
+
+/** The dcrwallet JSON-RPC method that applies each kind of setting, one call per entry. */
+export const DCRWALLET_SETTING_METHODS = {
+  voteChoices: 'setvotechoice',
+  treasuryPolicies: 'settreasurypolicy',
+  tspendPolicies: 'settspendpolicy',
+} as const;
 
 export interface DcrwalletSetup {
   readonly url: string;
@@ -82,7 +90,9 @@ until rpc walletinfo '[]' >/dev/null 2>&1; do
   sleep 2
 done
 rpc walletpassphrase "$(jq -cn --rawfile p "$phrasefile" '[($p | rtrimstr("\\n")), 0]')" >/dev/null
-for kind in voteChoices:setvotechoice treasuryPolicies:settreasurypolicy tspendPolicies:settspendpolicy; do
+for kind in ${Object.entries(DCRWALLET_SETTING_METHODS)
+  .map(([setting, method]) => `${setting}:${method}`)
+  .join(' ')}; do
   key="\${kind%%:*}"; method="\${kind#*:}"
   jq -c --arg k "$key" '.[$k] | to_entries[] | [.key, .value]' "$cfg" | while read -r params; do
     rpc "$method" "$params" >/dev/null

@@ -1,4 +1,5 @@
 /** etcd (guard cluster, mutual TLS), the Vigil agent's settings and Prometheus. */
+import { COSMOS_TELEMETRY_PARAMS, COSMOS_TELEMETRY_PATH } from './cosmos-app.js';
 import { stringify as toYaml } from 'yaml';
 import { SIGNER_RULES_PATH } from './alert-rules.js';
 import { ALERTMANAGER_LISTEN } from './alertmanager.js';
@@ -283,7 +284,12 @@ export function prometheusConfig(plan: Plan): string {
         ...(h.chain ? { chain: h.chain.name } : {}),
       },
     }));
-  const jobs = [
+  const jobs: Array<{
+    job_name: string;
+    static_configs: ReturnType<typeof targets>;
+    metrics_path?: string;
+    params?: Record<string, readonly string[]>;
+  }> = [
     { job_name: 'node', static_configs: targets(plan.hosts, () => NODE_EXPORTER_PORT) },
     {
       job_name: 'vigil',
@@ -301,6 +307,19 @@ export function prometheusConfig(plan: Plan): string {
         static_configs: targets(hosts, (h) => (h.chain as { metricsPort: number }).metricsPort),
       });
   }
+  // The Cosmos SDK app's own telemetry (gas, txs, module metrics), on its REST API.
+  const cosmosApps = plan.hosts.filter(
+    (h) => h.chain?.kind === 'cometbft' && h.chain.app.kind === 'cosmos-sdk',
+  );
+  if (cosmosApps.length > 0)
+    jobs.push({
+      job_name: 'cosmos-sdk',
+      metrics_path: COSMOS_TELEMETRY_PATH,
+      params: COSMOS_TELEMETRY_PARAMS,
+      static_configs: targets(cosmosApps, (h) =>
+        h.chain?.kind === 'cometbft' && h.chain.app.kind === 'cosmos-sdk' ? h.chain.app.apiPort : 0,
+      ),
+    });
   const guards = guardMembers(plan);
   if (guards.length > 0)
     jobs.push({ job_name: 'etcd', static_configs: targets(guards, () => ETCD_METRICS_PORT) });

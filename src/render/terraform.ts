@@ -356,6 +356,10 @@ export function renderTerraform(plan: Plan): string {
         add('google_compute_instance', n, {
           name: fleetName(h),
           machine_type: h.size,
+          // A machine_type change stops the instance, and the provider refuses it unless
+          // allowed (resource_compute_instance.go, v5.45.2): a resize then stops and starts
+          // the host, as on AWS, instead of failing the apply.
+          allow_stopping_for_update: true,
           zone: h.region,
           tags: [tag],
           boot_disk: [{ initialize_params: [{ image: h.image ?? DEFAULT_IMAGES.gcp }] }],

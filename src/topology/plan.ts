@@ -208,6 +208,15 @@ function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule
       purpose: `${chain.kind} metrics`,
     });
   }
+  // A Cosmos SDK app serves its telemetry on its REST API (src/render/cosmos-app.ts).
+  if (chain?.kind === 'cometbft' && chain.app.kind === 'cosmos-sdk')
+    rules.push({
+      proto: 'tcp',
+      port: chain.app.apiPort,
+      from: monitors,
+      vpnOnly: true,
+      purpose: 'cosmos-sdk api (app telemetry)',
+    });
   switch (h.role) {
     case 'validator':
       if (chain?.kind === 'cometbft') {

@@ -94,6 +94,70 @@ export const StateSyncSchema = z.strictObject({
     .default('168h0m0s'),
 });
 
+/**
+ * One coin amount of Cosmos SDK `minimum-gas-prices`, as types/coin.go (v0.50) parses it:
+ * a decimal amount, optional spaces, then a denom.
+ */
+const DEC_COIN = /^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)[ \t]*([a-zA-Z][a-zA-Z0-9/:._-]{2,127})$/;
+
+/** app.toml `pruning` (cosmos-sdk store/pruning/types/options.go, v0.50). */
+export const PruningSchema = z.discriminatedUnion('strategy', [
+  z.strictObject({ strategy: z.enum(['default', 'nothing', 'everything']) }),
+  z.strictObject({
+    strategy: z.literal('custom'),
+    /** pruning-keep-recent: the node refuses fewer than 2 (ErrPruningKeepRecentTooSmall). */
+    keepRecent: z.number().int().min(2),
+    /** pruning-interval: the node refuses fewer than 10 (ErrPruningIntervalTooSmall). */
+    interval: z.number().int().min(10),
+  }),
+]);
+
+/**
+ * The Cosmos SDK application of a CometBFT chain (gaiad and the like): Vigil renders its
+ * app.toml (src/render/cosmos-app.ts) next to config.toml.
+ */
+export const CosmosSdkAppSchema = z
+  .strictObject({
+    kind: z.literal('cosmos-sdk'),
+    /**
+     * `minimum-gas-prices`, e.g. `0.005uatom`: the node refuses to start with it empty
+     * (server/config ValidateBasic). Comma-separated coins, one per denom.
+     */
+    minimumGasPrices: z
+      .string()
+      .min(1)
+      .refine(
+        (v) => v.split(',').every((c) => DEC_COIN.test(c.trim())),
+        'comma-separated coins such as 0.005uatom (an amount, then a denom)',
+      )
+      .refine((v) => {
+        const denoms = v.split(',').map((c) => DEC_COIN.exec(c.trim())?.[1]);
+        return new Set(denoms).size === denoms.length;
+      }, 'one price per denom'),
+    pruning: PruningSchema.default({ strategy: 'default' }),
+    /** The REST API (and the app's telemetry), bound to the host's VPN address. */
+    apiPort: port.default(1317),
+    /** gRPC, bound to loopback: only local tools use it. */
+    grpcPort: port.default(9090),
+    /**
+     * State-sync snapshots, taken and served by the sentries (never the validator): every
+     * `interval` blocks, keeping `keepRecent` of them.
+     */
+    snapshots: z
+      .strictObject({
+        interval: z.number().int().min(1),
+        keepRecent: z.number().int().min(1).default(2),
+      })
+      .optional(),
+  })
+  .refine((app) => !(app.snapshots && app.pruning.strategy === 'everything'), {
+    message: "snapshots cannot be served with pruning 'everything' (the node refuses to start)",
+    path: ['snapshots'],
+  });
+
+/** Any other ABCI application: Vigil writes its CometBFT config only. */
+export const OtherAppSchema = z.strictObject({ kind: z.literal('other') });
+
 export const CometbftChainSchema = z.strictObject({
   ...chainBase,
   kind: z.literal('cometbft'),
@@ -114,6 +178,11 @@ export const CometbftChainSchema = z.strictObject({
   seeds: z.array(CometbftPeerSchema).default([]),
   /** Optional state sync for an empty node: a light client over these RPC servers. */
   stateSync: StateSyncSchema.optional(),
+  /**
+   * The application the node runs. Required: a Cosmos SDK node refuses to start without
+   * `minimum-gas-prices`, so the topology must say which application it is.
+   */
+  app: z.discriminatedUnion('kind', [CosmosSdkAppSchema, OtherAppSchema]),
 });
 
 export const SubstrateChainSchema = z.strictObject({
@@ -175,6 +244,7 @@ export const ChainSchema = z.discriminatedUnion('kind', [
 ]);
 export type Chain = z.infer<typeof ChainSchema>;
 export type CometbftChain = z.infer<typeof CometbftChainSchema>;
+export type CosmosSdkApp = z.infer<typeof CosmosSdkAppSchema>;
 export type SubstrateChain = z.infer<typeof SubstrateChainSchema>;
 export type CardanoChain = z.infer<typeof CardanoChainSchema>;
 export type DecredChain = z.infer<typeof DecredChainSchema>;

@@ -4,6 +4,10 @@
  * v0.38.25), the genesis is fetched and verified before the node starts (the download script is
  * run for real against a local HTTP server), sentries get the chain's seeds and validators do
  * not, and state sync is rendered when asked for.
+ *
+ * A Cosmos SDK node also needs app.toml (it refuses to start without minimum-gas-prices): its
+ * keys are checked against those recorded from cosmos-sdk's DefaultConfigTemplate (v0.50.9-lsm,
+ * the SDK of gaia v21), every one of them present with the kind the template writes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,9 +39,11 @@ import {
   genesisUnitName,
   renderUnit,
 } from '../../src/render/chains.js';
-import type { CometbftChain, TopologyInput } from '../../src/topology/schema.js';
+import { prometheusConfig } from '../../src/render/services.js';
+import type { CometbftChain, CosmosSdkApp, TopologyInput } from '../../src/topology/schema.js';
+import { parse as parseYaml } from 'yaml';
 import { TopologySchema } from '../../src/topology/schema.js';
-import { artifact, baseInput, genesis, topology } from '../topology/fixtures.js';
+import { artifact, baseInput, cosmosApp, genesis, topology } from '../topology/fixtures.js';
 import { planExample, removeDir, requireTool, tempDir } from './helpers.js';
 import { verifyUnits } from '../helpers/systemd-verify.js';
 
@@ -46,6 +52,23 @@ const recorded = (
     cometbft: { flags: Record<string, string>; configKeys: Record<string, string> };
   }
 ).cometbft;
+
+const sdk = (
+  JSON.parse(readFileSync('test/render/upstream-node-flags.json', 'utf8')) as {
+    'cosmos-sdk': {
+      configKeys: Record<string, string>;
+      rules: {
+        decCoin: string;
+        pruningStrategies: string[];
+        pruningCustomMinKeepRecent: number;
+        pruningCustomMinInterval: number;
+        snapshotsForbiddenWithPruning: string;
+        apiAddressScheme: string;
+        telemetryPath: string;
+      };
+    };
+  }
+)['cosmos-sdk'];
 
 const SEED = {
   id: 'ade4d8bc8cbe014af6ebdf3cb7b1e9ad36f412c0',
@@ -71,6 +94,7 @@ const fleet = (
       binary: artifact('gaiad'),
       genesis: genesis(),
       seeds: [SEED],
+      app: cosmosApp(),
       ...extra,
     } as NonNullable<TopologyInput['chains']>[number],
   ],
@@ -197,6 +221,7 @@ test('a CometBFT chain needs a pinned genesis; state sync needs two RPC servers'
           kind: 'cometbft',
           chainId: 'hub-1',
           binary: artifact('gaiad'),
+          app: cosmosApp(),
           ...extra,
         },
       ],
@@ -319,5 +344,170 @@ test('the genesis lands where CometBFT reads it by default', () => {
     const chain = plan.topology.chains[0] as CometbftChain;
     assert.equal(recorded.configKeys['genesis_file'], 'string');
     assert.ok(genesisPath(chain).endsWith('/config/genesis.json'));
+  });
+});
+
+const SNAPSHOTS = { interval: 1000, keepRecent: 3 };
+const customApp = (extra: object = {}) => ({
+  app: {
+    kind: 'cosmos-sdk' as const,
+    minimumGasPrices:
+      '0.0025uatom,0.1ibc/27394FB092D2ECCD56123C74F36E4C1F926001CEADA9CA97EA622B25F41E5EB2',
+    pruning: { strategy: 'custom' as const, keepRecent: 100, interval: 10 },
+    snapshots: SNAPSHOTS,
+    ...extra,
+  },
+});
+
+test('app.toml: every cosmos-sdk v0.50 key, each with the kind its template writes, under --home', () => {
+  const state = tempDir('cosmos-app-keys');
+  try {
+    const plans = [
+      planExample('cosmos-sentries', state).plan!,
+      withPlan(fleet(customApp()), (p) => p),
+      withPlan(fleet({ app: { kind: 'cosmos-sdk', minimumGasPrices: '1uatom' } }), (p) => p),
+    ];
+    const decCoin = new RegExp(sdk.rules.decCoin);
+    let checked = 0;
+    for (const plan of plans)
+      for (const host of plan.hosts) {
+        const chain = host.chain;
+        if (chain?.kind !== 'cometbft' || chain.app.kind !== 'cosmos-sdk') continue;
+        const app: CosmosSdkApp = chain.app;
+        // Where the node reads it: <--home>/config/app.toml.
+        const home = /--home (\S+)/.exec(chainUnits(plan, host)[0]!.execStart)![1]!;
+        const file = chainFiles(plan, host, new PlanState(join(state, 'files'))).find(
+          (f) => f.path === `${home}/config/app.toml`,
+        );
+        assert.ok(file, `${host.name}: no app.toml under ${home}/config`);
+        const doc = parseToml(file.content) as Record<string, Record<string, unknown>>;
+        const keys = flatten(doc);
+        // Every key, so none is read as its zero value; no key the SDK does not have.
+        assert.deepEqual([...keys.keys()].sort(), Object.keys(sdk.configKeys).sort(), host.name);
+        for (const [key, kind] of keys) {
+          assert.equal(kind, sdk.configKeys[key], `${host.name}: ${key} is written as ${kind}`);
+          checked++;
+        }
+        // What the node checks at start, and where it listens.
+        const prices = doc['minimum-gas-prices'] as unknown as string;
+        assert.ok(
+          prices.split(',').every((c) => decCoin.test(c)),
+          prices,
+        );
+        assert.equal(prices, app.minimumGasPrices);
+        const pruning = doc.pruning as unknown as string;
+        assert.ok(sdk.rules.pruningStrategies.includes(pruning), pruning);
+        if (pruning === 'custom') {
+          assert.ok(Number(doc['pruning-keep-recent']) >= sdk.rules.pruningCustomMinKeepRecent);
+          assert.ok(Number(doc['pruning-interval']) >= sdk.rules.pruningCustomMinInterval);
+        }
+        const interval = doc['state-sync']!['snapshot-interval'] as number;
+        if (interval > 0) assert.notEqual(pruning, sdk.rules.snapshotsForbiddenWithPruning);
+        // Snapshots are served by sentries only, and by every sentry when asked for.
+        assert.equal(interval > 0, host.role === 'sentry' && app.snapshots !== undefined);
+        if (interval > 0) {
+          assert.equal(interval, app.snapshots!.interval);
+          assert.equal(doc['state-sync']!['snapshot-keep-recent'], app.snapshots!.keepRecent);
+        }
+        assert.equal(
+          doc.api!.address,
+          `${sdk.rules.apiAddressScheme}${host.vpnAddress}:${app.apiPort}`,
+        );
+        assert.equal(doc.grpc!.address, `127.0.0.1:${app.grpcPort}`);
+        assert.equal(doc.telemetry!.enabled, true);
+        assert.ok((doc.telemetry!['prometheus-retention-time'] as number) > 0);
+        assert.deepEqual(doc.telemetry!['global-labels'], [['chain_id', chain.chainId]]);
+      }
+    assert.ok(checked >= 42 * 6, `only ${checked} keys checked`);
+  } finally {
+    removeDir(state);
+  }
+});
+
+test('app.toml settings a node would refuse are refused by the topology', () => {
+  const issues = (app: unknown) => {
+    const input = fleet() as unknown as { chains: Array<Record<string, unknown>> };
+    const chain = { ...input.chains[0]! };
+    if (app === undefined) delete chain.app;
+    else chain.app = app;
+    const r = TopologySchema.safeParse({ ...input, chains: [chain] });
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+  const sdkApp = (extra: object) => ({
+    kind: 'cosmos-sdk',
+    minimumGasPrices: '0.005uatom',
+    ...extra,
+  });
+  assert.ok(issues(undefined).some((m) => m.startsWith('chains.0.app')));
+  assert.ok(
+    issues({ kind: 'cosmos-sdk' }).some((m) => m.startsWith('chains.0.app.minimumGasPrices')),
+  );
+  for (const bad of ['', '0.005', 'uatom', '0.005uatom;1stake', '1ua', '0.1uatom,0.2uatom'])
+    assert.ok(
+      issues(sdkApp({ minimumGasPrices: bad })).some((m) =>
+        m.startsWith('chains.0.app.minimumGasPrices'),
+      ),
+      bad,
+    );
+  assert.ok(
+    issues(sdkApp({ pruning: { strategy: 'custom', keepRecent: 1, interval: 10 } })).some((m) =>
+      m.startsWith('chains.0.app.pruning.keepRecent'),
+    ),
+  );
+  assert.ok(
+    issues(sdkApp({ pruning: { strategy: 'custom', keepRecent: 2, interval: 9 } })).some((m) =>
+      m.startsWith('chains.0.app.pruning.interval'),
+    ),
+  );
+  assert.ok(
+    issues(sdkApp({ pruning: { strategy: 'everything' }, snapshots: SNAPSHOTS })).some((m) =>
+      m.startsWith('chains.0.app.snapshots'),
+    ),
+  );
+  assert.deepEqual(issues(sdkApp({ pruning: { strategy: 'nothing' }, snapshots: SNAPSHOTS })), []);
+  assert.deepEqual(issues(sdkApp({ minimumGasPrices: '0.005uatom, .5 stake' })), []);
+  // Another ABCI application: no app.toml, nothing more to say.
+  assert.deepEqual(issues({ kind: 'other' }), []);
+  withPlan(fleet({ app: { kind: 'other' } }), (plan) => {
+    const host = plan.hosts.find((h) => h.name === 'val')!;
+    const files = chainFiles(plan, host, new PlanState(tempDir('other-app')));
+    assert.ok(!files.some((f) => f.path.endsWith('/app.toml')));
+    assert.ok(!host.ports.some((r) => r.purpose.startsWith('cosmos-sdk')));
+  });
+});
+
+test("the monitor scrapes each node's app telemetry over the VPN, the only host let in", () => {
+  withPlan(fleet(customApp({ apiPort: 1417 })), (plan) => {
+    const monitor = plan.hosts.find((h) => h.role === 'monitor')!;
+    const nodes = plan.hosts.filter((h) => h.chain?.kind === 'cometbft');
+    const job = (
+      parseYaml(prometheusConfig(plan)) as {
+        scrape_configs: Array<{
+          job_name: string;
+          metrics_path?: string;
+          params?: Record<string, string[]>;
+          static_configs: Array<{ targets: string[] }>;
+        }>;
+      }
+    ).scrape_configs.find((j) => j.job_name === 'cosmos-sdk');
+    assert.ok(job, 'no cosmos-sdk scrape job');
+    const [path, query] = sdk.rules.telemetryPath.split('?') as [string, string];
+    assert.equal(job.metrics_path, path);
+    assert.deepEqual(
+      job.params,
+      Object.fromEntries([query.split('=').map((x, i) => (i ? [x] : x))]),
+    );
+    assert.deepEqual(
+      job.static_configs.flatMap((c) => c.targets).sort(),
+      nodes.map((h) => `${h.vpnAddress}:1417`).sort(),
+    );
+    for (const h of nodes) {
+      const rules = h.ports.filter((r) => r.port === 1417);
+      assert.deepEqual(
+        rules.map((r) => [r.vpnOnly, r.from]),
+        [[true, [monitor.vpnAddress]]],
+        h.name,
+      );
+    }
   });
 });

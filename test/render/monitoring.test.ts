@@ -33,7 +33,7 @@ import { lintTopology, type LintFinding } from '../../src/topology/lint.js';
 import { MonitoringSchema, type TopologyInput } from '../../src/topology/schema.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
 import { verifyUnits } from '../helpers/systemd-verify.js';
-import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
+import { artifact, baseInput, cosmosApp, genesis, topology } from '../topology/fixtures.js';
 import {
   exampleNames,
   hostSetupYaml,
@@ -424,6 +424,7 @@ describe('vigil watch on the signing hosts', () => {
           chainId: 'hub-1',
           binary: artifact('gaiad'),
           genesis: genesis(),
+          app: cosmosApp(),
         },
       ],
       monitoring: { ...baseInput().monitoring, watch: [{ chain: 'hub' }, { chain: 'nope' }] },

@@ -20,7 +20,7 @@ import { ed25519FromPeerId } from '../../src/registry/peer-id.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { lintTopology } from '../../src/topology/lint.js';
 import type { TopologyInput } from '../../src/topology/schema.js';
-import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
+import { artifact, baseInput, cosmosApp, genesis, topology } from '../topology/fixtures.js';
 import { hostSetupYaml, planExample, removeDir, tempDir } from './helpers.js';
 
 interface Recorded {
@@ -135,6 +135,7 @@ const peersFleet = (): TopologyInput => ({
       chainId: 'hub-1',
       binary: artifact('gaiad'),
       genesis: genesis(),
+      app: cosmosApp(),
     },
     { name: 'ada', kind: 'cardano', network: 'mainnet', binary: artifact('cardano') },
     {

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { ETCD_CLIENT_PORT, buildPlan, type PlannedHost } from '../../src/topology/plan.js';
 import { PlanState } from '../../src/render/state.js';
 import { renderNftables, renderWireguard } from '../../src/render/network.js';
-import { artifact, baseInput, topology, genesis } from '../topology/fixtures.js';
+import { artifact, baseInput, cosmosApp, genesis, topology } from '../topology/fixtures.js';
 import { removeDir, tempDir } from './helpers.js';
 
 let root = '';
@@ -54,6 +54,7 @@ test('property: public exposure and VPN sources follow the roles, for any fleet'
             chainId: 'hub-1',
             binary: artifact('gaiad'),
             genesis: genesis(),
+            app: cosmosApp(),
             guarded: true,
           },
           { name: 'ada', kind: 'cardano', network: 'mainnet', binary: artifact('cardano') },

@@ -6,7 +6,8 @@
  * For every example: plan it, then add a host and remove another (with the same state
  * directory, as an operator would), plan again, and compare every remaining host's Terraform
  * resources on the arguments that replace (or restart) a machine, as recorded per provider in
- * terraform-replacing-attributes.json, with `file(...)` user data resolved to its content.
+ * terraform-replacing-attributes.json (read from each provider's source at the release the
+ * pin allows), with `file(...)` user data resolved to its content.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,11 +17,30 @@ import { parse, stringify } from 'yaml';
 import { planFleet } from '../../src/render/fleet.js';
 import { ManifestSchema } from '../../src/render/bundle.js';
 import { NODE_UID, METADATA_V4 } from '../../src/render/network.js';
-import { AWS_UBUNTU_IMAGE, CANONICAL_AWS_OWNER, tfName } from '../../src/render/terraform.js';
+import {
+  AWS_UBUNTU_IMAGE,
+  CANONICAL_AWS_OWNER,
+  PROVIDER_SOURCES,
+  tfName,
+} from '../../src/render/terraform.js';
 import { EXAMPLES_DIR, exampleNames, removeDir, tempDir } from './helpers.js';
 
+type Effect = 'replace' | 'replace-if-count-changes' | 'replace-if-set-or-unset' | 'restart';
+const EFFECTS: readonly Effect[] = [
+  'replace',
+  'replace-if-count-changes',
+  'replace-if-set-or-unset',
+  'restart',
+];
 interface Replacing {
-  resources: Record<string, { source: string; attributes: Record<string, 'replace' | 'restart'> }>;
+  resources: Record<
+    string,
+    {
+      source: { repo: string; ref: string; commit: string; files: string[]; note?: string };
+      read: string;
+      attributes: Record<string, Effect>;
+    }
+  >;
 }
 const REPLACING = JSON.parse(
   readFileSync('test/render/terraform-replacing-attributes.json', 'utf8'),
@@ -49,6 +69,9 @@ function valuesAt(body: Json, path: string[]): Json[] {
   const next = body[path[0]!];
   return next === undefined ? [] : valuesAt(next, path.slice(1));
 }
+
+/** The number of elements of a list block (a ForceNew list is replaced when it changes). */
+const count = (v: Json): number => (Array.isArray(v) ? v.length : 1);
 
 /** `${file("${path.module}/../hosts/x/cloud-init.yaml")}` → the file's content, so a changed
  * file shows as a changed argument (Terraform hashes the content, not the expression). */
@@ -80,6 +103,26 @@ function planWith(topology: unknown, dir: string, state: string) {
   assert.ok(r.files && r.plan, JSON.stringify(r.findings.filter((f) => f.severity === 'error')));
   return r;
 }
+
+test('every replacing-attribute entry names the provider source read: repository, tag, commit, files', () => {
+  const pinned = new Set(Object.values(PROVIDER_SOURCES).map((p) => p.source.toLowerCase()));
+  for (const [type, entry] of Object.entries(REPLACING.resources)) {
+    const { repo, ref, commit, files } = entry.source;
+    assert.match(repo, /^[\w.-]+\/terraform-provider-[\w-]+$/, type);
+    // The repository of the provider Vigil pins for this type.
+    assert.ok(
+      pinned.has(repo.replace('/terraform-provider-', '/').toLowerCase()),
+      `${type}: ${repo} is not a pinned provider`,
+    );
+    assert.match(commit, /^[0-9a-f]{40}$/, `${type}: a full commit`);
+    assert.match(ref, /^v\d+\.\d+\.\d+$|^code index$/, type);
+    if (ref === 'code index') assert.ok(entry.source.note, `${type}: say why no tag`);
+    assert.ok(files.length > 0 && files.every((f) => f.endsWith('.go')), type);
+    assert.ok(entry.read.length > 10, `${type}: say what was read`);
+    for (const [attr, effect] of Object.entries(entry.attributes))
+      assert.ok(EFFECTS.includes(effect), `${type}.${attr}: ${effect}`);
+  }
+});
 
 for (const name of exampleNames()) {
   test(`${name}: adding and removing a host replaces no other machine`, () => {
@@ -133,11 +176,16 @@ for (const name of exampleNames()) {
           assert.ok(other, `${name}: ${type}.${resName} disappeared`);
           for (const [attr, effect] of Object.entries(rules.attributes)) {
             const path = attr.split('.');
-            assert.deepEqual(
-              resolveFiles(valuesAt(other, path), after.files!),
+            const [was, now] = [
               resolveFiles(valuesAt(body, path), before.files!),
-              `${name}: ${type}.${resName}.${attr} changed (${effect}; ${rules.source})`,
-            );
+              resolveFiles(valuesAt(other, path), after.files!),
+            ] as [Json[], Json[]];
+            const why = `${name}: ${type}.${resName}.${attr} changed (${effect}; ${rules.source.repo}@${rules.source.ref} ${rules.source.files[0]!})`;
+            if (effect === 'replace-if-count-changes')
+              assert.deepEqual(now.map(count), was.map(count), why);
+            else if (effect === 'replace-if-set-or-unset')
+              assert.equal(now.length, was.length, why);
+            else assert.deepEqual(now, was, why);
             compared++;
           }
         }

@@ -10,6 +10,9 @@ export const artifact = (name: string) => ({
   version: '1.0.0',
 });
 
+/** A CometBFT chain's Cosmos SDK application, with the one setting it cannot start without. */
+export const cosmosApp = () => ({ kind: 'cosmos-sdk' as const, minimumGasPrices: '0.005uatom' });
+
 /** A CometBFT chain's genesis, as a topology pins it. */
 export const genesis = () => ({ url: 'https://example.org/genesis.json.gz', sha256: SHA });
 

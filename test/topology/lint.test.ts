@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { lintTopology, regionsBreakingQuorum, type LintFinding } from '../../src/topology/lint.js';
 import { PROVIDERS, type Topology, type TopologyInput } from '../../src/topology/schema.js';
-import { SHA, artifact, baseInput, topology, vigilRelease, genesis } from './fixtures.js';
+import {
+  SHA,
+  artifact,
+  baseInput,
+  cosmosApp,
+  topology,
+  vigilRelease,
+  genesis,
+} from './fixtures.js';
 
 type HostIn = TopologyInput['hosts'][number];
 const codes = (f: readonly LintFinding[]) => f.map((x) => x.code);
@@ -16,6 +24,7 @@ const cometChain = {
   chainId: 'hub-1',
   binary: artifact('gaiad'),
   genesis: genesis(),
+  app: cosmosApp(),
 };
 const cardanoChain = {
   name: 'ada',

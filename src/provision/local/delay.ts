@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { RelayReadySchema, type RelayConfig } from './delay-config.js';
+import { RelayReadySchema, type RelayConfig, type RelayReady } from './delay-config.js';
 import { LocalFleetError, inNetns, run, tryRun } from './exec.js';
 import { INTERNET_ADDRESS } from './network.js';
 import { startInNetns, stopProcess, waitFor } from './processes.js';
@@ -53,6 +53,9 @@ const SlowLinkStateSchema = z.strictObject({
   /** The direct endpoints restored on heal: `address:port` of A's and B's WireGuard. */
   directA: z.string().min(1),
   directB: z.string().min(1),
+  /** WireGuard public keys: heal restores one end even when the other end's host is lost. */
+  publicKeyA: z.string().min(1),
+  publicKeyB: z.string().min(1),
 });
 export type SlowLinkState = z.infer<typeof SlowLinkStateSchema>;
 
@@ -195,9 +198,10 @@ function removeProcess(record: RunRecord, pid: number, startTime: string): void 
 }
 
 /**
- * Slows the link between hosts `a` and `b` to a round trip of `rttMs` more than it had
- * (`rttMs / 2` each way), replacing an earlier slow link between them. Resolves once both
- * hosts send to the relay.
+ * Adds `rttMs` to the round trip between hosts `a` and `b` over the VPN (`rttMs / 2` each
+ * way), replacing an earlier slow link between them. Resolves once both hosts send to the
+ * relay. Calls for different links may overlap: each record update is one synchronous
+ * load-change-save.
  */
 export async function slowLink(
   record: RunRecord,
@@ -239,8 +243,20 @@ export async function slowLink(
   const entry = file.record.created.at(-1)!;
   addCreated(record, file, entry);
   if (entry.kind !== 'process') throw new Error('unreachable: the relay was recorded last');
-  await waitFor(`the delay relay ${endA.name} <-> ${endB.name}`, () => existsSync(readyFile), proc);
-  const ready = RelayReadySchema.parse(JSON.parse(readFileSync(readyFile, 'utf8')));
+  let ready: RelayReady;
+  try {
+    await waitFor(
+      `the delay relay ${endA.name} <-> ${endB.name}`,
+      () => existsSync(readyFile),
+      proc,
+    );
+    ready = RelayReadySchema.parse(JSON.parse(readFileSync(readyFile, 'utf8')));
+  } catch (err) {
+    // Nothing was switched yet: the relay alone is undone.
+    await stopProcess(entry.pid, entry.startTime);
+    removeProcess(record, entry.pid, entry.startTime);
+    throw err;
+  }
   const table = `vigil-delay-${ia}-${ib}`;
   const state: SlowLinkState = {
     a: endA.name,
@@ -256,6 +272,8 @@ export async function slowLink(
     },
     directA: `${endA.publicAddress}:${endA.listenPort}`,
     directB: `${endB.publicAddress}:${endB.listenPort}`,
+    publicKeyA: endA.publicKey,
+    publicKeyB: endB.publicKey,
   };
   // Written before anything is switched: a failure below leaves a state heal can undo.
   writeFileSync(stateFileOf(record, endA.name, endB.name), JSON.stringify(state, null, 2) + '\n', {
@@ -293,10 +311,23 @@ export async function healSlowLink(record: RunRecord, a: string, b: string): Pro
   // the endpoints onto a relay about to be gone.
   await stopProcess(state.relay.pid, state.relay.startTime);
   removeProcess(record, state.relay.pid, state.relay.startTime);
-  const endA = wgEnd(record, ia);
-  const endB = wgEnd(record, ib);
-  setEndpoint(endA, endB, state.directB);
-  setEndpoint(endB, endA, state.directA);
+  // An end whose WireGuard is gone (its host lost: every process killed) has nothing to
+  // restore; the other end is still pointed back.
+  const restore = (i: number, peerKey: string, endpoint: string) => {
+    const ns = record.hosts[i]!.netns;
+    let control: string;
+    try {
+      control = wgControlOf(record, i);
+    } catch {
+      return;
+    }
+    const err = tryRun(inNetns(ns, ['wg', 'set', control, 'peer', peerKey, 'endpoint', endpoint]));
+    // wireguard-go killed with its host leaves its socket file; its wg0 went with it.
+    if (err !== undefined && tryRun(inNetns(ns, ['ip', 'link', 'show', 'wg0'])) === undefined)
+      throw new LocalFleetError(`cannot restore ${record.hosts[i]!.name}'s endpoint: ${err}`);
+  };
+  restore(ia, state.publicKeyB, state.directB);
+  restore(ib, state.publicKeyA, state.directA);
   tryRun(inNetns(record.internetNetns, ['nft', 'delete', 'table', 'bridge', state.table]));
   const base = join(delayDir(record), `${nameA}--${nameB}`);
   for (const f of [stateFile, `${base}.ready.json`, `${base}.relay.json`])

@@ -39,6 +39,7 @@ import {
   type PreparedEtcd,
 } from './etcd.js';
 import { applyFirewall } from './firewall.js';
+import { MONITOR_TOOLS, startMonitorStack, type MonitorStack } from './monitor.js';
 import {
   createHost,
   createInternet,
@@ -94,6 +95,8 @@ export interface LocalApplyOptions {
   readonly progress?: Progress;
   /** Milliseconds between simulated heights (default 200). */
   readonly blockTimeMs?: number;
+  /** The monitor's Prometheus scrape and evaluation interval, when not as rendered (monitor.ts). */
+  readonly monitorIntervalSeconds?: number;
 }
 
 export interface LocalFleet {
@@ -105,6 +108,8 @@ export interface LocalFleet {
   readonly units: readonly LocalUnit[];
   /** `kernel` or `wireguard-go`. */
   readonly wireguardMode: string;
+  /** The monitor host's Prometheus and Alertmanager, when the plan has a monitor. */
+  readonly monitor?: MonitorStack;
 }
 
 export function preflight(plan?: Plan): void {
@@ -123,6 +128,12 @@ export function preflight(plan?: Plan): void {
     throw new LocalFleetError(
       `${plan.topology.name} has guard members and etcd is not installed`,
       'apt-get install etcd-server',
+    );
+  const monitorMissing = missingTools(MONITOR_TOOLS);
+  if (plan?.hosts.some((h) => h.role === 'monitor') && monitorMissing.length > 0)
+    throw new LocalFleetError(
+      `${plan.topology.name} has a monitor host and its stack cannot run: missing ${monitorMissing.join(', ')}`,
+      'apt-get install prometheus prometheus-alertmanager prometheus-node-exporter curl',
     );
 }
 
@@ -383,12 +394,27 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         startAgent(record, hosts[i]!.netns, configFile, join(hostDir(host), 'agent.log')),
       );
     }
+    // Last: the node exporters and watchers listen on VPN addresses, and every target the
+    // monitor scrapes is up by now.
+    const monitor = await startMonitorStack({
+      record,
+      plan,
+      file,
+      netnsOf: (h) => hosts[plan.hosts.indexOf(h)]!.netns,
+      hostDir,
+      step: (label, fn) => step(progress, label, fn),
+      units,
+      ...(opts.monitorIntervalSeconds !== undefined
+        ? { intervalSeconds: opts.monitorIntervalSeconds }
+        : {}),
+    });
     return {
       record: record.record,
       recordFile: recordPath,
       nodeStatusFiles,
       units,
       wireguardMode,
+      ...(monitor ? { monitor } : {}),
     };
   } catch (err) {
     const leftovers = await teardown(record);
