@@ -6,6 +6,8 @@
  * boot-enabled simulated units, its Vigil watchdog and its Vigil agent on the store it had.
  * Nothing is created afresh: keys, data dirs, configs and certificates are the ones apply
  * left in the run dir, and every new process goes into the run record so destroy finds it.
+ * Of the monitoring stack (monitor.ts) only the host's node exporter comes back: vigil watch
+ * and the monitor's Prometheus and Alertmanager are not restarted yet.
  */
 import { existsSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import type { Plan } from '../../topology/plan.js';
 import { supervisedByVigil } from '../../render/chains.js';
 import { LocalFleetError, inNetns, run, tryRun } from './exec.js';
 import { prepareEtcd, startEtcd } from './etcd.js';
+import { NODE_EXPORTER_DEFAULTS_PATH, defaultArgs } from './monitor.js';
 import { renderedPath } from './fleet.js';
 import { startInNetns, waitFor, type StartedProcess } from './processes.js';
 import type { RunRecordFile } from './run-record.js';
@@ -93,6 +96,21 @@ export async function restartHost(opts: RestartOptions, hostName: string): Promi
       30_000,
     );
     step(`etcd member ${prepared.name} rejoined`);
+  }
+
+  const exporterDefaults = file(NODE_EXPORTER_DEFAULTS_PATH);
+  if (exporterDefaults !== undefined) {
+    const logFile = join(hostDir, 'node-exporter.log');
+    const from = sizeOf(logFile);
+    const proc = startInNetns(
+      record,
+      ns,
+      'prometheus-node-exporter (restarted)',
+      ['prometheus-node-exporter', ...defaultArgs(exporterDefaults)],
+      logFile,
+    );
+    await waitFor(`node exporter in ${ns}`, logSays(logFile, from, /Listening on/), proc);
+    step('prometheus-node-exporter started');
   }
 
   const nodeConfig = join(hostDir, 'node.json');
