@@ -75,7 +75,7 @@ export function formatChaosReport(r: ChaosReport | LocalChaosReport): string {
 export function chaosCommand(): Command {
   return new Command('chaos')
     .description(
-      'run a devnet under seeded, reproducible fault injection and report equivocations, misses and recovery times',
+      'run a devnet (with --local: the local fleet of a topology) under seeded, reproducible fault injection and report equivocations, misses and recovery times',
     )
     .argument(
       '[devnet]',
@@ -83,7 +83,7 @@ export function chaosCommand(): Command {
     )
     .option(
       '--local',
-      'fault the local fleet of the topology (root): partitions, host loss and restart; applies it first and destroys it after, unless one is already running for --state, which is left up',
+      'fault the local fleet of the topology (root): partitions, host loss and restart, slow links; applies it first and destroys it after, unless one is already running for --state, which is left up',
     )
     .option(
       '--state <dir>',
