@@ -63,6 +63,10 @@ export interface PushResult {
   readonly changed: readonly string[];
   readonly restarted: readonly string[];
   readonly ran: readonly string[];
+  /** Host paths an earlier bundle installed that this one no longer does: deleted. */
+  readonly removed: readonly string[];
+  /** Units among them, stopped and disabled before their files went. */
+  readonly stopped: readonly string[];
 }
 
 /** Hosts of a plan directory that have a bundle, sorted. */
@@ -260,6 +264,8 @@ export async function pushHost(
       changed: pick('changed: '),
       restarted: pick('restarted: '),
       ran: pick('running: '),
+      removed: pick('removed: '),
+      stopped: pick('stopped: '),
     };
   } finally {
     rmSync(extra, { recursive: true, force: true });
@@ -303,6 +309,9 @@ export async function pushBundles(opts: PushOptions): Promise<PushResult[]> {
     opts.log?.(
       `vigil: ${host}: ${r.changed.length} file(s) changed` +
         (r.restarted.length > 0 ? `, restarted ${r.restarted.join(', ')}` : '') +
+        (r.removed.length > 0
+          ? `, removed ${r.removed.length} file(s) no longer in the bundle`
+          : '') +
         (r.ran.length > 0 ? `, ran ${r.ran.length} setup command(s)` : ''),
     );
     results.push(r);

@@ -11,7 +11,9 @@
  * It checks every staged file's sha256 before touching anything, replaces a file (write beside
  * it, then rename) only when its content, mode or owner differ, reloads systemd when a unit
  * changed, restarts only running units one of whose files changed, and runs each setup command
- * once per distinct command line. So a re-push of an unchanged bundle changes nothing.
+ * once per distinct command line. So a re-push of an unchanged bundle changes nothing. What an
+ * earlier bundle installed and this one no longer does is removed (units stopped and disabled
+ * first), from a list of installed paths the host keeps in /var/lib/vigil-bundle (root-only).
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -137,6 +139,52 @@ export function commandKey(argv: readonly string[]): string {
   return sha256(JSON.stringify(argv)).slice(0, 16);
 }
 
+/** Where the host keeps the list of paths the last installed bundle put there (root-only). */
+export const INSTALLED_LIST = '/var/lib/vigil-bundle/installed';
+
+/** Every path the bundle installs on the host, sorted: what the next bundle may prune. */
+export function installedPaths(m: BundleManifest): string[] {
+  return [...new Set([...m.files.map((f) => f.path), WG_ENDPOINTS_FILE])].sort();
+}
+
+/**
+ * Prune: what the previous bundle installed (its list, kept on the host) and this one does
+ * not is removed, a unit stopped and disabled first so nothing keeps running from a deleted
+ * file. Only paths on that list are ever removed: a file the bundle never installed (the
+ * operator's, a package's) is left alone. The new list replaces the old one only after the
+ * removals, so an install that fails half way prunes again on the next push.
+ */
+function pruneLines(paths: readonly string[]): string[] {
+  const units = ['service', 'timer', 'socket', 'path', 'mount']
+    .map((k) => `${UNIT_DIR}*.${k}`)
+    .join('|');
+  return [
+    '# Prune what the previous bundle installed and this one does not.',
+    `list="$root${INSTALLED_LIST}"`,
+    '(umask 077 && mkdir -p "$(dirname "$list")")',
+    'cat > "$list.new" <<\'VIGIL_INSTALLED\'',
+    ...paths,
+    'VIGIL_INSTALLED',
+    'if [ -f "$list" ]; then',
+    '  while IFS= read -r old; do',
+    '    case "$old" in /*) ;; *) continue ;; esac',
+    '    if grep -Fxq -e "$old" "$list.new"; then continue; fi',
+    '    case "$old" in',
+    `      ${UNIT_DIR}*/*) ;;`,
+    `      ${units})`,
+    '        "$systemctl" disable --now "$(basename "$old")" || true',
+    '        echo "stopped: $(basename "$old")" ;;',
+    '    esac',
+    '    if [ -e "$root$old" ] || [ -L "$root$old" ]; then rm -f "$root$old"; fi',
+    '    changed="$changed$old "',
+    '    echo "removed: $old"',
+    '  done < "$list"',
+    'fi',
+    'mv -f "$list.new" "$list"',
+    '',
+  ];
+}
+
 export function installScript(m: BundleManifest): string {
   const q = shQuote;
   const lines = [
@@ -222,6 +270,7 @@ export function installScript(m: BundleManifest): string {
     "# Peers' public addresses, written by vigil apply next to the bundle.",
     `if [ -f "$stage/bundle/wg0.endpoints" ]; then put bundle/wg0.endpoints ${WG_ENDPOINTS_FILE} 0600 root:root; fi`,
     '',
+    ...pruneLines(installedPaths(m)),
     `case "$changed" in *" ${UNIT_DIR}"*) "$systemctl" daemon-reload ;; esac`,
   );
   const byUnit = new Map<string, string[]>();
