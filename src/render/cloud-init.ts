@@ -48,6 +48,14 @@ import {
   watchdogUnit,
 } from './services.js';
 import type { PlanState } from './state.js';
+import { dataVolumeDevices } from './terraform.js';
+import {
+  DATA_VOLUME_COMMAND,
+  DATA_VOLUME_LABEL,
+  DATA_VOLUME_SCRIPT,
+  dataMountPoint,
+  requiresMountDropIn,
+} from './volume.js';
 import {
   ALERTMANAGER_ASSEMBLE_COMMAND,
   ALERTMANAGER_ASSEMBLE_SCRIPT,
@@ -406,6 +414,26 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     }
     units.push(...chainUnits(plan, host));
   }
+  // The chain's data volume is mounted before the chain's directories are made (below) and
+  // every chain unit requires the mount.
+  const volume: string[][] = [];
+  if (chain && host.disk.volumeGB !== undefined) {
+    const mnt = dataMountPoint(chain);
+    files.push({
+      path: DATA_VOLUME_COMMAND,
+      content: DATA_VOLUME_SCRIPT,
+      permissions: '0755',
+      owner: root,
+    });
+    for (const u of chainUnits(plan, host))
+      files.push({
+        path: `/etc/systemd/system/${u.name}.d/10-vigil-data.conf`,
+        content: requiresMountDropIn(mnt),
+        permissions: '0644',
+        owner: root,
+      });
+    volume.push([DATA_VOLUME_COMMAND, DATA_VOLUME_LABEL, mnt, ...dataVolumeDevices(t.name, host)]);
+  }
   for (const u of units)
     files.push({
       path: `/etc/systemd/system/${u.name}`,
@@ -419,6 +447,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   const commands: string[][] = [
     // The agent's directory (store, local watermark) is closed to every other user.
     ['install', '-d', '-m', '0700', '-o', SERVICE_USER, '-g', SERVICE_USER, '/var/lib/vigil'],
+    ...volume,
     ...(nodeDirs.length > 0
       ? [
           ['mkdir', '-p', ...nodeDirs],

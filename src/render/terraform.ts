@@ -132,6 +132,45 @@ function linodeLabel(name: string): string {
   return `${name.slice(0, 23).replace(/[-_.]+$/, '')}-${hash}`;
 }
 
+/** A name of at most `max` characters: long ones keep a prefix and a short hash. */
+function boundedName(name: string, max: number): string {
+  if (name.length <= max) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, max - 9).replace(/[-_.]+$/, '')}-${hash}`;
+}
+
+/** The name of a host's chain data volume on its provider (DigitalOcean: at most 64). */
+export function dataVolumeName(fleet: string, host: string): string {
+  return boundedName(`${fleet}-${host}-data`, 64);
+}
+
+/** Linode volume labels are 1–32 characters. */
+export function linodeVolumeLabel(fleet: string, host: string): string {
+  return boundedName(`${fleet}-${host}-data`, 32);
+}
+
+/**
+ * Where the chain data volume appears on the host, as the providers document it: the mount
+ * script takes the one device these name (a glob), or with none, the one empty unpartitioned
+ * disk. DigitalOcean: /dev/disk/by-id/scsi-0DO_Volume_<name> (docs.digitalocean.com volumes
+ * naming conventions); Linode: /dev/disk/by-id/scsi-0Linode_Volume_<label>
+ * (terraform-provider-linode linode/volume framework_schema_resource.go, filesystem_path);
+ * Hetzner: /dev/disk/by-id/scsi-0HC_Volume_<volume id> (hcloud_volume.linux_device), the id
+ * being known only once made, hence the glob; Vultr documents no stable name: none.
+ */
+export function dataVolumeDevices(fleet: string, host: PlannedHost): string[] {
+  switch (host.provider) {
+    case 'digitalocean':
+      return [`/dev/disk/by-id/scsi-0DO_Volume_${dataVolumeName(fleet, host.name)}`];
+    case 'linode':
+      return [`/dev/disk/by-id/scsi-0Linode_Volume_${linodeVolumeLabel(fleet, host.name)}`];
+    case 'hetzner':
+      return ['/dev/disk/by-id/scsi-0HC_Volume_*'];
+    default:
+      return [];
+  }
+}
+
 export function renderTerraform(plan: Plan): string {
   const t = plan.topology;
   // Local hosts are network namespaces on this machine (`vigil apply` runs them): no resource.
@@ -184,6 +223,18 @@ export function renderTerraform(plan: Plan): string {
           tags: ['vigil', t.name, h.role, `\${digitalocean_tag.${n}.name}`],
           depends_on: [`digitalocean_firewall.${n}`],
         });
+        if (h.disk.volumeGB !== undefined) {
+          // No initial_filesystem_type: DigitalOcean leaves it raw; the bundle formats it once.
+          add('digitalocean_volume', `${n}_data`, {
+            region: h.region,
+            name: dataVolumeName(t.name, h.name),
+            size: h.disk.volumeGB,
+          });
+          add('digitalocean_volume_attachment', `${n}_data`, {
+            droplet_id: `\${digitalocean_droplet.${n}.id}`,
+            volume_id: `\${digitalocean_volume.${n}_data.id}`,
+          });
+        }
         break;
       case 'hetzner':
         // Inbound is denied unless a rule allows it; with no outbound rule, outbound is open.
@@ -208,6 +259,20 @@ export function renderTerraform(plan: Plan): string {
           // Sent in the create request: the server never runs without it.
           firewall_ids: [`\${hcloud_firewall.${n}.id}`],
         });
+        if (h.disk.volumeGB !== undefined) {
+          // Not formatted by Hetzner (no `format`): the bundle formats it once, with a label.
+          add('hcloud_volume', `${n}_data`, {
+            name: dataVolumeName(t.name, h.name),
+            size: h.disk.volumeGB,
+            location: h.region,
+            labels: { vigil: t.name, role: h.role },
+          });
+          add('hcloud_volume_attachment', `${n}_data`, {
+            volume_id: `\${hcloud_volume.${n}_data.id}`,
+            server_id: `\${hcloud_server.${n}.id}`,
+            automount: false,
+          });
+        }
         break;
       case 'vultr': {
         // A firewall group drops every inbound packet no rule accepts (outbound is not
@@ -241,6 +306,15 @@ export function renderTerraform(plan: Plan): string {
           firewall_group_id: `\${vultr_firewall_group.${n}.id}`,
           depends_on: rules,
         });
+        if (h.disk.volumeGB !== undefined)
+          add('vultr_block_storage', `${n}_data`, {
+            region: h.region,
+            size_gb: h.disk.volumeGB,
+            label: dataVolumeName(t.name, h.name),
+            attached_to_instance: `\${vultr_instance.${n}.id}`,
+            // Attach to the running instance rather than restarting it.
+            live: true,
+          });
         break;
       }
       case 'linode':
@@ -274,6 +348,14 @@ export function renderTerraform(plan: Plan): string {
           // Attached in the create request (provider 2.10+).
           firewall_id: `\${linode_firewall.${n}.id}`,
         });
+        if (h.disk.volumeGB !== undefined)
+          add('linode_volume', `${n}_data`, {
+            label: linodeVolumeLabel(t.name, h.name),
+            region: h.region,
+            size: h.disk.volumeGB,
+            linode_id: `\${linode_instance.${n}.id}`,
+            tags: ['vigil', t.name, h.role],
+          });
         break;
       case 'aws': {
         awsRegions.add(h.region);
@@ -314,6 +396,9 @@ export function renderTerraform(plan: Plan): string {
           vpc_security_group_ids: [`\${aws_security_group.${n}.id}`],
           // gzip keeps larger cloud-configs under EC2's 16 KiB user-data limit.
           user_data_base64: `\${base64gzip(${userDataFile(h)})}`,
+          // Resized in place (EBS ModifyVolume) when the need grows; the filesystem follows
+          // at the next boot (cloud-init growpart).
+          root_block_device: [{ volume_size: h.disk.rootGB!, volume_type: 'gp3' }],
           tags: { Name: fleetName(h), vigil: t.name, role: h.role },
           // The group denies by default; its rules exist before the instance boots.
           depends_on: ingress,
@@ -358,7 +443,9 @@ export function renderTerraform(plan: Plan): string {
           machine_type: h.size,
           zone: h.region,
           tags: [tag],
-          boot_disk: [{ initialize_params: [{ image: h.image ?? DEFAULT_IMAGES.gcp }] }],
+          boot_disk: [
+            { initialize_params: [{ image: h.image ?? DEFAULT_IMAGES.gcp, size: h.disk.rootGB! }] },
+          ],
           network_interface: [{ network: 'default', access_config: [{}] }],
           metadata: { 'user-data': ud },
           labels: { vigil: t.name, role: h.role },
@@ -374,7 +461,8 @@ export function renderTerraform(plan: Plan): string {
           metadata: true,
           user_data: ud,
           labels: { vigil: t.name, role: h.role },
-          template: [{ storage: h.image ?? DEFAULT_IMAGES.upcloud, size: 50 }],
+          // Grown in place when the need grows (UpCloud storage resize).
+          template: [{ storage: h.image ?? DEFAULT_IMAGES.upcloud, size: h.disk.rootGB! }],
           network_interface: [{ type: 'public' }],
           firewall: true,
         });

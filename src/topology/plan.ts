@@ -9,6 +9,7 @@ import type {
   WireguardKeys,
 } from '../render/state.js';
 import { expandHosts, signingKey } from './expand.js';
+import { diskPlan, type DiskPlan } from './disks.js';
 import type { Chain, Provider, Role, Topology } from './schema.js';
 
 export const NODE_EXPORTER_PORT = 9100;
@@ -46,6 +47,8 @@ export interface PlannedHost {
   readonly wireguard: WireguardKeys;
   readonly cometbftNodeKey?: CometbftNodeKey;
   readonly substrateNodeKey?: SubstrateNodeKey;
+  /** Root disk size, the size's fixed disk, the chain data volume (src/topology/disks.ts). */
+  readonly disk: DiskPlan;
   readonly ports: readonly PortRule[];
 }
 
@@ -76,6 +79,7 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
       ? { key: signingKey(e.host) }
       : {}),
     active: e.host.active,
+    disk: diskPlan(e.host, e.chain),
     vpnAddress: addresses.get(e.name)!,
     wireguard: state.wireguard(e.name),
     ...(e.chain?.kind === 'cometbft' ? { cometbftNodeKey: state.cometbftNodeKey(e.name) } : {}),

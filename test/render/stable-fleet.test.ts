@@ -22,9 +22,35 @@ import { EXAMPLES_DIR, exampleNames, removeDir, tempDir } from './helpers.js';
 interface Replacing {
   resources: Record<string, { source: string; attributes: Record<string, 'replace' | 'restart'> }>;
 }
-const REPLACING = JSON.parse(
-  readFileSync('test/render/terraform-replacing-attributes.json', 'utf8'),
-) as Replacing;
+/** The main record, plus the disk resources' (volumes, root disk sizes) kept in a file of their own. */
+const REPLACING = ((): Replacing => {
+  const main = JSON.parse(
+    readFileSync('test/render/terraform-replacing-attributes.json', 'utf8'),
+  ) as Replacing;
+  const disks = JSON.parse(
+    readFileSync('test/render/terraform-replacing-attributes-disks.json', 'utf8'),
+  ) as Replacing;
+  for (const [type, rules] of Object.entries(disks.resources)) {
+    const base = main.resources[type];
+    main.resources[type] = base
+      ? {
+          source: `${base.source}; ${rules.source}`,
+          attributes: { ...base.attributes, ...rules.attributes },
+        }
+      : rules;
+  }
+  return main;
+})();
+
+/** The chain data volumes and their attachments: never replaced by another host's change. */
+const VOLUME_TYPES = new Set([
+  'hcloud_volume',
+  'hcloud_volume_attachment',
+  'digitalocean_volume',
+  'digitalocean_volume_attachment',
+  'vultr_block_storage',
+  'linode_volume',
+]);
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type TfDoc = {
@@ -120,6 +146,7 @@ for (const name of exampleNames()) {
       const tfBefore = JSON.parse(before.files!.get('terraform/main.tf.json')!) as TfDoc;
       const tfAfter = JSON.parse(after.files!.get('terraform/main.tf.json')!) as TfDoc;
       let compared = 0;
+      let volumes = 0;
       for (const [type, byName] of Object.entries(tfBefore.resource)) {
         const rules = REPLACING.resources[type];
         assert.ok(
@@ -131,6 +158,11 @@ for (const name of exampleNames()) {
           if (owner === tfName(removed)) continue;
           const other = tfAfter.resource[type]?.[resName];
           assert.ok(other, `${name}: ${type}.${resName} disappeared`);
+          if (VOLUME_TYPES.has(type)) {
+            // A volume is not even resized by another host's change.
+            assert.deepEqual(other, body, `${name}: ${type}.${resName} changed`);
+            volumes++;
+          }
           for (const [attr, effect] of Object.entries(rules.attributes)) {
             const path = attr.split('.');
             assert.deepEqual(
@@ -143,6 +175,12 @@ for (const name of exampleNames()) {
         }
       }
       assert.ok(compared > 0);
+      // Every chain host the example puts on a too-small fixed disk has its volume compared.
+      const expectedVolumes = before
+        .plan!.hosts.filter((h) => h.name !== removed && h.disk.volumeGB !== undefined)
+        .map((h) => (h.provider === 'hetzner' || h.provider === 'digitalocean' ? 2 : 1))
+        .reduce((a, b) => a + b, 0);
+      assert.equal(volumes, expectedVolumes, `${name}: volumes compared`);
       // A data source a kept instance reads (an image, a flavor list) must not change either.
       assert.deepEqual(
         Object.keys(tfAfter.data ?? {}).filter((k) => !(k in (tfBefore.data ?? {}))),
