@@ -21,6 +21,7 @@ import type { Plan, PlannedHost } from '../topology/plan.js';
 import type { RenderedFile } from './chains.js';
 import type { HostRender } from './cloud-init.js';
 import { WG_ENDPOINTS_FILE } from './network.js';
+import { SSHD_CONFIG_PATH, SSHD_RELOAD_COMMAND } from './ssh.js';
 
 export const BUNDLE_FORMAT = 1;
 
@@ -35,7 +36,12 @@ export const ManifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
   fleet: z.string(),
   host: z.string(),
-  ssh: z.object({ user: z.string(), port: z.number().int() }),
+  /** `port` is the topology's; `ports` all sshd listens on (previous ones while moving). */
+  ssh: z.object({
+    user: z.string(),
+    port: z.number().int(),
+    ports: z.array(z.number().int()).min(1),
+  }),
   users: z.array(
     z.object({
       name: z.string(),
@@ -104,7 +110,7 @@ export function bundleManifest(plan: Plan, host: PlannedHost, r: HostRender): Bu
     format: BUNDLE_FORMAT,
     fleet: t.name,
     host: host.name,
-    ssh: { user: t.ssh.user, port: t.ssh.port },
+    ssh: { user: t.ssh.user, port: t.ssh.port, ports: [...host.sshPorts] },
     users: r.setup.users.map((u) => ({
       name: u.name,
       ...(u.uid !== undefined ? { uid: u.uid } : {}),
@@ -280,6 +286,11 @@ export function installScript(m: BundleManifest): string {
     lines.push(
       // try-restart: a unit not running yet (first push) is started by the commands below.
       `if changed_any ${paths.map(q).join(' ')}; then "$systemctl" try-restart ${q(unit)}; echo "restarted: ${unit}"; fi`,
+    );
+  if (m.files.some((f) => f.path === SSHD_CONFIG_PATH))
+    lines.push(
+      '# sshd takes a changed port or key policy only once `sshd -t` accepts it.',
+      `if changed_any ${SSHD_CONFIG_PATH}; then if $full; then ${SSHD_RELOAD_COMMAND}; fi; echo "reloaded: sshd"; fi`,
     );
   lines.push(
     `if $full && changed_any ${WG_ENDPOINTS_FILE} && ip link show wg0 >/dev/null 2>&1; then /usr/local/sbin/vigil-wg-endpoints; fi`,

@@ -48,6 +48,13 @@ import {
   watchdogUnit,
 } from './services.js';
 import type { PlanState } from './state.js';
+import {
+  AUTHORIZED_KEYS_DIR,
+  SSHD_CONFIG_PATH,
+  SSHD_RELOAD_COMMAND,
+  SSHD_RELOAD_SCRIPT,
+  sshdConfig,
+} from './ssh.js';
 import { dataVolumeDevices } from './terraform.js';
 import {
   DATA_VOLUME_COMMAND,
@@ -106,22 +113,6 @@ name="$(basename "$bin")"
 if [ ! -x "$dest/bin/$name" ] && [ -x "$dest/$bin" ]; then ln -sf "$dest/$bin" "$dest/bin/$name"; fi
 `;
 
-const SSHD_HARDENING = (port: number, user: string) =>
-  [
-    '# Vigil SSH hardening: keys only, no root, one operator user.',
-    `Port ${port}`,
-    'PermitRootLogin no',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    'AuthenticationMethods publickey',
-    'X11Forwarding no',
-    'AllowAgentForwarding no',
-    'MaxAuthTries 3',
-    `AllowUsers ${user}`,
-    '',
-  ].join('\n');
-
 /** A system user the bundle creates before installing files (users the packages bring are not listed). */
 export interface SetupUser {
   readonly name: string;
@@ -169,6 +160,26 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       permissions: '0600',
       owner: root,
       restarts: ['wg-quick@wg0.service'],
+    },
+    // SSH access as the topology has it now (the user data only seeded the first boot). The
+    // keys file comes first: the sshd configuration that points at it is applied after both.
+    {
+      path: `${AUTHORIZED_KEYS_DIR}/${t.ssh.user}`,
+      content: t.ssh.keys.map((k) => `${k}\n`).join(''),
+      permissions: '0644',
+      owner: root,
+    },
+    {
+      path: SSHD_CONFIG_PATH,
+      content: sshdConfig(host.sshPorts, t.ssh.user, { authorizedKeysDir: AUTHORIZED_KEYS_DIR }),
+      permissions: '0644',
+      owner: root,
+    },
+    {
+      path: SSHD_RELOAD_COMMAND,
+      content: SSHD_RELOAD_SCRIPT,
+      permissions: '0755',
+      owner: root,
     },
     {
       path: '/usr/local/sbin/vigil-fetch',
@@ -557,8 +568,8 @@ export function renderBootstrap(t: Topology, host: PlannedHost): string {
     package_upgrade: true,
     write_files: [
       {
-        path: '/etc/ssh/sshd_config.d/50-vigil.conf',
-        content: SSHD_HARDENING(t.ssh.port, t.ssh.user),
+        path: SSHD_CONFIG_PATH,
+        content: sshdConfig([t.ssh.port], t.ssh.user),
         permissions: '0644',
         owner: 'root:root',
       },

@@ -48,6 +48,24 @@ export const CANONICAL_AWS_OWNER = '099720109477';
 export const AWS_UBUNTU_IMAGE =
   'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250610';
 
+/**
+ * The machine's user data attribute, per resource type: changes to it are ignored
+ * (lifecycle.ignore_changes), because on most providers they replace the machine (Hetzner,
+ * DigitalOcean, Vultr, Linode, UpCloud, OVH: ForceNew) or stop and start it (AWS). The user
+ * data only seeds the first boot; SSH keys, port and sources reach running hosts in the
+ * bundle (src/render/ssh.ts). OVH's ssh_key is ignored too: sshd reads the bundle's keys.
+ */
+export const IGNORED_USER_DATA: Record<string, readonly string[]> = {
+  digitalocean_droplet: ['user_data'],
+  hcloud_server: ['user_data'],
+  vultr_instance: ['user_data'],
+  linode_instance: ['metadata'],
+  aws_instance: ['user_data_base64'],
+  google_compute_instance: ['metadata["user-data"]'],
+  upcloud_server: ['user_data'],
+  ovh_cloud_project_instance: ['user_data', 'ssh_key'],
+};
+
 /** Comment prefix of the UpCloud rules that only exist because its firewall is stateless. */
 export const STATELESS_RETURN = 'stateless firewall';
 
@@ -181,7 +199,10 @@ export function renderTerraform(plan: Plan): string {
   const resources: Record<string, Record<string, Block>> = {};
   const data: Record<string, Record<string, Block>> = {};
   const add = (type: string, name: string, body: Block) => {
-    (resources[type] ??= {})[name] = body;
+    const ignored = IGNORED_USER_DATA[type];
+    (resources[type] ??= {})[name] = ignored
+      ? { ...body, lifecycle: { ignore_changes: [...ignored] } }
+      : body;
   };
   const fleetName = (h: PlannedHost) => `${t.name}-${h.name}`;
   const awsRegions = new Set<string>();

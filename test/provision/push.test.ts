@@ -325,6 +325,55 @@ describe('push over SSH', { skip: !sshAvailable() }, () => {
     assert.ok(back!.changed.includes('/etc/systemd/system/vigil-watch.service'));
   });
 
+  it('moves sshd to a new port without locking out: new port first, then the recorded one', async () => {
+    // The fleet first planned on the port sshd listens on, then moved to one nothing serves.
+    const original = parse(
+      readFileSync(join(EXAMPLES_DIR, 'cosmos-sentries.yaml'), 'utf8'),
+    ) as TopologyInput;
+    const state = join(work, 'state-ports');
+    const out = join(work, 'plan-ports');
+    const planOn = (p: number) => {
+      const file = join(work, `ports-${p}.yaml`);
+      writeFileSync(
+        file,
+        stringify({ ...original, ssh: { ...original.ssh, user: userInfo().username, port: p } }),
+      );
+      const r = planFleet(file, { out, state });
+      assert.ok(r.plan);
+      return readManifest(out, 'validator');
+    };
+    assert.deepEqual(planOn(port).ssh.ports, [port]);
+    const moved = await freePort();
+    const m = planOn(moved);
+    assert.deepEqual(m.ssh.ports, [moved, port], 'sshd keeps the old port until a push');
+    const sshd = readFileSync(
+      join(out, 'hosts/validator/files/etc__ssh__sshd_config.d__50-vigil.conf'),
+      'utf8',
+    );
+    assert.match(sshd, new RegExp(`^Port ${moved}\nPort ${port}$`, 'm'));
+    const { sshPort: _p, sshUser: _u, ...noOverride } = opts;
+    const lines: string[] = [];
+    const [r] = await pushBundles({
+      ...noOverride,
+      out,
+      state,
+      connectAttempts: 1,
+      log: (l) => lines.push(l),
+    });
+    assert.ok(r!.changed.includes('/etc/ssh/sshd_config.d/50-vigil.conf'));
+    // Recorded: the host now listens on both, so the next plan closes the old port.
+    const recorded = JSON.parse(readFileSync(join(state, 'ssh-ports.json'), 'utf8')) as {
+      hosts: Record<string, number[]>;
+    };
+    assert.deepEqual(
+      recorded.hosts.validator,
+      [moved, port].sort((a, b) => a - b),
+    );
+    assert.deepEqual(planOn(moved).ssh.ports, [moved]);
+    // A host never pushed keeps its seeded port on the list.
+    assert.deepEqual(readManifest(out, 'monitor').ssh.ports, [moved, port]);
+  });
+
   it('refuses a host whose key changed, naming ssh-keygen -R', async () => {
     await stopSshd();
     await startSshd(join(work, 'hostkey2'));
