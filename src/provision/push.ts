@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError, VigilError, errorMessage } from '../errors.js';
 import { ManifestSchema, shQuote, type BundleManifest } from '../render/bundle.js';
+import { recordSshPorts } from '../render/ssh-ports.js';
 
 export const KNOWN_HOSTS_FILE = 'known_hosts';
 
@@ -63,6 +64,10 @@ export interface PushResult {
   readonly changed: readonly string[];
   readonly restarted: readonly string[];
   readonly ran: readonly string[];
+  /** Host paths an earlier bundle installed that this one no longer does: deleted. */
+  readonly removed: readonly string[];
+  /** Units among them, stopped and disabled before their files went. */
+  readonly stopped: readonly string[];
 }
 
 /** Hosts of a plan directory that have a bundle, sorted. */
@@ -195,7 +200,12 @@ export async function pushHost(
 ): Promise<PushResult> {
   const env = opts.env ?? process.env;
   const m = readManifest(opts.out, host);
-  const port = opts.sshPort ?? m.ssh.port;
+  // The topology's port first; while a port change is under way, the ports the host was
+  // recorded as listening on (src/render/ssh-ports.ts) after it.
+  const ports = opts.sshPort
+    ? [opts.sshPort]
+    : [m.ssh.port, ...m.ssh.ports.filter((p) => p !== m.ssh.port)];
+  let port = ports[0]!;
   const user = opts.sshUser ?? m.ssh.user;
   mkdirSync(opts.state, { recursive: true, mode: 0o700 });
   const knownHosts = join(opts.state, KNOWN_HOSTS_FILE);
@@ -217,21 +227,28 @@ export async function pushHost(
       'bundle/wg0.endpoints',
     ];
     const attempts = Math.max(1, opts.connectAttempts ?? 20);
-    let r = await run(
-      'ssh',
-      [...sshArgs(knownHosts, port), `${user}@${address}`, remoteCommand(opts)],
-      env,
-      { cmd: 'tar', args: tarArgs },
-    );
-    for (let i = 1; i < attempts && r.status === 255 && NOT_YET_REACHABLE.test(r.stderr); i++) {
+    const unreachable = (x: { status: number | null; stderr: string }) =>
+      x.status === 255 && NOT_YET_REACHABLE.test(x.stderr);
+    /** One round: each port in turn until one answers. */
+    const round = async () => {
+      let last: Awaited<ReturnType<typeof run>> | undefined;
+      for (const p of ports) {
+        port = p;
+        last = await run(
+          'ssh',
+          [...sshArgs(knownHosts, p), `${user}@${address}`, remoteCommand(opts)],
+          env,
+          { cmd: 'tar', args: tarArgs },
+        );
+        if (!unreachable(last)) break;
+      }
+      return last!;
+    };
+    let r = await round();
+    for (let i = 1; i < attempts && unreachable(r); i++) {
       opts.log?.(`vigil: ${host} does not answer SSH yet (${i}/${attempts - 1}); retrying`);
       await new Promise((res) => setTimeout(res, opts.connectDelayMs ?? 15_000));
-      r = await run(
-        'ssh',
-        [...sshArgs(knownHosts, port), `${user}@${address}`, remoteCommand(opts)],
-        env,
-        { cmd: 'tar', args: tarArgs },
-      );
+      r = await round();
     }
     if (r.status !== 0) {
       if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/.test(r.stderr))
@@ -249,6 +266,8 @@ export async function pushHost(
           : "read the install output above; the host's files were left as they were for every file not listed as changed",
       );
     }
+    // The host's sshd now listens where this bundle says: the next plan may close old ports.
+    if (!opts.sshPort) recordSshPorts(opts.state, new Map([[host, m.ssh.ports]]));
     const pick = (prefix: string) =>
       r.stdout
         .split('\n')
@@ -260,6 +279,8 @@ export async function pushHost(
       changed: pick('changed: '),
       restarted: pick('restarted: '),
       ran: pick('running: '),
+      removed: pick('removed: '),
+      stopped: pick('stopped: '),
     };
   } finally {
     rmSync(extra, { recursive: true, force: true });
@@ -303,6 +324,9 @@ export async function pushBundles(opts: PushOptions): Promise<PushResult[]> {
     opts.log?.(
       `vigil: ${host}: ${r.changed.length} file(s) changed` +
         (r.restarted.length > 0 ? `, restarted ${r.restarted.join(', ')}` : '') +
+        (r.removed.length > 0
+          ? `, removed ${r.removed.length} file(s) no longer in the bundle`
+          : '') +
         (r.ran.length > 0 ? `, ran ${r.ran.length} setup command(s)` : ''),
     );
     results.push(r);

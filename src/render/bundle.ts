@@ -11,7 +11,9 @@
  * It checks every staged file's sha256 before touching anything, replaces a file (write beside
  * it, then rename) only when its content, mode or owner differ, reloads systemd when a unit
  * changed, restarts only running units one of whose files changed, and runs each setup command
- * once per distinct command line. So a re-push of an unchanged bundle changes nothing.
+ * once per distinct command line. So a re-push of an unchanged bundle changes nothing. What an
+ * earlier bundle installed and this one no longer does is removed (units stopped and disabled
+ * first), from a list of installed paths the host keeps in /var/lib/vigil-bundle (root-only).
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -19,6 +21,7 @@ import type { Plan, PlannedHost } from '../topology/plan.js';
 import type { RenderedFile } from './chains.js';
 import type { HostRender } from './cloud-init.js';
 import { WG_ENDPOINTS_FILE } from './network.js';
+import { SSHD_CONFIG_PATH, SSHD_RELOAD_COMMAND } from './ssh.js';
 
 export const BUNDLE_FORMAT = 1;
 
@@ -33,7 +36,12 @@ export const ManifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
   fleet: z.string(),
   host: z.string(),
-  ssh: z.object({ user: z.string(), port: z.number().int() }),
+  /** `port` is the topology's; `ports` all sshd listens on (previous ones while moving). */
+  ssh: z.object({
+    user: z.string(),
+    port: z.number().int(),
+    ports: z.array(z.number().int()).min(1),
+  }),
   users: z.array(
     z.object({
       name: z.string(),
@@ -102,7 +110,7 @@ export function bundleManifest(plan: Plan, host: PlannedHost, r: HostRender): Bu
     format: BUNDLE_FORMAT,
     fleet: t.name,
     host: host.name,
-    ssh: { user: t.ssh.user, port: t.ssh.port },
+    ssh: { user: t.ssh.user, port: t.ssh.port, ports: [...host.sshPorts] },
     users: r.setup.users.map((u) => ({
       name: u.name,
       ...(u.uid !== undefined ? { uid: u.uid } : {}),
@@ -135,6 +143,52 @@ export function sha256sums(m: BundleManifest): string {
 /** A command's marker name: the same command line is run once, a changed one runs again. */
 export function commandKey(argv: readonly string[]): string {
   return sha256(JSON.stringify(argv)).slice(0, 16);
+}
+
+/** Where the host keeps the list of paths the last installed bundle put there (root-only). */
+export const INSTALLED_LIST = '/var/lib/vigil-bundle/installed';
+
+/** Every path the bundle installs on the host, sorted: what the next bundle may prune. */
+export function installedPaths(m: BundleManifest): string[] {
+  return [...new Set([...m.files.map((f) => f.path), WG_ENDPOINTS_FILE])].sort();
+}
+
+/**
+ * Prune: what the previous bundle installed (its list, kept on the host) and this one does
+ * not is removed, a unit stopped and disabled first so nothing keeps running from a deleted
+ * file. Only paths on that list are ever removed: a file the bundle never installed (the
+ * operator's, a package's) is left alone. The new list replaces the old one only after the
+ * removals, so an install that fails half way prunes again on the next push.
+ */
+function pruneLines(paths: readonly string[]): string[] {
+  const units = ['service', 'timer', 'socket', 'path', 'mount']
+    .map((k) => `${UNIT_DIR}*.${k}`)
+    .join('|');
+  return [
+    '# Prune what the previous bundle installed and this one does not.',
+    `list="$root${INSTALLED_LIST}"`,
+    '(umask 077 && mkdir -p "$(dirname "$list")")',
+    'cat > "$list.new" <<\'VIGIL_INSTALLED\'',
+    ...paths,
+    'VIGIL_INSTALLED',
+    'if [ -f "$list" ]; then',
+    '  while IFS= read -r old; do',
+    '    case "$old" in /*) ;; *) continue ;; esac',
+    '    if grep -Fxq -e "$old" "$list.new"; then continue; fi',
+    '    case "$old" in',
+    `      ${UNIT_DIR}*/*) ;;`,
+    `      ${units})`,
+    '        "$systemctl" disable --now "$(basename "$old")" || true',
+    '        echo "stopped: $(basename "$old")" ;;',
+    '    esac',
+    '    if [ -e "$root$old" ] || [ -L "$root$old" ]; then rm -f "$root$old"; fi',
+    '    changed="$changed$old "',
+    '    echo "removed: $old"',
+    '  done < "$list"',
+    'fi',
+    'mv -f "$list.new" "$list"',
+    '',
+  ];
 }
 
 export function installScript(m: BundleManifest): string {
@@ -222,6 +276,7 @@ export function installScript(m: BundleManifest): string {
     "# Peers' public addresses, written by vigil apply next to the bundle.",
     `if [ -f "$stage/bundle/wg0.endpoints" ]; then put bundle/wg0.endpoints ${WG_ENDPOINTS_FILE} 0600 root:root; fi`,
     '',
+    ...pruneLines(installedPaths(m)),
     `case "$changed" in *" ${UNIT_DIR}"*) "$systemctl" daemon-reload ;; esac`,
   );
   const byUnit = new Map<string, string[]>();
@@ -231,6 +286,11 @@ export function installScript(m: BundleManifest): string {
     lines.push(
       // try-restart: a unit not running yet (first push) is started by the commands below.
       `if changed_any ${paths.map(q).join(' ')}; then "$systemctl" try-restart ${q(unit)}; echo "restarted: ${unit}"; fi`,
+    );
+  if (m.files.some((f) => f.path === SSHD_CONFIG_PATH))
+    lines.push(
+      '# sshd takes a changed port or key policy only once `sshd -t` accepts it.',
+      `if changed_any ${SSHD_CONFIG_PATH}; then if $full; then ${SSHD_RELOAD_COMMAND}; fi; echo "reloaded: sshd"; fi`,
     );
   lines.push(
     `if $full && changed_any ${WG_ENDPOINTS_FILE} && ip link show wg0 >/dev/null 2>&1; then /usr/local/sbin/vigil-wg-endpoints; fi`,

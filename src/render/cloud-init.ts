@@ -49,6 +49,21 @@ import {
 } from './services.js';
 import type { PlanState } from './state.js';
 import {
+  AUTHORIZED_KEYS_DIR,
+  SSHD_CONFIG_PATH,
+  SSHD_RELOAD_COMMAND,
+  SSHD_RELOAD_SCRIPT,
+  sshdConfig,
+} from './ssh.js';
+import { dataVolumeDevices } from './terraform.js';
+import {
+  DATA_VOLUME_COMMAND,
+  DATA_VOLUME_LABEL,
+  DATA_VOLUME_SCRIPT,
+  dataMountPoint,
+  requiresMountDropIn,
+} from './volume.js';
+import {
   ALERTMANAGER_ASSEMBLE_COMMAND,
   ALERTMANAGER_ASSEMBLE_SCRIPT,
   ALERTMANAGER_CONFIG_PATH,
@@ -98,22 +113,6 @@ name="$(basename "$bin")"
 if [ ! -x "$dest/bin/$name" ] && [ -x "$dest/$bin" ]; then ln -sf "$dest/$bin" "$dest/bin/$name"; fi
 `;
 
-const SSHD_HARDENING = (port: number, user: string) =>
-  [
-    '# Vigil SSH hardening: keys only, no root, one operator user.',
-    `Port ${port}`,
-    'PermitRootLogin no',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    'AuthenticationMethods publickey',
-    'X11Forwarding no',
-    'AllowAgentForwarding no',
-    'MaxAuthTries 3',
-    `AllowUsers ${user}`,
-    '',
-  ].join('\n');
-
 /** A system user the bundle creates before installing files (users the packages bring are not listed). */
 export interface SetupUser {
   readonly name: string;
@@ -161,6 +160,26 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
       permissions: '0600',
       owner: root,
       restarts: ['wg-quick@wg0.service'],
+    },
+    // SSH access as the topology has it now (the user data only seeded the first boot). The
+    // keys file comes first: the sshd configuration that points at it is applied after both.
+    {
+      path: `${AUTHORIZED_KEYS_DIR}/${t.ssh.user}`,
+      content: t.ssh.keys.map((k) => `${k}\n`).join(''),
+      permissions: '0644',
+      owner: root,
+    },
+    {
+      path: SSHD_CONFIG_PATH,
+      content: sshdConfig(host.sshPorts, t.ssh.user, { authorizedKeysDir: AUTHORIZED_KEYS_DIR }),
+      permissions: '0644',
+      owner: root,
+    },
+    {
+      path: SSHD_RELOAD_COMMAND,
+      content: SSHD_RELOAD_SCRIPT,
+      permissions: '0755',
+      owner: root,
     },
     {
       path: '/usr/local/sbin/vigil-fetch',
@@ -406,6 +425,26 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
     }
     units.push(...chainUnits(plan, host));
   }
+  // The chain's data volume is mounted before the chain's directories are made (below) and
+  // every chain unit requires the mount.
+  const volume: string[][] = [];
+  if (chain && host.disk.volumeGB !== undefined) {
+    const mnt = dataMountPoint(chain);
+    files.push({
+      path: DATA_VOLUME_COMMAND,
+      content: DATA_VOLUME_SCRIPT,
+      permissions: '0755',
+      owner: root,
+    });
+    for (const u of chainUnits(plan, host))
+      files.push({
+        path: `/etc/systemd/system/${u.name}.d/10-vigil-data.conf`,
+        content: requiresMountDropIn(mnt),
+        permissions: '0644',
+        owner: root,
+      });
+    volume.push([DATA_VOLUME_COMMAND, DATA_VOLUME_LABEL, mnt, ...dataVolumeDevices(t.name, host)]);
+  }
   for (const u of units)
     files.push({
       path: `/etc/systemd/system/${u.name}`,
@@ -419,6 +458,7 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
   const commands: string[][] = [
     // The agent's directory (store, local watermark) is closed to every other user.
     ['install', '-d', '-m', '0700', '-o', SERVICE_USER, '-g', SERVICE_USER, '/var/lib/vigil'],
+    ...volume,
     ...(nodeDirs.length > 0
       ? [
           ['mkdir', '-p', ...nodeDirs],
@@ -528,8 +568,8 @@ export function renderBootstrap(t: Topology, host: PlannedHost): string {
     package_upgrade: true,
     write_files: [
       {
-        path: '/etc/ssh/sshd_config.d/50-vigil.conf',
-        content: SSHD_HARDENING(t.ssh.port, t.ssh.user),
+        path: SSHD_CONFIG_PATH,
+        content: sshdConfig([t.ssh.port], t.ssh.user),
         permissions: '0644',
         owner: 'root:root',
       },

@@ -48,6 +48,24 @@ export const CANONICAL_AWS_OWNER = '099720109477';
 export const AWS_UBUNTU_IMAGE =
   'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250610';
 
+/**
+ * The machine's user data attribute, per resource type: changes to it are ignored
+ * (lifecycle.ignore_changes), because on most providers they replace the machine (Hetzner,
+ * DigitalOcean, Vultr, Linode, UpCloud, OVH: ForceNew) or stop and start it (AWS). The user
+ * data only seeds the first boot; SSH keys, port and sources reach running hosts in the
+ * bundle (src/render/ssh.ts). OVH's ssh_key is ignored too: sshd reads the bundle's keys.
+ */
+export const IGNORED_USER_DATA: Record<string, readonly string[]> = {
+  digitalocean_droplet: ['user_data'],
+  hcloud_server: ['user_data'],
+  vultr_instance: ['user_data'],
+  linode_instance: ['metadata'],
+  aws_instance: ['user_data_base64'],
+  google_compute_instance: ['metadata["user-data"]'],
+  upcloud_server: ['user_data'],
+  ovh_cloud_project_instance: ['user_data', 'ssh_key'],
+};
+
 /** Comment prefix of the UpCloud rules that only exist because its firewall is stateless. */
 export const STATELESS_RETURN = 'stateless firewall';
 
@@ -132,6 +150,45 @@ function linodeLabel(name: string): string {
   return `${name.slice(0, 23).replace(/[-_.]+$/, '')}-${hash}`;
 }
 
+/** A name of at most `max` characters: long ones keep a prefix and a short hash. */
+function boundedName(name: string, max: number): string {
+  if (name.length <= max) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, max - 9).replace(/[-_.]+$/, '')}-${hash}`;
+}
+
+/** The name of a host's chain data volume on its provider (DigitalOcean: at most 64). */
+export function dataVolumeName(fleet: string, host: string): string {
+  return boundedName(`${fleet}-${host}-data`, 64);
+}
+
+/** Linode volume labels are 1–32 characters. */
+export function linodeVolumeLabel(fleet: string, host: string): string {
+  return boundedName(`${fleet}-${host}-data`, 32);
+}
+
+/**
+ * Where the chain data volume appears on the host, as the providers document it: the mount
+ * script takes the one device these name (a glob), or with none, the one empty unpartitioned
+ * disk. DigitalOcean: /dev/disk/by-id/scsi-0DO_Volume_<name> (docs.digitalocean.com volumes
+ * naming conventions); Linode: /dev/disk/by-id/scsi-0Linode_Volume_<label>
+ * (terraform-provider-linode linode/volume framework_schema_resource.go, filesystem_path);
+ * Hetzner: /dev/disk/by-id/scsi-0HC_Volume_<volume id> (hcloud_volume.linux_device), the id
+ * being known only once made, hence the glob; Vultr documents no stable name: none.
+ */
+export function dataVolumeDevices(fleet: string, host: PlannedHost): string[] {
+  switch (host.provider) {
+    case 'digitalocean':
+      return [`/dev/disk/by-id/scsi-0DO_Volume_${dataVolumeName(fleet, host.name)}`];
+    case 'linode':
+      return [`/dev/disk/by-id/scsi-0Linode_Volume_${linodeVolumeLabel(fleet, host.name)}`];
+    case 'hetzner':
+      return ['/dev/disk/by-id/scsi-0HC_Volume_*'];
+    default:
+      return [];
+  }
+}
+
 export function renderTerraform(plan: Plan): string {
   const t = plan.topology;
   // Local hosts are network namespaces on this machine (`vigil apply` runs them): no resource.
@@ -142,7 +199,10 @@ export function renderTerraform(plan: Plan): string {
   const resources: Record<string, Record<string, Block>> = {};
   const data: Record<string, Record<string, Block>> = {};
   const add = (type: string, name: string, body: Block) => {
-    (resources[type] ??= {})[name] = body;
+    const ignored = IGNORED_USER_DATA[type];
+    (resources[type] ??= {})[name] = ignored
+      ? { ...body, lifecycle: { ignore_changes: [...ignored] } }
+      : body;
   };
   const fleetName = (h: PlannedHost) => `${t.name}-${h.name}`;
   const awsRegions = new Set<string>();
@@ -184,6 +244,18 @@ export function renderTerraform(plan: Plan): string {
           tags: ['vigil', t.name, h.role, `\${digitalocean_tag.${n}.name}`],
           depends_on: [`digitalocean_firewall.${n}`],
         });
+        if (h.disk.volumeGB !== undefined) {
+          // No initial_filesystem_type: DigitalOcean leaves it raw; the bundle formats it once.
+          add('digitalocean_volume', `${n}_data`, {
+            region: h.region,
+            name: dataVolumeName(t.name, h.name),
+            size: h.disk.volumeGB,
+          });
+          add('digitalocean_volume_attachment', `${n}_data`, {
+            droplet_id: `\${digitalocean_droplet.${n}.id}`,
+            volume_id: `\${digitalocean_volume.${n}_data.id}`,
+          });
+        }
         break;
       case 'hetzner':
         // Inbound is denied unless a rule allows it; with no outbound rule, outbound is open.
@@ -208,6 +280,20 @@ export function renderTerraform(plan: Plan): string {
           // Sent in the create request: the server never runs without it.
           firewall_ids: [`\${hcloud_firewall.${n}.id}`],
         });
+        if (h.disk.volumeGB !== undefined) {
+          // Not formatted by Hetzner (no `format`): the bundle formats it once, with a label.
+          add('hcloud_volume', `${n}_data`, {
+            name: dataVolumeName(t.name, h.name),
+            size: h.disk.volumeGB,
+            location: h.region,
+            labels: { vigil: t.name, role: h.role },
+          });
+          add('hcloud_volume_attachment', `${n}_data`, {
+            volume_id: `\${hcloud_volume.${n}_data.id}`,
+            server_id: `\${hcloud_server.${n}.id}`,
+            automount: false,
+          });
+        }
         break;
       case 'vultr': {
         // A firewall group drops every inbound packet no rule accepts (outbound is not
@@ -241,6 +327,15 @@ export function renderTerraform(plan: Plan): string {
           firewall_group_id: `\${vultr_firewall_group.${n}.id}`,
           depends_on: rules,
         });
+        if (h.disk.volumeGB !== undefined)
+          add('vultr_block_storage', `${n}_data`, {
+            region: h.region,
+            size_gb: h.disk.volumeGB,
+            label: dataVolumeName(t.name, h.name),
+            attached_to_instance: `\${vultr_instance.${n}.id}`,
+            // Attach to the running instance rather than restarting it.
+            live: true,
+          });
         break;
       }
       case 'linode':
@@ -274,6 +369,14 @@ export function renderTerraform(plan: Plan): string {
           // Attached in the create request (provider 2.10+).
           firewall_id: `\${linode_firewall.${n}.id}`,
         });
+        if (h.disk.volumeGB !== undefined)
+          add('linode_volume', `${n}_data`, {
+            label: linodeVolumeLabel(t.name, h.name),
+            region: h.region,
+            size: h.disk.volumeGB,
+            linode_id: `\${linode_instance.${n}.id}`,
+            tags: ['vigil', t.name, h.role],
+          });
         break;
       case 'aws': {
         awsRegions.add(h.region);
@@ -314,6 +417,9 @@ export function renderTerraform(plan: Plan): string {
           vpc_security_group_ids: [`\${aws_security_group.${n}.id}`],
           // gzip keeps larger cloud-configs under EC2's 16 KiB user-data limit.
           user_data_base64: `\${base64gzip(${userDataFile(h)})}`,
+          // Resized in place (EBS ModifyVolume) when the need grows; the filesystem follows
+          // at the next boot (cloud-init growpart).
+          root_block_device: [{ volume_size: h.disk.rootGB!, volume_type: 'gp3' }],
           tags: { Name: fleetName(h), vigil: t.name, role: h.role },
           // The group denies by default; its rules exist before the instance boots.
           depends_on: ingress,
@@ -362,7 +468,9 @@ export function renderTerraform(plan: Plan): string {
           allow_stopping_for_update: true,
           zone: h.region,
           tags: [tag],
-          boot_disk: [{ initialize_params: [{ image: h.image ?? DEFAULT_IMAGES.gcp }] }],
+          boot_disk: [
+            { initialize_params: [{ image: h.image ?? DEFAULT_IMAGES.gcp, size: h.disk.rootGB! }] },
+          ],
           network_interface: [{ network: 'default', access_config: [{}] }],
           metadata: { 'user-data': ud },
           labels: { vigil: t.name, role: h.role },
@@ -378,7 +486,8 @@ export function renderTerraform(plan: Plan): string {
           metadata: true,
           user_data: ud,
           labels: { vigil: t.name, role: h.role },
-          template: [{ storage: h.image ?? DEFAULT_IMAGES.upcloud, size: 50 }],
+          // Grown in place when the need grows (UpCloud storage resize).
+          template: [{ storage: h.image ?? DEFAULT_IMAGES.upcloud, size: h.disk.rootGB! }],
           network_interface: [{ type: 'public' }],
           firewall: true,
         });

@@ -10,6 +10,7 @@ import { lintMonitoring } from './lint-monitoring.js';
 import { vigilVersion } from '../package-root.js';
 import { cardanoNonProducingFlag } from '../chains/cardano/node-version.js';
 import { releaseBinary } from '../release/artifact.js';
+import { diskPlan, recipeDataGB, VOLUME_PROVIDERS } from './disks.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -56,6 +57,8 @@ export const LINT_RULES = {
   'vpn-size': 'the VPN /24 holds at most 253 hosts',
   'receiver-undefined': 'every receiver an Alertmanager route names is defined',
   'alerts-unrouted': 'alerts that page (severity=page) reach a receiver',
+  'disk-size':
+    "a host's disk holds its chain: the size's known disk, or a volume, or a root disk sized by Terraform",
   'watch-chain':
     'a monitoring.watch entry names a CometBFT chain of the topology and its validator address',
 } as const;
@@ -558,6 +561,57 @@ export function lintTopology(topology: Topology): LintFinding[] {
         out.push(finding('provider-settings', `hosts[${i}].image`, 'ovh hosts need an image id'));
     }
   });
+
+  // Disks: every host's disk holds what its role and chain need (src/topology/disks.ts).
+  for (const i of topology.hosts.keys()) {
+    const h = topology.hosts[i]!;
+    if (h.provider === 'local') continue;
+    const chain =
+      h.chain === undefined ? undefined : topology.chains.find((c) => c.name === h.chain);
+    const d = diskPlan(h, chain);
+    const recipe = recipeDataGB(h.role, chain);
+    if (h.disk !== undefined && h.disk < recipe)
+      out.push(
+        finding(
+          'disk-size',
+          `hosts[${i}].disk`,
+          `${h.disk} GB is below the ${recipe} GB the ${chain ? `${chain.name} recipe` : h.role} needs: the node may fill its disk`,
+          'warning',
+        ),
+      );
+    if (d.rootGB !== undefined || d.volumeGB !== undefined) {
+      if (d.volumeGB !== undefined && d.planDiskGB === undefined)
+        out.push(
+          finding(
+            'disk-size',
+            `hosts[${i}].size`,
+            `the disk of ${h.provider} size ${h.size} is not in Vigil's table: a ${d.volumeGB} GB volume is attached for ${chain!.name}'s data (billed apart); pick a listed size or set disk:`,
+            'warning',
+          ),
+        );
+      continue;
+    }
+    if (d.planDiskGB === undefined)
+      out.push(
+        finding(
+          'disk-size',
+          `hosts[${i}].size`,
+          `the disk of ${h.provider} size ${h.size} is not in Vigil's table; make sure it holds ${d.needGB} GB`,
+          'warning',
+        ),
+      );
+    else if (d.planDiskGB < d.needGB)
+      out.push(
+        finding(
+          'disk-size',
+          `hosts[${i}].size`,
+          `${h.provider} size ${h.size} has a ${d.planDiskGB} GB disk; ${h.name} needs ${d.needGB} GB: pick a larger size` +
+            (chain && !VOLUME_PROVIDERS.has(h.provider)
+              ? ` (no volume can be attached to ${h.provider} hosts by Terraform)`
+              : ''),
+        ),
+      );
+  }
 
   // A local host is a namespace on the operator's machine: no cloud host can reach it.
   const localHosts = topology.hosts.flatMap((h, i) => (h.provider === 'local' ? [i] : []));

@@ -9,6 +9,8 @@ import type {
   WireguardKeys,
 } from '../render/state.js';
 import { expandHosts, signingKey } from './expand.js';
+import { diskPlan, type DiskPlan } from './disks.js';
+import { readSshPorts, recordSshPorts, sshPortsFor } from '../render/ssh-ports.js';
 import type { Chain, Provider, Role, Topology } from './schema.js';
 
 export const NODE_EXPORTER_PORT = 9100;
@@ -46,6 +48,13 @@ export interface PlannedHost {
   readonly wireguard: WireguardKeys;
   readonly cometbftNodeKey?: CometbftNodeKey;
   readonly substrateNodeKey?: SubstrateNodeKey;
+  /**
+   * The ports sshd listens on: the topology's, plus while a port change is under way the ones
+   * the host is recorded as listening on (src/render/ssh-ports.ts).
+   */
+  readonly sshPorts: readonly number[];
+  /** Root disk size, the size's fixed disk, the chain data volume (src/topology/disks.ts). */
+  readonly disk: DiskPlan;
   readonly ports: readonly PortRule[];
 }
 
@@ -63,6 +72,14 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
     topology.vpn.cidr,
     expanded.map((e) => e.name),
   );
+  // A host planned for the first time boots with the topology's port (its user data).
+  const recorded = readSshPorts(state.dir);
+  recordSshPorts(
+    state.dir,
+    new Map(
+      expanded.filter((e) => !recorded.has(e.name)).map((e) => [e.name, [topology.ssh.port]]),
+    ),
+  );
   const drafts: Draft[] = expanded.map((e) => ({
     name: e.name,
     index: e.index,
@@ -76,6 +93,8 @@ export function buildPlan(topology: Topology, state: PlanState): Plan {
       ? { key: signingKey(e.host) }
       : {}),
     active: e.host.active,
+    sshPorts: sshPortsFor(topology.ssh.port, recorded.get(e.name)),
+    disk: diskPlan(e.host, e.chain),
     vpnAddress: addresses.get(e.name)!,
     wireguard: state.wireguard(e.name),
     ...(e.chain?.kind === 'cometbft' ? { cometbftNodeKey: state.cometbftNodeKey(e.name) } : {}),
@@ -171,7 +190,13 @@ export function publicInbound(topology: Topology, host: PlannedHost): PublicInbo
 function portsFor(topology: Topology, h: Draft, all: readonly Draft[]): PortRule[] {
   const monitors = all.filter((x) => x.role === 'monitor').map((x) => x.vpnAddress);
   const rules: PortRule[] = [
-    { proto: 'tcp', port: topology.ssh.port, from: 'ssh', vpnOnly: false, purpose: 'ssh' },
+    ...h.sshPorts.map((port, i) => ({
+      proto: 'tcp' as const,
+      port,
+      from: 'ssh' as const,
+      vpnOnly: false,
+      purpose: i === 0 ? 'ssh' : 'ssh (previous port, until vigil apply has moved sshd)',
+    })),
     { proto: 'udp', port: topology.vpn.port, from: 'any', vpnOnly: false, purpose: 'wireguard' },
     {
       proto: 'tcp',

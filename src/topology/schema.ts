@@ -260,6 +260,13 @@ export const HostSchema = z.strictObject({
   count: z.number().int().min(1).max(50).default(1),
   /** OS image; each provider has an Ubuntu 24.04 default (OVH needs an image id). */
   image: z.string().min(1).optional(),
+  /**
+   * GB of disk for the host's data besides the OS (the chain's data directory on chain hosts),
+   * overriding the chain recipe's figure for the host's role (src/topology/disks.ts). Where
+   * the provider sets the root disk it is sized to this plus 20 GB for the OS; where the size
+   * fixes the disk and it is too small, a block volume of this size holds the chain's data.
+   */
+  disk: z.number().int().min(1).max(64000).optional(),
   /** Signing key served by a validator/producer; defaults to the chain's name. */
   key: z.string().min(1).optional(),
   /** A passive (standby) signer holds the key but must not sign unless promoted. */

@@ -21,7 +21,9 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { planFleet } from '../../src/render/fleet.js';
-import { ManifestSchema } from '../../src/render/bundle.js';
+import { INSTALLED_LIST, ManifestSchema } from '../../src/render/bundle.js';
+import type { TopologyInput } from '../../src/topology/schema.js';
+import { parse, stringify } from 'yaml';
 import {
   KNOWN_HOSTS_FILE,
   endpointsFile,
@@ -270,6 +272,106 @@ describe('push over SSH', { skip: !sshAvailable() }, () => {
       (e: unknown) => e instanceof VigilError && e.code === 'PUSH_FAILED',
     );
     assert.equal(lines.filter((l) => /does not answer SSH yet/.test(l)).length, 2);
+  });
+
+  it('prunes what the previous bundle installed and this one does not, stopping units first', async () => {
+    // The same fleet without the chain watcher: the validator's bundle loses vigil-watch.service
+    // and its config. An operator's own file in the same directory must survive.
+    const original = parse(
+      readFileSync(join(EXAMPLES_DIR, 'cosmos-sentries.yaml'), 'utf8'),
+    ) as TopologyInput;
+    const withoutWatch = { ...original, monitoring: { ...original.monitoring, watch: [] } };
+    const file = join(work, 'no-watch.yaml');
+    writeFileSync(file, stringify(withoutWatch));
+    const gone = ManifestSchema.parse(
+      JSON.parse(readFileSync(join(opts.out, 'hosts/validator/bundle/manifest.json'), 'utf8')),
+    ).files.map((f) => f.path);
+    assert.ok(planFleet(file, { out: opts.out, state: opts.state }).plan);
+    const kept = readManifest(opts.out, 'validator').files.map((f) => f.path);
+    const dropped = gone.filter((p) => !kept.includes(p)).sort();
+    assert.ok(dropped.includes('/etc/systemd/system/vigil-watch.service'), dropped.join(', '));
+    const mine = join(opts.remoteRoot!, 'etc/vigil/operator-notes.txt');
+    writeFileSync(mine, "not the bundle's\n");
+    const before = calls().length;
+    const [r] = await pushBundles(opts);
+    assert.deepEqual([...r!.removed].sort(), dropped);
+    assert.deepEqual(r!.stopped, ['vigil-watch.service']);
+    // Stopped and disabled before its file went, then systemd reloaded.
+    const after = calls().slice(before);
+    assert.ok(after.indexOf('disable --now vigil-watch.service') >= 0, after.join('\n'));
+    assert.ok(after.indexOf('disable --now vigil-watch.service') < after.indexOf('daemon-reload'));
+    for (const p of dropped)
+      assert.ok(!existsSync(join(opts.remoteRoot!, p)), `${p} is still there`);
+    for (const p of kept) assert.ok(existsSync(join(opts.remoteRoot!, p)), `${p} was removed`);
+    assert.ok(existsSync(mine), "the operator's own file was removed");
+    // The list of installed paths is root-only and names exactly this bundle's paths.
+    const list = join(opts.remoteRoot!, INSTALLED_LIST);
+    assert.equal(statSync(list).mode & 0o777, 0o600);
+    assert.deepEqual(
+      readFileSync(list, 'utf8').trim().split('\n'),
+      [...kept, '/etc/wireguard/wg0.endpoints'].sort(),
+    );
+    // Pruned once: the next push removes nothing.
+    const [again] = await pushBundles(opts);
+    assert.deepEqual(again!.removed, []);
+    assert.deepEqual(again!.changed, []);
+    // Back to the example's bundle for the tests below.
+    assert.ok(
+      planFleet(join(EXAMPLES_DIR, 'cosmos-sentries.yaml'), { out: opts.out, state: opts.state })
+        .plan,
+    );
+    const [back] = await pushBundles(opts);
+    assert.deepEqual(back!.removed, []);
+    assert.ok(back!.changed.includes('/etc/systemd/system/vigil-watch.service'));
+  });
+
+  it('moves sshd to a new port without locking out: new port first, then the recorded one', async () => {
+    // The fleet first planned on the port sshd listens on, then moved to one nothing serves.
+    const original = parse(
+      readFileSync(join(EXAMPLES_DIR, 'cosmos-sentries.yaml'), 'utf8'),
+    ) as TopologyInput;
+    const state = join(work, 'state-ports');
+    const out = join(work, 'plan-ports');
+    const planOn = (p: number) => {
+      const file = join(work, `ports-${p}.yaml`);
+      writeFileSync(
+        file,
+        stringify({ ...original, ssh: { ...original.ssh, user: userInfo().username, port: p } }),
+      );
+      const r = planFleet(file, { out, state });
+      assert.ok(r.plan);
+      return readManifest(out, 'validator');
+    };
+    assert.deepEqual(planOn(port).ssh.ports, [port]);
+    const moved = await freePort();
+    const m = planOn(moved);
+    assert.deepEqual(m.ssh.ports, [moved, port], 'sshd keeps the old port until a push');
+    const sshd = readFileSync(
+      join(out, 'hosts/validator/files/etc__ssh__sshd_config.d__50-vigil.conf'),
+      'utf8',
+    );
+    assert.match(sshd, new RegExp(`^Port ${moved}\nPort ${port}$`, 'm'));
+    const { sshPort: _p, sshUser: _u, ...noOverride } = opts;
+    const lines: string[] = [];
+    const [r] = await pushBundles({
+      ...noOverride,
+      out,
+      state,
+      connectAttempts: 1,
+      log: (l) => lines.push(l),
+    });
+    assert.ok(r!.changed.includes('/etc/ssh/sshd_config.d/50-vigil.conf'));
+    // Recorded: the host now listens on both, so the next plan closes the old port.
+    const recorded = JSON.parse(readFileSync(join(state, 'ssh-ports.json'), 'utf8')) as {
+      hosts: Record<string, number[]>;
+    };
+    assert.deepEqual(
+      recorded.hosts.validator,
+      [moved, port].sort((a, b) => a - b),
+    );
+    assert.deepEqual(planOn(moved).ssh.ports, [moved]);
+    // A host never pushed keeps its seeded port on the list.
+    assert.deepEqual(readManifest(out, 'monitor').ssh.ports, [moved, port]);
   });
 
   it('refuses a host whose key changed, naming ssh-keygen -R', async () => {

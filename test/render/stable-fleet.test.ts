@@ -20,9 +20,11 @@ import { NODE_UID, METADATA_V4 } from '../../src/render/network.js';
 import {
   AWS_UBUNTU_IMAGE,
   CANONICAL_AWS_OWNER,
+  IGNORED_USER_DATA,
   PROVIDER_SOURCES,
   tfName,
 } from '../../src/render/terraform.js';
+import { AUTHORIZED_KEYS_DIR, SSHD_CONFIG_PATH } from '../../src/render/ssh.js';
 import { EXAMPLES_DIR, exampleNames, removeDir, tempDir } from './helpers.js';
 
 type Effect = 'replace' | 'replace-if-count-changes' | 'replace-if-set-or-unset' | 'restart';
@@ -42,9 +44,32 @@ interface Replacing {
     }
   >;
 }
-const REPLACING = JSON.parse(
-  readFileSync('test/render/terraform-replacing-attributes.json', 'utf8'),
-) as Replacing;
+/** The main record, plus the disk resources' (volumes, root disk sizes) kept in a file of their own. */
+const REPLACING = ((): Replacing => {
+  const main = JSON.parse(
+    readFileSync('test/render/terraform-replacing-attributes.json', 'utf8'),
+  ) as Replacing;
+  const disks = JSON.parse(
+    readFileSync('test/render/terraform-replacing-attributes-disks.json', 'utf8'),
+  ) as Replacing;
+  for (const [type, rules] of Object.entries(disks.resources)) {
+    const base = main.resources[type];
+    main.resources[type] = base
+      ? { ...base, attributes: { ...base.attributes, ...rules.attributes } }
+      : rules;
+  }
+  return main;
+})();
+
+/** The chain data volumes and their attachments: never replaced by another host's change. */
+const VOLUME_TYPES = new Set([
+  'hcloud_volume',
+  'hcloud_volume_attachment',
+  'digitalocean_volume',
+  'digitalocean_volume_attachment',
+  'vultr_block_storage',
+  'linode_volume',
+]);
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type TfDoc = {
@@ -163,6 +188,7 @@ for (const name of exampleNames()) {
       const tfBefore = JSON.parse(before.files!.get('terraform/main.tf.json')!) as TfDoc;
       const tfAfter = JSON.parse(after.files!.get('terraform/main.tf.json')!) as TfDoc;
       let compared = 0;
+      let volumes = 0;
       for (const [type, byName] of Object.entries(tfBefore.resource)) {
         const rules = REPLACING.resources[type];
         assert.ok(
@@ -174,6 +200,11 @@ for (const name of exampleNames()) {
           if (owner === tfName(removed)) continue;
           const other = tfAfter.resource[type]?.[resName];
           assert.ok(other, `${name}: ${type}.${resName} disappeared`);
+          if (VOLUME_TYPES.has(type)) {
+            // A volume is not even resized by another host's change.
+            assert.deepEqual(other, body, `${name}: ${type}.${resName} changed`);
+            volumes++;
+          }
           for (const [attr, effect] of Object.entries(rules.attributes)) {
             const path = attr.split('.');
             const [was, now] = [
@@ -191,6 +222,12 @@ for (const name of exampleNames()) {
         }
       }
       assert.ok(compared > 0);
+      // Every chain host the example puts on a too-small fixed disk has its volume compared.
+      const expectedVolumes = before
+        .plan!.hosts.filter((h) => h.name !== removed && h.disk.volumeGB !== undefined)
+        .map((h) => (h.provider === 'hetzner' || h.provider === 'digitalocean' ? 2 : 1))
+        .reduce((a, b) => a + b, 0);
+      assert.equal(volumes, expectedVolumes, `${name}: volumes compared`);
       // A data source a kept instance reads (an image, a flavor list) must not change either.
       assert.deepEqual(
         Object.keys(tfAfter.data ?? {}).filter((k) => !(k in (tfBefore.data ?? {}))),
@@ -208,6 +245,87 @@ for (const name of exampleNames()) {
         ).wireguard.peers.map((p) => p.host);
       assert.ok(peersOf(after.files!, kept[0]!).includes(added));
       assert.ok(!peersOf(after.files!, kept[0]!).includes(removed));
+    } finally {
+      removeDir(work);
+    }
+  });
+}
+
+for (const name of exampleNames()) {
+  test(`${name}: new SSH keys, port and sources replace no machine and reach every bundle`, () => {
+    const work = tempDir(`ssh-${name}`);
+    try {
+      const original = parse(readFileSync(join(EXAMPLES_DIR, `${name}.yaml`), 'utf8')) as {
+        ssh: { user?: string; port?: number; keys: string[]; allowFrom?: string[] };
+      };
+      const state = join(work, 'state');
+      const before = planWith(original, work, state);
+      const changed = structuredClone(original);
+      const oldPort = before.topology.ssh.port;
+      const newPort = oldPort === 22 ? 2200 : oldPort + 1;
+      const newKey =
+        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINewOperatorKeyForTheRotationTest000000 new@laptop';
+      changed.ssh = {
+        ...changed.ssh,
+        port: newPort,
+        keys: [newKey],
+        allowFrom: ['198.51.100.0/24'],
+      };
+      const after = planWith(changed, work, state);
+
+      // 1. The user data does change, and no machine changes in a replacing attribute that
+      //    Terraform is not told to ignore; the ignored ones include the user data.
+      const tfBefore = JSON.parse(before.files!.get('terraform/main.tf.json')!) as TfDoc;
+      const tfAfter = JSON.parse(after.files!.get('terraform/main.tf.json')!) as TfDoc;
+      let machines = 0;
+      for (const [type, ignored] of Object.entries(IGNORED_USER_DATA))
+        for (const [resName, body] of Object.entries(tfBefore.resource[type] ?? {})) {
+          const other = tfAfter.resource[type]![resName]!;
+          const lifecycle = other.lifecycle as { ignore_changes: string[] };
+          assert.deepEqual(lifecycle.ignore_changes, [...ignored]);
+          for (const [attr, effect] of Object.entries(REPLACING.resources[type]!.attributes)) {
+            const top = attr.split('.')[0]!;
+            if (ignored.some((i) => i === top || i.startsWith(`${top}[`))) continue;
+            const path = attr.split('.');
+            assert.deepEqual(
+              resolveFiles(valuesAt(other, path), after.files!),
+              resolveFiles(valuesAt(body, path), before.files!),
+              `${name}: ${type}.${resName}.${attr} changed (${effect})`,
+            );
+          }
+          machines++;
+        }
+      assert.equal(machines, before.plan!.hosts.length, `${name}: every machine compared`);
+      for (const h of before.plan!.hosts)
+        assert.notEqual(
+          after.files!.get(`hosts/${h.name}/cloud-init.yaml`),
+          before.files!.get(`hosts/${h.name}/cloud-init.yaml`),
+          `${name}: ${h.name}'s user data should carry the new seed (and be ignored)`,
+        );
+
+      // 2. Every bundle carries the change: the keys file holds exactly the new key, sshd
+      //    listens on the new port and, until a push is recorded, the old one; the host
+      //    firewall admits the new sources on both.
+      const user = after.topology.ssh.user;
+      for (const h of after.plan!.hosts) {
+        const m = ManifestSchema.parse(
+          JSON.parse(after.files!.get(`hosts/${h.name}/bundle/manifest.json`)!),
+        );
+        const file = (p: string) =>
+          after.files!.get(`hosts/${h.name}/${m.files.find((f) => f.path === p)!.source}`)!;
+        assert.equal(file(`${AUTHORIZED_KEYS_DIR}/${user}`), `${newKey}\n`);
+        const sshd = file(SSHD_CONFIG_PATH);
+        assert.match(sshd, new RegExp(`^Port ${newPort}\nPort ${oldPort}\n`, 'm'));
+        assert.match(sshd, new RegExp(`^AuthorizedKeysFile ${AUTHORIZED_KEYS_DIR}/%u$`, 'm'));
+        assert.deepEqual(m.ssh.ports, [newPort, oldPort]);
+        const nft = file('/etc/nftables.conf');
+        for (const p of [newPort, oldPort])
+          assert.match(nft, new RegExp(`198\\.51\\.100\\.0/24.*tcp dport ${p} accept`));
+        assert.ok(
+          !nft.includes(original.ssh.allowFrom?.[0] ?? '0.0.0.0/0 '),
+          `${h.name}: old sources`,
+        );
+      }
     } finally {
       removeDir(work);
     }
@@ -232,6 +350,8 @@ function stateSecrets(dir: string): Array<{ file: string; value: string }> {
           });
         else if (r.startsWith('substrate/') || r.startsWith('secrets/'))
           out.push({ file: r, value: text.trim() });
+        // Not secret: the SSH ports each host listens on (src/render/ssh-ports.ts).
+        else if (r === 'ssh-ports.json') continue;
         else assert.ok(r.startsWith('vpn/'), `${r}: a new kind of state file; classify it here`);
       }
     }
