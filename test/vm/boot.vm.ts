@@ -418,11 +418,31 @@ test(
       time('boot to ssh', bootStart);
       log(`SSH answers after ${timings['boot to ssh']} s`);
 
-      // 8. cloud-init: done, no errors.
-      const ci = await ssh(
-        'cloud-init status --wait --long',
-        Math.max(60_000, deadline - Date.now()),
-      );
+      // 8. cloud-init: done, no errors. Polled (not `--wait`) so the log shows where it is.
+      lastNote = 0;
+      for (;;) {
+        assert.ok(alive(), `qemu exited during cloud-init:\n${serialText().slice(-3000)}`);
+        assert.ok(
+          Date.now() < deadline,
+          `cloud-init still running at the deadline:\n${serialText().slice(-3000)}`,
+        );
+        const st = await ssh('cloud-init status', 60_000);
+        if (st.status === 0 && !/status: (running|not run)/.test(st.stdout)) break;
+        if (st.status !== 0 && st.status !== 255 && !/running/.test(st.stdout)) break;
+        if (Date.now() - lastNote > 60_000) {
+          lastNote = Date.now();
+          const last =
+            serialText()
+              .split('\n')
+              .filter((l) => /cloud-init\[/.test(l))
+              .pop() ?? '';
+          log(
+            `cloud-init running (${Math.round((Date.now() - bootStart) / 1000)} s): ${last.slice(0, 160)}`,
+          );
+        }
+        await sleep(15_000);
+      }
+      const ci = await ssh('cloud-init status --long', 60_000);
       time('boot to cloud-init done', bootStart);
       const result = await ssh('sudo cat /run/cloud-init/result.json');
       let ciErrors = 'unreadable';

@@ -44,7 +44,7 @@ export const INCLUDE = [
   'python3-cffi-backend',
 ];
 /** Bump when configureRootfs changes what it writes. */
-const CONFIG_VERSION = 1;
+const CONFIG_VERSION = 2;
 const IMAGE_SIZE = '5G';
 
 export interface ImageOptions {
@@ -117,6 +117,13 @@ function configureRootfs(rootfs: string, opts: ImageOptions): void {
     join(rootfs, 'etc/fstab'),
     'LABEL=vigil-root / ext4 defaults,errors=remount-ro 0 1\n',
   );
+  // cloud-init's locale module sets LANG=en_US.UTF-8 and fails (an error in its result) when
+  // that locale was never generated (Debian's locale-gen makes what /etc/locale.gen enables,
+  // whatever name cloud-init 22.4 passes it, and update-locale then refuses the setting).
+  // Debian's cloud images come with it generated; so does this one.
+  writeFileSync(join(rootfs, 'etc/locale.gen'), 'en_US.UTF-8 UTF-8\n');
+  writeFileSync(join(rootfs, 'etc/default/locale'), 'LANG=en_US.UTF-8\n');
+  run('chroot', [rootfs, 'locale-gen'], 5 * 60_000);
   // Every boot of a copy is a new machine: systemd makes the id on first boot.
   writeFileSync(join(rootfs, 'etc/machine-id'), '');
   rmSync(join(rootfs, 'var/lib/dbus/machine-id'), { force: true });
