@@ -44,7 +44,7 @@ export const INCLUDE = [
   'python3-cffi-backend',
 ];
 /** Bump when configureRootfs changes what it writes. */
-const CONFIG_VERSION = 2;
+const CONFIG_VERSION = 3;
 const IMAGE_SIZE = '5G';
 
 export interface ImageOptions {
@@ -111,7 +111,9 @@ function configureRootfs(rootfs: string, opts: ImageOptions): void {
   // time out one after the other.
   writeFileSync(
     join(rootfs, 'etc/cloud/cloud.cfg.d/90-vigil-vm.cfg'),
-    'datasource_list: [NoCloud, None]\n',
+    // manage_etc_hosts: the hostname the user data sets resolves locally (sudo looks it up
+    // on every call; over slirp's DNS each lookup waits for a timeout).
+    'datasource_list: [NoCloud, None]\nmanage_etc_hosts: true\n',
   );
   writeFileSync(
     join(rootfs, 'etc/fstab'),
