@@ -359,7 +359,7 @@ test(
       const alive = () => qemu!.exitCode === null && qemu!.signalCode === null;
 
       const knownHosts = join(runDir, 'known_hosts.test');
-      const ssh = (command: string, timeoutMs = 120_000) =>
+      const ssh = (command: string, timeoutMs = 300_000) =>
         runAsync(
           'ssh',
           [
@@ -385,8 +385,11 @@ test(
           { timeoutMs },
         );
 
-      // sshd moves to the topology's port in cloud-init's runcmd, behind the bootstrap firewall:
-      // the first SSH answer there means the user data ran. Progress comes from the serial log.
+      // Per-command deadlines are generous: under TCG on a busy machine one `cloud-init status`
+      // took over a minute.
+      // sshd listens on the topology's port once cloud-init's write_files has put its drop-in
+      // in place (before ssh.service first starts), behind the bootstrap firewall: an SSH answer
+      // there means the user data ran. Progress comes from the serial log.
       let lastNote = 0;
       for (;;) {
         assert.ok(
@@ -399,7 +402,7 @@ test(
           Date.now() < deadline,
           `no SSH on the topology's port before the deadline:\n${text.slice(-3000)}`,
         );
-        const r = await ssh('true', 60_000);
+        const r = await ssh('true', 120_000);
         if (r.status === 0) break;
         if (Date.now() - lastNote > 60_000) {
           lastNote = Date.now();
@@ -428,7 +431,7 @@ test(
           Date.now() < deadline,
           `cloud-init still running at the deadline:\n${serialText().slice(-3000)}`,
         );
-        const st = await ssh('test -e /run/cloud-init/result.json', 60_000);
+        const st = await ssh('test -e /run/cloud-init/result.json', 300_000);
         if (st.status === 0) break;
         if (Date.now() - lastNote > 60_000) {
           lastNote = Date.now();
@@ -443,7 +446,7 @@ test(
         }
         await sleep(15_000);
       }
-      const ci = await ssh('cloud-init status --long', 60_000);
+      const ci = await ssh('cloud-init status --long', 300_000);
       time('boot to cloud-init done', bootStart);
       const result = await ssh('sudo cat /run/cloud-init/result.json');
       let ciErrors = 'unreadable';
