@@ -191,6 +191,26 @@ function pruneLines(paths: readonly string[]): string[] {
   ];
 }
 
+/**
+ * Waits for cloud-init's last stage (install.sh runs it before touching apt). `cloud-init
+ * status --wait` alone is not enough: cloud-init 22.4 (Debian 12) reports `status: error` and
+ * ends the wait as soon as one stage has failed, while the final stage (package_update,
+ * package_upgrade) still holds the apt lock; the first push then failed with "Could not get
+ * lock /var/lib/apt/lists/lock" (found by booting a rendered host, test/vm). The end of the
+ * final stage is result.json in cloud-init's run directory, present only on a boot cloud-init
+ * runs on (`enabled`). At most 30 minutes. VIGIL_CLOUD_INIT_RUN moves the run directory (tests).
+ */
+export const CLOUD_INIT_WAIT: readonly string[] = [
+  'if command -v cloud-init >/dev/null 2>&1; then',
+  '  cloud-init status --wait >/dev/null 2>&1 || true',
+  '  ci_run="${VIGIL_CLOUD_INIT_RUN:-/run/cloud-init}"',
+  '  ci_wait=0',
+  '  while [ -e "$ci_run/enabled" ] && [ ! -e "$ci_run/result.json" ] && [ "$ci_wait" -lt 1800 ]; do',
+  '    sleep 1; ci_wait=$((ci_wait + 1))',
+  '  done',
+  'fi',
+];
+
 export function installScript(m: BundleManifest): string {
   const q = shQuote;
   const lines = [
@@ -215,7 +235,9 @@ export function installScript(m: BundleManifest): string {
   ];
   lines.push(
     '# The first push may come while cloud-init still upgrades packages (it holds the apt lock).',
-    'if $full && command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null || true; fi',
+    'if $full; then',
+    ...CLOUD_INIT_WAIT.map((l) => `  ${l}`),
+    'fi',
     '',
   );
   if (m.users.length > 0 || m.packages.length > 0) {
