@@ -150,6 +150,8 @@ export async function startRegistryNodeFromConfig(
     metrics,
     ...(allowList ? { allowList } : {}),
     onError: (err: unknown) => logger.debug({ err: errorMessage(err) }, 'registry network error'),
+    onDhtPutFailed: (subject: string, err: unknown) =>
+      logger.warn({ subject, err: errorMessage(err) }, 'registry DHT put failed'),
   };
   let node: RegistryPeer;
   try {
@@ -300,7 +302,7 @@ async function syncFromAny(peer: RegistryPeer, targets: readonly string[]): Prom
   for (const a of targets) {
     try {
       const conn = await peer.node.dial(multiaddr(a), { signal: AbortSignal.timeout(3000) });
-      await peer.distribution.syncFrom(conn.remotePeer);
+      await peer.distribution.syncWith(conn.remotePeer);
       return true;
     } catch {
       // the next one

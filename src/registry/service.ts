@@ -49,7 +49,11 @@ export interface RegistryPeerOptions {
   readonly allowList?: readonly string[] | ((peerId: string) => boolean);
   readonly nowMs?: () => number;
   readonly dhtRepublishMs?: number;
+  /** Pending background DHT puts at most (distribution.ts, default 1024). */
+  readonly dhtQueueLimit?: number;
   readonly onError?: (err: unknown) => void;
+  /** A background DHT put failed or was dropped (default: onError). */
+  readonly onDhtPutFailed?: (subject: string, err: unknown) => void;
 }
 
 export interface RegistryValidatorOptions extends RegistryPeerOptions {
@@ -145,7 +149,9 @@ async function startPeerParts(o: RegistryPeerOptions) {
     metrics: o.metrics,
     ...(o.nowMs ? { nowMs: o.nowMs } : {}),
     ...(o.dhtRepublishMs ? { dhtRepublishMs: o.dhtRepublishMs } : {}),
+    ...(o.dhtQueueLimit ? { dhtQueueLimit: o.dhtQueueLimit } : {}),
     ...(o.onError ? { onError: o.onError } : {}),
+    ...(o.onDhtPutFailed ? { onDhtPutFailed: o.onDhtPutFailed } : {}),
   });
   await distribution.start();
   return { node, view, distribution };
