@@ -8,6 +8,7 @@ import { SqliteRegistryCells } from '../../src/registry/store-sqlite.js';
 import {
   RegistryPeer,
   RegistryValidator,
+  type RegistryPeerOptions,
   type RegistryValidatorOptions,
 } from '../../src/registry/service.js';
 import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
@@ -39,6 +40,8 @@ export interface NetworkOptions {
   readonly ratePoints?: number;
   /** More options for every validator (e.g. dhtQueueLimit, onDhtPutFailed). */
   readonly validatorOptions?: Partial<RegistryValidatorOptions>;
+  /** More options for every peer (e.g. renew). */
+  readonly peerOptions?: Partial<RegistryPeerOptions>;
 }
 
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
@@ -82,6 +85,7 @@ export async function startNetwork(o: NetworkOptions): Promise<Network> {
         bootstrap: validatorAddrs,
         viewPath: join(o.dir, `p${i}-view.db`),
         metrics: reg,
+        ...o.peerOptions,
       });
       metrics.set(p.peerId, reg);
       peers.push(p);
