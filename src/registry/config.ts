@@ -63,6 +63,49 @@ const SqliteRegistryStoreSchema = z
   })
   .strict();
 
+const RENEW_DEFAULTS = { enabled: true, at: 2 / 3, jitter: 0.05 };
+const RenewSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Fraction of the lifetime after issued-at (default 2/3). */
+    at: z.number().gt(0).lt(1).default(RENEW_DEFAULTS.at),
+    /** ± this fraction of the lifetime, drawn once per version (default 0.05). */
+    jitter: z.number().min(0).max(0.2).default(RENEW_DEFAULTS.jitter),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.at + r.jitter >= 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jitter'],
+        message: `at + jitter (${r.at + r.jitter}) must stay below 1, or a renewal may come after expiry`,
+      });
+  })
+  .default(RENEW_DEFAULTS);
+
+/**
+ * OTLP/HTTP export of the node's spans (JSON, as @opentelemetry/exporter-trace-otlp-http
+ * sends by default): `endpoint` is the collector's base URL (`/v1/traces` is added, as
+ * OTEL_EXPORTER_OTLP_ENDPOINT is read in the OpenTelemetry specification) or, with
+ * `tracesEndpoint`, the full traces URL.
+ */
+const TelemetrySchema = z
+  .object({
+    otlp: z
+      .object({
+        endpoint: z.url({ protocol: /^https?$/, error: 'an http(s) URL of the OTLP collector' }),
+        /** The endpoint is the full traces URL (no `/v1/traces` added). */
+        tracesEndpoint: z.boolean().default(false),
+        /** Sent with every export, e.g. an authorization header of a hosted collector. */
+        headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().max(4096)).default({}),
+        /** service.name of the exported spans (default vigil-registry). */
+        serviceName: z.string().min(1).max(128).default('vigil-registry'),
+        timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+      })
+      .strict(),
+  })
+  .strict();
+
 export const RegistryConfigSchema = z
   .object({
     role: z.enum(['validator', 'peer'], { error: 'expected `validator` or `peer`' }),
@@ -156,9 +199,24 @@ export const RegistryConfigSchema = z
           .min(1)
           .max(LIMITS.lifetimeMs / 3_600_000)
           .default(24 * 7),
+        /**
+         * `vigil registry run` re-signs and resubmits this node's record before it expires
+         * (src/registry/renew.ts): at `at` of its lifetime, ± `jitter` of it, with this
+         * section's `lifetimeHours`. Only a node that has a record (after `submit`) renews.
+         */
+        renew: RenewSchema,
       })
       .strict()
-      .default({ role: 'node', capabilities: [], addresses: [], flags: 0, lifetimeHours: 168 }),
+      .default({
+        role: 'node',
+        capabilities: [],
+        addresses: [],
+        flags: 0,
+        lifetimeHours: 168,
+        renew: RENEW_DEFAULTS,
+      }),
+    /** Where `vigil registry run` sends its OpenTelemetry spans (registry.submit, …). */
+    telemetry: TelemetrySchema.optional(),
     /** Run by `vigil etcd --config` on a validator's host; the registry ignores it. */
     etcd: EtcdMemberConfigSchema.optional(),
     log: LogConfigSchema,

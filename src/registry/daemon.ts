@@ -26,6 +26,17 @@ import { RegistryStore, type RegistryCells } from './store.js';
 import { allowListAdmission, type Submitted } from './submit.js';
 import { Ed25519Key } from '../keys/ed25519.js';
 import { join } from 'node:path';
+import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
+import type { RenewEvent } from './renew.js';
+import { startRegistryTelemetry, type RegistryTelemetry } from './telemetry.js';
+
+/** The OpenTelemetry SDK's own complaints (a failed export, …) into the node's log. */
+function otelDiagToPino(logger: Logger): DiagLogger {
+  const warn = (message: string, ...args: unknown[]) =>
+    logger.warn({ detail: args.map((a) => errorMessage(a)).join('; ') }, `otel: ${message}`);
+  const none = () => undefined;
+  return { error: warn, warn, info: none, debug: none, verbose: none };
+}
 
 /** How often a node dials the bootstrap peers it is not connected to (after a restart, a partition). */
 const REDIAL_MS = 5000;
@@ -141,6 +152,13 @@ export async function startRegistryNodeFromConfig(
   const bootstrap = [
     ...new Set([...c.bootstrap, ...[...validatorAddresses(c).values()].flat()]),
   ].filter((a) => !a.endsWith(`/p2p/${peerId}`));
+  // Spans of this node (and of nothing else: one node per process) go to the collector.
+  let telemetry: RegistryTelemetry | undefined;
+  if (c.telemetry) {
+    diag.setLogger(otelDiagToPino(logger), DiagLogLevel.WARN);
+    telemetry = startRegistryTelemetry(c.telemetry.otlp, { peerId, role: c.role });
+    logger.info({ url: telemetry.url }, 'registry spans exported over OTLP/HTTP');
+  }
   const common = {
     seed,
     listen: c.listen,
@@ -150,6 +168,33 @@ export async function startRegistryNodeFromConfig(
     metrics,
     ...(allowList ? { allowList } : {}),
     onError: (err: unknown) => logger.debug({ err: errorMessage(err) }, 'registry network error'),
+    onDhtPutFailed: (subject: string, err: unknown) =>
+      logger.warn({ subject, err: errorMessage(err) }, 'registry DHT put failed'),
+    ...(c.record.renew.enabled
+      ? {
+          renew: {
+            at: c.record.renew.at,
+            jitter: c.record.renew.jitter,
+            lifetimeMs: c.record.lifetimeHours * 3_600_000,
+          },
+          onRenew: (e: RenewEvent) =>
+            e.result === 'renewed'
+              ? logger.info(
+                  { fromSeq: String(e.fromSeq), seq: String(e.seq) },
+                  'own registry record renewed',
+                )
+              : logger.warn(
+                  {
+                    result: e.result,
+                    fromSeq: String(e.fromSeq),
+                    code: e.code,
+                    err: e.error,
+                    retryInMs: e.retryInMs,
+                  },
+                  'own registry record not renewed; retrying',
+                ),
+        }
+      : {}),
   };
   let node: RegistryPeer;
   try {
@@ -174,6 +219,9 @@ export async function startRegistryNodeFromConfig(
     } else {
       node = await RegistryPeer.start(common);
     }
+  } catch (err) {
+    await telemetry?.shutdown().catch(() => undefined);
+    throw err;
   } finally {
     seed.fill(0);
   }
@@ -190,6 +238,7 @@ export async function startRegistryNodeFromConfig(
       });
   } catch (err) {
     await node.stop().catch(() => undefined);
+    await telemetry?.shutdown().catch(() => undefined);
     throw new VigilError(
       'REGISTRY_HTTP_LISTEN',
       `cannot listen on ${c.http!.host}:${c.http!.port}: ${errorMessage(err)}`,
@@ -218,7 +267,16 @@ export async function startRegistryNodeFromConfig(
     stop: async () => {
       clearInterval(redial);
       await http?.close();
-      await node.stop();
+      try {
+        await node.stop();
+      } finally {
+        // After the node: its last spans are in the batch this exports.
+        await telemetry
+          ?.shutdown()
+          .catch((err) =>
+            logger.warn({ err: errorMessage(err) }, 'registry spans: the last export failed'),
+          );
+      }
     },
   };
 }
@@ -300,7 +358,7 @@ async function syncFromAny(peer: RegistryPeer, targets: readonly string[]): Prom
   for (const a of targets) {
     try {
       const conn = await peer.node.dial(multiaddr(a), { signal: AbortSignal.timeout(3000) });
-      await peer.distribution.syncFrom(conn.remotePeer);
+      await peer.distribution.syncWith(conn.remotePeer);
       return true;
     } catch {
       // the next one

@@ -10,24 +10,33 @@
  * - **kad-DHT** (node.ts: own protocol, validator, highest-seq selector): validators put each
  *   new quorum-attested record under `/vigil-registry/<peer id>` and put it again every
  *   `dhtRepublishMs` (default 12 h, half the DHT's record lifetime) while it has not expired.
- *   `get` falls back to the DHT for a subject the view lacks.
- * - **sync on connect** (`/vigil/registry/sync/1.0.0`): when two nodes connect, each sends the
- *   other its view (bounded frames, a bounded count, each record verified on arrival like a
- *   gossip message). That is how a node that was offline or partitioned catches up, and why no
- *   record is ever re-broadcast on a timer: an unchanged record is sent only to a peer that
- *   just connected.
+ *   A put runs in the background, after the gossip publish: it waits on DHT queries to remote
+ *   peers (most of a submission's latency when it was awaited), and gossip is what delivers a
+ *   record. The queue is bounded and keyed by subject (a newer version replaces a pending
+ *   one); a failed or dropped put is counted, reported, and tried again at the next republish
+ *   pass; stop() cancels what is pending. `get` falls back to the DHT for a subject the view
+ *   lacks.
+ * - **view exchange** (`/vigil/registry/sync/2.0.0`, src/registry/sync.ts): summaries, then
+ *   only the records that differ, both ways. A node runs one with a peer when it learns that
+ *   the peer subscribed to the records topic (gossipsub's `subscription-change`: after the
+ *   connection and identify, and again after every reconnection), and after a publish, with
+ *   every known subscriber gossipsub could not send the record to (no outbound stream yet).
+ *   That closes the gap a sync on connect left: a validator that publishes before it knows a
+ *   new node's subscription does not send it the record, and that node's sync on connect may
+ *   have run before the record existed — now the validator's exchange, started when the
+ *   subscription arrives, reads its view after the record is in it. It is also how a node
+ *   that was offline or partitioned catches up. Nothing is re-broadcast on a timer: an
+ *   unchanged record crosses only to a peer whose summary lacks it.
  *
  * Validators publish from the store (`StorePublisher`): every `pollMs` they list it, and a
  * record whose seq this node has not published yet and that verifies with a quorum is
  * published once.
  */
 import type { PeerId, Stream } from '@libp2p/interface';
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
-import { lpStream } from '@libp2p/utils';
+import { TopicValidatorResult, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { errorMessage } from '../errors.js';
+import { VigilError, errorMessage } from '../errors.js';
 import {
-  LIMITS,
   RegistryError,
   encodeRecord,
   verifyRecord,
@@ -36,14 +45,26 @@ import {
 } from './record.js';
 import { dhtKey, type RegistryLibp2p } from './node.js';
 import type { RegistryStore } from './store.js';
+import {
+  SYNC_PROTOCOL,
+  syncAsDialer,
+  syncAsListener,
+  type SyncOutcome,
+  type SyncSide,
+} from './sync.js';
 import type { RegistryView } from './view.js';
 
 export const GOSSIP_TOPIC = '/vigil/registry/records/1.0.0';
-export const SYNC_PROTOCOL = '/vigil/registry/sync/1.0.0';
-/** A sync answer carries at most this many records. */
-export const MAX_SYNC_RECORDS = 100_000;
+export { MAX_SYNC_RECORDS, SYNC_PROTOCOL } from './sync.js';
+/** DHT puts waiting to run, at most (one per subject). */
+export const DEFAULT_DHT_QUEUE = 1024;
+/** View exchanges one node runs at once; more wait their turn. */
+const SYNC_CONCURRENCY = 4;
+const SYNC_TIMEOUT_MS = 30_000;
+const DHT_PUT_TIMEOUT_MS = 10_000;
 
 export type AcceptResult = 'accepted' | 'stale' | 'rejected';
+export type DhtPutResult = 'ok' | 'failed' | 'dropped' | 'cancelled';
 
 export interface DistributionOptions {
   readonly node: RegistryLibp2p;
@@ -53,19 +74,47 @@ export interface DistributionOptions {
   readonly nowMs?: () => number;
   /** Validators only: how often their DHT entries are put again (default 12 h). */
   readonly dhtRepublishMs?: number;
+  /** DHT puts waiting at most (default 1024); past it the oldest pending one is dropped. */
+  readonly dhtQueueLimit?: number;
   readonly onError?: (err: unknown) => void;
+  /** A background DHT put that failed or was dropped (default: onError). */
+  readonly onDhtPutFailed?: (subject: string, err: unknown) => void;
 }
 
 export class RegistryDistribution {
   private readonly nowMs: () => number;
   private readonly received: Counter<'source' | 'result'>;
   private readonly propagation: Histogram;
+  private readonly dhtPuts: Counter<'result'>;
+  private readonly syncs: Counter<'initiator' | 'result'>;
+  /** When this node last put each subject it put (0: due again, e.g. after a failed put). */
   private readonly dhtPutAt = new Map<string, number>();
+  /** Pending DHT puts by subject, oldest first (Map keeps insertion order). */
+  private readonly dhtQueue = new Map<string, Uint8Array>();
+  private dhtWorker: Promise<void> | undefined;
+  private readonly dhtAbort = new AbortController();
   private republishTimer: NodeJS.Timeout | undefined;
-  private readonly onConnect = (evt: CustomEvent<PeerId>) => {
-    void this.syncFrom(evt.detail).catch((err) => this.o.onError?.(err));
+  /** Peers an exchange is wanted with, and those running. */
+  private readonly syncWanted = new Set<string>();
+  private readonly syncRunning = new Map<string, Promise<void>>();
+  private readonly syncAbort = new AbortController();
+  private stopped = false;
+  private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>) => {
+    const { peerId, subscriptions } = evt.detail;
+    if (subscriptions.some((s) => s.topic === GOSSIP_TOPIC && s.subscribe))
+      this.scheduleSync(peerId);
   };
   private lastGossipMs = 0;
+  private readonly side: SyncSide = {
+    records: () => {
+      const now = this.nowMs();
+      return this.o.view
+        .list()
+        .filter((e) => e.record.content.expiresAtMs > now)
+        .map((e) => ({ subject: e.record.peerId, seq: e.record.seq, bytes: e.bytes }));
+    },
+    accept: (bytes) => this.accept(bytes, 'sync') === 'accepted',
+  };
 
   constructor(private readonly o: DistributionOptions) {
     this.nowMs = o.nowMs ?? Date.now;
@@ -81,6 +130,18 @@ export class RegistryDistribution {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [o.metrics],
     });
+    this.dhtPuts = new Counter({
+      name: 'vigil_registry_dht_puts_total',
+      help: 'Background DHT puts of records by this node, by result (ok, failed, dropped: queue full, cancelled: shutdown)',
+      labelNames: ['result'],
+      registers: [o.metrics],
+    });
+    this.syncs = new Counter({
+      name: 'vigil_registry_syncs_total',
+      help: 'View exchanges with other nodes, by who started them (self, peer) and result (ok, failed)',
+      labelNames: ['initiator', 'result'],
+      registers: [o.metrics],
+    });
     const view = o.view;
     new Gauge({
       name: 'vigil_registry_records',
@@ -88,6 +149,15 @@ export class RegistryDistribution {
       registers: [o.metrics],
       collect() {
         this.set(view.count());
+      },
+    });
+    const queue = this.dhtQueue;
+    new Gauge({
+      name: 'vigil_registry_dht_put_queue',
+      help: 'DHT puts waiting to run on this node',
+      registers: [o.metrics],
+      collect() {
+        this.set(queue.size);
       },
     });
   }
@@ -103,23 +173,34 @@ export class RegistryDistribution {
           ? TopicValidatorResult.Ignore
           : TopicValidatorResult.Reject;
     });
-    pubsub.subscribe(GOSSIP_TOPIC);
     await this.o.node.handle(SYNC_PROTOCOL, (stream) => this.serveSync(stream));
-    this.o.node.addEventListener('peer:connect', this.onConnect);
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
+    pubsub.subscribe(GOSSIP_TOPIC);
     const every = this.o.dhtRepublishMs ?? 12 * 3600_000;
     this.republishTimer = setInterval(
-      () => {
-        void this.republishDue(every).catch((err) => this.o.onError?.(err));
-      },
+      () => this.republishDue(every),
       Math.max(1000, Math.floor(every / 4)),
     );
     this.republishTimer.unref();
   }
 
+  /**
+   * Stops taking work, cancels the pending DHT puts (the one running is aborted) and the view
+   * exchanges, and waits for both to end.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.republishTimer) clearInterval(this.republishTimer);
-    this.o.node.removeEventListener('peer:connect', this.onConnect);
-    this.o.node.services.pubsub.topicValidators.delete(GOSSIP_TOPIC);
+    const pubsub = this.o.node.services.pubsub;
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
+    pubsub.topicValidators.delete(GOSSIP_TOPIC);
+    this.dhtPuts.inc({ result: 'cancelled' }, this.dhtQueue.size);
+    this.dhtQueue.clear();
+    this.syncWanted.clear();
+    this.dhtAbort.abort(new VigilError('REGISTRY_STOPPING', 'the registry node is stopping'));
+    this.syncAbort.abort(new VigilError('REGISTRY_STOPPING', 'the registry node is stopping'));
+    await this.dhtWorker;
+    await Promise.all(this.syncRunning.values());
     await this.o.node.unhandle(SYNC_PROTOCOL).catch(() => undefined);
   }
 
@@ -152,45 +233,114 @@ export class RegistryDistribution {
   }
 
   /**
-   * Publishes a quorum-attested record: into the view, on the topic, into the DHT. Does nothing
-   * (and answers false) for a record that does not verify or is not newer than the view's.
+   * Publishes a quorum-attested record: into the view, on the topic, then into the DHT in the
+   * background. Does nothing (and answers false) for a record that does not verify or is not
+   * newer than the view's. Resolves once the gossip publish is done, not the DHT put.
    */
   async publish(bytes: Uint8Array): Promise<boolean> {
     if (this.accept(bytes, 'local') !== 'accepted') return false;
     const rec = verifyRecord(bytes, { validators: this.o.validators, nowMs: this.nowMs() });
-    await this.o.node.services.pubsub.publish(GOSSIP_TOPIC, bytes).catch((err) => {
+    const pubsub = this.o.node.services.pubsub;
+    try {
+      // floodPublish (node.ts): sent to every known subscriber with an outbound stream, so
+      // the subscribers left out are exactly those gossipsub could not reach yet.
+      const { recipients } = await pubsub.publish(GOSSIP_TOPIC, bytes);
+      const sent = new Set(recipients.map(String));
+      for (const p of pubsub.getSubscribers(GOSSIP_TOPIC))
+        if (!sent.has(p.toString())) this.scheduleSync(p);
+    } catch (err) {
       // Duplicate: another validator's copy of the same record already went out.
       if (!/duplicate/i.test(errorMessage(err))) this.o.onError?.(err);
-    });
-    await this.putDht(rec.peerId, bytes);
+    }
+    this.queueDhtPut(rec.peerId, bytes);
     return true;
   }
 
-  private async putDht(subject: string, bytes: Uint8Array): Promise<void> {
+  /** Queues a background DHT put of `bytes` under `subject`, replacing a pending one. */
+  private queueDhtPut(subject: string, bytes: Uint8Array): void {
+    if (this.stopped) return;
+    this.dhtQueue.delete(subject);
+    this.dhtQueue.set(subject, bytes);
+    const limit = this.o.dhtQueueLimit ?? DEFAULT_DHT_QUEUE;
+    while (this.dhtQueue.size > limit) {
+      const [oldest] = this.dhtQueue.keys();
+      this.dhtQueue.delete(oldest!);
+      this.dhtPuts.inc({ result: 'dropped' });
+      // Due again: the next republish pass puts it (gossip has delivered it meanwhile).
+      this.dhtPutAt.set(oldest!, 0);
+      this.reportPutFailure(
+        oldest!,
+        new VigilError(
+          'REGISTRY_DHT_QUEUE_FULL',
+          `the DHT put queue is full (${limit}): the put of ${oldest} waits for the next republish pass`,
+        ),
+      );
+    }
+    this.dhtWorker ??= this.drainDhtQueue().finally(() => (this.dhtWorker = undefined));
+  }
+
+  private reportPutFailure(subject: string, err: unknown): void {
     try {
-      for await (const _ of this.o.node.services.dht.put(dhtKey(subject), bytes, {
-        signal: AbortSignal.timeout(10_000),
-      })) {
-        void _;
-      }
-      this.dhtPutAt.set(subject, this.nowMs());
-    } catch (err) {
-      this.o.onError?.(err);
+      (this.o.onDhtPutFailed ?? ((_s: string, e: unknown) => this.o.onError?.(e)))(subject, err);
+    } catch {
+      // a reporting hook that throws must not stop the queue
     }
   }
 
-  /** Puts again every DHT entry this node put longer than `everyMs` ago, unless expired. */
-  async republishDue(everyMs: number): Promise<number> {
+  /** Runs the queued puts one at a time; never rejects. */
+  private async drainDhtQueue(): Promise<void> {
+    while (!this.stopped && this.dhtQueue.size > 0) {
+      const [subject, bytes] = this.dhtQueue.entries().next().value!;
+      this.dhtQueue.delete(subject);
+      const signal = AbortSignal.any([
+        this.dhtAbort.signal,
+        AbortSignal.timeout(DHT_PUT_TIMEOUT_MS),
+      ]);
+      try {
+        for await (const _ of this.o.node.services.dht.put(dhtKey(subject), bytes, { signal }))
+          void _;
+        this.dhtPutAt.set(subject, this.nowMs());
+        this.dhtPuts.inc({ result: 'ok' });
+      } catch (err) {
+        if (this.stopped) {
+          this.dhtPuts.inc({ result: 'cancelled' });
+          return;
+        }
+        this.dhtPutAt.set(subject, 0);
+        this.dhtPuts.inc({ result: 'failed' });
+        this.reportPutFailure(
+          subject,
+          new VigilError(
+            'REGISTRY_DHT_PUT',
+            `the DHT put of ${subject} failed: ${errorMessage(err)}`,
+            'it is tried again at the next republish pass; gossip and the view exchange deliver the record meanwhile',
+          ),
+        );
+      }
+    }
+  }
+
+  /** Resolves when no DHT put is pending or running (tests, the benchmark, a clean stop). */
+  async dhtIdle(): Promise<void> {
+    while (this.dhtWorker) await this.dhtWorker;
+  }
+
+  /**
+   * Queues again every DHT entry this node put longer than `everyMs` ago (or whose put
+   * failed), unless expired; answers how many it queued.
+   */
+  republishDue(everyMs: number): number {
     let n = 0;
     const now = this.nowMs();
     for (const [subject, at] of [...this.dhtPutAt]) {
-      if (now - at < everyMs) continue;
+      if (at !== 0 && now - at < everyMs) continue;
       const e = this.o.view.get(subject);
       if (!e || now >= e.record.content.expiresAtMs) {
         this.dhtPutAt.delete(subject);
         continue;
       }
-      await this.putDht(subject, e.bytes);
+      if (this.dhtQueue.has(subject)) continue;
+      this.queueDhtPut(subject, e.bytes);
       n++;
     }
     return n;
@@ -214,41 +364,72 @@ export class RegistryDistribution {
     return this.o.view.get(subject)?.record;
   }
 
-  private async serveSync(stream: Stream): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: LIMITS.envelopeBytes });
-    const signal = AbortSignal.timeout(30_000);
-    try {
-      const entries = this.o.view.list().slice(0, MAX_SYNC_RECORDS);
-      for (const e of entries) await lp.write(e.bytes, { signal });
-      await lp.write(new Uint8Array(0), { signal });
-      await stream.close({ signal });
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
+  /**
+   * Wants a view exchange with `peer`: run now if fewer than SYNC_CONCURRENCY are running,
+   * else when one ends. Asked again while one with that peer runs, it runs once more after,
+   * since what this node holds may have changed since that one read its view.
+   */
+  private scheduleSync(peer: PeerId | string): void {
+    if (this.stopped) return;
+    this.syncWanted.add(peer.toString());
+    this.pumpSyncs();
+  }
+
+  private pumpSyncs(): void {
+    for (const id of [...this.syncWanted]) {
+      if (this.stopped || this.syncRunning.size >= SYNC_CONCURRENCY) return;
+      if (this.syncRunning.has(id)) continue;
+      this.syncWanted.delete(id);
+      const run = this.exchange(id)
+        .then(() => undefined)
+        .finally(() => {
+          this.syncRunning.delete(id);
+          this.pumpSyncs();
+        });
+      this.syncRunning.set(id, run);
     }
   }
 
-  /** Asks `peer` for its view and accepts what is newer; answers how many records were taken. */
-  async syncFrom(peer: PeerId): Promise<number> {
-    const signal = AbortSignal.timeout(30_000);
-    let stream: Stream;
+  /** An exchange with `peer` started by this node; never rejects. */
+  private async exchange(peer: string): Promise<SyncOutcome | undefined> {
+    const target = this.o.node.getPeers().find((p) => p.toString() === peer);
+    if (!target) return undefined; // it went away; its next subscription asks again
+    try {
+      return await this.syncWith(target);
+    } catch (err) {
+      if (!this.stopped) this.o.onError?.(err);
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs a view exchange with `peer` (sync.ts): both end with the newer of each record.
+   * Answers how many records this node took and gave; throws if the exchange failed.
+   */
+  async syncWith(peer: PeerId): Promise<SyncOutcome> {
+    const signal = AbortSignal.any([this.syncAbort.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
+    let stream: Stream | undefined;
     try {
       stream = await this.o.node.dialProtocol(peer, SYNC_PROTOCOL, { signal });
-    } catch {
-      return 0; // not a registry node, or it went away
-    }
-    const lp = lpStream(stream, { maxDataLength: LIMITS.envelopeBytes });
-    let taken = 0;
-    try {
-      for (let i = 0; i <= MAX_SYNC_RECORDS; i++) {
-        const frame = (await lp.read({ signal })).subarray();
-        if (frame.length === 0) break;
-        if (this.accept(frame, 'sync') === 'accepted') taken++;
-      }
-      await stream.close({ signal }).catch(() => undefined);
+      const out = await syncAsDialer(stream, this.side, signal);
+      this.syncs.inc({ initiator: 'self', result: 'ok' });
+      return out;
     } catch (err) {
+      this.syncs.inc({ initiator: 'self', result: 'failed' });
+      stream?.abort(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+  }
+
+  private async serveSync(stream: Stream): Promise<void> {
+    const signal = AbortSignal.any([this.syncAbort.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
+    try {
+      await syncAsListener(stream, this.side, signal);
+      this.syncs.inc({ initiator: 'peer', result: 'ok' });
+    } catch (err) {
+      this.syncs.inc({ initiator: 'peer', result: 'failed' });
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
-    return taken;
   }
 
   health(): { gossip: { ok: boolean; detail: string }; dht: { ok: boolean; detail: string } } {
@@ -263,7 +444,7 @@ export class RegistryDistribution {
       },
       dht: {
         ok: this.o.node.status === 'started',
-        detail: `${this.o.node.status}, ${peers} connected peer(s), ${this.dhtPutAt.size} entr(ies) put by this node`,
+        detail: `${this.o.node.status}, ${peers} connected peer(s), ${this.dhtPutAt.size} entr(ies) put by this node, ${this.dhtQueue.size} put(s) pending`,
       },
     };
   }

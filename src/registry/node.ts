@@ -189,6 +189,10 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
         globalSignaturePolicy: 'StrictNoSign',
         msgIdFn: (msg) => createHash('sha256').update(msg.data).digest(),
         allowPublishToZeroTopicPeers: true,
+        // gossipsub's default, relied on: a publisher sends to every known subscriber, so the
+        // subscribers its publish did not reach are the ones it exchanges views with
+        // (distribution.ts).
+        floodPublish: true,
         fallbackToFloodsub: false,
         maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
         emitSelf: false,

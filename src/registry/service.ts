@@ -20,8 +20,11 @@ import {
   encodeSubmission,
   signSubmission,
   type RecordContent,
+  type SignedRecord,
   type ValidatorSet,
 } from './record.js';
+import { peerIdFromEd25519 } from './peer-id.js';
+import { RecordRenewer, type RenewEvent, type RenewTuning } from './renew.js';
 import {
   SubmitService,
   submitToValidator,
@@ -49,7 +52,17 @@ export interface RegistryPeerOptions {
   readonly allowList?: readonly string[] | ((peerId: string) => boolean);
   readonly nowMs?: () => number;
   readonly dhtRepublishMs?: number;
+  /** Pending background DHT puts at most (distribution.ts, default 1024). */
+  readonly dhtQueueLimit?: number;
   readonly onError?: (err: unknown) => void;
+  /** A background DHT put failed or was dropped (default: onError). */
+  readonly onDhtPutFailed?: (subject: string, err: unknown) => void;
+  /**
+   * Re-sign and resubmit this node's own record before it expires (renew.ts); off unless
+   * given (`vigil registry run` turns it on; short-lived nodes must not).
+   */
+  readonly renew?: RenewTuning;
+  readonly onRenew?: (e: RenewEvent) => void;
 }
 
 export interface RegistryValidatorOptions extends RegistryPeerOptions {
@@ -62,8 +75,16 @@ export interface RegistryValidatorOptions extends RegistryPeerOptions {
   readonly pollMs?: number;
 }
 
+/** How a node reads and writes its own record (a peer: view + a validator; a validator: its store). */
+interface OwnRecordAccess {
+  current(): Promise<SignedRecord | undefined>;
+  submit(content: RecordContent): Promise<Submitted>;
+  refresh(): Promise<void>;
+}
+
 export class RegistryPeer {
   readonly key: Ed25519Key;
+  protected renewer: RecordRenewer | undefined;
   protected constructor(
     readonly node: RegistryLibp2p,
     readonly view: RegistryView,
@@ -77,7 +98,52 @@ export class RegistryPeer {
     const parts = await startPeerParts(o);
     const peer = new RegistryPeer(parts.node, parts.view, parts.distribution, o);
     await peer.dialBootstrap();
+    peer.startRenewer();
     return peer;
+  }
+
+  /** The validators' peer ids, those this node is connected to first; never itself. */
+  protected validatorPeerIds(): string[] {
+    const connected = new Set(this.node.getPeers().map(String));
+    const ids = this.options.validators.members
+      .map((k) => peerIdFromEd25519(k))
+      .filter((id) => id !== this.peerId);
+    return [...ids.filter((id) => connected.has(id)), ...ids.filter((id) => !connected.has(id))];
+  }
+
+  protected ownRecord(): OwnRecordAccess {
+    return {
+      current: async () => this.view.get(this.peerId)?.record,
+      submit: (content) => this.submitOwn(content, this.validatorPeerIds()),
+      // A stale answer: the view lags a commit; one exchange with a validator catches up.
+      refresh: async () => {
+        const connected = new Set(this.node.getPeers().map(String));
+        for (const id of this.validatorPeerIds().filter((v) => connected.has(v))) {
+          try {
+            await this.distribution.syncWith(peerIdFromString(id));
+            return;
+          } catch {
+            // the next one
+          }
+        }
+      },
+    };
+  }
+
+  protected startRenewer(): void {
+    const tuning = this.options.renew;
+    if (!tuning) return;
+    const own = this.ownRecord();
+    this.renewer = new RecordRenewer({
+      ...tuning,
+      current: () => own.current(),
+      submit: (c) => own.submit(c),
+      refresh: () => own.refresh(),
+      metrics: this.options.metrics,
+      ...(this.options.nowMs ? { nowMs: this.options.nowMs } : {}),
+      ...(this.options.onRenew ? { onEvent: this.options.onRenew } : {}),
+    });
+    this.renewer.start();
   }
 
   get peerId(): string {
@@ -121,6 +187,7 @@ export class RegistryPeer {
   }
 
   async stop(): Promise<void> {
+    await this.renewer?.stop();
     await this.distribution.stop();
     await this.node.stop();
     this.view.close();
@@ -145,7 +212,9 @@ async function startPeerParts(o: RegistryPeerOptions) {
     metrics: o.metrics,
     ...(o.nowMs ? { nowMs: o.nowMs } : {}),
     ...(o.dhtRepublishMs ? { dhtRepublishMs: o.dhtRepublishMs } : {}),
+    ...(o.dhtQueueLimit ? { dhtQueueLimit: o.dhtQueueLimit } : {}),
     ...(o.onError ? { onError: o.onError } : {}),
+    ...(o.onDhtPutFailed ? { onDhtPutFailed: o.onDhtPutFailed } : {}),
   });
   await distribution.start();
   return { node, view, distribution };
@@ -204,7 +273,17 @@ export class RegistryValidator extends RegistryPeer {
       publisher,
     );
     await v.dialBootstrap();
+    v.startRenewer();
     return v;
+  }
+
+  /** A validator's own record goes straight through its store: it is the commit path. */
+  protected override ownRecord(): OwnRecordAccess {
+    return {
+      current: () => this.store.get(this.peerId),
+      submit: (content) => this.store.submit(encodeSubmission(signSubmission(content, this.key))),
+      refresh: async () => undefined,
+    };
   }
 
   override health(): Record<string, ComponentHealth> {
@@ -216,6 +295,7 @@ export class RegistryValidator extends RegistryPeer {
   }
 
   override async stop(): Promise<void> {
+    await this.renewer?.stop();
     await this.publisher.stop();
     await this.submit.stop().catch(() => undefined);
     await this.countersigner.stop();

@@ -11,9 +11,12 @@
  * hook) on the authenticated remote peer; the frame; the record's subject must be the remote
  * peer (noise authenticated it), so no node submits another's record; then RegistryStore.submit
  * (signature, expiry, sequence, flags; one transaction per subject). Every answer is counted
- * in `vigil_registry_submissions_total{result}` and the path is one OpenTelemetry span.
+ * in `vigil_registry_submissions_total{result}`. OpenTelemetry spans (exported when the node's
+ * config has `telemetry.otlp`, src/registry/telemetry.ts): `registry.submit` (server) around
+ * the validator's whole answer, with its child `registry.store.commit`, and
+ * `registry.submit.send` (client) around a node's submission to a validator.
  */
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { RateLimiter, lpStream } from '@libp2p/utils';
 import type { Multiaddr } from '@multiformats/multiaddr';
@@ -113,12 +116,15 @@ export class SubmitService {
     const peer = connection.remotePeer;
     await tracer.startActiveSpan(
       'registry.submit',
-      { attributes: { 'vigil.registry.peer': peer.toString() } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'vigil.registry.peer': peer.toString(), 'rpc.method': SUBMIT_PROTOCOL },
+      },
       async (span) => {
         let answer: Answer;
         let result: SubmitResult;
         try {
-          ({ answer, result } = await this.decide(lp, peer, signal));
+          ({ answer, result } = await this.decide(lp, peer, signal, span));
         } catch (err) {
           const code = err instanceof VigilError ? err.code : 'REGISTRY_UNAVAILABLE';
           answer = { ok: false, code, message: errorMessage(err).slice(0, 512) };
@@ -142,10 +148,34 @@ export class SubmitService {
     );
   }
 
+  /** The store commit, as a child span of the submission's. */
+  private async commit(bytes: Uint8Array, subject: string, parent: Span) {
+    const span = tracer.startSpan(
+      'registry.store.commit',
+      { attributes: { 'vigil.registry.subject': subject } },
+      trace.setSpan(ROOT_CONTEXT, parent),
+    );
+    try {
+      const committed = await this.o.store.submit(bytes);
+      span.setAttribute('vigil.registry.seq', committed.seq.toString());
+      span.setAttribute('vigil.registry.duplicate', committed.duplicate);
+      return committed;
+    } catch (err) {
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: err instanceof VigilError ? err.code : errorMessage(err),
+      });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
   private async decide(
     lp: ReturnType<typeof lpStream<Stream>>,
     peer: PeerId,
     signal: AbortSignal,
+    parent: Span,
   ): Promise<{ answer: Answer; result: SubmitResult }> {
     const refuse = (code: RegistryErrorCode | string, message: string, result: SubmitResult) => ({
       answer: { ok: false as const, code, message: message.slice(0, 512) },
@@ -170,6 +200,7 @@ export class SubmitService {
         );
       throw err;
     }
+    const span = parent;
     try {
       const s = decodeSubmission(bytes);
       if (s.peerId !== peer.toString())
@@ -178,7 +209,8 @@ export class SubmitService {
           `${peer} submitted a record for ${s.peerId}; a node submits only its own record`,
           'subject_mismatch',
         );
-      const committed = await this.o.store.submit(bytes);
+      span.setAttribute('vigil.registry.prev_seq', s.content.prevSeq.toString());
+      const committed = await this.commit(bytes, s.peerId, parent);
       this.lastOkMs = Date.now();
       this.lastError = undefined;
       if (!committed.duplicate) this.o.onCommitted?.(s.peerId, committed.seq);
@@ -208,6 +240,31 @@ export async function submitToValidator(
   validator: PeerId | Multiaddr,
   submission: Uint8Array,
   options: { timeoutMs?: number } = {},
+): Promise<Submitted> {
+  const span = tracer.startSpan('registry.submit.send', {
+    kind: SpanKind.CLIENT,
+    attributes: { 'vigil.registry.validator': validator.toString() },
+  });
+  try {
+    const r = await sendSubmission(node, validator, submission, options);
+    span.setAttribute('vigil.registry.seq', r.seq.toString());
+    span.setAttribute('vigil.registry.duplicate', r.duplicate);
+    return r;
+  } catch (err) {
+    const code = err instanceof VigilError ? err.code : 'REGISTRY_UNAVAILABLE';
+    span.setAttribute('vigil.registry.refusal', code);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function sendSubmission(
+  node: RegistryLibp2p,
+  validator: PeerId | Multiaddr,
+  submission: Uint8Array,
+  options: { timeoutMs?: number },
 ): Promise<Submitted> {
   const signal = AbortSignal.timeout(options.timeoutMs ?? 5000);
   let stream: Stream;

@@ -5,7 +5,12 @@ import { Registry } from 'prom-client';
 import type { Ed25519Key } from '../../src/keys/ed25519.js';
 import { RegistryStore } from '../../src/registry/store.js';
 import { SqliteRegistryCells } from '../../src/registry/store-sqlite.js';
-import { RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
+import {
+  RegistryPeer,
+  RegistryValidator,
+  type RegistryPeerOptions,
+  type RegistryValidatorOptions,
+} from '../../src/registry/service.js';
 import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
 import { GOSSIP_TOPIC } from '../../src/registry/distribution.js';
 import { SET, keyOf } from './fixtures.js';
@@ -33,6 +38,10 @@ export interface NetworkOptions {
   readonly set?: ValidatorSet;
   readonly allowList?: (peerId: string) => boolean;
   readonly ratePoints?: number;
+  /** More options for every validator (e.g. dhtQueueLimit, onDhtPutFailed). */
+  readonly validatorOptions?: Partial<RegistryValidatorOptions>;
+  /** More options for every peer (e.g. renew). */
+  readonly peerOptions?: Partial<RegistryPeerOptions>;
 }
 
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
@@ -62,6 +71,7 @@ export async function startNetwork(o: NetworkOptions): Promise<Network> {
         store: new RegistryStore(new SqliteRegistryCells({ path }), { validators: set }),
         countersignStatePath: join(o.dir, `v${i}-countersigned.db`),
         ...(o.ratePoints ? { ratePoints: o.ratePoints } : {}),
+        ...o.validatorOptions,
       });
       metrics.set(v.peerId, reg);
       validators.push(v);
@@ -75,6 +85,7 @@ export async function startNetwork(o: NetworkOptions): Promise<Network> {
         bootstrap: validatorAddrs,
         viewPath: join(o.dir, `p${i}-view.db`),
         metrics: reg,
+        ...o.peerOptions,
       });
       metrics.set(p.peerId, reg);
       peers.push(p);
@@ -124,9 +135,9 @@ export const keyOfTag = keyOf;
 
 /**
  * Until every validator knows every other node is subscribed to the records topic. A record a
- * validator publishes before it knows a new neighbour's subscription is not sent to it (and
- * that neighbour's sync on connect ran before the record existed), so tests that measure or
- * count deliveries start once the subscriptions are known.
+ * validator publishes before it knows a new neighbour's subscription reaches that neighbour
+ * through the view exchange the subscription starts (distribution.ts), not through gossip, so
+ * tests that count deliveries by source start once the subscriptions are known.
  */
 export async function subscriptionsKnown(net: Network, ms = 10_000): Promise<void> {
   const everyone = [...net.validators, ...net.peers];
