@@ -17,9 +17,17 @@
  *   record is ever re-broadcast on a timer: an unchanged record is sent only to a peer that
  *   just connected.
  *
- * Validators publish from the store (`StorePublisher`): every `pollMs` they list it, and a
- * record whose seq this node has not published yet and that verifies with a quorum is
- * published once.
+ * Validator-set records (src/registry/validator-set.ts) travel the same ways as records (not
+ * the DHT): on the topic, told apart by their first byte, and first on every sync stream, so a
+ * node that missed a set change learns the sets before the records attested under them. A
+ * record countersigned under an epoch this node does not know yet is Ignored (not penalised)
+ * and the node syncs from the peer that sent it; a set record for an epoch after the next is
+ * handled the same way.
+ *
+ * Validators publish from the store (`StorePublisher`): every `pollMs` they read the set
+ * records and list the records; a set record not published yet is published first, then each
+ * record whose (seq, attested epoch) is newer than what this node published and that has a
+ * quorum under the current rules: a version re-countersigned by a new set goes out again.
  */
 import type { PeerId, Stream } from '@libp2p/interface';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
@@ -29,11 +37,14 @@ import { errorMessage } from '../errors.js';
 import {
   LIMITS,
   RegistryError,
+  attestation,
+  decodeRecord,
   encodeRecord,
-  verifyRecord,
+  verifyRecordAt,
   type SignedRecord,
   type ValidatorSet,
 } from './record.js';
+import { ValidatorSetChain, isSetRecordBytes } from './validator-set.js';
 import { dhtKey, type RegistryLibp2p } from './node.js';
 import type { RegistryStore } from './store.js';
 import type { RegistryView } from './view.js';
@@ -48,7 +59,10 @@ export type AcceptResult = 'accepted' | 'stale' | 'rejected';
 export interface DistributionOptions {
   readonly node: RegistryLibp2p;
   readonly view: RegistryView;
+  /** The genesis validator set (epoch 0). */
   readonly validators: ValidatorSet;
+  /** The node's chain of validator sets; default: one from `validators` and the view's sets. */
+  readonly chain?: ValidatorSetChain;
   readonly metrics: Registry;
   readonly nowMs?: () => number;
   /** Validators only: how often their DHT entries are put again (default 12 h). */
@@ -58,6 +72,10 @@ export interface DistributionOptions {
 
 export class RegistryDistribution {
   private readonly nowMs: () => number;
+  /** The validator sets this node accepts records under. */
+  readonly chain: ValidatorSetChain;
+  /** Peers a catch-up sync is running from (one at a time per peer). */
+  private readonly catchingUp = new Set<string>();
   private readonly received: Counter<'source' | 'result'>;
   private readonly propagation: Histogram;
   private readonly dhtPutAt = new Map<string, number>();
@@ -69,6 +87,7 @@ export class RegistryDistribution {
 
   constructor(private readonly o: DistributionOptions) {
     this.nowMs = o.nowMs ?? Date.now;
+    this.chain = o.chain ?? chainFromView(o.validators, o.view, this.nowMs(), undefined, o.onError);
     this.received = new Counter({
       name: 'vigil_registry_records_received_total',
       help: 'Registry records received, by source (gossip, sync, dht) and result',
@@ -94,8 +113,8 @@ export class RegistryDistribution {
 
   async start(): Promise<void> {
     const pubsub = this.o.node.services.pubsub;
-    pubsub.topicValidators.set(GOSSIP_TOPIC, (_peer: PeerId, msg: Message) => {
-      const r = this.accept(msg.data, 'gossip');
+    pubsub.topicValidators.set(GOSSIP_TOPIC, (peer: PeerId, msg: Message) => {
+      const r = this.accept(msg.data, 'gossip', peer);
       if (r === 'accepted') this.lastGossipMs = this.nowMs();
       return r === 'accepted'
         ? TopicValidatorResult.Accept
@@ -127,21 +146,39 @@ export class RegistryDistribution {
    * Verifies a record and keeps it if it is newer than the one held: the check every path
    * (gossip, sync, DHT, local publish) goes through.
    */
-  accept(bytes: Uint8Array, source: 'gossip' | 'sync' | 'dht' | 'local'): AcceptResult {
+  accept(
+    bytes: Uint8Array,
+    source: 'gossip' | 'sync' | 'dht' | 'local',
+    from?: PeerId,
+  ): AcceptResult {
     const nowMs = this.nowMs();
+    if (isSetRecordBytes(bytes)) return this.acceptSet(bytes, source, nowMs, from);
     let rec: SignedRecord;
+    let epoch: bigint;
     try {
-      rec = verifyRecord(bytes, { validators: this.o.validators, nowMs });
-    } catch {
+      ({ record: rec, epoch } = verifyRecordAt(bytes, {
+        validators: this.chain.rules(nowMs),
+        nowMs,
+      }));
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'REGISTRY_UNKNOWN_EPOCH') {
+        // Attested under a set change this node has not seen: not the sender's fault.
+        this.received.inc({ source, result: 'unknown_epoch' });
+        this.catchUp(from);
+        return 'stale';
+      }
       this.received.inc({ source, result: 'rejected' });
       return 'rejected';
     }
-    const held = this.o.view.seq(rec.peerId);
-    if (held !== undefined && rec.seq <= held) {
+    const held = this.o.view.held(rec.peerId);
+    if (
+      held !== undefined &&
+      (rec.seq < held.seq || (rec.seq === held.seq && epoch <= held.epoch))
+    ) {
       this.received.inc({ source, result: 'stale' });
       return 'stale';
     }
-    if (!this.o.view.put(rec, bytes, nowMs)) {
+    if (!this.o.view.put(rec, bytes, nowMs, epoch)) {
       this.received.inc({ source, result: 'stale' });
       return 'stale';
     }
@@ -151,18 +188,55 @@ export class RegistryDistribution {
     return 'accepted';
   }
 
+  /** A validator-set record: the next epoch joins the chain and the view. */
+  private acceptSet(
+    bytes: Uint8Array,
+    source: 'gossip' | 'sync' | 'dht' | 'local',
+    nowMs: number,
+    from: PeerId | undefined,
+  ): AcceptResult {
+    let r;
+    try {
+      r = this.chain.offer(bytes, nowMs);
+    } catch {
+      this.received.inc({ source, result: 'rejected' });
+      return 'rejected';
+    }
+    if (r === 'gap') {
+      this.received.inc({ source, result: 'unknown_epoch' });
+      this.catchUp(from);
+      return 'stale';
+    }
+    if (r === 'duplicate') {
+      this.received.inc({ source, result: 'stale' });
+      return 'stale';
+    }
+    this.o.view.putSet(this.chain.head.epoch, bytes);
+    this.received.inc({ source, result: 'accepted' });
+    return 'accepted';
+  }
+
+  /** Fetches the sender's sets and records (the sync stream), once at a time per peer. */
+  private catchUp(from: PeerId | undefined): void {
+    if (!from || this.catchingUp.has(from.toString())) return;
+    this.catchingUp.add(from.toString());
+    void this.syncFrom(from)
+      .catch((err) => this.o.onError?.(err))
+      .finally(() => this.catchingUp.delete(from.toString()));
+  }
+
   /**
-   * Publishes a quorum-attested record: into the view, on the topic, into the DHT. Does nothing
-   * (and answers false) for a record that does not verify or is not newer than the view's.
+   * Publishes a quorum-attested record (into the view, on the topic, into the DHT) or a
+   * validator-set record (into the chain and the view, on the topic). Does nothing (and
+   * answers false) for one that does not verify or is not newer than what is held.
    */
   async publish(bytes: Uint8Array): Promise<boolean> {
     if (this.accept(bytes, 'local') !== 'accepted') return false;
-    const rec = verifyRecord(bytes, { validators: this.o.validators, nowMs: this.nowMs() });
     await this.o.node.services.pubsub.publish(GOSSIP_TOPIC, bytes).catch((err) => {
       // Duplicate: another validator's copy of the same record already went out.
       if (!/duplicate/i.test(errorMessage(err))) this.o.onError?.(err);
     });
-    await this.putDht(rec.peerId, bytes);
+    if (!isSetRecordBytes(bytes)) await this.putDht(decodeRecord(bytes).peerId, bytes);
     return true;
   }
 
@@ -218,6 +292,8 @@ export class RegistryDistribution {
     const lp = lpStream(stream, { maxDataLength: LIMITS.envelopeBytes });
     const signal = AbortSignal.timeout(30_000);
     try {
+      // The set records first: the records after them may be attested under them.
+      for (const set of this.chain.records()) await lp.write(set, { signal });
       const entries = this.o.view.list().slice(0, MAX_SYNC_RECORDS);
       for (const e of entries) await lp.write(e.bytes, { signal });
       await lp.write(new Uint8Array(0), { signal });
@@ -239,10 +315,10 @@ export class RegistryDistribution {
     const lp = lpStream(stream, { maxDataLength: LIMITS.envelopeBytes });
     let taken = 0;
     try {
-      for (let i = 0; i <= MAX_SYNC_RECORDS; i++) {
+      for (let i = 0; i <= MAX_SYNC_RECORDS + this.chain.records().length + 1; i++) {
         const frame = (await lp.read({ signal })).subarray();
         if (frame.length === 0) break;
-        if (this.accept(frame, 'sync') === 'accepted') taken++;
+        if (this.accept(frame, 'sync', peer) === 'accepted') taken++;
       }
       await stream.close({ signal }).catch(() => undefined);
     } catch (err) {
@@ -281,7 +357,8 @@ export interface StorePublisherOptions {
  * soon as it carries a quorum of countersignatures.
  */
 export class StorePublisher {
-  private readonly published = new Map<string, bigint>();
+  private readonly published = new Map<string, { seq: bigint; epoch: bigint }>();
+  private setsPublished = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastOkMs = 0;
@@ -311,16 +388,28 @@ export class StorePublisher {
 
   /** One pass over the store; answers how many records it published. */
   async scan(): Promise<number> {
-    const records = await this.o.store.list();
+    const store = this.o.store;
+    await store.refreshSets();
+    const records = await store.list();
     this.lastOkMs = Date.now();
     this.lastError = undefined;
     let n = 0;
+    const sets = store.chain.records();
+    for (; this.setsPublished < sets.length; this.setsPublished++)
+      if (await this.o.distribution.publish(sets[this.setsPublished]!)) n++;
+    const rules = store.chain.rules(Date.now());
     for (const rec of records) {
-      if ((this.published.get(rec.peerId) ?? 0n) >= rec.seq) continue;
-      if (rec.countersignatures.length < this.o.store.validators.quorum) continue;
+      let epoch: bigint;
+      try {
+        epoch = attestation(rec, rules);
+      } catch {
+        continue; // no quorum yet
+      }
+      const last = this.published.get(rec.peerId);
+      if (last && (last.seq > rec.seq || (last.seq === rec.seq && last.epoch >= epoch))) continue;
       try {
         await this.o.distribution.publish(encodeRecord(rec));
-        this.published.set(rec.peerId, rec.seq);
+        this.published.set(rec.peerId, { seq: rec.seq, epoch });
         n++;
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
@@ -334,4 +423,23 @@ export class StorePublisher {
       ? { ok: this.lastOkMs > 0, detail: this.lastOkMs ? 'store readable' : 'not read yet' }
       : { ok: false, detail: this.lastError };
   }
+}
+
+/** The genesis set and the set records the view holds (a restarted node keeps its epochs). */
+export function chainFromView(
+  genesis: ValidatorSet,
+  view: RegistryView,
+  nowMs: number,
+  graceMs?: number,
+  onError?: (err: unknown) => void,
+): ValidatorSetChain {
+  const chain = new ValidatorSetChain(genesis, graceMs);
+  for (const bytes of view.sets())
+    try {
+      chain.offer(bytes, nowMs);
+    } catch (err) {
+      onError?.(err);
+      break;
+    }
+  return chain;
 }
