@@ -196,6 +196,7 @@ export class Countersigner {
   private readonly relists: Counter;
   private readonly watching: Gauge;
   private readonly epochChanges: Counter;
+  private examinedEpoch: bigint;
 
   constructor(private readonly options: CountersignerOptions) {
     const { store, signer } = options;
@@ -206,6 +207,7 @@ export class Countersigner {
         'a countersigner runs with one of the configured validators’ keys',
       );
     this.nowMs = options.nowMs ?? Date.now;
+    this.examinedEpoch = store.chain.head.epoch;
     const registers = [options.metrics];
     this.countersigned = new Counter({
       name: 'vigil_registry_countersignatures_total',
@@ -243,10 +245,12 @@ export class Countersigner {
    */
   private async refreshSets(): Promise<void> {
     if (this.stopped) return;
-    const before = this.options.store.chain.head.epoch;
     try {
+      // The store's chain is shared with the publisher, which may have read the new epoch
+      // first: compare with the epoch this loop last examined the records under.
       const after = await this.options.store.refreshSets();
-      if (after === before) return;
+      if (after === this.examinedEpoch) return;
+      this.examinedEpoch = after;
       this.epochChanges.inc();
       this.seen.clear();
       this.settled.clear();
@@ -358,8 +362,8 @@ export class Countersigner {
       return;
     }
     // The version: the record without countersignatures (others' countersigning changes the
-    // bytes, not the version).
-    const version = sha256(encodeRecord({ ...rec, countersignatures: [] })).toString('hex');
+    // bytes, not the version), under the epoch it is examined in (a new epoch examines it again).
+    const version = `${this.options.store.chain.head.epoch}:${sha256(encodeRecord({ ...rec, countersignatures: [] })).toString('hex')}`;
     if (this.settled.get(subject) === version) return;
     try {
       this.check(subject, rec);
