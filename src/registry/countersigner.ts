@@ -28,6 +28,13 @@
  * counted in `vigil_registry_countersign_refusals_total{reason}` and passed to `onRefusal`;
  * the same version is not re-examined (nor re-counted) on every re-list.
  *
+ * Validator-set epochs (src/registry/validator-set.ts): it countersigns under the store's
+ * current epoch, reads the store's set records every `setPollMs`, and on a new epoch examines
+ * every stored record again, so the new set re-countersigns what is stored (a version it
+ * already checked is not checked twice: its log row is kept). A key removed from the set
+ * countersigns nothing more. A flags grant is accepted from a quorum of any set of the chain:
+ * a version committed under an earlier set keeps the grant that set signed.
+ *
  * A validator that has no history for a subject (it joined late, or lost its file) takes the
  * flags of the first version it sees. A validator that missed the very version that carried
  * a grant refuses the subject's later versions with the new flags (it cannot tell them from a
@@ -365,6 +372,10 @@ export class Countersigner {
     // bytes, not the version), under the epoch it is examined in (a new epoch examines it again).
     const version = `${this.options.store.chain.head.epoch}:${sha256(encodeRecord({ ...rec, countersignatures: [] })).toString('hex')}`;
     if (this.settled.get(subject) === version) return;
+    const chain = this.options.store.chain;
+    const epoch = chain.head.epoch;
+    // Removed from the set by a change: this key countersigns (and records) nothing from then on.
+    if (!chain.isMember(this.options.signer.publicKey)) return;
     try {
       this.check(subject, rec);
     } catch (err) {
@@ -372,10 +383,6 @@ export class Countersigner {
       this.refuse(subject, version, err);
       return;
     }
-    const chain = this.options.store.chain;
-    const epoch = chain.head.epoch;
-    // Removed from the set by a change: this key countersigns nothing from then on.
-    if (!chain.isMember(this.options.signer.publicKey)) return;
     const mine = rec.countersignatures.some(
       (c) => (c.epoch ?? 0n) === epoch && eq(c.validator, this.options.signer.publicKey),
     );
