@@ -322,10 +322,132 @@ function idCommand(): Command {
     });
 }
 
+function setProposeCommand(): Command {
+  return new Command('set-propose')
+    .description(
+      'write a proposal for the next validator set (the set committed in the store, with validators added or removed), for a quorum of the current validators to sign with set-sign',
+    )
+    .addOption(configOption())
+    .option('--add <peer-id>', 'a validator to add (repeatable)', collect, [])
+    .option('--remove <peer-id>', 'a validator to remove (repeatable)', collect, [])
+    .option('--quorum <n>', 'countersignatures a record needs in the new set (default: a majority)')
+    .requiredOption('--out <file>', 'where to write the proposal (JSON)')
+    .action(
+      async (opts: {
+        config: string;
+        add: string[];
+        remove: string[];
+        quorum?: string;
+        out: string;
+      }) => {
+        const [c, admin] = await Promise.all([
+          loadConfig(opts.config),
+          import('../registry/set-admin.js'),
+        ]);
+        let quorum: number | undefined;
+        if (opts.quorum !== undefined) {
+          quorum = Number(opts.quorum);
+          if (!Number.isInteger(quorum) || quorum < 1)
+            throw new VigilError(
+              'INVALID_INPUT',
+              `--quorum ${opts.quorum} is not a positive integer`,
+            );
+        }
+        if (opts.add.length === 0 && opts.remove.length === 0 && quorum === undefined)
+          throw new VigilError(
+            'INVALID_INPUT',
+            'nothing to change',
+            'pass --add, --remove or --quorum',
+          );
+        const p = await admin.proposeSetChange(c, {
+          add: opts.add,
+          remove: opts.remove,
+          ...(quorum !== undefined ? { quorum } : {}),
+        });
+        admin.writeProposal(opts.out, p);
+        process.stdout.write(
+          `proposal for epoch ${p.body.epoch} written to ${opts.out}: ${p.body.members.length} validators, quorum ${p.body.quorum}\n`,
+        );
+      },
+    );
+}
+
+function setSignCommand(): Command {
+  return new Command('set-sign')
+    .description(
+      "add this validator's signature to a set proposal (checked against the set committed in the store)",
+    )
+    .addOption(configOption())
+    .argument('<proposal>', 'the file set-propose wrote (updated in place)')
+    .action(async (file: string, opts: { config: string }) => {
+      const [c, admin, { peerIdFromEd25519 }] = await Promise.all([
+        loadConfig(opts.config),
+        import('../registry/set-admin.js'),
+        import('../registry/peer-id.js'),
+      ]);
+      const signed = await admin.signSetChange(c, admin.readProposal(file));
+      admin.writeProposal(file, signed);
+      process.stdout.write(
+        [
+          `signed the change to epoch ${signed.body.epoch} (quorum ${signed.body.quorum}):`,
+          ...signed.body.members.map((m) => `  ${peerIdFromEd25519(m)}`),
+          `${signed.signatures.length} signature(s) so far`,
+        ].join('\n') + '\n',
+      );
+    });
+}
+
+function setCommitCommand(): Command {
+  return new Command('set-commit')
+    .description(
+      'commit a signed set proposal through the registry store (needs a quorum of the current set); every node follows',
+    )
+    .addOption(configOption())
+    .argument('<proposal>', 'the proposal, signed by a quorum with set-sign')
+    .action(async (file: string, opts: { config: string }) => {
+      const [c, admin] = await Promise.all([
+        loadConfig(opts.config),
+        import('../registry/set-admin.js'),
+      ]);
+      const r = await admin.commitSetChange(c, admin.readProposal(file));
+      process.stdout.write(
+        `validator set epoch ${r.epoch} ${r.duplicate ? 'was already committed' : 'committed'}\n`,
+      );
+    });
+}
+
+function setShowCommand(): Command {
+  return new Command('set-show')
+    .description(
+      'show the validator sets, epoch by epoch: from the store (validator config) or the node view (peer config)',
+    )
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const [c, admin] = await Promise.all([
+        loadConfig(opts.config),
+        import('../registry/set-admin.js'),
+      ]);
+      const sets = await admin.showSets(c);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(sets, null, 2)}\n`);
+        return;
+      }
+      const lines: string[] = [];
+      for (const s of sets) {
+        lines.push(
+          `epoch ${s.epoch}: ${s.members.length} validators, quorum ${s.quorum}${s.issuedAt ? `, issued ${s.issuedAt}, signed by ${s.signedBy.length}` : ' (genesis: the config)'}`,
+        );
+        for (const m of s.members) lines.push(`  ${m}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
+
 export function registryCommand(): Command {
   return new Command('registry')
     .description(
-      'the node registry: signed, validator-countersigned node records over libp2p (run, submit, get, list)',
+      'the node registry: signed, validator-countersigned node records over libp2p (run, submit, get, list; validator-set changes)',
     )
     .addCommand(runCommand())
     .addCommand(initCommand())
@@ -333,5 +455,9 @@ export function registryCommand(): Command {
     .addCommand(getCommand())
     .addCommand(listCommand())
     .addCommand(validatorsCommand())
+    .addCommand(setProposeCommand())
+    .addCommand(setSignCommand())
+    .addCommand(setCommitCommand())
+    .addCommand(setShowCommand())
     .addCommand(idCommand());
 }

@@ -134,6 +134,17 @@ export const RegistryConfigSchema = z
           .max(LIMITS.validators),
         /** Countersignatures a record needs; default: a majority of the members. */
         quorum: z.number().int().min(1).optional(),
+        /**
+         * After a validator-set change (src/registry/validator-set.ts), how long records
+         * attested under the previous set by validators that stay still count (the new set
+         * re-countersigns them meanwhile).
+         */
+        epochGraceSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(7 * 86_400)
+          .default(900),
       })
       .strict()
       .superRefine((v, ctx) => {

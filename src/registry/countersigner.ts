@@ -28,6 +28,13 @@
  * counted in `vigil_registry_countersign_refusals_total{reason}` and passed to `onRefusal`;
  * the same version is not re-examined (nor re-counted) on every re-list.
  *
+ * Validator-set epochs (src/registry/validator-set.ts): it countersigns under the store's
+ * current epoch, reads the store's set records every `setPollMs`, and on a new epoch examines
+ * every stored record again, so the new set re-countersigns what is stored (a version it
+ * already checked is not checked twice: its log row is kept). A key removed from the set
+ * countersigns nothing more. A flags grant is accepted from a quorum of any set of the chain:
+ * a version committed under an earlier set keeps the grant that set signed.
+ *
  * A validator that has no history for a subject (it joined late, or lost its file) takes the
  * flags of the first version it sees. A validator that missed the very version that carried
  * a grant refuses the subject's later versions with the new flags (it cannot tell them from a
@@ -47,7 +54,7 @@ import {
   decodeRecord,
   encodeRecord,
   subjectMessage,
-  verifyFlagsGrant,
+  verifyFlagsGrantIn,
   type RegistryErrorCode,
   type RegistrySigner,
   type SignedRecord,
@@ -79,6 +86,8 @@ export interface CountersignerOptions {
   readonly metrics: Registry;
   /** SQLite: the poll interval (default 250 ms). */
   readonly pollMs?: number;
+  /** How often the store's validator-set records are read (default 1 s). */
+  readonly setPollMs?: number;
   /** etcd: the backstop re-list interval (default 30 s). */
   readonly relistMs?: number;
   /** etcd: how long a watch may take to connect before the next member is tried (default 3 s). */
@@ -193,6 +202,8 @@ export class Countersigner {
   private readonly refusals: Counter<'reason'>;
   private readonly relists: Counter;
   private readonly watching: Gauge;
+  private readonly epochChanges: Counter;
+  private examinedEpoch: bigint;
 
   constructor(private readonly options: CountersignerOptions) {
     const { store, signer } = options;
@@ -203,6 +214,7 @@ export class Countersigner {
         'a countersigner runs with one of the configured validators’ keys',
       );
     this.nowMs = options.nowMs ?? Date.now;
+    this.examinedEpoch = store.chain.head.epoch;
     const registers = [options.metrics];
     this.countersigned = new Counter({
       name: 'vigil_registry_countersignatures_total',
@@ -225,11 +237,42 @@ export class Countersigner {
       help: '1 while the countersigner follows the store (etcd: its watch is connected).',
       registers,
     });
+    this.epochChanges = new Counter({
+      name: 'vigil_registry_epoch_changes_total',
+      help: 'Validator-set epochs this countersigner moved to (each re-examines every record).',
+      registers,
+    });
     this.log = new CountersignLog(options.statePath);
+  }
+
+  /**
+   * Reads the store's validator-set records; on a new epoch, every record is examined again,
+   * so the new set's members countersign what is stored under the new epoch (re-attestation:
+   * no record is left with only the old set's countersignatures).
+   */
+  private async refreshSets(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      // The store's chain is shared with the publisher, which may have read the new epoch
+      // first: compare with the epoch this loop last examined the records under.
+      const after = await this.options.store.refreshSets();
+      if (after === this.examinedEpoch) return;
+      this.examinedEpoch = after;
+      this.epochChanges.inc();
+      this.seen.clear();
+      this.settled.clear();
+      await this.relist();
+    } catch (err) {
+      this.error(err);
+    }
   }
 
   /** Starts following the store. */
   start(): void {
+    const setPoll = () => {
+      void this.refreshSets().finally(() => this.later(this.options.setPollMs ?? 1000, setPoll));
+    };
+    this.later(this.options.setPollMs ?? 1000, setPoll);
     const cells = this.options.store.cells;
     if (cells instanceof SqliteRegistryCells) this.stopFollow = this.followSqlite(cells);
     else if (cells instanceof EtcdRegistryCells) this.stopFollow = this.followEtcd(cells);
@@ -326,9 +369,13 @@ export class Countersigner {
       return;
     }
     // The version: the record without countersignatures (others' countersigning changes the
-    // bytes, not the version).
-    const version = sha256(encodeRecord({ ...rec, countersignatures: [] })).toString('hex');
+    // bytes, not the version), under the epoch it is examined in (a new epoch examines it again).
+    const version = `${this.options.store.chain.head.epoch}:${sha256(encodeRecord({ ...rec, countersignatures: [] })).toString('hex')}`;
     if (this.settled.get(subject) === version) return;
+    const chain = this.options.store.chain;
+    const epoch = chain.head.epoch;
+    // Removed from the set by a change: this key countersigns (and records) nothing from then on.
+    if (!chain.isMember(this.options.signer.publicKey)) return;
     try {
       this.check(subject, rec);
     } catch (err) {
@@ -336,11 +383,14 @@ export class Countersigner {
       this.refuse(subject, version, err);
       return;
     }
-    const mine = rec.countersignatures.some((c) => eq(c.validator, this.options.signer.publicKey));
+    const mine = rec.countersignatures.some(
+      (c) => (c.epoch ?? 0n) === epoch && eq(c.validator, this.options.signer.publicKey),
+    );
     if (!mine) {
       try {
         await this.options.store.countersign(subject, rec.seq, this.options.signer, {
           expectContent: rec.contentBytes,
+          epoch,
         });
       } catch (err) {
         if (err instanceof RegistryError) {
@@ -354,6 +404,11 @@ export class Countersigner {
             err.code === 'REGISTRY_RECORD_MALFORMED'
           )
             return;
+          // The set changed meanwhile: the refresh re-offers every record under the new epoch.
+          if (err.code === 'REGISTRY_EPOCH_STALE' || err.code === 'REGISTRY_UNKNOWN_EPOCH') {
+            void this.refreshSets();
+            return;
+          }
           if (err.code === 'REGISTRY_RECORD_EXPIRED') {
             this.refuse(subject, version, err);
             return;
@@ -381,7 +436,10 @@ export class Countersigner {
         `${subject}: the subject's signature on seq ${rec.seq} does not verify`,
         'someone wrote to the registry outside Vigil',
       );
-    if (rec.flagsGrant) verifyFlagsGrant(rec.flagsGrant, this.options.store.validators);
+    // Any set of the chain: a version committed under an earlier set keeps the grant that set
+    // signed, and is re-countersigned after a change (the store itself takes new grants only
+    // from the current set).
+    if (rec.flagsGrant) verifyFlagsGrantIn(rec.flagsGrant, this.options.store.chain.all());
     const now = this.nowMs();
     if (now >= rec.content.expiresAtMs)
       throw new RegistryError('REGISTRY_RECORD_EXPIRED', `${subject}: seq ${rec.seq} has expired`);

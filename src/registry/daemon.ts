@@ -17,7 +17,7 @@ import {
   type RegistryConfig,
 } from './config.js';
 import { startRegistryHttp, type RegistryHttp } from './http.js';
-import { peerIdFromEd25519 } from './peer-id.js';
+import { ed25519FromPeerId, peerIdFromEd25519 } from './peer-id.js';
 import { RegistryError, type RecordContent, type ValidatorSet } from './record.js';
 import { RegistryPeer, RegistryValidator } from './service.js';
 import { EtcdRegistryCells } from './store-etcd.js';
@@ -134,6 +134,36 @@ export async function initRegistryStore(c: RegistryConfig): Promise<string> {
   }
 }
 
+const graceMs = (c: RegistryConfig) => c.validators.epochGraceSeconds * 1000;
+
+/**
+ * A validator not in the genesis set (validators.members) may run only if a set change
+ * committed in the store made it a member (src/registry/validator-set.ts).
+ */
+async function checkAddedBySetChange(
+  c: RegistryConfig,
+  genesis: ValidatorSet,
+  peerId: string,
+): Promise<void> {
+  let epoch: bigint | undefined;
+  try {
+    const store = new RegistryStore(await openRegistryCells(c), { validators: genesis });
+    try {
+      epoch = await store.refreshSets();
+      if (store.chain.isMember(ed25519FromPeerId(peerId))) return;
+    } finally {
+      await store.close();
+    }
+  } catch {
+    // No store to read: the genesis set is all there is to go by.
+  }
+  throw new InputError(
+    `this validator's key (peer id ${peerId}) is not in validators.members${epoch !== undefined ? `, nor in the validator set of epoch ${epoch} committed in the store` : ''}`,
+    `add it with a set change (\`vigil registry set-propose --add ${peerId}\`, set-sign by a quorum, set-commit), or use role: peer`,
+    'REGISTRY_CONFIG',
+  );
+}
+
 export async function startRegistryNodeFromConfig(
   c: RegistryConfig,
   logger: Logger,
@@ -142,11 +172,7 @@ export async function startRegistryNodeFromConfig(
   const { seed, peerId } = identityOf(c);
   const validatorIds = c.validators.members.map((m) => m.peerId);
   if (c.role === 'validator' && !validatorIds.includes(peerId))
-    throw new InputError(
-      `this validator's key (peer id ${peerId}) is not in validators.members`,
-      `add { peerId: ${peerId} } to validators.members in every node's config, or use role: peer`,
-      'REGISTRY_CONFIG',
-    );
+    await checkAddedBySetChange(c, set, peerId);
   const metrics = new Registry();
   const allowList = connectionAllowList(c);
   const bootstrap = [
@@ -164,6 +190,7 @@ export async function startRegistryNodeFromConfig(
     listen: c.listen,
     bootstrap,
     validators: set,
+    epochGraceMs: graceMs(c),
     viewPath: viewPathOf(c),
     metrics,
     ...(allowList ? { allowList } : {}),
@@ -203,7 +230,7 @@ export async function startRegistryNodeFromConfig(
       try {
         node = await RegistryValidator.start({
           ...common,
-          store: new RegistryStore(cells, { validators: set }),
+          store: new RegistryStore(cells, { validators: set, epochGraceMs: graceMs(c) }),
           countersignStatePath: join(c.dataDir, 'countersigned.db'),
           ...(c.admission.mode === 'allowList'
             ? // The validators themselves are always admitted, as they always may connect.

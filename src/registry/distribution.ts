@@ -28,9 +28,17 @@
  *   that was offline or partitioned catches up. Nothing is re-broadcast on a timer: an
  *   unchanged record crosses only to a peer whose summary lacks it.
  *
- * Validators publish from the store (`StorePublisher`): every `pollMs` they list it, and a
- * record whose seq this node has not published yet and that verifies with a quorum is
- * published once.
+ * Validator-set records (src/registry/validator-set.ts) travel the same ways as records (not
+ * the DHT): on the topic, told apart by their first byte, and first on every sync stream, so a
+ * node that missed a set change learns the sets before the records attested under them. A
+ * record countersigned under an epoch this node does not know yet is Ignored (not penalised)
+ * and the node syncs from the peer that sent it; a set record for an epoch after the next is
+ * handled the same way.
+ *
+ * Validators publish from the store (`StorePublisher`): every `pollMs` they read the set
+ * records and list the records; a set record not published yet is published first, then each
+ * record whose (seq, attested epoch) is newer than what this node published and that has a
+ * quorum under the current rules: a version re-countersigned by a new set goes out again.
  */
 import type { PeerId, Stream } from '@libp2p/interface';
 import { TopicValidatorResult, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub';
@@ -38,11 +46,14 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { VigilError, errorMessage } from '../errors.js';
 import {
   RegistryError,
+  attestation,
+  decodeRecord,
   encodeRecord,
-  verifyRecord,
+  verifyRecordAt,
   type SignedRecord,
   type ValidatorSet,
 } from './record.js';
+import { ValidatorSetChain, isSetRecordBytes } from './validator-set.js';
 import { dhtKey, type RegistryLibp2p } from './node.js';
 import type { RegistryStore } from './store.js';
 import {
@@ -53,6 +64,14 @@ import {
   type SyncSide,
 } from './sync.js';
 import type { RegistryView } from './view.js';
+
+/** Epochs below 2^32: (seq, epoch) as one number that orders like the pair. */
+const EPOCH_BITS = 32n;
+
+/** The version the view exchange compares: seq first, then the attested epoch. */
+export function recordVersion(seq: bigint, epoch: bigint): bigint {
+  return (seq << EPOCH_BITS) | (epoch & ((1n << EPOCH_BITS) - 1n));
+}
 
 export const GOSSIP_TOPIC = '/vigil/registry/records/1.0.0';
 export { MAX_SYNC_RECORDS, SYNC_PROTOCOL } from './sync.js';
@@ -69,7 +88,10 @@ export type DhtPutResult = 'ok' | 'failed' | 'dropped' | 'cancelled';
 export interface DistributionOptions {
   readonly node: RegistryLibp2p;
   readonly view: RegistryView;
+  /** The genesis validator set (epoch 0). */
   readonly validators: ValidatorSet;
+  /** The node's chain of validator sets; default: one from `validators` and the view's sets. */
+  readonly chain?: ValidatorSetChain;
   readonly metrics: Registry;
   readonly nowMs?: () => number;
   /** Validators only: how often their DHT entries are put again (default 12 h). */
@@ -83,6 +105,10 @@ export interface DistributionOptions {
 
 export class RegistryDistribution {
   private readonly nowMs: () => number;
+  /** The validator sets this node accepts records under. */
+  readonly chain: ValidatorSetChain;
+  /** Peers a catch-up sync is running from (one at a time per peer). */
+  private readonly catchingUp = new Set<string>();
   private readonly received: Counter<'source' | 'result'>;
   private readonly propagation: Histogram;
   private readonly dhtPuts: Counter<'result'>;
@@ -108,16 +134,31 @@ export class RegistryDistribution {
   private readonly side: SyncSide = {
     records: () => {
       const now = this.nowMs();
-      return this.o.view
+      // The validator-set records first, in epoch order: the records after them may be
+      // attested under them. A set record is present or absent, never newer.
+      const sets = this.chain.records().map((bytes, i) => ({
+        subject: `validator-set/${i + 1}`,
+        seq: 1n,
+        bytes,
+      }));
+      // A record's version is (seq, attested epoch): a version re-countersigned by a new set
+      // replaces the same seq attested under an older one, so the exchange must see it newer.
+      const records = this.o.view
         .list()
         .filter((e) => e.record.content.expiresAtMs > now)
-        .map((e) => ({ subject: e.record.peerId, seq: e.record.seq, bytes: e.bytes }));
+        .map((e) => ({
+          subject: e.record.peerId,
+          seq: recordVersion(e.record.seq, this.o.view.held(e.record.peerId)?.epoch ?? 0n),
+          bytes: e.bytes,
+        }));
+      return [...sets, ...records];
     },
     accept: (bytes) => this.accept(bytes, 'sync') === 'accepted',
   };
 
   constructor(private readonly o: DistributionOptions) {
     this.nowMs = o.nowMs ?? Date.now;
+    this.chain = o.chain ?? chainFromView(o.validators, o.view, this.nowMs(), undefined, o.onError);
     this.received = new Counter({
       name: 'vigil_registry_records_received_total',
       help: 'Registry records received, by source (gossip, sync, dht) and result',
@@ -164,8 +205,8 @@ export class RegistryDistribution {
 
   async start(): Promise<void> {
     const pubsub = this.o.node.services.pubsub;
-    pubsub.topicValidators.set(GOSSIP_TOPIC, (_peer: PeerId, msg: Message) => {
-      const r = this.accept(msg.data, 'gossip');
+    pubsub.topicValidators.set(GOSSIP_TOPIC, (peer: PeerId, msg: Message) => {
+      const r = this.accept(msg.data, 'gossip', peer);
       if (r === 'accepted') this.lastGossipMs = this.nowMs();
       return r === 'accepted'
         ? TopicValidatorResult.Accept
@@ -208,21 +249,39 @@ export class RegistryDistribution {
    * Verifies a record and keeps it if it is newer than the one held: the check every path
    * (gossip, sync, DHT, local publish) goes through.
    */
-  accept(bytes: Uint8Array, source: 'gossip' | 'sync' | 'dht' | 'local'): AcceptResult {
+  accept(
+    bytes: Uint8Array,
+    source: 'gossip' | 'sync' | 'dht' | 'local',
+    from?: PeerId,
+  ): AcceptResult {
     const nowMs = this.nowMs();
+    if (isSetRecordBytes(bytes)) return this.acceptSet(bytes, source, nowMs, from);
     let rec: SignedRecord;
+    let epoch: bigint;
     try {
-      rec = verifyRecord(bytes, { validators: this.o.validators, nowMs });
-    } catch {
+      ({ record: rec, epoch } = verifyRecordAt(bytes, {
+        validators: this.chain.rules(nowMs),
+        nowMs,
+      }));
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'REGISTRY_UNKNOWN_EPOCH') {
+        // Attested under a set change this node has not seen: not the sender's fault.
+        this.received.inc({ source, result: 'unknown_epoch' });
+        this.catchUp(from);
+        return 'stale';
+      }
       this.received.inc({ source, result: 'rejected' });
       return 'rejected';
     }
-    const held = this.o.view.seq(rec.peerId);
-    if (held !== undefined && rec.seq <= held) {
+    const held = this.o.view.held(rec.peerId);
+    if (
+      held !== undefined &&
+      (rec.seq < held.seq || (rec.seq === held.seq && epoch <= held.epoch))
+    ) {
       this.received.inc({ source, result: 'stale' });
       return 'stale';
     }
-    if (!this.o.view.put(rec, bytes, nowMs)) {
+    if (!this.o.view.put(rec, bytes, nowMs, epoch)) {
       this.received.inc({ source, result: 'stale' });
       return 'stale';
     }
@@ -232,14 +291,51 @@ export class RegistryDistribution {
     return 'accepted';
   }
 
+  /** A validator-set record: the next epoch joins the chain and the view. */
+  private acceptSet(
+    bytes: Uint8Array,
+    source: 'gossip' | 'sync' | 'dht' | 'local',
+    nowMs: number,
+    from: PeerId | undefined,
+  ): AcceptResult {
+    let r;
+    try {
+      r = this.chain.offer(bytes, nowMs);
+    } catch {
+      this.received.inc({ source, result: 'rejected' });
+      return 'rejected';
+    }
+    if (r === 'gap') {
+      this.received.inc({ source, result: 'unknown_epoch' });
+      this.catchUp(from);
+      return 'stale';
+    }
+    if (r === 'duplicate') {
+      this.received.inc({ source, result: 'stale' });
+      return 'stale';
+    }
+    this.o.view.putSet(this.chain.head.epoch, bytes);
+    this.received.inc({ source, result: 'accepted' });
+    return 'accepted';
+  }
+
+  /** Fetches the sender's sets and records (the sync stream), once at a time per peer. */
+  private catchUp(from: PeerId | undefined): void {
+    if (!from || this.catchingUp.has(from.toString())) return;
+    this.catchingUp.add(from.toString());
+    void this.syncWith(from)
+      .catch((err) => this.o.onError?.(err))
+      .finally(() => this.catchingUp.delete(from.toString()));
+  }
+
   /**
-   * Publishes a quorum-attested record: into the view, on the topic, then into the DHT in the
-   * background. Does nothing (and answers false) for a record that does not verify or is not
-   * newer than the view's. Resolves once the gossip publish is done, not the DHT put.
+   * Publishes a quorum-attested record (into the view, on the topic, then into the DHT in the
+   * background) or a validator-set record (into the chain and the view, on the topic). Does
+   * nothing (and answers false) for one that does not verify or is not newer than what is held.
+   * Resolves once the gossip publish is done, not the DHT put.
    */
   async publish(bytes: Uint8Array): Promise<boolean> {
     if (this.accept(bytes, 'local') !== 'accepted') return false;
-    const rec = verifyRecord(bytes, { validators: this.o.validators, nowMs: this.nowMs() });
     const pubsub = this.o.node.services.pubsub;
     try {
       // floodPublish (node.ts): sent to every known subscriber with an outbound stream, so
@@ -252,7 +348,8 @@ export class RegistryDistribution {
       // Duplicate: another validator's copy of the same record already went out.
       if (!/duplicate/i.test(errorMessage(err))) this.o.onError?.(err);
     }
-    this.queueDhtPut(rec.peerId, bytes);
+    // Set records stay out of the DHT: they travel by gossip and the view exchange.
+    if (!isSetRecordBytes(bytes)) this.queueDhtPut(decodeRecord(bytes).peerId, bytes);
     return true;
   }
 
@@ -462,7 +559,8 @@ export interface StorePublisherOptions {
  * soon as it carries a quorum of countersignatures.
  */
 export class StorePublisher {
-  private readonly published = new Map<string, bigint>();
+  private readonly published = new Map<string, { seq: bigint; epoch: bigint }>();
+  private setsPublished = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastOkMs = 0;
@@ -492,16 +590,28 @@ export class StorePublisher {
 
   /** One pass over the store; answers how many records it published. */
   async scan(): Promise<number> {
-    const records = await this.o.store.list();
+    const store = this.o.store;
+    await store.refreshSets();
+    const records = await store.list();
     this.lastOkMs = Date.now();
     this.lastError = undefined;
     let n = 0;
+    const sets = store.chain.records();
+    for (; this.setsPublished < sets.length; this.setsPublished++)
+      if (await this.o.distribution.publish(sets[this.setsPublished]!)) n++;
+    const rules = store.chain.rules(Date.now());
     for (const rec of records) {
-      if ((this.published.get(rec.peerId) ?? 0n) >= rec.seq) continue;
-      if (rec.countersignatures.length < this.o.store.validators.quorum) continue;
+      let epoch: bigint;
+      try {
+        epoch = attestation(rec, rules);
+      } catch {
+        continue; // no quorum yet
+      }
+      const last = this.published.get(rec.peerId);
+      if (last && (last.seq > rec.seq || (last.seq === rec.seq && last.epoch >= epoch))) continue;
       try {
         await this.o.distribution.publish(encodeRecord(rec));
-        this.published.set(rec.peerId, rec.seq);
+        this.published.set(rec.peerId, { seq: rec.seq, epoch });
         n++;
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
@@ -515,4 +625,23 @@ export class StorePublisher {
       ? { ok: this.lastOkMs > 0, detail: this.lastOkMs ? 'store readable' : 'not read yet' }
       : { ok: false, detail: this.lastError };
   }
+}
+
+/** The genesis set and the set records the view holds (a restarted node keeps its epochs). */
+export function chainFromView(
+  genesis: ValidatorSet,
+  view: RegistryView,
+  nowMs: number,
+  graceMs?: number,
+  onError?: (err: unknown) => void,
+): ValidatorSetChain {
+  const chain = new ValidatorSetChain(genesis, graceMs);
+  for (const bytes of view.sets())
+    try {
+      chain.offer(bytes, nowMs);
+    } catch (err) {
+      onError?.(err);
+      break;
+    }
+  return chain;
 }

@@ -30,6 +30,7 @@ export interface RecordJson {
   readonly expiresAt: string;
   /** Peer ids of the validators that countersigned this version. */
   readonly countersignedBy: readonly string[];
+  /** The quorum of the current validator set (the node's newest epoch). */
   readonly quorum: number;
   readonly acceptedAt?: string;
 }
@@ -102,7 +103,9 @@ export async function startRegistryHttp(o: RegistryHttpOptions): Promise<Registr
       return send(
         res,
         200,
-        o.node.view.list().map((e) => recordJson(e.record, o.validators, e.acceptedAtMs)),
+        o.node.view
+          .list()
+          .map((e) => recordJson(e.record, o.node.distribution.chain.head, e.acceptedAtMs)),
       );
     const one = /^\/registry\/records\/([^/]+)$/.exec(path);
     if (one) {
@@ -118,7 +121,11 @@ export async function startRegistryHttp(o: RegistryHttpOptions): Promise<Registr
           code: 'REGISTRY_NOT_FOUND',
           message: `${subject}: no record in this node's view or the DHT`,
         });
-      return send(res, 200, recordJson(rec, o.validators, o.node.view.get(subject)?.acceptedAtMs));
+      return send(
+        res,
+        200,
+        recordJson(rec, o.node.distribution.chain.head, o.node.view.get(subject)?.acceptedAtMs),
+      );
     }
     return send(res, 404, { code: 'NOT_FOUND', message: `no route ${path}` });
   };

@@ -32,7 +32,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { Gauge, type Registry } from 'prom-client';
 import { InputError } from '../errors.js';
-import { decodeRecord, verifyRecord, type ValidatorSet } from './record.js';
+import { decodeRecord, verifyRecord, type AcceptRules, type ValidatorSet } from './record.js';
 import { ed25519FromPeerId } from './peer-id.js';
 
 export const KAD_PROTOCOL = '/vigil/registry/kad/1.0.0';
@@ -74,6 +74,8 @@ export interface RegistryNodeOptions {
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
   readonly listen: readonly string[];
   readonly validators: ValidatorSet;
+  /** The rules records are checked under now (the node's validator-set chain); default: `validators`. */
+  readonly rules?: () => AcceptRules;
   /**
    * Peers allowed to connect (both ways): a list of peer ids, or a hook asked at each
    * connection; undefined lets anyone in.
@@ -126,12 +128,16 @@ export function allowListGater(
  * under another node), and the record must pass verifyRecord (size, signatures, signers,
  * quorum, expiry). Throwing refuses the record.
  */
-export function dhtRecordValidator(validators: ValidatorSet, nowMs: () => number) {
+export function dhtRecordValidator(
+  validators: ValidatorSet | (() => AcceptRules),
+  nowMs: () => number,
+) {
   return (key: Uint8Array, value: Uint8Array): void => {
     const subject = subjectOfDhtKey(key);
     if (subject === undefined)
       throw new InputError('not a registry DHT key', undefined, 'REGISTRY_DHT_KEY');
-    const rec = verifyRecord(value, { validators, nowMs: nowMs() });
+    const rules = typeof validators === 'function' ? validators() : validators;
+    const rec = verifyRecord(value, { validators: rules, nowMs: nowMs() });
     if (rec.peerId !== subject)
       throw new InputError(
         `a DHT record under ${subject} is ${rec.peerId}'s`,
@@ -205,7 +211,7 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
         protocol: KAD_PROTOCOL,
         clientMode: false,
         peerInfoMapper: passthroughMapper,
-        validators: { [DHT_NAMESPACE]: dhtRecordValidator(o.validators, nowMs) },
+        validators: { [DHT_NAMESPACE]: dhtRecordValidator(o.rules ?? o.validators, nowMs) },
         selectors: { [DHT_NAMESPACE]: dhtRecordSelector },
         allowQueryWithZeroPeers: true,
       }),

@@ -12,8 +12,13 @@
  * - the **store** gives the record its sequence number when it commits it: the subject's
  *   previous `seq + 1`, inside the commit's transaction (src/registry/store.ts). It counts
  *   commits for one subject and is never read as a time;
- * - **validators** countersign `"vigil/registry/countersign/v1\0" || u64 seq || content`.
- *   Peers accept a record only with countersignatures from a quorum of the configured set.
+ * - **validators** countersign under an *epoch* of the validator set (src/registry/
+ *   validator-set.ts): epoch 0, the configured genesis set, signs
+ *   `"vigil/registry/countersign/v1\0" || u64 seq || content` (the message of the first
+ *   layout, unchanged); a later epoch e signs
+ *   `"vigil/registry/countersign/v2\0" || u64 e || u64 seq || content`, so a countersignature
+ *   cannot be moved from one epoch to another. Peers accept a record only with
+ *   countersignatures from a quorum of the set of an epoch they accept (AcceptRules).
  *
  * Layout v1 (big-endian integers; strings are ASCII with a length prefix):
  *
@@ -21,6 +26,10 @@
  *            | u8 len role | u8 n (u8 len capability)×n | u8 n (u16 len address)×n
  *   envelope = u8 1 | u16 len content | sig[64] | u64 seq | u8 n (key[32] sig[64])×n
  *              [ | grant ]   (only when this version changed the subject's flags: see FlagsGrant)
+ *
+ * Layout v2, used only when some countersignature is of an epoch after 0 (so a genesis-epoch
+ * record keeps the v1 bytes it always had): the same, with each countersignature
+ * `u64 epoch | key[32] | sig[64]`, sorted by (epoch, key).
  *
  * Canonical: capabilities and countersignatures sorted strictly ascending (so no duplicates),
  * no duplicate address, `seq = prevSeq + 1`, nothing after the last field, every field within
@@ -33,9 +42,12 @@ import { ed25519FromPeerId, peerIdFromEd25519 } from './peer-id.js';
 
 export const RECORD_DOMAIN = 'vigil/registry/record/v1\0';
 export const COUNTERSIGN_DOMAIN = 'vigil/registry/countersign/v1\0';
+export const COUNTERSIGN_EPOCH_DOMAIN = 'vigil/registry/countersign/v2\0';
 export const FLAGS_ADMIN_DOMAIN = 'vigil/registry/flags-admin/v1\0';
 
 const LAYOUT_VERSION = 1;
+/** The envelope whose countersignatures name their epoch. */
+const EPOCH_LAYOUT_VERSION = 2;
 const U64_MAX = (1n << 64n) - 1n;
 
 export const LIMITS = {
@@ -46,8 +58,10 @@ export const LIMITS = {
   roleBytes: 32,
   capabilities: 16,
   capabilityBytes: 64,
-  /** Validators in a set, and so countersignatures on a record. */
+  /** Validators in a set. */
   validators: 32,
+  /** Countersignatures on a record: those of two epochs at most (the store drops older). */
+  countersignatures: 64,
   /** expiresAt − issuedAt. */
   lifetimeMs: 30 * 24 * 3600 * 1000,
 } as const;
@@ -69,7 +83,10 @@ export type RegistryErrorCode =
   | 'REGISTRY_SUBJECT_MISMATCH'
   | 'REGISTRY_NOT_ADMITTED'
   | 'REGISTRY_RATE_LIMITED'
-  | 'REGISTRY_UNAVAILABLE';
+  | 'REGISTRY_UNAVAILABLE'
+  | 'REGISTRY_UNKNOWN_EPOCH'
+  | 'REGISTRY_EPOCH_STALE'
+  | 'REGISTRY_EPOCH_CONFLICT';
 
 /** Every refusal of the registry: a stable code, and what to do about it where there is one. */
 export class RegistryError extends VigilError {
@@ -95,6 +112,8 @@ export interface RecordContent {
 export interface Countersignature {
   readonly validator: Uint8Array;
   readonly signature: Uint8Array;
+  /** The validator-set epoch it was made under; absent means 0, the configured genesis set. */
+  readonly epoch?: bigint;
 }
 
 /** A submission: content as the subject signed it, not yet committed. */
@@ -108,7 +127,7 @@ export interface Submission {
 /** A committed record: a submission with the sequence number its commit gave it. */
 export interface SignedRecord extends Submission {
   readonly seq: bigint;
-  /** Sorted strictly ascending by validator key. */
+  /** Sorted strictly ascending by (epoch, validator key). */
   readonly countersignatures: readonly Countersignature[];
   /**
    * The validator-quorum grant that let this version change the subject's flags, carried so
@@ -122,6 +141,41 @@ export interface SignedRecord extends Submission {
 export interface ValidatorSet {
   readonly members: readonly Uint8Array[];
   readonly quorum: number;
+}
+
+/** A validator set at an epoch (0: the configured genesis set). */
+export interface EpochSet extends ValidatorSet {
+  readonly epoch: bigint;
+  /** When the set record was issued (ms; 0 for the genesis set). */
+  readonly issuedAtMs: number;
+}
+
+/**
+ * Which countersignatures a node counts (src/registry/validator-set.ts builds them from the
+ * chain of set records it holds):
+ *
+ * - those of the `current` epoch by its members; a quorum of them attests the record;
+ * - while the current epoch's grace lasts, those of the `previous` epoch, but only by
+ *   validators that are members of the current set too, against the previous quorum: a record
+ *   attested just before a set change stays valid until the new set re-countersigns it, while
+ *   a removed validator's countersignature counts for nothing from the change on;
+ * - nothing else: an older epoch's countersignature is ignored, a newer epoch's is
+ *   REGISTRY_UNKNOWN_EPOCH (the node must fetch the set records first).
+ *
+ * Flags grants carry no epoch: they must carry a quorum of one of the `known` sets.
+ */
+export interface AcceptRules {
+  readonly current: EpochSet;
+  readonly previous?: EpochSet;
+  readonly known: readonly ValidatorSet[];
+}
+
+/** The rules of a lone set: its countersignatures at `epoch` (default 0) and nothing else. */
+export function rulesOf(set: ValidatorSet | AcceptRules): AcceptRules {
+  if ('current' in set) return set;
+  const epoch = (set as Partial<EpochSet>).epoch ?? 0n;
+  const issuedAtMs = (set as Partial<EpochSet>).issuedAtMs ?? 0;
+  return { current: { ...set, epoch, issuedAtMs }, known: [set] };
 }
 
 /** Anything that signs with an Ed25519 key (src/keys/ed25519.ts's Ed25519Key does). */
@@ -263,7 +317,7 @@ export function validatorSet(members: readonly Uint8Array[], quorum?: number): V
   return { members: keys, quorum: q };
 }
 
-const inSet = (set: ValidatorSet, key: Uint8Array) =>
+export const inSet = (set: ValidatorSet, key: Uint8Array) =>
   set.members.some((m) => cmpBytes(m, key) === 0);
 
 // ---------------------------------------------------------------------------------------------
@@ -428,11 +482,28 @@ export function subjectMessage(contentBytes: Uint8Array): Uint8Array {
   return new Uint8Array(Buffer.concat([domain(RECORD_DOMAIN), contentBytes]));
 }
 
-/** What a validator countersigns: the content at one sequence number. */
-export function countersignMessage(contentBytes: Uint8Array, seq: bigint): Uint8Array {
+/** What a validator countersigns: the content at one sequence number, under one epoch. */
+export function countersignMessage(
+  contentBytes: Uint8Array,
+  seq: bigint,
+  epoch: bigint = 0n,
+): Uint8Array {
   const s = Buffer.alloc(8);
   s.writeBigUInt64BE(seq);
-  return new Uint8Array(Buffer.concat([domain(COUNTERSIGN_DOMAIN), s, contentBytes]));
+  if (epoch === 0n)
+    return new Uint8Array(Buffer.concat([domain(COUNTERSIGN_DOMAIN), s, contentBytes]));
+  const e = Buffer.alloc(8);
+  e.writeBigUInt64BE(epoch);
+  return new Uint8Array(Buffer.concat([domain(COUNTERSIGN_EPOCH_DOMAIN), e, s, contentBytes]));
+}
+
+const epochOf = (c: Countersignature) => c.epoch ?? 0n;
+
+/** Countersignature order: by epoch, then by validator key. */
+export function cmpCountersignatures(a: Countersignature, b: Countersignature): number {
+  const ea = epochOf(a);
+  const eb = epochOf(b);
+  return ea < eb ? -1 : ea > eb ? 1 : cmpBytes(a.validator, b.validator);
 }
 
 /** The subject signs its content: a submission ready for the store. */
@@ -468,20 +539,22 @@ export function withCommit(
       'REGISTRY_SEQ_CONFLICT',
       `${s.peerId}: a submission replacing seq ${s.content.prevSeq} can only be committed as seq ${s.content.prevSeq + 1n}, not ${seq}`,
     );
-  const sorted = [...countersignatures].sort((a, b) => cmpBytes(a.validator, b.validator));
+  const sorted = [...countersignatures].sort(cmpCountersignatures);
   return { ...s, seq, countersignatures: sorted };
 }
 
 export function encodeRecord(r: SignedRecord): Uint8Array {
-  if (r.countersignatures.length > LIMITS.validators) invalid('too many countersignatures');
+  if (r.countersignatures.length > LIMITS.countersignatures) invalid('too many countersignatures');
+  const epochs = r.countersignatures.some((c) => epochOf(c) !== 0n);
   const w = new Writer();
-  w.u8(LAYOUT_VERSION);
+  w.u8(epochs ? EPOCH_LAYOUT_VERSION : LAYOUT_VERSION);
   w.u16(r.contentBytes.length);
   w.bytes(r.contentBytes);
   w.bytes(r.subjectSignature);
   w.u64(r.seq);
   w.u8(r.countersignatures.length);
   for (const c of r.countersignatures) {
+    if (epochs) w.u64(epochOf(c));
     w.bytes(c.validator);
     w.bytes(c.signature);
   }
@@ -492,8 +565,8 @@ export function encodeRecord(r: SignedRecord): Uint8Array {
   return w.done();
 }
 
-function readSubmission(r: Reader): Submission {
-  if (r.u8() !== LAYOUT_VERSION) malformed('unknown envelope layout version');
+function readSubmission(r: Reader, layouts: readonly number[] = [LAYOUT_VERSION]): Submission {
+  if (!layouts.includes(r.u8())) malformed('unknown envelope layout version');
   const len = r.u16();
   const contentBytes = r.bytes(len);
   const content = decodeContent(contentBytes);
@@ -521,19 +594,24 @@ export function decodeSubmission(bytes: Uint8Array): Submission {
 /** Decodes a committed record (size and shape only; signatures are checked by verifyRecord). */
 export function decodeRecord(bytes: Uint8Array): SignedRecord {
   const r = checkSize(bytes);
-  const s = readSubmission(r);
+  const epochs = bytes[0] === EPOCH_LAYOUT_VERSION;
+  const s = readSubmission(r, [LAYOUT_VERSION, EPOCH_LAYOUT_VERSION]);
   const seq = r.u64();
   if (seq !== s.content.prevSeq + 1n) malformed(`seq ${seq} is not prevSeq + 1`);
   const n = r.u8();
-  if (n > LIMITS.validators) malformed('too many countersignatures');
+  if (n > LIMITS.countersignatures) malformed('too many countersignatures');
   const countersignatures: Countersignature[] = [];
   for (let i = 0; i < n; i++) {
+    const epoch = epochs ? r.u64() : undefined;
     const validator = r.bytes(32);
     const signature = r.bytes(64);
-    if (i > 0 && cmpBytes(countersignatures[i - 1]!.validator, validator) >= 0)
-      malformed('countersignatures are not sorted by validator, or one is repeated');
-    countersignatures.push({ validator, signature });
+    const c = epoch === undefined ? { validator, signature } : { validator, signature, epoch };
+    if (i > 0 && cmpCountersignatures(countersignatures[i - 1]!, c) >= 0)
+      malformed('countersignatures are not sorted by (epoch, validator), or one is repeated');
+    countersignatures.push(c);
   }
+  if (epochs && countersignatures.every((c) => epochOf(c) === 0n))
+    malformed('layout 2 is only for countersignatures of an epoch after 0');
   if (r.remaining() === 0) {
     r.end();
     return { ...s, seq, countersignatures };
@@ -594,53 +672,113 @@ export function verifySubmission(bytes: Uint8Array, t: TimeCheck): Submission {
 }
 
 export interface VerifyOptions extends TimeCheck {
-  readonly validators: ValidatorSet;
+  /** A lone set (its epoch, default 0), or the rules of a node's chain of set records. */
+  readonly validators: ValidatorSet | AcceptRules;
   /** The highest sequence number already accepted for this subject, if any. */
   readonly lastSeq?: bigint;
 }
 
+const hexKey = (k: Uint8Array) => Buffer.from(k).toString('hex');
+
+/**
+ * The epoch at which `rec` is attested under `rules` (see AcceptRules), checking in this order:
+ * every countersignature's epoch is known (REGISTRY_UNKNOWN_EPOCH), every countersigner of the
+ * current or previous epoch is in that epoch's set (REGISTRY_UNKNOWN_SIGNER), then a quorum
+ * (REGISTRY_NO_QUORUM). Signatures are not checked here (verifyRecord does, before).
+ */
+export function attestation(rec: SignedRecord, rules: AcceptRules): bigint {
+  const { current, previous } = rules;
+  for (const c of rec.countersignatures)
+    if (epochOf(c) > current.epoch)
+      throw new RegistryError(
+        'REGISTRY_UNKNOWN_EPOCH',
+        `${rec.peerId}: countersigned under validator-set epoch ${epochOf(c)}; this node knows epochs up to ${current.epoch}`,
+        'the node fetches the validator-set records from the peer that sent it (sync)',
+      );
+  let now = 0;
+  let before = 0;
+  for (const c of rec.countersignatures) {
+    const e = epochOf(c);
+    if (e === current.epoch) {
+      if (!inSet(current, c.validator))
+        throw new RegistryError(
+          'REGISTRY_UNKNOWN_SIGNER',
+          `${rec.peerId}: countersigned by ${hexKey(c.validator)}, which is not in the validator set (epoch ${current.epoch})`,
+        );
+      now++;
+    } else if (previous && e === previous.epoch) {
+      if (!inSet(previous, c.validator))
+        throw new RegistryError(
+          'REGISTRY_UNKNOWN_SIGNER',
+          `${rec.peerId}: countersigned by ${hexKey(c.validator)}, which is not in the validator set of epoch ${previous.epoch}`,
+        );
+      // A validator removed at the change has no power from then on, not even in the grace.
+      if (inSet(current, c.validator)) before++;
+    }
+  }
+  if (now >= current.quorum) return current.epoch;
+  if (previous && before >= previous.quorum) return previous.epoch;
+  throw new RegistryError(
+    'REGISTRY_NO_QUORUM',
+    `${rec.peerId}: ${now} countersignature(s) of epoch ${current.epoch}, the quorum is ${current.quorum} of ${current.members.length}` +
+      (previous
+        ? `; ${before} of epoch ${previous.epoch} by validators still in the set, its quorum is ${previous.quorum}`
+        : ''),
+  );
+}
+
 /**
  * What a peer runs before accepting a record, in this order: size (and shape), signatures
- * (the subject's and every countersignature), every countersigner in the validator set, a
- * quorum of them, expiry, sequence. Throws the RegistryError of the first check that fails.
+ * (the subject's and every countersignature), every countersigner in its epoch's validator
+ * set, a quorum of one accepted epoch, expiry, sequence. Answers the record and the epoch it
+ * is attested at; throws the RegistryError of the first check that fails.
  */
-export function verifyRecord(bytes: Uint8Array, o: VerifyOptions): SignedRecord {
+export function verifyRecordAt(
+  bytes: Uint8Array,
+  o: VerifyOptions,
+): { record: SignedRecord; epoch: bigint } {
   const rec = decodeRecord(bytes);
   checkSubjectSignature(rec);
-  const msg = countersignMessage(rec.contentBytes, rec.seq);
   for (const c of rec.countersignatures)
-    if (!safeVerify(c.validator, msg, c.signature))
+    if (
+      !safeVerify(
+        c.validator,
+        countersignMessage(rec.contentBytes, rec.seq, epochOf(c)),
+        c.signature,
+      )
+    )
       throw new RegistryError(
         'REGISTRY_BAD_SIGNATURE',
-        `${rec.peerId}: the countersignature of ${Buffer.from(c.validator).toString('hex')} does not verify`,
+        `${rec.peerId}: the countersignature of ${hexKey(c.validator)} does not verify`,
       );
-  if (rec.flagsGrant) verifyFlagsGrant(rec.flagsGrant, o.validators);
-  for (const c of rec.countersignatures)
-    if (!inSet(o.validators, c.validator))
-      throw new RegistryError(
-        'REGISTRY_UNKNOWN_SIGNER',
-        `${rec.peerId}: countersigned by ${Buffer.from(c.validator).toString('hex')}, which is not in the validator set`,
-      );
-  if (rec.countersignatures.length < o.validators.quorum)
-    throw new RegistryError(
-      'REGISTRY_NO_QUORUM',
-      `${rec.peerId}: ${rec.countersignatures.length} countersignature(s), the quorum is ${o.validators.quorum} of ${o.validators.members.length}`,
-    );
+  const rules = rulesOf(o.validators);
+  if (rec.flagsGrant) verifyFlagsGrantIn(rec.flagsGrant, rules.known);
+  const epoch = attestation(rec, rules);
   checkTime(rec.content, rec.peerId, o);
   if (o.lastSeq !== undefined && rec.seq <= o.lastSeq)
     throw new RegistryError(
       'REGISTRY_SEQ_STALE',
       `${rec.peerId}: seq ${rec.seq} is not after the accepted seq ${o.lastSeq}`,
     );
-  return rec;
+  return { record: rec, epoch };
 }
 
-/** A validator's countersignature on a committed record. */
-export function countersign(rec: SignedRecord, validator: RegistrySigner): Countersignature {
-  return {
+/** verifyRecordAt without the epoch. */
+export function verifyRecord(bytes: Uint8Array, o: VerifyOptions): SignedRecord {
+  return verifyRecordAt(bytes, o).record;
+}
+
+/** A validator's countersignature on a committed record, under `epoch` (default 0). */
+export function countersign(
+  rec: SignedRecord,
+  validator: RegistrySigner,
+  epoch: bigint = 0n,
+): Countersignature {
+  const c = {
     validator: Uint8Array.from(validator.publicKey),
-    signature: validator.sign(countersignMessage(rec.contentBytes, rec.seq)),
+    signature: validator.sign(countersignMessage(rec.contentBytes, rec.seq, epoch)),
   };
+  return epoch === 0n ? c : { ...c, epoch };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,6 +898,27 @@ export function verifyFlagsGrant(g: FlagsGrant, set: ValidatorSet): void {
       `a flags grant carries ${seen.size} distinct validator signature(s), the quorum is ${set.quorum}`,
       'a change of flags after admission needs a quorum of validators',
     );
+}
+
+/**
+ * A grant carried by a record: a quorum of one of `sets` (grants name no epoch; a version
+ * committed under an earlier set keeps the grant that set signed). The first set's refusal is
+ * thrown when none has a quorum.
+ */
+export function verifyFlagsGrantIn(g: FlagsGrant, sets: readonly ValidatorSet[]): void {
+  let first: unknown;
+  for (const set of sets)
+    try {
+      verifyFlagsGrant(g, set);
+      return;
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      first ??= err;
+    }
+  throw (
+    first ??
+    new RegistryError('REGISTRY_NO_QUORUM', 'no validator set to check a flags grant against')
+  );
 }
 
 export { ed25519FromPeerId, peerIdFromEd25519 };

@@ -14,7 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
 import { Ed25519Key } from '../keys/ed25519.js';
 import { Countersigner } from './countersigner.js';
-import { RegistryDistribution, StorePublisher } from './distribution.js';
+import { RegistryDistribution, StorePublisher, chainFromView } from './distribution.js';
 import { createRegistryNode, type RegistryLibp2p } from './node.js';
 import {
   encodeSubmission,
@@ -54,6 +54,8 @@ export interface RegistryPeerOptions {
   readonly dhtRepublishMs?: number;
   /** Pending background DHT puts at most (distribution.ts, default 1024). */
   readonly dhtQueueLimit?: number;
+  /** How long the previous validator-set epoch still counts after a change. */
+  readonly epochGraceMs?: number;
   readonly onError?: (err: unknown) => void;
   /** A background DHT put failed or was dropped (default: onError). */
   readonly onDhtPutFailed?: (subject: string, err: unknown) => void;
@@ -196,10 +198,15 @@ export class RegistryPeer {
 
 async function startPeerParts(o: RegistryPeerOptions) {
   const view = new RegistryView(o.viewPath);
+  const nowMs = o.nowMs ?? Date.now;
+  // The validator sets this node accepts records under: the genesis set and what the view
+  // kept of later ones; the gossip topic, sync and the DHT all check against it.
+  const chain = chainFromView(o.validators, view, nowMs(), o.epochGraceMs, o.onError);
   const node = await createRegistryNode({
     seed: o.seed,
     listen: o.listen,
     validators: o.validators,
+    rules: () => chain.rules(nowMs()),
     metrics: o.metrics,
     ...(o.libp2pMetrics !== undefined ? { libp2pMetrics: o.libp2pMetrics } : {}),
     ...(o.allowList ? { allowList: o.allowList } : {}),
@@ -209,6 +216,7 @@ async function startPeerParts(o: RegistryPeerOptions) {
     node,
     view,
     validators: o.validators,
+    chain,
     metrics: o.metrics,
     ...(o.nowMs ? { nowMs: o.nowMs } : {}),
     ...(o.dhtRepublishMs ? { dhtRepublishMs: o.dhtRepublishMs } : {}),
@@ -235,6 +243,9 @@ export class RegistryValidator extends RegistryPeer {
   }
 
   static override async start(o: RegistryValidatorOptions): Promise<RegistryValidator> {
+    // The store's set records first: a validator added by a set change countersigns from the
+    // start.
+    await o.store.refreshSets();
     const { node, view, distribution } = await startPeerParts(o);
     const countersigner = new Countersigner({
       store: o.store,

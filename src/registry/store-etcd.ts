@@ -10,10 +10,20 @@
 import { StoreIdentityError, StoreUnavailableError } from '../errors.js';
 import { EtcdCallError, outcomeUnknown, type Compare, type EtcdClient } from '../etcd/client.js';
 import { identityKey } from '../store/etcd.js';
+import { RegistryError } from './record.js';
 import type { RegistryCells } from './store.js';
 
 export function registryKey(prefix: string, subject: string): string {
   return `${prefix}registry/records/${subject}`;
+}
+
+/** The key of a validator-set record: the epoch zero-padded, so keys sort in epoch order. */
+export function validatorSetKey(prefix: string, epoch: bigint): string {
+  return `${validatorSetPrefix(prefix)}${epoch.toString().padStart(20, '0')}`;
+}
+
+export function validatorSetPrefix(prefix: string): string {
+  return `${prefix}registry/validator-sets/`;
 }
 
 export interface EtcdRegistryOptions {
@@ -179,6 +189,85 @@ export class EtcdRegistryCells implements RegistryCells {
     } catch (err) {
       throw wrap(err, 'list');
     }
+  }
+
+  async readSets(): Promise<Uint8Array[]> {
+    try {
+      const { kvs, clusterId } = await this.client.rangePrefix(
+        validatorSetPrefix(this.options.prefix),
+      );
+      this.checkCluster(clusterId);
+      return kvs
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        .map((kv) => new Uint8Array(kv.value));
+    } catch (err) {
+      throw wrap(err, 'read the validator sets');
+    }
+  }
+
+  /**
+   * One transaction: the epoch's key is absent, the previous epoch's key holds `prev` (from
+   * epoch 2; the genesis set is configuration and has no key), and the store identity is the
+   * one read at open. A lost answer is settled by the next attempt: our bytes at the key mean
+   * it committed (answered as 'duplicate').
+   */
+  async appendSet(
+    epoch: bigint,
+    bytes: Uint8Array,
+    prev: Uint8Array | undefined,
+  ): Promise<'committed' | 'duplicate'> {
+    const key = validatorSetKey(this.options.prefix, epoch);
+    const prevKey = validatorSetKey(this.options.prefix, epoch - 1n);
+    const idKey = identityKey(this.options.prefix);
+    const compare: Compare[] = [
+      { key, target: 'version', version: 0n },
+      { key: idKey, target: 'value', value: this.identity },
+    ];
+    if (epoch > 1n) {
+      if (prev === undefined)
+        throw new RegistryError('REGISTRY_EPOCH_STALE', `epoch ${epoch} needs epoch ${epoch - 1n}`);
+      compare.push({ key: prevKey, target: 'value', value: Buffer.from(prev) });
+    }
+    const value = Buffer.from(bytes);
+    const attempts = (this.options.retries ?? 16) + 1;
+    let lastProblem = 'no attempt was made';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const res = await this.client.txn(
+          `registry append ${key}`,
+          compare,
+          [{ put: { key, value } }],
+          [{ get: { key } }, { get: { key: idKey } }],
+        );
+        this.checkCluster(res.clusterId);
+        if (res.succeeded) return 'committed';
+        const [kv, id] = res.gets;
+        if (id === undefined || !id.value.equals(this.identity))
+          throw new StoreIdentityError(
+            `the store identity ${idKey} changed under the registry`,
+            'the cluster was wiped or re-initialised; nothing was written',
+          );
+        if (kv === undefined)
+          throw new RegistryError(
+            'REGISTRY_EPOCH_STALE',
+            `validator-set epoch ${epoch} does not follow the committed chain`,
+          );
+        if (kv.value.equals(value)) return 'duplicate';
+        throw new RegistryError(
+          'REGISTRY_EPOCH_CONFLICT',
+          `another validator-set change was committed for epoch ${epoch} first`,
+          'read the current set (`vigil registry set-show`) and propose again on top of it',
+        );
+      } catch (err) {
+        if (!(err instanceof EtcdCallError)) throw err;
+        // Applied or not, the next attempt's compare (key absent, or our bytes) settles it.
+        lastProblem = err.message;
+      }
+    }
+    throw new StoreUnavailableError(
+      `etcd registry: validator-set epoch ${epoch} not confirmed after ${attempts} attempt(s); last problem: ${lastProblem}`,
+      'a quorum of etcd members must be up',
+    );
   }
 
   async close(): Promise<void> {

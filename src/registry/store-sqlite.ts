@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreIdentityError, StoreUnavailableError, errorMessage } from '../errors.js';
+import { RegistryError } from './record.js';
 import type { RegistryCells } from './store.js';
 
 /** 'VgRg': marks the file as a Vigil registry, so a watermark store is never mistaken for one. */
@@ -19,6 +20,11 @@ const MIGRATIONS: readonly string[] = [
      subject TEXT PRIMARY KEY,
      seq     INTEGER NOT NULL CHECK (seq > 0),
      record  BLOB NOT NULL
+   ) STRICT;`,
+  // v2: the validator-set records (src/registry/validator-set.ts), one row per epoch from 1.
+  `CREATE TABLE validator_sets (
+     epoch  INTEGER PRIMARY KEY CHECK (epoch > 0),
+     record BLOB NOT NULL
    ) STRICT;`,
 ];
 export const REGISTRY_SCHEMA_VERSION = MIGRATIONS.length;
@@ -108,6 +114,54 @@ export class SqliteRegistryCells implements RegistryCells {
     return this.run('list', () =>
       this.selectAll.all().map((r) => ({ subject: r.subject, bytes: new Uint8Array(r.record) })),
     );
+  }
+
+  async readSets(): Promise<Uint8Array[]> {
+    return this.run('read the validator sets', () =>
+      (
+        this.db.prepare('SELECT record FROM validator_sets ORDER BY epoch').all() as Array<{
+          record: Buffer;
+        }>
+      ).map((r) => new Uint8Array(r.record)),
+    );
+  }
+
+  async appendSet(
+    epoch: bigint,
+    bytes: Uint8Array,
+    prev: Uint8Array | undefined,
+  ): Promise<'committed' | 'duplicate'> {
+    const tx = this.db.transaction((): 'committed' | 'duplicate' => {
+      const at = this.db.prepare('SELECT record FROM validator_sets WHERE epoch = ?').get(epoch) as
+        { record: Buffer } | undefined;
+      if (at) {
+        if (at.record.equals(bytes)) return 'duplicate';
+        throw new RegistryError(
+          'REGISTRY_EPOCH_CONFLICT',
+          `another validator-set change was committed for epoch ${epoch} first`,
+          'read the current set (`vigil registry set-show`) and propose again on top of it',
+        );
+      }
+      const last = this.db
+        .prepare('SELECT epoch, record FROM validator_sets ORDER BY epoch DESC LIMIT 1')
+        .safeIntegers(true)
+        .get() as { epoch: bigint; record: Buffer } | undefined;
+      const lastEpoch = last?.epoch ?? 0n;
+      if (
+        lastEpoch !== epoch - 1n ||
+        (prev !== undefined) !== (last !== undefined) ||
+        (prev !== undefined && !last!.record.equals(prev))
+      )
+        throw new RegistryError(
+          'REGISTRY_EPOCH_STALE',
+          `validator-set epoch ${epoch} does not follow the committed epoch ${lastEpoch}`,
+        );
+      this.db
+        .prepare('INSERT INTO validator_sets (epoch, record) VALUES (?, ?)')
+        .run(epoch, Buffer.from(bytes));
+      return 'committed';
+    });
+    return this.run(`append validator-set epoch ${epoch}`, () => tx.immediate());
   }
 
   async close(): Promise<void> {

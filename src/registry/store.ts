@@ -11,8 +11,15 @@
  *   flags grant signed by a quorum of validators for that subject, that base seq and those
  *   flags. Submitting the very content already stored answers its seq again (a retry after a
  *   lost answer is not an error).
- * - **countersign**: a validator adds its countersignature over (content, seq) to the stored
- *   record, in one transaction that checks the seq is still the current one.
+ * - **countersign**: a validator adds its countersignature over (content, seq) under the
+ *   current validator-set epoch to the stored record, in one transaction that checks the seq is
+ *   still the current one. Countersignatures of epochs before the previous one are dropped, and
+ *   the previous epoch's once the current one has a quorum (peers would not count them).
+ * - **commitSet**: a validator-set change (src/registry/validator-set.ts) is verified against
+ *   the set chain held in the store (signed by a quorum of the current set, the next epoch, on
+ *   top of the current set's digest) and appended in one transaction that refuses it if
+ *   another change took that epoch first (REGISTRY_EPOCH_CONFLICT) or the epoch is not the
+ *   next one (REGISTRY_EPOCH_STALE).
  */
 import {
   RegistryError,
@@ -28,9 +35,11 @@ import {
   type RegistrySigner,
   type SignedRecord,
   type Submission,
+  type EpochSet,
   type ValidatorSet,
 } from './record.js';
 import { verifyEd25519 } from '../keys/ed25519.js';
+import { ValidatorSetChain, decodeSetRecord, verifySetRecord } from './validator-set.js';
 
 /** One subject's stored record, read and replaced atomically. */
 export interface RegistryCells {
@@ -46,6 +55,19 @@ export interface RegistryCells {
   ): Promise<T>;
   get(subject: string): Promise<Uint8Array | undefined>;
   list(): Promise<Array<{ subject: string; bytes: Uint8Array }>>;
+  /** The committed validator-set records (epochs 1..), in epoch order. */
+  readSets(): Promise<Uint8Array[]>;
+  /**
+   * Appends the set record of `epoch` in one transaction, on top of `prev` (the stored record of
+   * `epoch - 1`; none for epoch 1). Answers 'duplicate' if these very bytes are stored at
+   * `epoch`; throws REGISTRY_EPOCH_CONFLICT if other bytes are, REGISTRY_EPOCH_STALE if the
+   * stored chain does not end at `epoch - 1` with `prev`.
+   */
+  appendSet(
+    epoch: bigint,
+    bytes: Uint8Array,
+    prev: Uint8Array | undefined,
+  ): Promise<'committed' | 'duplicate'>;
   close(): Promise<void>;
 }
 
@@ -56,7 +78,10 @@ export interface Committed {
 }
 
 export interface RegistryStoreOptions {
+  /** The genesis set (epoch 0); later sets come from the store's set records. */
   readonly validators: ValidatorSet;
+  /** How long the previous epoch still counts after a set change (validator-set.ts default). */
+  readonly epochGraceMs?: number;
   /** Wall clock for expiry checks; tests pass their own. */
   readonly nowMs?: () => number;
 }
@@ -66,14 +91,59 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export class RegistryStore {
   private readonly nowMs: () => number;
-  readonly validators: ValidatorSet;
+  /** The validator sets committed in the store, as last read (refreshSets). */
+  readonly chain: ValidatorSetChain;
 
   constructor(
     readonly cells: RegistryCells,
     options: RegistryStoreOptions,
   ) {
-    this.validators = options.validators;
+    this.chain = new ValidatorSetChain(options.validators, options.epochGraceMs);
     this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  /** The current validator set (the newest epoch read from the store). */
+  get validators(): EpochSet {
+    return this.chain.head;
+  }
+
+  /** Reads the set records committed since the last read; answers the current epoch. */
+  async refreshSets(): Promise<bigint> {
+    const records = await this.cells.readSets();
+    const now = this.nowMs();
+    for (const bytes of records.slice(Number(this.chain.head.epoch)))
+      if (this.chain.offer(bytes, now) !== 'accepted')
+        throw new RegistryError(
+          'REGISTRY_RECORD_MALFORMED',
+          'the validator-set records in the store do not follow one another',
+          'someone wrote to the registry outside Vigil',
+        );
+    return this.chain.head.epoch;
+  }
+
+  /**
+   * Commits a validator-set change (an encoded set record signed by a quorum of the current
+   * set). Answers the new epoch, and whether it was already committed.
+   */
+  async commitSet(bytes: Uint8Array): Promise<{ epoch: bigint; duplicate: boolean }> {
+    await this.refreshSets();
+    const rec = decodeSetRecord(bytes);
+    const head = this.chain.head;
+    if (rec.epoch <= head.epoch) {
+      const held = this.chain.records()[Number(rec.epoch) - 1];
+      if (rec.epoch > 0n && held && eq(decodeSetRecord(held).bodyBytes, rec.bodyBytes))
+        return { epoch: rec.epoch, duplicate: true };
+      throw new RegistryError(
+        'REGISTRY_EPOCH_STALE',
+        `validator-set epoch ${rec.epoch} is not after the committed epoch ${head.epoch}`,
+        'propose the change again on top of the current set (`vigil registry set-propose`)',
+      );
+    }
+    verifySetRecord(bytes, head, this.chain.headBody(), this.nowMs());
+    const prev = head.epoch === 0n ? undefined : this.chain.records()[Number(head.epoch) - 1];
+    const r = await this.cells.appendSet(rec.epoch, bytes, prev);
+    await this.refreshSets();
+    return { epoch: rec.epoch, duplicate: r === 'duplicate' };
   }
 
   /**
@@ -143,13 +213,28 @@ export class RegistryStore {
     subject: string,
     seq: bigint,
     validator: RegistrySigner,
-    options: { expectContent?: Uint8Array } = {},
+    options: { expectContent?: Uint8Array; epoch?: bigint } = {},
   ): Promise<SignedRecord> {
-    if (!this.validators.members.some((m) => eq(m, validator.publicKey)))
+    const epoch = options.epoch ?? this.chain.head.epoch;
+    if (epoch > this.chain.head.epoch) await this.refreshSets();
+    const set = this.chain.at(epoch);
+    if (!set)
+      throw new RegistryError(
+        'REGISTRY_UNKNOWN_EPOCH',
+        `validator-set epoch ${epoch} is not committed (the current epoch is ${this.chain.head.epoch})`,
+      );
+    if (epoch < this.chain.head.epoch)
+      throw new RegistryError(
+        'REGISTRY_EPOCH_STALE',
+        `validator-set epoch ${epoch} is over: the current epoch is ${this.chain.head.epoch}`,
+        'countersign under the current epoch',
+      );
+    if (!set.members.some((m) => eq(m, validator.publicKey)))
       throw new RegistryError(
         'REGISTRY_UNKNOWN_SIGNER',
-        `key ${hex(validator.publicKey)} is not in the registry's validator set`,
+        `key ${hex(validator.publicKey)} is not in the registry's validator set (epoch ${epoch})`,
       );
+    const previous = this.chain.at(epoch - 1n);
     const nowMs = this.nowMs();
     return this.cells.update(subject, (current) => {
       if (current === undefined)
@@ -180,12 +265,23 @@ export class RegistryStore {
         );
       if (nowMs >= rec.content.expiresAtMs)
         throw new RegistryError('REGISTRY_RECORD_EXPIRED', `${subject}: seq ${seq} has expired`);
-      if (rec.countersignatures.some((c) => eq(c.validator, validator.publicKey)))
+      if (
+        rec.countersignatures.some(
+          (c) => (c.epoch ?? 0n) === epoch && eq(c.validator, validator.publicKey),
+        )
+      )
         return { result: rec };
-      const updated = withCommit(rec, rec.seq, [
-        ...rec.countersignatures,
-        makeCountersignature(rec, validator),
-      ]);
+      let sigs = [...rec.countersignatures, makeCountersignature(rec, validator, epoch)];
+      // Keep what peers may still count: this epoch's, and the previous epoch's (by members
+      // kept in this set) until this epoch has a quorum.
+      sigs = sigs.filter((c) => (c.epoch ?? 0n) >= epoch - 1n);
+      const atEpoch = sigs.filter((c) => (c.epoch ?? 0n) === epoch).length;
+      if (atEpoch >= set.quorum || !previous) sigs = sigs.filter((c) => (c.epoch ?? 0n) === epoch);
+      else
+        sigs = sigs.filter(
+          (c) => (c.epoch ?? 0n) === epoch || set.members.some((m) => eq(m, c.validator)),
+        );
+      const updated = withCommit(rec, rec.seq, sigs);
       return { write: encodeRecord(updated), result: updated };
     });
   }

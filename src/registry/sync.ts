@@ -5,8 +5,10 @@
  * One stream, three phases, every frame length-prefixed and bounded (`lpStream` has no default
  * limit), each phase ended by an empty frame:
  *
- * 1. the dialer sends its **summary**: `{"have":[["<peer id>","<seq>"],…]}` frames, one entry
- *    per unexpired record it holds;
+ * 1. the dialer sends its **summary**: `{"have":[["<subject>","<version>"],…]}` frames, one
+ *    entry per unexpired record it holds (the caller's version: distribution.ts sends the
+ *    validator-set records first, as subjects of their own, and folds a record's attested
+ *    epoch into its version so a re-countersigned version counts as newer);
  * 2. the listener sends the **records** the dialer lacks (a subject it does not list, or a
  *    higher seq), then its **wants**: `{"want":["<peer id>",…]}` frames naming the subjects
  *    the dialer listed with a higher seq than the listener's (or that the listener lacks);
@@ -33,7 +35,8 @@ const ENTRIES_PER_FRAME = 64;
 const MAX_FRAME_BYTES = LIMITS.envelopeBytes;
 
 const peerIdText = z.string().min(1).max(128);
-const seqText = z.string().regex(/^[1-9]\d{0,19}$/);
+// A version, not only a seq: distribution.ts folds the attested epoch in (seq × 2^32 + epoch).
+const seqText = z.string().regex(/^[1-9]\d{0,38}$/);
 const SummaryFrame = z
   .object({ have: z.array(z.tuple([peerIdText, seqText])).max(ENTRIES_PER_FRAME) })
   .strict();

@@ -28,6 +28,13 @@ export const VIEW_MIGRATIONS: readonly string[] = [
   // v2: when this node accepted each version, for the propagation figures and `registry list`.
   `ALTER TABLE records ADD COLUMN accepted_at_ms INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX records_accepted_at ON records (accepted_at_ms);`,
+  // v3: the validator-set epoch each record is attested at (a re-attested version replaces
+  // the same seq attested at an older epoch), and the validator-set records this node holds.
+  `ALTER TABLE records ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE validator_sets (
+     epoch  INTEGER PRIMARY KEY CHECK (epoch > 0),
+     record BLOB NOT NULL
+   ) STRICT;`,
 ];
 export const VIEW_SCHEMA_VERSION = VIEW_MIGRATIONS.length;
 
@@ -39,13 +46,13 @@ export interface ViewEntry {
 
 export class RegistryView {
   private readonly db: Database.Database;
-  private readonly selectSeq: Database.Statement<[string], { seq: bigint }>;
+  private readonly selectSeq: Database.Statement<[string], { seq: bigint; epoch: bigint }>;
   private readonly selectOne: Database.Statement<
     [string],
     { record: Buffer; accepted_at_ms: bigint }
   >;
   private readonly selectAll: Database.Statement<[], { record: Buffer; accepted_at_ms: bigint }>;
-  private readonly upsertNewer: Database.Statement<[string, bigint, Buffer, number]>;
+  private readonly upsertNewer: Database.Statement<[string, bigint, Buffer, number, bigint]>;
 
   /** Opens (creating 0600 and migrating as needed) the view at `path`, or ':memory:'. */
   constructor(readonly path: string) {
@@ -68,17 +75,19 @@ export class RegistryView {
       throw err;
     }
     this.db.defaultSafeIntegers(true);
-    this.selectSeq = this.db.prepare('SELECT seq FROM records WHERE subject = ?');
+    this.selectSeq = this.db.prepare('SELECT seq, epoch FROM records WHERE subject = ?');
     this.selectOne = this.db.prepare(
       'SELECT record, accepted_at_ms FROM records WHERE subject = ?',
     );
     this.selectAll = this.db.prepare('SELECT record, accepted_at_ms FROM records ORDER BY subject');
-    // Only a higher seq replaces what is there: a stale or replayed record changes nothing.
+    // Only a higher seq, or the same seq attested at a later epoch, replaces what is there: a
+    // stale or replayed record changes nothing.
     this.upsertNewer = this.db.prepare(
-      `INSERT INTO records (subject, seq, record, accepted_at_ms) VALUES (?, ?, ?, ?)
+      `INSERT INTO records (subject, seq, record, accepted_at_ms, epoch) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (subject) DO UPDATE SET seq = excluded.seq, record = excluded.record,
-         accepted_at_ms = excluded.accepted_at_ms
-       WHERE excluded.seq > records.seq`,
+         accepted_at_ms = excluded.accepted_at_ms, epoch = excluded.epoch
+       WHERE excluded.seq > records.seq
+          OR (excluded.seq = records.seq AND excluded.epoch > records.epoch)`,
     );
   }
 
@@ -86,9 +95,36 @@ export class RegistryView {
     return this.selectSeq.get(subject)?.seq;
   }
 
-  /** Stores a record already verified by the caller; answers whether it was newer. */
-  put(rec: SignedRecord, bytes: Uint8Array, acceptedAtMs: number): boolean {
-    return this.upsertNewer.run(rec.peerId, rec.seq, Buffer.from(bytes), acceptedAtMs).changes > 0;
+  /** The held version of a subject: its seq and the epoch it is attested at. */
+  held(subject: string): { seq: bigint; epoch: bigint } | undefined {
+    const row = this.selectSeq.get(subject);
+    return row && { seq: row.seq, epoch: row.epoch };
+  }
+
+  /**
+   * Stores a record already verified by the caller (attested at `epoch`, default 0); answers
+   * whether it was newer.
+   */
+  put(rec: SignedRecord, bytes: Uint8Array, acceptedAtMs: number, epoch: bigint = 0n): boolean {
+    return (
+      this.upsertNewer.run(rec.peerId, rec.seq, Buffer.from(bytes), acceptedAtMs, epoch).changes > 0
+    );
+  }
+
+  /** Keeps a validator-set record the caller verified (ValidatorSetChain.offer). */
+  putSet(epoch: bigint, bytes: Uint8Array): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO validator_sets (epoch, record) VALUES (?, ?)')
+      .run(epoch, Buffer.from(bytes));
+  }
+
+  /** The validator-set records held, in epoch order (replayed into the chain at start). */
+  sets(): Uint8Array[] {
+    return (
+      this.db.prepare('SELECT record FROM validator_sets ORDER BY epoch').all() as Array<{
+        record: Buffer;
+      }>
+    ).map((r) => new Uint8Array(r.record));
   }
 
   get(subject: string): ViewEntry | undefined {

@@ -8,10 +8,9 @@
  *    afterwards every committed version is in the store, countersigned by a quorum, and in
  *    every node's view.
  * 2. A validator process joins the running network and another leaves, with submissions going
- *    on. The validator *set* is configuration (every node verifies against the same set), so
- *    what can change live is which of its members run: here the set has four keys with a
- *    quorum of two, three run, the fourth starts, then one stops. Changing the set itself
- *    needs a set-change record the registry does not have (see the README).
+ *    on. Here the set stays the same (four keys, a quorum of two) and what changes is which of
+ *    its members run: three run, the fourth starts, then one stops. Changing the set itself
+ *    (a validator-set record, a new epoch) is tested in valset-network.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -9,6 +9,7 @@ import { EtcdRegistryCells, registryKey } from '../../src/registry/store-etcd.js
 import { EtcdTestCluster, etcdSkip } from '../helpers/etcd-cluster.js';
 import { NOW, SET, keyOf, submission } from './fixtures.js';
 import { checkConcurrentSubmissions, registryStoreSuite } from './store-suite.js';
+import { checkSetChangeThroughStore } from './validator-set-fixtures.js';
 
 const skip = etcdSkip();
 
@@ -85,6 +86,12 @@ describe('registry on etcd', { skip }, () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('a validator-set change: one transaction, a quorum of the current set, stale and conflicting epochs refused', async () => {
+    const p = '/vigil-registry-valset/';
+    await (await openEtcdStore(cluster.storeConfig({ prefix: p }), { create: true })).close();
+    await checkSetChangeThroughStore(() => open(p));
   });
 
   it('concurrent submissions from six clients, 3 subjects at once: strictly increasing seqs, no lost update', async () => {

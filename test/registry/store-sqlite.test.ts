@@ -147,6 +147,8 @@ describe('registry on SQLite', () => {
                     s.schedule(Promise.resolve()).then(() => st.cells.update(subject, decide)),
                   get: (subject) => s.schedule(Promise.resolve()).then(() => st.cells.get(subject)),
                   list: () => st.cells.list(),
+                  readSets: () => st.cells.readSets(),
+                  appendSet: (epoch, bytes, prev) => st.cells.appendSet(epoch, bytes, prev),
                   close: () => st.cells.close(),
                 },
                 { validators: SET, nowMs: () => NOW },
