@@ -160,6 +160,9 @@ chains:
     genesis:
       url: https://raw.githubusercontent.com/cosmos/mainnet/master/genesis/genesis.cosmoshub-4.json.gz
       sha256: 7fe946e6bb3c378da546767f4d078585c38f256c8ec17888d71aeee3b7edd5c7
+    app:
+      kind: cosmos-sdk
+      minimumGasPrices: 0.005uatom
 hosts:
 ${['validator:validator', 'sentry-a:sentry', 'sentry-b:sentry']
   .map((h) => {

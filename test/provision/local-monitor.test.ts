@@ -76,11 +76,13 @@ test('the local prometheus.yml changes rule_files (and intervals only when asked
     const fast = parse(localPrometheusConfig(rendered, '/r', 1)) as typeof local;
     assert.deepEqual(fast.global, { scrape_interval: '1s', evaluation_interval: '1s' });
     assert.deepEqual(fast.scrape_configs, original.scrape_configs);
-    // 5 node exporters, the agent, 4 CometBFT nodes, the validator's watcher.
+    // 5 node exporters, the agent, 4 CometBFT nodes and their 4 Cosmos SDK apps (telemetry on
+    // the REST API, served by the simulated node from the rendered app.toml), the watcher.
     const targets = scrapeTargetsOf(rendered);
-    assert.equal(targets.length, 11);
+    assert.equal(targets.length, 15);
     assert.deepEqual([...new Set(targets.map((t) => t.job))].sort(), [
       'cometbft',
+      'cosmos-sdk',
       'node',
       'vigil',
       'vigil-watch',
@@ -267,7 +269,7 @@ test(
 
       // Every target of the rendered prometheus.yml is up == 1 (1 s scrapes: 30 s is ample).
       const up = await waitTargetsUp(stack, 30_000);
-      assert.equal(up.length, 11);
+      assert.equal(up.length, 15);
       assert.deepEqual(
         up.filter((t) => t.up !== '1').map((t) => `${t.target.job} ${t.target.instance} ${t.up}`),
         [],

@@ -312,6 +312,9 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         const configToml = join(dir, 'config.toml');
         writeFileSync(configToml, toml, { mode: 0o600 });
         const statusFile = join(dir, 'node-status.json');
+        const appTomlText = file(host, `${chainDataDir(chain)}/config/app.toml`);
+        const appToml = join(dir, 'app.toml');
+        if (appTomlText !== undefined) writeFileSync(appToml, appTomlText, { mode: 0o600 });
         const pub = validatorKeys.get(host.name);
         await startChainNode(
           record,
@@ -322,6 +325,7 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
             configToml,
             statusFile,
             blockTimeMs: opts.blockTimeMs ?? 200,
+            ...(appTomlText !== undefined ? { appToml } : {}),
             ...(pub ? { validatorPublicKeyHex: pub, evidenceFile: evidenceFileOf(dir) } : {}),
           },
           join(dir, 'node.json'),

@@ -16,6 +16,11 @@ export const NodeProcessConfigSchema = z.strictObject({
    * EvidenceLine): what `vigil chaos --local` counts signatures and equivocations from.
    */
   evidenceFile: z.string().min(1).optional(),
+  /**
+   * The node's rendered app.toml (a Cosmos SDK chain): where its REST API listens, which
+   * serves the app's telemetry the monitor scrapes (`cosmos-sdk` job).
+   */
+  appToml: z.string().min(1).optional(),
 });
 export type NodeProcessConfig = z.input<typeof NodeProcessConfigSchema>;
 
@@ -25,6 +30,12 @@ export const RenderedNodeConfigSchema = z.object({
   instrumentation: z
     .object({ prometheus_listen_addr: z.string().default('') })
     .default({ prometheus_listen_addr: '' }),
+});
+
+/** The part of a rendered app.toml the simulated node serves: the API and its telemetry. */
+export const RenderedAppConfigSchema = z.object({
+  telemetry: z.object({ enabled: z.boolean() }),
+  api: z.object({ enable: z.boolean(), address: z.string().regex(/^tcp:\/\/.+:\d+$/) }),
 });
 
 export interface NodeStatus {

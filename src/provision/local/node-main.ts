@@ -23,6 +23,7 @@ import {
   NodeProcessConfigSchema,
   RenderedNodeConfigSchema,
   hostPort,
+  RenderedAppConfigSchema,
   type EvidenceLine,
   type NodeStatus,
 } from './node-config.js';
@@ -155,6 +156,33 @@ async function main(configFile: string): Promise<void> {
     const [mh, mp] = hostPort(metricsAddr);
     metrics.listen(mp, mh);
   }
+  // The Cosmos SDK app's REST API, where its telemetry is read (GET /metrics?format=prometheus,
+  // as the SDK serves it): listening where the rendered app.toml says, only when it enables
+  // both, so a wrong address or a disabled API shows up as a down target on the monitor.
+  const app = cfg.appToml
+    ? RenderedAppConfigSchema.parse(parseToml(readFileSync(cfg.appToml, 'utf8')))
+    : undefined;
+  const appApi = createHttpServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://api');
+    if (url.pathname !== '/metrics' || url.searchParams.get('format') !== 'prometheus') {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(
+      [
+        '# HELP vigil_local_app_height Height the simulated app has committed.',
+        '# TYPE vigil_local_app_height gauge',
+        `vigil_local_app_height{chain_id="${cfg.chainId}"} ${status().completedHeight}`,
+        '',
+      ].join('\n'),
+    );
+  });
+  if (app?.api.enable && app.telemetry.enabled) {
+    const [ah, ap] = hostPort(app.api.address.replace(/^tcp:\/\//, ''));
+    appApi.listen(ap, ah);
+  }
 
   const writeStatus = () => {
     const tmp = `${cfg.statusFile}.tmp`;
@@ -174,6 +202,7 @@ async function main(configFile: string): Promise<void> {
     for (const s of [...inbound, ...outbound.values()]) s.destroy();
     p2p.close();
     metrics.close();
+    appApi.close();
     void (sim?.stop() ?? Promise.resolve()).then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
