@@ -249,14 +249,19 @@ export async function run(): Promise<BenchFigure[]> {
       );
       if (result.refused > 0 || result.verified !== result.signed)
         throw new Error(
-          `the agent refused ${result.refused} or returned ${result.signed - result.verified} unverifiable signatures`,
+          `the agent refused ${result.refused} (first: ${result.firstRefusal ?? '-'}) or returned ${result.signed - result.verified} unverifiable signatures`,
         );
       return result;
     };
 
     // First with no slow link: what the agent path (privval, SecretConnection, the agent's
     // local watermark, WireGuard) costs on this machine beyond the raw write, at no distance.
-    const near = await probe('near', 1_000_000, [
+    // The simulated node's heights follow the wall clock (one per block time: the local
+    // fleet's default, 200 ms, as applied here), so the agent's watermark is near
+    // Date.now() / 200: start well above it (and low enough that the proposals' timestamps,
+    // a second per height, stay within CometBFT's years 1..9999).
+    const aboveNode = Math.floor(Date.now() / 200) + 1_000_000;
+    const near = await probe('near', aboveNode, [
       { leader: 'guard-1', ops: Math.max(BLOCK, Math.round(OPS / 3)) },
     ]);
 
@@ -271,7 +276,7 @@ export async function run(): Promise<BenchFigure[]> {
       return `${a}–${b} ${rtt} ms asked, ${connectMs(record, a, b, port).toFixed(1)} ms measured`;
     });
     console.log(`  slow links (TCP connect over the VPN): ${measured.join('; ')}`);
-    const far = await probe('far', 2_000_000, [
+    const far = await probe('far', aboveNode + 1_000_000, [
       { leader: 'guard-1', ops: OPS },
       { leader: 'guard-3', ops: Math.max(BLOCK, Math.round(OPS / 3)) },
     ]);

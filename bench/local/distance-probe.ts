@@ -53,6 +53,8 @@ export interface ProbeResult {
   readonly signed: number;
   readonly verified: number;
   readonly refused: number;
+  /** The first refusal's step, height and the agent's reason, when there was one. */
+  readonly firstRefusal?: string;
   readonly endpoints: readonly string[];
 }
 
@@ -283,6 +285,11 @@ async function main(configFile: string): Promise<void> {
       signed: sim.signed.length,
       verified: sim.signed.filter((r) => r.verified).length,
       refused: sim.refused.length,
+      ...(sim.refused[0]
+        ? {
+            firstRefusal: `${sim.refused[0].step} ${sim.refused[0].height}: ${sim.refused[0].error.description}`,
+          }
+        : {}),
     });
     writeFileSync(cfg.resultFile, JSON.stringify(result) + '\n', { mode: 0o600 });
     leadership.close();
