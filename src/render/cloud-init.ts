@@ -98,6 +98,9 @@ import {
 const FETCH_SCRIPT = `#!/bin/sh
 # vigil-fetch URL SHA256 DEST BINARY: verified download; archives are unpacked into DEST.
 set -eu
+# Programs are for every service user: install.sh runs this under its umask 077 (for secrets),
+# which would leave DEST 0700 and the binary out of the agent's and the node's reach.
+umask 022
 url="$1"; sum="$2"; dest="$3"; bin="$4"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

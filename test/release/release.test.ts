@@ -13,6 +13,7 @@ import {
   readFileSync,
   writeFileSync,
   chmodSync,
+  statSync,
 } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -239,13 +240,21 @@ describe('release artifact', { skip: !ready }, () => {
     ]);
     assert.notEqual(refused.status, 0);
     assert.equal(existsSync(join(root, 'opt/vigil/bin/vigil')), false);
-    const installed = await runAsync(fetchScript, [
+    // Under install.sh's umask (077, for its secrets), as on a host: the service users must
+    // still reach the binary (a real boot failed with "runuser: … Permission denied").
+    const installed = await runAsync('sh', [
+      '-c',
+      'umask 077; exec "$0" "$@"',
+      fetchScript,
       fetch[1],
       fetch[2],
       join(root, 'opt/vigil'),
       fetch[4],
     ]);
     assert.equal(installed.status, 0, installed.stderr);
+    for (let p = join(root, 'opt/vigil', fetch[4]!); p !== root; p = dirname(p))
+      assert.equal(statSync(p).mode & 0o005, 0o005, `${p} is not readable and searchable by all`);
+    assert.equal(statSync(join(root, 'opt/vigil/bin')).mode & 0o005, 0o005);
     // The link vigil-fetch made points into the host's path, as it would on the host itself.
     execFileSync('ln', ['-sfn', `/opt/vigil/${fetch[4]}`, join(root, 'opt/vigil/bin/vigil')]);
     assert.equal(
