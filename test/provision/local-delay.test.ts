@@ -33,6 +33,7 @@ import {
 } from '../../src/provision/local/delay.js';
 import type { RelayConfig } from '../../src/provision/local/delay-config.js';
 import { REQUIRED_TOOLS, missingTools, pidAlive } from '../../src/provision/local/exec.js';
+import { pidRunning } from '../../src/provision/local/processes.js';
 import { killHost } from '../../src/provision/local/faults.js';
 import { INTERNET_ADDRESS } from '../../src/provision/local/network.js';
 import { RunRecordFile, type RunRecord } from '../../src/provision/local/run-record.js';
@@ -109,17 +110,6 @@ test('the delay relay forwards each datagram after the delay, in order, both way
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** Alive and not a zombie (an exited relay this process started may be reaped late). */
-function running(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function localSkip(): string | false {
   const why: string[] = [];
@@ -288,7 +278,7 @@ test(
       assert.ok(other < otherBefore + 50, `the sentry-b link slowed too: ${other} ms`);
 
       await healSlowLink(record, 'validator', 'sentry-a');
-      assert.ok(!running(relay.pid), 'the relay outlived heal');
+      assert.ok(!pidRunning(relay.pid), 'the relay outlived heal');
       assert.deepEqual(slowLinksOf(record), []);
       assert.ok(
         !RunRecordFile.load(join(state, RUN_RECORD)).record.created.some(
@@ -331,7 +321,7 @@ test(
       const namespaces = record.created.flatMap((c) => (c.kind === 'netns' ? [c.name] : []));
       await destroyLocal(state);
       applied = false;
-      assert.ok(!running(last.pid), 'destroy left the relay running');
+      assert.ok(!pidRunning(last.pid), 'destroy left the relay running');
       const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
       for (const ns of namespaces) assert.ok(!left.includes(ns), `${ns} left`);
     } finally {

@@ -24,6 +24,7 @@ import {
 import { healHost, killHost, partitionHost } from '../../src/provision/local/faults.js';
 import type { SimUnitStatus } from '../../src/provision/local/sim-unit-config.js';
 import { REQUIRED_TOOLS, missingTools, pidAlive } from '../../src/provision/local/exec.js';
+import { pidRunning } from '../../src/provision/local/processes.js';
 import { MONITOR_TOOLS } from '../../src/provision/local/monitor.js';
 import {
   deriveFlows,
@@ -178,7 +179,7 @@ test(
       for (const ns of recordedNs) assert.ok(!netnsList().includes(ns), `${ns} left`);
       // destroyLocal waited for each to exit; one this process started may still be a zombie
       // until Node reaps it (more likely with the monitor's ten more processes on a busy box).
-      for (const pid of pids) assert.ok(!running(pid), `pid ${pid} left`);
+      for (const pid of pids) assert.ok(!pidRunning(pid), `pid ${pid} left`);
       const links = spawnSync('ip', ['-o', 'link'], { encoding: 'utf8' }).stdout;
       assert.doesNotMatch(links, new RegExp(`vgl${record.fleetId}`));
       assert.ok(!existsSync(join(state, RUN_RECORD)));
@@ -221,21 +222,10 @@ async function applyCheckDestroy(
     await destroyLocal(state);
     applied = false;
     for (const ns of recordedNs) assert.ok(!netnsList().includes(ns), `${ns} left`);
-    for (const pid of [...pids, ...unitPids]) assert.ok(!running(pid), `pid ${pid} left`);
+    for (const pid of [...pids, ...unitPids]) assert.ok(!pidRunning(pid), `pid ${pid} left`);
   } finally {
     if (applied) await destroyLocal(state).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Alive and not a zombie (killed processes reparented to init may be reaped late). */
-function running(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
   }
 }
 

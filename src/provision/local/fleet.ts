@@ -5,14 +5,7 @@
  * failed apply destroys exactly what the record lists before reporting the failure.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, PlannedHost } from '../../topology/plan.js';
@@ -21,15 +14,7 @@ import { chainDataDir, supervisedByVigil } from '../../render/chains.js';
 import { guardMembers } from '../../render/services.js';
 import { agentStoreEngine, prepareAgent, startAgent } from './agents.js';
 import { readNodeStatus, startChainNode } from './chain-nodes.js';
-import {
-  LocalFleetError,
-  REQUIRED_TOOLS,
-  inNetns,
-  missingTools,
-  pidAlive,
-  run,
-  tryRun,
-} from './exec.js';
+import { LocalFleetError, REQUIRED_TOOLS, inNetns, missingTools, run, tryRun } from './exec.js';
 import {
   issueLocalPki,
   prepareEtcd,
@@ -47,7 +32,7 @@ import {
   internetNetns,
   publicAddressOf,
 } from './network.js';
-import { startInNetns, stillOurs, stopProcess, waitFor } from './processes.js';
+import { startInNetns, pidRunning, stillOurs, stopProcess, waitFor } from './processes.js';
 import { simUnitsOf, type SimUnit } from './sim-services.js';
 import type { SimUnitProcessConfig } from './sim-unit-config.js';
 import { prepareWatchdog, startWatchdog, writeUnitFile } from './supervised.js';
@@ -445,9 +430,9 @@ export async function killNamespacePids(ns: string): Promise<string[]> {
     } catch {
       // gone already
     }
-  for (let i = 0; i < 100 && pids().some((p) => stillAlive(p)); i++) await sleepMs(50);
+  for (let i = 0; i < 100 && pids().some((p) => pidRunning(p)); i++) await sleepMs(50);
   return pids()
-    .filter((p) => stillAlive(p))
+    .filter((p) => pidRunning(p))
     .map((p) => `pid ${p} in ${ns}`);
 }
 
@@ -525,17 +510,6 @@ function tryRunOut(argv: readonly string[]): string | undefined {
     return run(argv);
   } catch {
     return undefined;
-  }
-}
-
-/** Alive and not a zombie (an exited child of init not yet reaped is gone for us). */
-function stillAlive(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
   }
 }
 

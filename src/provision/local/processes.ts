@@ -71,7 +71,12 @@ function processState(pid: number): string | undefined {
  * container may reap late: a zombie has exited and counts as gone.
  */
 export function stillOurs(pid: number, startTime: string): boolean {
-  return pidAlive(pid) && processStartTime(pid) === startTime && processState(pid) !== 'Z';
+  return pidRunning(pid) && processStartTime(pid) === startTime;
+}
+
+/** Alive and not a zombie: an exited process not yet reaped still has its pid, but runs nothing. */
+export function pidRunning(pid: number): boolean {
+  return pidAlive(pid) && processState(pid) !== 'Z';
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone. */
