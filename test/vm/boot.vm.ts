@@ -522,23 +522,24 @@ test(
       const want = dports(renderedNft);
       const have = dports(rules.stdout);
       const missing = [...want].filter((p) => !have.has(p));
-      const nftActive = await ssh('systemctl is-active nftables');
+      const nftActive = await ssh('sudo systemctl is-active nftables');
       check(
         'fleet nftables ruleset loaded',
         /table inet vigil/.test(rules.stdout) &&
           missing.length === 0 &&
           nftActive.stdout.trim() === 'active',
-        `nftables.service ${nftActive.stdout.trim()}; rendered dports ${[...want].join(',')}; missing from the live ruleset: ${missing.join(',') || 'none'}`,
+        `nftables.service ${nftActive.stdout.trim() || nftActive.stderr.trim()}; rendered dports ${[...want].join(',')}; missing from the live ruleset: ${missing.join(',') || 'none'}`,
       );
       const units = enabledUnits(installSh);
-      const enabled = await ssh(`systemctl is-enabled ${units.join(' ')}`);
+      const enabled = await ssh(`sudo systemctl is-enabled ${units.join(' ')}`);
       const states = enabled.stdout.trim().split('\n');
       check(
         'units the bundle enables are enabled',
         units.length > 0 && states.length === units.length && states.every((x) => x === 'enabled'),
-        units.map((u, i) => `${u}=${states[i] ?? '?'}`).join(' '),
+        units.map((u, i) => `${u}=${states[i] ?? '?'}`).join(' ') +
+          (enabled.stderr.trim() ? `; stderr: ${enabled.stderr.trim()}` : ''),
       );
-      const active = await ssh(`systemctl is-active ${units.join(' ')}`);
+      const active = await ssh(`sudo systemctl is-active ${units.join(' ')}`);
       log(
         `(for the record) active: ${units.map((u, i) => `${u}=${active.stdout.trim().split('\n')[i] ?? '?'}`).join(' ')}`,
       );
