@@ -7,12 +7,10 @@
  */
 import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { ConfigError, parseYaml } from '../../src/config/yaml-file.js';
 import { packageRoot } from '../../src/package-root.js';
@@ -28,7 +26,7 @@ import {
   WatchConfigSchema,
   type CardanoWatchInput,
 } from '../../src/watch/config.js';
-import { CLI_ENTRY } from '../helpers/paths.js';
+import { withWatchProcess } from './watch-process.js';
 import { sampleOf } from '../helpers/prometheus-text.js';
 import { exposition, startFakeCardano, type FakeCardanoNode } from './fake-cardano.js';
 
@@ -379,39 +377,19 @@ chains:
     pollMs: 200
 `,
     );
-    const child = spawn(process.execPath, [CLI_ENTRY, 'watch', '--config', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    try {
-      let url: string | undefined;
-      for await (const line of createInterface({ input: child.stdout })) {
-        const entry = JSON.parse(line) as { msg: string; url?: string; chains?: string[] };
-        if (entry.msg.startsWith('watching')) {
-          url = entry.url;
-          assert.deepEqual(entry.chains, [CHAIN]);
-          break;
-        }
-      }
-      assert.ok(url, stderr);
-      let text = '';
-      for (let i = 0; i < 50; i++) {
-        text = await (await fetch(url + '/metrics')).text();
-        if (sampleOf(text, 'vigil_watch_cardano_up', { chain_id: CHAIN }) === 1) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    await withWatchProcess(file, CHAIN, async (watch) => {
+      const text = await watch.metricsWhen(
+        (t) => sampleOf(t, 'vigil_watch_cardano_up', { chain_id: CHAIN }) === 1,
+      );
       assert.equal(
         sampleOf(text, 'vigil_watch_cardano_kes_remaining_seconds', { chain_id: CHAIN }),
         30 * 129_600 - 1000,
       );
-      const health = (await (await fetch(url + '/healthz')).json()) as unknown;
-      assert.deepEqual(health, { status: 'ok', chains: [{ kind: 'cardano', name: CHAIN }] });
-    } finally {
-      const exited = new Promise<number | null>((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
-    }
+      assert.deepEqual(await watch.healthz(), {
+        status: 'ok',
+        chains: [{ kind: 'cardano', name: CHAIN }],
+      });
+    });
   });
 });
 

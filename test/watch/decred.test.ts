@@ -14,7 +14,6 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { ConfigError, parseYaml } from '../../src/config/yaml-file.js';
@@ -29,6 +28,7 @@ import {
 import { DecredWatcher, TICKET_STATUSES, driftOf } from '../../src/watch/decred.js';
 import { ProbeError } from '../../src/watch/probe.js';
 import { CLI_ENTRY } from '../helpers/paths.js';
+import { withWatchProcess } from './watch-process.js';
 import { sampleOf } from '../helpers/prometheus-text.js';
 import { PI_KEY, healthyState, startFakeDcrwallet, type FakeWallet } from './fake-dcrwallet.js';
 
@@ -620,29 +620,10 @@ chains:
       - { name: beta, url: "${b!.url}", caFile: "${b!.caFile}", username: ${USER}, passwordFile: "${pwFile}" }
 `;
     writeFileSync(file, yaml(pw));
-    const child = spawn(process.execPath, [CLI_ENTRY, 'watch', '--config', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    try {
-      let url: string | undefined;
-      for await (const line of createInterface({ input: child.stdout })) {
-        const entry = JSON.parse(line) as { msg: string; url?: string; chains?: string[] };
-        if (entry.msg.startsWith('watching')) {
-          url = entry.url;
-          assert.deepEqual(entry.chains, [CHAIN]);
-          break;
-        }
-      }
-      assert.ok(url, stderr);
-      let text = '';
-      for (let i = 0; i < 50; i++) {
-        text = await (await fetch(url + '/metrics')).text();
-        if (sampleOf(text, 'vigil_watch_decred_up', { chain_id: CHAIN, wallet: 'beta' }) === 1)
-          break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    await withWatchProcess(file, CHAIN, async (watch) => {
+      const text = await watch.metricsWhen(
+        (t) => sampleOf(t, 'vigil_watch_decred_up', { chain_id: CHAIN, wallet: 'beta' }) === 1,
+      );
       assert.equal(
         sampleOf(text, 'vigil_watch_decred_tickets', {
           chain_id: CHAIN,
@@ -651,13 +632,11 @@ chains:
         }),
         41,
       );
-      const health = (await (await fetch(url + '/healthz')).json()) as unknown;
-      assert.deepEqual(health, { status: 'ok', chains: [{ kind: 'decred', name: CHAIN }] });
-    } finally {
-      const exited = new Promise<number | null>((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
-    }
+      assert.deepEqual(await watch.healthz(), {
+        status: 'ok',
+        chains: [{ kind: 'decred', name: CHAIN }],
+      });
+    });
 
     writeFileSync(file, yaml(passwordFile(PASSWORD, 0o644)));
     const bad = spawn(process.execPath, [CLI_ENTRY, 'watch', '--config', file], {
