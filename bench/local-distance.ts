@@ -256,11 +256,11 @@ export async function run(): Promise<BenchFigure[]> {
 
     // First with no slow link: what the agent path (privval, SecretConnection, the agent's
     // local watermark, WireGuard) costs on this machine beyond the raw write, at no distance.
-    // The simulated node's heights follow the wall clock (one per block time: the local
-    // fleet's default, 200 ms, as applied here), so the agent's watermark is near
-    // Date.now() / 200: start well above it (and low enough that the proposals' timestamps,
-    // a second per height, stay within CometBFT's years 1..9999).
-    const aboveNode = Math.floor(Date.now() / 200) + 1_000_000;
+    // The simulated node's heights follow the wall clock (one per block time, from its
+    // node.json), so the agent's watermark is near Date.now() / blockTime: start well above it
+    // (and low enough that the proposals' timestamps, a second per height, stay within
+    // CometBFT's years 1..9999).
+    const aboveNode = Math.floor(Date.now() / Math.max(1, nodeConfig.blockTimeMs)) + 1_000_000;
     const near = await probe('near', aboveNode, [
       { leader: 'guard-1', ops: Math.max(BLOCK, Math.round(OPS / 3)) },
     ]);
