@@ -153,7 +153,14 @@ describe('migrating a chain database onto a new volume', { skip: !isRoot || !hav
   function freshCase(name: string, bigBytes = 3 << 20): Case {
     unmountLoop();
     // The volume is blank again: nothing of an earlier case may help this one.
-    assert.equal(spawnSync('wipefs', ['-a', '-q', loop]).status, 0);
+    // wipefs opens the device exclusively: a probe of all block devices by another test's
+    // blkid can hold it for a moment, so up to three tries.
+    let wipe = spawnSync('wipefs', ['-a', '-q', loop], { encoding: 'utf8' });
+    for (let i = 0; i < 2 && wipe.status !== 0; i++) {
+      spawnSync('sleep', ['0.3']);
+      wipe = spawnSync('wipefs', ['-a', '-q', loop], { encoding: 'utf8' });
+    }
+    assert.equal(wipe.status, 0, `wipefs ${loop}: ${wipe.stderr} ${findmnt(['-l', '-S', loop])}`);
     const dir = join(work, name);
     const mnt = join(dir, 'var/lib/hub/data');
     const units = join(dir, 'units');
