@@ -67,77 +67,104 @@ export const VOLUME_PROVIDERS: ReadonlySet<Provider> = new Set([
   'linode',
 ]);
 
+/** Where a size's disk figure was read. */
+const HCLOUD_ACCEPTANCE =
+  'hetznercloud/terraform-provider-hcloud v1.68.0 (93291f4960a23079d89574ab37b025b8e69da82d) internal/servertype/data_source_test.go, an acceptance test run against the live API';
+const LINODE_TYPES_CASSETTE =
+  'linode/linodego 676b9dbeacf05d88a69ef25c2968be2497d363b4 test/integration/fixtures/TestTypes_List.yaml, a recorded GET /v4beta/linode/types (2024-07-19): disk in MiB / 1024';
+
 /**
- * The local disk of common sizes on the providers whose disk is fixed by the size, in GB, as
- * the providers' price lists publish them (hetzner.com/cloud, digitalocean.com/pricing/droplets,
- * vultr.com/pricing, linode.com/pricing, ovhcloud.com public-cloud prices; read 2025). A size
- * not listed is unknown: lint says so, and a chain host there gets a volume.
+ * A size's local disk in GB and where the figure was read; `source: null` marks a figure
+ * remembered from the providers' price lists (2025) that no source here confirms.
  */
-export const PLAN_DISK_GB: Readonly<Partial<Record<Provider, Readonly<Record<string, number>>>>> = {
+export interface PlanDisk {
+  readonly gb: number;
+  readonly source: string | null;
+}
+
+/**
+ * The local disk of the sizes Vigil knows on the providers whose disk is fixed by the size.
+ * Checked: Hetzner cpx11 and cpx22 (the hcloud provider's acceptance test asserts them against
+ * the live API) and every Linode type (linodego's recorded API response; MiB / 1024, so GiB,
+ * below the size in GB: a safe reading). Unchecked (`source: null`): the other Hetzner,
+ * DigitalOcean, Vultr and OVH figures; the providers' SDK unit fixtures are synthetic
+ * (hcloud-go gives cx22 a 20 GB disk) and prove nothing. An unchecked figure is never trusted
+ * to hold a chain: a chain host there gets a volume for its data (where the provider has
+ * volumes), as on a size not listed at all; lint still compares it with the need.
+ */
+export const PLAN_DISKS: Readonly<Partial<Record<Provider, Readonly<Record<string, PlanDisk>>>>> = {
   hetzner: {
-    cx22: 40,
-    cx32: 80,
-    cx42: 160,
-    cx52: 320,
-    cpx11: 40,
-    cpx21: 80,
-    cpx31: 160,
-    cpx41: 240,
-    cpx51: 360,
-    ccx13: 80,
-    ccx23: 160,
-    ccx33: 240,
-    ccx43: 360,
-    ccx53: 600,
-    ccx63: 960,
+    cpx11: { gb: 40, source: HCLOUD_ACCEPTANCE },
+    cpx22: { gb: 80, source: HCLOUD_ACCEPTANCE },
+    cx22: { gb: 40, source: null },
+    cx32: { gb: 80, source: null },
+    cx42: { gb: 160, source: null },
+    cx52: { gb: 320, source: null },
+    cpx21: { gb: 80, source: null },
+    cpx31: { gb: 160, source: null },
+    cpx41: { gb: 240, source: null },
+    cpx51: { gb: 360, source: null },
+    ccx13: { gb: 80, source: null },
+    ccx23: { gb: 160, source: null },
+    ccx33: { gb: 240, source: null },
+    ccx43: { gb: 360, source: null },
+    ccx53: { gb: 600, source: null },
+    ccx63: { gb: 960, source: null },
   },
   digitalocean: {
-    's-1vcpu-1gb': 25,
-    's-1vcpu-2gb': 50,
-    's-2vcpu-2gb': 60,
-    's-2vcpu-4gb': 80,
-    's-4vcpu-8gb': 160,
-    's-8vcpu-16gb': 320,
-    'g-2vcpu-8gb': 25,
-    'g-4vcpu-16gb': 50,
-    'g-8vcpu-32gb': 100,
-    'c-2': 25,
-    'c-4': 50,
-    'c-8': 100,
+    's-1vcpu-1gb': { gb: 25, source: null },
+    's-1vcpu-2gb': { gb: 50, source: null },
+    's-2vcpu-2gb': { gb: 60, source: null },
+    's-2vcpu-4gb': { gb: 80, source: null },
+    's-4vcpu-8gb': { gb: 160, source: null },
+    's-8vcpu-16gb': { gb: 320, source: null },
+    'g-2vcpu-8gb': { gb: 25, source: null },
+    'g-4vcpu-16gb': { gb: 50, source: null },
+    'g-8vcpu-32gb': { gb: 100, source: null },
+    'c-2': { gb: 25, source: null },
+    'c-4': { gb: 50, source: null },
+    'c-8': { gb: 100, source: null },
   },
   vultr: {
-    'vc2-1c-1gb': 25,
-    'vc2-1c-2gb': 55,
-    'vc2-2c-4gb': 80,
-    'vc2-4c-8gb': 160,
-    'vc2-6c-16gb': 320,
-    'vhf-2c-4gb': 128,
-    'vhf-3c-8gb': 256,
-    'vhf-4c-16gb': 384,
+    'vc2-1c-1gb': { gb: 25, source: null },
+    'vc2-1c-2gb': { gb: 55, source: null },
+    'vc2-2c-4gb': { gb: 80, source: null },
+    'vc2-4c-8gb': { gb: 160, source: null },
+    'vc2-6c-16gb': { gb: 320, source: null },
+    'vhf-2c-4gb': { gb: 128, source: null },
+    'vhf-3c-8gb': { gb: 256, source: null },
+    'vhf-4c-16gb': { gb: 384, source: null },
   },
   linode: {
-    'g6-nanode-1': 25,
-    'g6-standard-1': 50,
-    'g6-standard-2': 80,
-    'g6-standard-4': 160,
-    'g6-standard-6': 320,
-    'g6-standard-8': 640,
-    'g6-dedicated-2': 80,
-    'g6-dedicated-4': 160,
-    'g6-dedicated-8': 320,
-    'g6-dedicated-16': 640,
+    'g6-nanode-1': { gb: 25, source: LINODE_TYPES_CASSETTE },
+    'g6-standard-1': { gb: 50, source: LINODE_TYPES_CASSETTE },
+    'g6-standard-2': { gb: 80, source: LINODE_TYPES_CASSETTE },
+    'g6-standard-4': { gb: 160, source: LINODE_TYPES_CASSETTE },
+    'g6-standard-6': { gb: 320, source: LINODE_TYPES_CASSETTE },
+    'g6-standard-8': { gb: 640, source: LINODE_TYPES_CASSETTE },
+    'g6-standard-16': { gb: 1280, source: LINODE_TYPES_CASSETTE },
+    'g6-dedicated-2': { gb: 80, source: LINODE_TYPES_CASSETTE },
+    'g6-dedicated-4': { gb: 160, source: LINODE_TYPES_CASSETTE },
+    'g6-dedicated-8': { gb: 320, source: LINODE_TYPES_CASSETTE },
+    'g6-dedicated-16': { gb: 640, source: LINODE_TYPES_CASSETTE },
+    'g6-dedicated-32': { gb: 1280, source: LINODE_TYPES_CASSETTE },
   },
   ovh: {
-    'b3-8': 50,
-    'b3-16': 100,
-    'b3-32': 200,
-    'b3-64': 400,
-    'c3-4': 50,
-    'c3-8': 100,
-    'c3-16': 200,
-    'c3-32': 400,
+    'b3-8': { gb: 50, source: null },
+    'b3-16': { gb: 100, source: null },
+    'b3-32': { gb: 200, source: null },
+    'b3-64': { gb: 400, source: null },
+    'c3-4': { gb: 50, source: null },
+    'c3-8': { gb: 100, source: null },
+    'c3-16': { gb: 200, source: null },
+    'c3-32': { gb: 400, source: null },
   },
 };
+
+/** A size's disk from the table (checked or not), or undefined when the size is not listed. */
+export function planDisk(provider: Provider, size: string): PlanDisk | undefined {
+  return PLAN_DISKS[provider]?.[size];
+}
 
 export interface DiskPlan {
   /** Data besides the OS: the chain recipe's figure for this role, or the host's `disk:`. */
@@ -148,6 +175,8 @@ export interface DiskPlan {
   readonly rootGB?: number;
   /** The size's fixed disk, where the provider fixes it and the table knows the size. */
   readonly planDiskGB?: number;
+  /** Whether that figure was read from a source (PLAN_DISKS), not remembered. */
+  readonly planDiskChecked?: boolean;
   /** A block volume for the chain's data, attached where the fixed disk is too small. */
   readonly volumeGB?: number;
 }
@@ -169,15 +198,18 @@ export function diskPlan(host: DiskHost, chain: Chain | undefined): DiskPlan {
   const needGB = OS_DISK_GB + dataGB;
   if (host.provider === 'local') return { dataGB, needGB };
   if (ROOT_DISK_SIZED.has(host.provider)) return { dataGB, needGB, rootGB: needGB };
-  const planDiskGB = PLAN_DISK_GB[host.provider]?.[host.size];
-  const fits = planDiskGB !== undefined && planDiskGB >= needGB;
+  const known = planDisk(host.provider, host.size);
+  const planDiskGB = known?.gb;
+  // Only a figure read from a source is trusted to hold the chain.
+  const fits = known?.source != null && known.gb >= needGB;
   // Only a chain's data moves to a volume: it is mounted at the chain's data directory before
-  // the node first starts. An unknown size gets one too: better a volume than a full disk.
+  // the node first starts. An unknown or unchecked size gets one too: better a volume than a
+  // full disk.
   const volume = chain !== undefined && !fits && VOLUME_PROVIDERS.has(host.provider);
   return {
     dataGB,
     needGB,
-    ...(planDiskGB !== undefined ? { planDiskGB } : {}),
+    ...(known !== undefined ? { planDiskGB, planDiskChecked: known.source !== null } : {}),
     ...(volume ? { volumeGB: dataGB } : {}),
   };
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { buildPlan } from '../../src/topology/plan.js';
 import { lintTopology } from '../../src/topology/lint.js';
 import { CLOUD_PROVIDERS, type TopologyInput } from '../../src/topology/schema.js';
-import { OS_DISK_GB, chainDataGB, diskPlan } from '../../src/topology/disks.js';
+import { OS_DISK_GB, PLAN_DISKS, chainDataGB, diskPlan } from '../../src/topology/disks.js';
 import { PlanState } from '../../src/render/state.js';
 import { renderTerraform, tfName } from '../../src/render/terraform.js';
 import { renderHost } from '../../src/render/cloud-init.js';
@@ -86,10 +86,20 @@ test('chain recipes state their data; roles without a chain need little', () => 
       needGB: need,
       rootGB: need,
     });
-  // A fixed disk that holds it: no volume. One too small, or unknown: a volume of the data.
+  // A fixed disk a source confirms holds it: no volume. One too small, unknown, or only
+  // remembered (unchecked): a volume of the data.
   assert.equal(
-    diskPlan({ provider: 'hetzner', size: 'ccx63', role: 'sentry' }, hub).volumeGB,
+    diskPlan({ provider: 'linode', size: 'g6-standard-16', role: 'sentry' }, hub).volumeGB,
     undefined,
+  );
+  assert.equal(
+    diskPlan({ provider: 'linode', size: 'g6-standard-4', role: 'sentry' }, hub).volumeGB,
+    600,
+  );
+  const unchecked = diskPlan({ provider: 'hetzner', size: 'ccx63', role: 'sentry' }, hub);
+  assert.deepEqual(
+    [unchecked.planDiskGB, unchecked.planDiskChecked, unchecked.volumeGB],
+    [960, false, 600],
   );
   assert.equal(diskPlan({ provider: 'hetzner', size: 'cpx41', role: 'sentry' }, hub).volumeGB, 600);
   assert.equal(diskPlan({ provider: 'vultr', size: 'nope', role: 'sentry' }, hub).volumeGB, 600);
@@ -108,6 +118,25 @@ test('chain recipes state their data; roles without a chain need little', () => 
       .volumeGB,
     900,
   );
+});
+
+test('every plan disk figure names the source it was read from, or says it is unchecked', () => {
+  let checked = 0;
+  for (const [provider, sizes] of Object.entries(PLAN_DISKS))
+    for (const [size, d] of Object.entries(sizes!)) {
+      assert.ok(Number.isInteger(d.gb) && d.gb > 0, `${provider} ${size}`);
+      if (d.source === null) continue;
+      // A repository, a 40-hex commit and a file in it.
+      assert.match(
+        d.source,
+        /^[\w.-]+\/[\w.-]+ .*\b[0-9a-f]{40}\b.* \S+\.(go|yaml)\b/,
+        `${provider} ${size}`,
+      );
+      checked++;
+    }
+  // Hetzner cpx11 and cpx22, and the 12 Linode types.
+  assert.equal(checked, 14);
+  assert.equal(PLAN_DISKS.linode!['g6-standard-4']!.gb, 160);
 });
 
 test('Terraform: root disks sized where the provider allows it, volumes where the disk is fixed', () => {
