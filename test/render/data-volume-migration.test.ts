@@ -153,8 +153,8 @@ describe('migrating a chain database onto a new volume', { skip: !isRoot || !hav
   function freshCase(name: string, bigBytes = 3 << 20): Case {
     unmountLoop();
     // The volume is blank again: nothing of an earlier case may help this one.
-    // wipefs opens the device exclusively: a probe of all block devices by another test's
-    // blkid can hold it for a moment, so up to three tries.
+    // wipefs failed once here in a parallel run of test/render (cause not found; it opens the
+    // device exclusively): up to three tries, and what held the device if all fail.
     let wipe = spawnSync('wipefs', ['-a', '-q', loop], { encoding: 'utf8' });
     for (let i = 0; i < 2 && wipe.status !== 0; i++) {
       spawnSync('sleep', ['0.3']);
