@@ -159,6 +159,8 @@ if [ -n "$spec" ]; then
   done
   [ -n "$dev" ] || die "$fstab mounts $spec at $mnt, but no such device is attached"
   if [ -d "$state" ]; then
+    # A crash may have come between the fstab rename and the reload.
+    "$systemctl" daemon-reload
     if mountpoint -q "$state/volume"; then umount "$state/volume"; fi
     cur="$(blkid -p -s LABEL -o value "$dev" || true)"
     if [ "$cur" != "$label" ]; then
