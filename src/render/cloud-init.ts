@@ -446,7 +446,20 @@ export function renderHost(plan: Plan, host: PlannedHost, state: PlanState): Hos
         permissions: '0644',
         owner: root,
       });
-    volume.push([DATA_VOLUME_COMMAND, DATA_VOLUME_LABEL, mnt, ...dataVolumeDevices(t.name, host)]);
+    // A volume added to a running host migrates the data: the node's units (the watchdog
+    // first, so that it restarts none of them) are stopped for the copy and started again.
+    const stop = [
+      ...(host.key !== undefined && supervisedByVigil(host) ? [WATCHDOG_UNIT] : []),
+      ...chainUnits(plan, host).map((u) => u.name),
+    ];
+    volume.push([
+      DATA_VOLUME_COMMAND,
+      '--units',
+      stop.join(' '),
+      DATA_VOLUME_LABEL,
+      mnt,
+      ...dataVolumeDevices(t.name, host),
+    ]);
   }
   for (const u of units)
     files.push({

@@ -7,7 +7,8 @@
  * and checked there). Every key of the template is written: the SDK reads app.toml through
  * viper, so a key missing from the file becomes its zero value rather than the SDK default
  * (no IAVL cache, no inter-block cache, all snapshots kept). Where Vigil has no reason to
- * differ, the value is the SDK's DefaultConfig (server/config/config.go, same tag).
+ * differ, the value is the SDK's DefaultConfig (server/config/config.go, same tag). With
+ * `app.wasm`, wasmd's [wasm] section follows (wasmd v0.53.0, the version gaia v21.0.1 pins).
  */
 import { stringify as toToml } from 'smol-toml';
 import type { PlannedHost } from '../topology/plan.js';
@@ -91,6 +92,19 @@ export function cosmosAppToml(host: PlannedHost, chain: CometbftChain, app: Cosm
     },
     streaming: { abci: { keys: [], plugin: '', 'stop-node-on-err': true } },
     mempool: { 'max-txs': -1 },
+    // wasmd's section (gaia v21 appends it to the SDK template): keys of x/wasm/types/types.go
+    // ConfigTemplate at wasmd v0.53.0, recorded in test/render/upstream-node-flags.json.
+    ...(app.wasm
+      ? {
+          wasm: {
+            query_gas_limit: app.wasm.queryGasLimit,
+            memory_cache_size: app.wasm.memoryCacheSizeMiB,
+            ...(app.wasm.simulationGasLimit !== undefined
+              ? { simulation_gas_limit: app.wasm.simulationGasLimit }
+              : {}),
+          },
+        }
+      : {}),
   };
   return `# Cosmos SDK app config for ${host.name} (${host.role}) on ${chain.chainId}.\n${toToml(config)}\n`;
 }

@@ -492,8 +492,15 @@ export function renderTerraform(plan: Plan): string {
           firewall: true,
         });
         // UpCloud's firewall is per server and its rules need the server's id, so they are
-        // applied just after the server is created, not before it boots (nftables covers
-        // that window once cloud-init has run). It is also stateless: replies to the host's
+        // applied just after the server is created, not before it boots; the bootstrap
+        // nftables ruleset (loaded by cloud-init's bootcmd) covers that window. No attachment
+        // at creation exists in provider v5.41.0 (UpCloudLtd/terraform-provider-upcloud
+        // ccec5663ba3ee2dd60f386ba6bfbbbbe7d0edc07): upcloud_server has only the `firewall`
+        // on/off switch (internal/service/server/server.go), and Create waits for the server
+        // to be started; upcloud_firewall_rules needs `server_id` (internal/service/firewall/
+        // firewall.go) and upcloud_firewall_ruleset binds by `server_uuid`, "create-only",
+        // RequiresReplace (internal/service/firewallruleset/ruleset.go), both naming a server
+        // that already runs. It is also stateless: replies to the host's
         // own connections (package downloads, DNS, chain peers it dials) must be accepted on
         // the ephemeral ports, and ICMP errors (path MTU) from anywhere. Source filtering by
         // CIDR becomes an address range.
@@ -540,10 +547,16 @@ export function renderTerraform(plan: Plan): string {
         break;
       }
       case 'ovh': {
-        // No cloud firewall: ovh_cloud_project_instance takes no security group. Provider
-        // 2.19 has ovh_cloud_security_group, attachable only through the newer
-        // ovh_cloud_instance (security_group_ids); until the renderer moves to it, OVH hosts
-        // rely on nftables alone (README: Provisioning).
+        // No cloud firewall, checked in provider v2.19.0 (ovh/terraform-provider-ovh
+        // 913f92cb66a9a396ff7bb6cbf8f7f1c5cc0a7c21): ovh_cloud_project_instance (the resource
+        // with `user_data`, ovh/resource_cloud_project_instance.go) takes no security group;
+        // ovh_cloud_instance takes `security_group_ids` at creation (ovh_cloud_security_group)
+        // but has no user data at all (ovh/resource_cloud_instance.go: service_name, region,
+        // availability_zone, ssh_key_name, group_id, name, flavor_id, image_id, power_state,
+        // networks, volume_ids, security_group_ids, shares), so a host made with it would boot
+        // without Vigil's user data (the bootstrap firewall, the SSH setup); ovh_ip_firewall names
+        // the instance's IP, known only once it exists. OVH hosts rely on nftables alone,
+        // loaded by cloud-init's bootcmd before anything else runs (README: Provisioning).
         const serviceName = t.providers.ovh?.serviceName ?? '';
         const flavors = `ovh_${h.region.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
         // The instance wants a flavor id (a UUID per region), not a name like b3-8: look it

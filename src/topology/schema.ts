@@ -149,6 +149,24 @@ export const CosmosSdkAppSchema = z
         keepRecent: z.number().int().min(1).default(2),
       })
       .optional(),
+    /**
+     * The app embeds wasmd (gaia v21 does: wasmd v0.53.0): app.toml gets wasmd's [wasm]
+     * section (x/wasm/types/types.go ConfigTemplate), with wasmd's defaults unless set here.
+     * Absent, no section is written, and wasmd (if the app has it) runs its defaults.
+     */
+    wasm: z
+      .strictObject({
+        /** query_gas_limit (uint64): the most gas one smart query may use. */
+        queryGasLimit: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(3_000_000),
+        /** memory_cache_size (uint32, MiB): wasmd's in-memory contract cache; 0 disables it. */
+        memoryCacheSizeMiB: z.number().int().min(0).max(0xffff_ffff).default(100),
+        /**
+         * simulation_gas_limit (uint64): the most gas a simulation may use. Unset, the
+         * consensus block gas limit applies (the template leaves the key commented out).
+         */
+        simulationGasLimit: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+      })
+      .optional(),
   })
   .refine((app) => !(app.snapshots && app.pruning.strategy === 'everything'), {
     message: "snapshots cannot be served with pruning 'everything' (the node refuses to start)",

@@ -70,6 +70,17 @@ const sdk = (
   }
 )['cosmos-sdk'];
 
+const wasmd = (
+  JSON.parse(readFileSync('test/render/upstream-node-flags.json', 'utf8')) as {
+    wasmd: {
+      template: string;
+      configKeys: Record<string, string>;
+      optionalKeys: string[];
+      limits: Record<string, 'uint32' | 'uint64'>;
+    };
+  }
+).wasmd;
+
 const SEED = {
   id: 'ade4d8bc8cbe014af6ebdf3cb7b1e9ad36f412c0',
   address: 'seeds.example.org',
@@ -366,6 +377,8 @@ test('app.toml: every cosmos-sdk v0.50 key, each with the kind its template writ
       planExample('cosmos-sentries', state).plan!,
       withPlan(fleet(customApp()), (p) => p),
       withPlan(fleet({ app: { kind: 'cosmos-sdk', minimumGasPrices: '1uatom' } }), (p) => p),
+      withPlan(fleet(customApp({ wasm: {} })), (p) => p),
+      withPlan(fleet(customApp({ wasm: { simulationGasLimit: 25_000_000 } })), (p) => p),
     ];
     const decCoin = new RegExp(sdk.rules.decCoin);
     let checked = 0;
@@ -382,10 +395,21 @@ test('app.toml: every cosmos-sdk v0.50 key, each with the kind its template writ
         assert.ok(file, `${host.name}: no app.toml under ${home}/config`);
         const doc = parseToml(file.content) as Record<string, Record<string, unknown>>;
         const keys = flatten(doc);
-        // Every key, so none is read as its zero value; no key the SDK does not have.
-        assert.deepEqual([...keys.keys()].sort(), Object.keys(sdk.configKeys).sort(), host.name);
+        // Every key, so none is read as its zero value; no key the SDK does not have. With
+        // app.wasm, wasmd's section too (simulation_gas_limit only when set).
+        const wasmKeys = app.wasm
+          ? Object.keys(wasmd.configKeys).filter(
+              (k) => !wasmd.optionalKeys.includes(k) || app.wasm!.simulationGasLimit !== undefined,
+            )
+          : [];
+        const upstream = { ...sdk.configKeys, ...wasmd.configKeys };
+        assert.deepEqual(
+          [...keys.keys()].sort(),
+          [...Object.keys(sdk.configKeys), ...wasmKeys].sort(),
+          host.name,
+        );
         for (const [key, kind] of keys) {
-          assert.equal(kind, sdk.configKeys[key], `${host.name}: ${key} is written as ${kind}`);
+          assert.equal(kind, upstream[key], `${host.name}: ${key} is written as ${kind}`);
           checked++;
         }
         // What the node checks at start, and where it listens.
@@ -422,6 +446,45 @@ test('app.toml: every cosmos-sdk v0.50 key, each with the kind its template writ
   } finally {
     removeDir(state);
   }
+});
+
+test("app.toml [wasm]: wasmd v0.53.0's template keys and defaults, then the topology's values", () => {
+  // The recorded template with simulation_gas_limit uncommented, as ConfigTemplate writes it
+  // when the limit is set.
+  const template = parseToml(wasmd.template) as { wasm: Record<string, unknown> };
+  const withSim = parseToml(
+    wasmd.template.replace('# simulation_gas_limit =', 'simulation_gas_limit = 7'),
+  ) as { wasm: Record<string, unknown> };
+  assert.deepEqual(
+    Object.keys(withSim.wasm).map((k) => `wasm.${k}`),
+    Object.keys(wasmd.configKeys),
+  );
+  const rendered = (wasm: object | undefined) =>
+    withPlan(fleet(customApp(wasm ? { wasm } : {})), (plan) => {
+      const host = plan.hosts.find((h) => h.name === 'val')!;
+      const file = chainFiles(plan, host, new PlanState(tempDir('wasm-app'))).find((f) =>
+        f.path.endsWith('/config/app.toml'),
+      )!;
+      const wasm = (parseToml(file.content) as { wasm?: Record<string, unknown> }).wasm;
+      return wasm && { ...wasm };
+    });
+  // wasm: {} is exactly wasmd's default section.
+  assert.deepEqual(rendered({}), { ...template.wasm });
+  assert.deepEqual(
+    rendered({ queryGasLimit: 10_000_000, memoryCacheSizeMiB: 0, simulationGasLimit: 7 }),
+    { ...withSim.wasm, query_gas_limit: 10_000_000, memory_cache_size: 0 },
+  );
+  // No app.wasm: no section (an app without wasmd would not know it).
+  assert.equal(rendered(undefined), undefined);
+  // Values wasmd's casts would refuse (cast.ToUint32E / ToUint64E) are refused first.
+  const refused = (wasm: object) => !TopologySchema.safeParse(fleet(customApp({ wasm }))).success;
+  assert.equal(wasmd.limits['wasm.memory_cache_size'], 'uint32');
+  assert.ok(refused({ memoryCacheSizeMiB: 2 ** 32 }));
+  assert.ok(refused({ memoryCacheSizeMiB: -1 }));
+  assert.ok(refused({ queryGasLimit: 1.5 }));
+  assert.ok(refused({ simulationGasLimit: 0 }), 'an explicit 0 would refuse every simulation');
+  assert.ok(refused({ memoryCache: 1 }), 'unknown keys are refused');
+  assert.ok(!refused({ memoryCacheSizeMiB: 2 ** 32 - 1 }));
 });
 
 test('app.toml settings a node would refuse are refused by the topology', () => {
