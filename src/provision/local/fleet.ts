@@ -163,6 +163,9 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
     internetNetns: internetNetns(fleetId),
     hosts,
     created: [],
+    ...(opts.monitorIntervalSeconds !== undefined
+      ? { monitorIntervalSeconds: opts.monitorIntervalSeconds }
+      : {}),
   });
   const nodeStatusFiles = new Map<string, string>();
   const units: LocalUnit[] = [];
