@@ -115,13 +115,30 @@ test('what each rendered producer unit produces, and the Cardano stop check kept
         '/etc/cardano/keys/forging/vrf.skey',
         '/etc/cardano/keys/forging/node.cert',
       ],
+      socketPath: '/var/lib/cardano/node.socket',
       startsNonProducing: true,
     });
     assert.equal(unitProduction(host('relay-a'), 'cardano-node.service', ada.files!), undefined);
     // The rendered confirm asks the node's forging metric first: kept, systemd replaced.
     const wd = parse(ada.files!.get(renderedPath('producer-a', '/etc/vigil/watchdog.yaml'))!) as {
       confirm: Record<string, unknown>;
+      activate: Record<string, unknown>[];
+      deactivate: Record<string, unknown>[];
     };
+    // The SIGHUP only to a node up on its local socket: socket and signal made local.
+    for (const [a, shape] of [
+      [
+        wd.activate.at(-1)!,
+        /^until curl .* --unix-socket '\/r\/var\/lib\/cardano\/node\.socket' .*; do sleep 0\.2; done; kill -HUP "\$\(cat '\/u\/cardano-node\.service\.pid'\)"$/,
+      ],
+      [
+        wd.deactivate.at(-1)!,
+        /^if curl .* --unix-socket '\/r\/var\/lib\/cardano\/node\.socket' .*; then kill -HUP "\$\(cat '\/u\/cardano-node\.service\.pid'\)"; fi$/,
+      ],
+    ] as const) {
+      const t = translateAction(a, '/u', 'node', '/r') as { run: string[] };
+      assert.match(t.run[2]!, shape);
+    }
     const local = translateAction(wd.confirm, '/u', 'node') as { run: string[]; pollMs: number };
     assert.equal(local.pollMs, 200);
     assert.match(

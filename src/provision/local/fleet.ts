@@ -483,6 +483,7 @@ function producerConfig(
     ...(p.role !== undefined ? { role: p.role } : {}),
     ...(p.agentSocket !== undefined ? { agentSocket: under(p.agentSocket) } : {}),
     ...(p.forgingKeys !== undefined ? { forgingKeys: p.forgingKeys.map(under) } : {}),
+    ...(p.socketPath !== undefined ? { socketPath: under(p.socketPath) } : {}),
     ...(p.startsNonProducing !== undefined ? { startsNonProducing: p.startsNonProducing } : {}),
     ...(p.voteChoices !== undefined ? { voteChoices: p.voteChoices } : {}),
   };

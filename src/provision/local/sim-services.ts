@@ -168,8 +168,9 @@ export interface UnitProduction {
   /** substrate-author on a supervised host: the role its agent holds, and the agent's socket. */
   readonly role?: string;
   readonly agentSocket?: string;
-  /** cardano-forger: the forging credentials its flags name. */
+  /** cardano-forger: the forging credentials its flags name, and its local socket. */
   readonly forgingKeys?: readonly string[];
+  readonly socketPath?: string;
   readonly startsNonProducing?: boolean;
   /** decred-voter: `agenda=choice` pairs, sorted, as the wallet setup applies them. */
   readonly voteChoices?: string;
@@ -210,10 +211,12 @@ export function unitProduction(
       '--shelley-vrf-key',
       '--shelley-operational-certificate',
     ].flatMap((f) => flag(argv, f) ?? []);
+    const socket = flag(argv, '--socket-path');
     return {
       kind: 'cardano-forger',
       chain: chain.name,
       forgingKeys: keys,
+      ...(socket !== undefined ? { socketPath: socket } : {}),
       startsNonProducing: argv.some(
         (a) => a === '--start-as-non-producing-node' || a === '--non-producing-node',
       ),

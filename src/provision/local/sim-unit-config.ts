@@ -33,6 +33,11 @@ export const ProducerConfigSchema = z.strictObject({
   role: z.string().min(1).optional(),
   /** cardano-forger: the forging credential files (host paths): forging needs them all. */
   forgingKeys: z.array(z.string().min(1)).optional(),
+  /**
+   * cardano-forger: its local socket (host path), opened once it has started up, after its
+   * SIGHUP handler is installed, as cardano-node does (before that a SIGHUP ends it).
+   */
+  socketPath: z.string().min(1).optional(),
   /** cardano-forger: started with the non-producing flag (forges only after a SIGHUP). */
   startsNonProducing: z.boolean().optional(),
   /** decred-voter: the vote choices it applies, as rendered (`agenda=choice`, sorted). */

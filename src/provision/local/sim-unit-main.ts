@@ -9,7 +9,16 @@
  * to its evidence file (ProducedLine), which `vigil chaos --local` reads.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer as createHttpServer, request, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
@@ -116,6 +125,25 @@ async function main(configFile: string): Promise<void> {
   const cfg = SimUnitProcessConfigSchema.parse(JSON.parse(readFileSync(configFile, 'utf8')));
   const startedAt = Date.now();
   const producer = cfg.producer ? runProducer(cfg.name, cfg.unit, cfg.producer) : undefined;
+  // Its SIGHUP handler is in place (runProducer): now the local socket, as cardano-node opens
+  // it once started (a socket left by a killed predecessor is replaced).
+  const localSocket = cfg.producer?.socketPath;
+  const socketServer =
+    localSocket === undefined
+      ? undefined
+      : createServer((s) => {
+          // Like cardano-node's mux: held until it reads something it does not speak.
+          s.on('error', () => undefined);
+          s.once('data', () => s.destroy());
+        });
+  if (socketServer && localSocket !== undefined) {
+    mkdirSync(dirname(localSocket), { recursive: true, mode: 0o700 });
+    rmSync(localSocket, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      socketServer.once('error', reject);
+      socketServer.listen(localSocket, () => resolve());
+    });
+  }
   const forgingMetric =
     cfg.producer?.kind === 'cardano-forger'
       ? () =>
@@ -189,6 +217,7 @@ async function main(configFile: string): Promise<void> {
     clearInterval(timer);
     for (const s of [...sockets, ...outbound.values()]) s.destroy();
     for (const server of servers) server.close();
+    socketServer?.close();
     process.exit(0);
   };
   process.once('SIGTERM', stop);

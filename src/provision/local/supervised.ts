@@ -55,6 +55,23 @@ export function translateAction(
         ...('pollMs' in action ? { pollMs: action.pollMs } : {}),
       };
     }
+    // A Cardano SIGHUP sent only to a node that accepts on its local socket (render/services.ts
+    // cardanoSighup): the socket moved under the host root, the signal sent by pid file.
+    const hup = /systemctl kill --signal=SIGHUP ([A-Za-z0-9@._:-]+)/.exec(run[2]!);
+    const socket = /--unix-socket (\S+) /.exec(run[2]!);
+    if (hup && socket && hostRoot !== undefined) {
+      const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      return {
+        run: [
+          'sh',
+          '-c',
+          run[2]!
+            .replace(socket[0], `--unix-socket ${q(join(hostRoot, socket[1]!))} `)
+            .replace(hup[0], `kill -HUP "$(cat ${q(join(unitsDir, `${hup[1]!}.pid`))})"`),
+        ],
+        ...('timeoutMs' in action ? { timeoutMs: action.timeoutMs } : {}),
+      };
+    }
     // The rendered stop check asks systemd for the unit's ActiveState.
     const m =
       /^! systemctl is-active --quiet (\S+)$/.exec(run[2]!) ??
