@@ -6,6 +6,7 @@ import { ALERTMANAGER_LISTEN } from './alertmanager.js';
 import {
   SERVICE_USER,
   cardanoKeyPaths,
+  chainDataDir,
   substrateSyncUnit,
   supervisedByVigil,
   type UnitSpec,
@@ -208,6 +209,22 @@ function unitStopped(unit: string): string {
 }
 
 /**
+ * cardano-node installs its SIGHUP handler only after it has started up (before it opens its
+ * local socket); until then a SIGHUP ends the process (the default action). So the node is
+ * signalled only once it accepts on its socket: promotion waits for that (within the lease),
+ * and demotion skips the signal for a node not up yet — started non-producing and never
+ * signalled since, it is not forging, and the keys it would read are already out.
+ */
+export function cardanoSighup(unit: string, socket: string, when: 'wait' | 'if-serving'): string {
+  // curl exits 7 when it cannot connect (no socket, or nobody accepting on it).
+  const serving = `curl --silent --max-time 1 --unix-socket ${socket} http://localhost/ >/dev/null 2>&1; [ $? -ne 7 ]`;
+  const hup = `systemctl kill --signal=SIGHUP ${unit}`;
+  return when === 'wait'
+    ? `until ${serving}; do sleep 0.2; done; ${hup}`
+    : `if ${serving}; then ${hup}; fi`;
+}
+
+/**
  * A guarded Cardano producer pair runs both nodes synced, started without forging. Promotion
  * moves the forging credentials from `standby/` to `forging/` and sends the node SIGHUP, which
  * makes cardano-node re-read them and forge; demotion moves them back and sends SIGHUP again.
@@ -225,6 +242,7 @@ function cardanoHotStandby(host: PlannedHost, chain: CardanoChain): object {
   const keysIn = files.map((f) => ({ moveFile: { from: standby[f], to: forging[f] } }));
   const keysOut = files.map((f) => ({ moveFile: { from: forging[f], to: standby[f] } }));
   const metrics = `http://${host.vpnAddress}:${chain.metricsPort}/metrics`;
+  const socket = `${chainDataDir(chain)}/node.socket`;
   return {
     role: roleName(host),
     socket: WATCHDOG_SOCKET,
@@ -233,9 +251,9 @@ function cardanoHotStandby(host: PlannedHost, chain: CardanoChain): object {
     activate: [
       { run: ['systemctl', 'start', unit] },
       ...keysIn,
-      { signal: 'SIGHUP', systemdUnit: unit },
+      { run: ['sh', '-c', cardanoSighup(unit, socket, 'wait')] },
     ],
-    deactivate: [...keysOut, { signal: 'SIGHUP', systemdUnit: unit }],
+    deactivate: [...keysOut, { run: ['sh', '-c', cardanoSighup(unit, socket, 'if-serving')] }],
     confirm: {
       run: [
         'sh',
