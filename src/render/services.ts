@@ -209,11 +209,15 @@ function unitStopped(unit: string): string {
 }
 
 /**
- * cardano-node installs its SIGHUP handler only after it has started up (before it opens its
- * local socket); until then a SIGHUP ends the process (the default action). So the node is
- * signalled only once it accepts on its socket: promotion waits for that (within the lease),
- * and demotion skips the signal for a node not up yet — started non-producing and never
- * signalled since, it is not forging, and the keys it would read are already out.
+ * When cardano-node reacts to SIGHUP, from cardano-node/src/Cardano/Node/Run.hs
+ * (IntersectMBO/cardano-node at 0006e063): until `handleSimpleNode` installs its first handler, a
+ * SIGHUP ends the process (the default action); that first handler rereads the topology only
+ * and logs `BlockForgingUpdate NotEffective`; the handler that reloads the forging keys
+ * (`installP2PSigHUPHandler`) is installed in the node-kernel hook, after the ChainDB is
+ * opened and before diffusion opens the local socket. So a SIGHUP counts only once the node
+ * accepts on its socket: promotion waits for that (within the lease), and demotion skips the
+ * signal for a node not up yet — started non-producing and never signalled since, it is not
+ * forging, and the keys it would read are already out.
  */
 export function cardanoSighup(unit: string, socket: string, when: 'wait' | 'if-serving'): string {
   // curl exits 7 when it cannot connect (no socket, or nobody accepting on it).
