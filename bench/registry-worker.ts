@@ -11,6 +11,7 @@
  * bench/run.ts imports every module of bench/ in the main thread to look for `run()`: this one
  * exports none and does nothing unless it is started as the bench's worker (workerData.role).
  */
+import { multiaddr } from '@multiformats/multiaddr';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
@@ -42,7 +43,7 @@ export interface MeshState {
 
 export type WorkerOp =
   | { op: 'start' }
-  | { op: 'lookup' }
+  | { op: 'lookup'; concurrency: number; maxConnections?: number }
   | { op: 'mesh' }
   | { op: 'submit'; index: number; content: RecordContent; validator: string }
   | { op: 'loop-start' }
@@ -93,7 +94,7 @@ export class PeerHost {
       case 'start':
         return this.start();
       case 'lookup':
-        return this.lookup();
+        return this.lookup(req.concurrency, req.maxConnections);
       case 'mesh':
         return [...this.peers.values()].map(meshState);
       case 'submit': {
@@ -144,14 +145,26 @@ export class PeerHost {
     };
   }
 
-  private async lookup(): Promise<void> {
-    // The DHT self-lookup every kad-dht node makes to fill its routing table: it dials the
-    // nodes closest to it, and those connections carry the gossip mesh (not only the star
-    // around the validators the bootstrap list makes). Eight at a time per worker.
-    const peers = [...this.peers.values()];
-    for (let i = 0; i < peers.length; i += 8)
+  /**
+   * The DHT self-lookup every kad-dht node makes to fill its routing table: it dials the nodes
+   * closest to it, and those connections carry the gossip mesh (not only the star around the
+   * validators the bootstrap list makes). `concurrency` at a time; only the nodes with at most
+   * `maxConnections` connections when given (a repeated lookup, as kad-dht repeats its own).
+   * Answers how many nodes looked up.
+   */
+  private async lookup(concurrency: number, maxConnections?: number): Promise<number> {
+    const peers = [...this.peers.values()].filter(
+      (p) => maxConnections === undefined || p.node.getPeers().length <= maxConnections,
+    );
+    for (let i = 0; i < peers.length; i += concurrency)
       await Promise.all(
-        peers.slice(i, i + 8).map(async (p) => {
+        peers.slice(i, i + concurrency).map(async (p) => {
+          // A node that lost even its bootstrap connections dials them again first, as
+          // `vigil registry run` does (daemon.ts re-dials its bootstrap list).
+          if (p.node.getPeers().length === 0)
+            await Promise.all(
+              this.setup.bootstrap.map((a) => p.node.dial(multiaddr(a)).catch(() => undefined)),
+            );
           try {
             for await (const _ of p.node.services.dht.getClosestPeers(
               p.node.peerId.toMultihash().bytes,
@@ -163,6 +176,7 @@ export class PeerHost {
           }
         }),
       );
+    return peers.length;
   }
 
   async stop(): Promise<void> {
@@ -221,7 +235,7 @@ export function meshState(n: RegistryPeer): MeshState {
   return {
     peerId: n.peerId,
     ready: counts.slice(1).every((c) => c > 0),
-    detail: counts.join('/'),
+    detail: `…${n.peerId.slice(-6)} ${counts.join('/')}`,
     connections: counts[0]!,
   };
 }
