@@ -40,6 +40,7 @@ import type { RunRecord } from '../src/provision/local/run-record.js';
 import { planFleet } from '../src/render/fleet.js';
 import type { BenchFigure } from './figures.js';
 import type { ProbeConfig, ProbeResult } from './local/distance-probe.js';
+import { localCosmosTopology } from '../test/helpers/local-cosmos-topology.js';
 
 export const needsEtcd = true;
 
@@ -70,43 +71,20 @@ const LINKS: [string, string, number][] = [
 ];
 
 /** A validator with the two sentries the lint asks for, and three guard members. */
-const TOPOLOGY = `version: 1
-name: bench-distance
-ssh:
-  keys:
-    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleOperatorKeyReplaceMe0000000000000 ops@laptop
-vpn:
-  cidr: 10.82.0.0/24
-vigil:
-  agent:
-    url: https://releases.example.org/vigil/v0.1.0/vigil-0.1.0-linux-x64.tar.gz
-    sha256: '0000000000000000000000000000000000000000000000000000000000000000'
-    version: 0.1.0
-    binary: vigil-0.1.0-linux-x64/bin/vigil
-  store: etcd
-chains:
-  - name: hub
-    kind: cometbft
-    chainId: ${CHAIN_ID}
-    binary:
-      url: https://github.com/cosmos/gaia/releases/download/v21.0.1/gaiad-v21.0.1-linux-amd64
-      sha256: '0000000000000000000000000000000000000000000000000000000000000000'
-      version: v21.0.1
-      binary: gaiad
-    genesis:
-      url: https://raw.githubusercontent.com/cosmos/mainnet/master/genesis/genesis.cosmoshub-4.json.gz
-      sha256: 7fe946e6bb3c378da546767f4d078585c38f256c8ec17888d71aeee3b7edd5c7
-    app:
-      kind: cosmos-sdk
-      minimumGasPrices: 0.005uatom
-hosts:
-  - { name: validator, role: validator, chain: hub, provider: local, region: region-a, size: netns }
-  - { name: sentry-a, role: sentry, chain: hub, provider: local, region: region-a, size: netns }
-  - { name: sentry-b, role: sentry, chain: hub, provider: local, region: region-b, size: netns }
-  - { name: guard-1, role: guard-member, provider: local, region: region-a, size: netns }
-  - { name: guard-2, role: guard-member, provider: local, region: region-b, size: netns }
-  - { name: guard-3, role: guard-member, provider: local, region: region-c, size: netns }
-`;
+const TOPOLOGY = localCosmosTopology({
+  name: 'bench-distance',
+  vpnCidr: '10.82.0.0/24',
+  store: 'etcd',
+  chainId: CHAIN_ID,
+  hosts: [
+    { name: 'validator', role: 'validator', region: 'region-a' },
+    { name: 'sentry-a', role: 'sentry', region: 'region-a' },
+    { name: 'sentry-b', role: 'sentry', region: 'region-b' },
+    { name: 'guard-1', role: 'guard-member', region: 'region-a' },
+    { name: 'guard-2', role: 'guard-member', region: 'region-b' },
+    { name: 'guard-3', role: 'guard-member', region: 'region-c' },
+  ],
+});
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -19,6 +19,11 @@
  * record received goes through the caller's `accept` (verifyRecord, newer-than-held), like a
  * gossip message; summaries and wants are zod-checked, bounded in entries per frame and in
  * total, and anything else ends the exchange.
+ *
+ * A side lists its summary from `records()`, or, when it has them, from `versions()` and
+ * reads the bodies of only the records it sends through `bytesOf()`: a RegistryView answers
+ * those from its version index (view v4) without decoding a record, where `records()` decodes
+ * every one (test/registry/sync.test.ts: 10k converged records, p50 4.0 s → 0.3 s an exchange).
  */
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
@@ -42,10 +47,25 @@ const SummaryFrame = z
   .strict();
 const WantFrame = z.object({ want: z.array(peerIdText).max(ENTRIES_PER_FRAME) }).strict();
 
+/** A summary entry: a subject and the version held of it. */
+export interface SyncVersion {
+  readonly subject: string;
+  readonly seq: bigint;
+}
+
 /** What an exchange needs from a node: its current records and the gate every record passes. */
 export interface SyncSide {
   /** Unexpired records this node holds: subject, seq, encoded record. */
   records(): { subject: string; seq: bigint; bytes: Uint8Array }[];
+  /**
+   * The summary alone (what `records()` lists, without the bytes), when the side can read it
+   * more cheaply than its records — RegistryView.summary() reads an index, not every record
+   * body. Given together with `bytesOf`, an exchange calls these and never `records()`: it
+   * reads the bytes of only the records it sends.
+   */
+  versions?(): SyncVersion[];
+  /** The bytes of `subjects` held now, in that order (one not held is left out). */
+  bytesOf?(subjects: readonly string[]): Uint8Array[];
   /** Verifies and keeps a received record; answers whether it was taken. */
   accept(bytes: Uint8Array): boolean;
 }
@@ -108,6 +128,26 @@ async function readRecords(lp: Lp, side: SyncSide, signal: AbortSignal): Promise
   return taken;
 }
 
+/** A side's summary and, for the subjects picked from it, their bytes. */
+function sideReader(side: SyncSide): {
+  versions(): SyncVersion[];
+  bytesOf(subjects: readonly string[]): Uint8Array[];
+} {
+  const { versions, bytesOf } = side;
+  if (versions && bytesOf)
+    return { versions: () => versions.call(side), bytesOf: (s) => bytesOf.call(side, s) };
+  return {
+    versions: () => side.records(),
+    bytesOf: (subjects) => {
+      const want = new Set(subjects);
+      return side
+        .records()
+        .filter((r) => want.has(r.subject))
+        .map((r) => r.bytes);
+    },
+  };
+}
+
 async function writeRecords(
   lp: Lp,
   list: readonly Uint8Array[],
@@ -124,7 +164,8 @@ export async function syncAsDialer(
   signal: AbortSignal,
 ): Promise<SyncOutcome> {
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
-  const mine = side.records().slice(0, MAX_SYNC_RECORDS);
+  const reader = sideReader(side);
+  const mine = reader.versions().slice(0, MAX_SYNC_RECORDS);
   await writeChunks(
     lp,
     mine,
@@ -136,10 +177,7 @@ export async function syncAsDialer(
   for await (const f of frames(lp, Math.ceil(mine.length / ENTRIES_PER_FRAME), signal))
     for (const s of parseFrame(WantFrame, f, 'want').want) wanted.add(s);
   // Read again after taking the listener's records: send what this node holds now.
-  const give = side
-    .records()
-    .filter((r) => wanted.has(r.subject))
-    .map((r) => r.bytes);
+  const give = reader.bytesOf(mine.map((r) => r.subject).filter((s) => wanted.has(s)));
   await writeRecords(lp, give, signal);
   await stream.close({ signal });
   return { taken, given: give.length };
@@ -153,9 +191,12 @@ export async function syncAsListener(
 ): Promise<SyncOutcome> {
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
   const theirs = await readSummary(lp, signal);
-  const mine = side.records();
+  const reader = sideReader(side);
+  const mine = reader.versions();
   const held = new Map(mine.map((r) => [r.subject, r.seq]));
-  const give = mine.filter((r) => (theirs.get(r.subject) ?? 0n) < r.seq).map((r) => r.bytes);
+  const give = reader.bytesOf(
+    mine.filter((r) => (theirs.get(r.subject) ?? 0n) < r.seq).map((r) => r.subject),
+  );
   await writeRecords(lp, give, signal);
   const want = [...theirs].filter(([s, seq]) => (held.get(s) ?? 0n) < seq).map(([s]) => s);
   await writeChunks(lp, want, (c) => ({ want: c }), signal);

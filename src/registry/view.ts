@@ -35,8 +35,44 @@ export const VIEW_MIGRATIONS: readonly string[] = [
      epoch  INTEGER PRIMARY KEY CHECK (epoch > 0),
      record BLOB NOT NULL
    ) STRICT;`,
+  // v4: each record's expiry beside it, and a covering index of (subject, seq, epoch, expiry):
+  // the sync summary (`summary()`) reads the index alone, without a record body to decode.
+  // Rows from before are filled in by VIEW_BACKFILLS[4] in the same transaction.
+  `ALTER TABLE records ADD COLUMN expires_at_ms INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX records_versions ON records (subject, seq, epoch, expires_at_ms);`,
 ];
+/**
+ * Data steps that SQL alone cannot do, by the version they complete: run right after that
+ * version's VIEW_MIGRATIONS entry, in its transaction.
+ */
+const VIEW_BACKFILLS: Readonly<Record<number, (db: Database.Database) => void>> = {
+  // Each held record's expiry, decoded once. A row that does not decode keeps 0: expired, so
+  // it is never offered (it could not have been sent anyway).
+  4: (db) => {
+    const rows = db.prepare('SELECT subject, record FROM records').all() as Array<{
+      subject: string;
+      record: Buffer;
+    }>;
+    const set = db.prepare('UPDATE records SET expires_at_ms = ? WHERE subject = ?');
+    for (const row of rows) {
+      let expiresAtMs: number;
+      try {
+        expiresAtMs = decodeRecord(new Uint8Array(row.record)).content.expiresAtMs;
+      } catch {
+        continue;
+      }
+      set.run(expiresAtMs, row.subject);
+    }
+  },
+};
 export const VIEW_SCHEMA_VERSION = VIEW_MIGRATIONS.length;
+
+/** A held version, as the sync summary needs it: no record body. */
+export interface ViewVersion {
+  readonly subject: string;
+  readonly seq: bigint;
+  readonly epoch: bigint;
+}
 
 export interface ViewEntry {
   readonly record: SignedRecord;
@@ -52,7 +88,11 @@ export class RegistryView {
     { record: Buffer; accepted_at_ms: bigint }
   >;
   private readonly selectAll: Database.Statement<[], { record: Buffer; accepted_at_ms: bigint }>;
-  private readonly upsertNewer: Database.Statement<[string, bigint, Buffer, number, bigint]>;
+  private readonly selectVersions: Database.Statement<[number], ViewVersion>;
+  private readonly selectBytes: Database.Statement<[string], { record: Buffer }>;
+  private readonly upsertNewer: Database.Statement<
+    [string, bigint, Buffer, number, bigint, number]
+  >;
 
   /** Opens (creating 0600 and migrating as needed) the view at `path`, or ':memory:'. */
   constructor(readonly path: string) {
@@ -80,12 +120,19 @@ export class RegistryView {
       'SELECT record, accepted_at_ms FROM records WHERE subject = ?',
     );
     this.selectAll = this.db.prepare('SELECT record, accepted_at_ms FROM records ORDER BY subject');
+    // Answered from the records_versions index alone (a covering index scan, in subject order).
+    this.selectVersions = this.db.prepare(
+      'SELECT subject, seq, epoch FROM records WHERE expires_at_ms > ? ORDER BY subject',
+    );
+    this.selectBytes = this.db.prepare('SELECT record FROM records WHERE subject = ?');
     // Only a higher seq, or the same seq attested at a later epoch, replaces what is there: a
     // stale or replayed record changes nothing.
     this.upsertNewer = this.db.prepare(
-      `INSERT INTO records (subject, seq, record, accepted_at_ms, epoch) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO records (subject, seq, record, accepted_at_ms, epoch, expires_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (subject) DO UPDATE SET seq = excluded.seq, record = excluded.record,
-         accepted_at_ms = excluded.accepted_at_ms, epoch = excluded.epoch
+         accepted_at_ms = excluded.accepted_at_ms, epoch = excluded.epoch,
+         expires_at_ms = excluded.expires_at_ms
        WHERE excluded.seq > records.seq
           OR (excluded.seq = records.seq AND excluded.epoch > records.epoch)`,
     );
@@ -107,7 +154,14 @@ export class RegistryView {
    */
   put(rec: SignedRecord, bytes: Uint8Array, acceptedAtMs: number, epoch: bigint = 0n): boolean {
     return (
-      this.upsertNewer.run(rec.peerId, rec.seq, Buffer.from(bytes), acceptedAtMs, epoch).changes > 0
+      this.upsertNewer.run(
+        rec.peerId,
+        rec.seq,
+        Buffer.from(bytes),
+        acceptedAtMs,
+        epoch,
+        rec.content.expiresAtMs,
+      ).changes > 0
     );
   }
 
@@ -134,6 +188,24 @@ export class RegistryView {
 
   list(): ViewEntry[] {
     return this.selectAll.all().map(entry);
+  }
+
+  /**
+   * The version (seq, attested epoch) of every record unexpired at `nowMs`, in subject order:
+   * what a sync summary lists. Reads the version index only, not a record body.
+   */
+  summary(nowMs: number): ViewVersion[] {
+    return this.selectVersions.all(nowMs);
+  }
+
+  /** The held bytes of `subjects`, in that order; a subject not held is left out. */
+  bytesOf(subjects: readonly string[]): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (const s of subjects) {
+      const row = this.selectBytes.get(s);
+      if (row) out.push(new Uint8Array(row.record));
+    }
+    return out;
   }
 
   count(): number {
@@ -168,6 +240,7 @@ export function migrateView(db: Database.Database, path: string): number {
     const next = version + 1;
     db.transaction(() => {
       db.exec(step);
+      VIEW_BACKFILLS[next]?.(db);
       db.pragma(`application_id = ${VIEW_APPLICATION_ID}`);
       db.pragma(`user_version = ${next}`);
     }).immediate();

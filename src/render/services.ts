@@ -6,6 +6,7 @@ import { ALERTMANAGER_LISTEN } from './alertmanager.js';
 import {
   SERVICE_USER,
   cardanoKeyPaths,
+  chainDataDir,
   substrateSyncUnit,
   supervisedByVigil,
   type UnitSpec,
@@ -208,6 +209,26 @@ function unitStopped(unit: string): string {
 }
 
 /**
+ * When cardano-node reacts to SIGHUP, from cardano-node/src/Cardano/Node/Run.hs
+ * (IntersectMBO/cardano-node at 0006e063): until `handleSimpleNode` installs its first handler, a
+ * SIGHUP ends the process (the default action); that first handler rereads the topology only
+ * and logs `BlockForgingUpdate NotEffective`; the handler that reloads the forging keys
+ * (`installP2PSigHUPHandler`) is installed in the node-kernel hook, after the ChainDB is
+ * opened and before diffusion opens the local socket. So a SIGHUP counts only once the node
+ * accepts on its socket: promotion waits for that (within the lease), and demotion skips the
+ * signal for a node not up yet — started non-producing and never signalled since, it is not
+ * forging, and the keys it would read are already out.
+ */
+export function cardanoSighup(unit: string, socket: string, when: 'wait' | 'if-serving'): string {
+  // curl exits 7 when it cannot connect (no socket, or nobody accepting on it).
+  const serving = `curl --silent --max-time 1 --unix-socket ${socket} http://localhost/ >/dev/null 2>&1; [ $? -ne 7 ]`;
+  const hup = `systemctl kill --signal=SIGHUP ${unit}`;
+  return when === 'wait'
+    ? `until ${serving}; do sleep 0.2; done; ${hup}`
+    : `if ${serving}; then ${hup}; fi`;
+}
+
+/**
  * A guarded Cardano producer pair runs both nodes synced, started without forging. Promotion
  * moves the forging credentials from `standby/` to `forging/` and sends the node SIGHUP, which
  * makes cardano-node re-read them and forge; demotion moves them back and sends SIGHUP again.
@@ -225,6 +246,7 @@ function cardanoHotStandby(host: PlannedHost, chain: CardanoChain): object {
   const keysIn = files.map((f) => ({ moveFile: { from: standby[f], to: forging[f] } }));
   const keysOut = files.map((f) => ({ moveFile: { from: forging[f], to: standby[f] } }));
   const metrics = `http://${host.vpnAddress}:${chain.metricsPort}/metrics`;
+  const socket = `${chainDataDir(chain)}/node.socket`;
   return {
     role: roleName(host),
     socket: WATCHDOG_SOCKET,
@@ -233,9 +255,9 @@ function cardanoHotStandby(host: PlannedHost, chain: CardanoChain): object {
     activate: [
       { run: ['systemctl', 'start', unit] },
       ...keysIn,
-      { signal: 'SIGHUP', systemdUnit: unit },
+      { run: ['sh', '-c', cardanoSighup(unit, socket, 'wait')] },
     ],
-    deactivate: [...keysOut, { signal: 'SIGHUP', systemdUnit: unit }],
+    deactivate: [...keysOut, { run: ['sh', '-c', cardanoSighup(unit, socket, 'if-serving')] }],
     confirm: {
       run: [
         'sh',

@@ -595,6 +595,10 @@ export function renderTerraform(plan: Plan): string {
     (data['aws_ami'] ??= {})[`ubuntu_${awsAlias(region)}`] = {
       provider: `aws.${awsAlias(region)}`,
       owners: [CANONICAL_AWS_OWNER],
+      // AWS deprecates every public AMI two years after it is made (Canonical sets its own
+      // dates too), and a deprecated image drops out of DescribeImages unless asked for: without
+      // this, the pinned build's lookup would fail and no plan could run for the hosts that boot it.
+      include_deprecated: true,
       filter: [
         { name: 'name', values: [AWS_UBUNTU_IMAGE] },
         { name: 'architecture', values: ['x86_64'] },

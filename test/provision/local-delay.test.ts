@@ -38,6 +38,7 @@ import { killHost } from '../../src/provision/local/faults.js';
 import { INTERNET_ADDRESS } from '../../src/provision/local/network.js';
 import { RunRecordFile, type RunRecord } from '../../src/provision/local/run-record.js';
 import { planFleet } from '../../src/render/fleet.js';
+import { localCosmosTopology } from '../helpers/local-cosmos-topology.js';
 
 const RELAY_MAIN = fileURLToPath(
   new URL('../../src/provision/local/delay-relay-main.js', import.meta.url),
@@ -124,43 +125,17 @@ function localSkip(): string | false {
 }
 
 /** A validator and the two sentries the lint asks for; SQLite, so no etcd to wait for. */
-const TOPOLOGY = `version: 1
-name: delay-three
-ssh:
-  keys:
-    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleOperatorKeyReplaceMe0000000000000 ops@laptop
-vpn:
-  cidr: 10.79.0.0/24
-vigil:
-  agent:
-    url: https://releases.example.org/vigil/v0.1.0/vigil-0.1.0-linux-x64.tar.gz
-    sha256: '0000000000000000000000000000000000000000000000000000000000000000'
-    version: 0.1.0
-    binary: vigil-0.1.0-linux-x64/bin/vigil
-  store: sqlite
-chains:
-  - name: hub
-    kind: cometbft
-    chainId: delay-1
-    binary:
-      url: https://github.com/cosmos/gaia/releases/download/v21.0.1/gaiad-v21.0.1-linux-amd64
-      sha256: '0000000000000000000000000000000000000000000000000000000000000000'
-      version: v21.0.1
-      binary: gaiad
-    genesis:
-      url: https://raw.githubusercontent.com/cosmos/mainnet/master/genesis/genesis.cosmoshub-4.json.gz
-      sha256: 7fe946e6bb3c378da546767f4d078585c38f256c8ec17888d71aeee3b7edd5c7
-    app:
-      kind: cosmos-sdk
-      minimumGasPrices: 0.005uatom
-hosts:
-${['validator:validator', 'sentry-a:sentry', 'sentry-b:sentry']
-  .map((h) => {
-    const [name, role] = h.split(':');
-    return `  - { name: ${name}, role: ${role}, chain: hub, provider: local, region: lab-${name}, size: netns }`;
-  })
-  .join('\n')}
-`;
+const TOPOLOGY = localCosmosTopology({
+  name: 'delay-three',
+  vpnCidr: '10.79.0.0/24',
+  store: 'sqlite',
+  chainId: 'delay-1',
+  hosts: (['validator', 'sentry-a', 'sentry-b'] as const).map((name) => ({
+    name,
+    role: name === 'validator' ? 'validator' : 'sentry',
+    region: `lab-${name}`,
+  })),
+});
 
 /**
  * Round trips over the VPN from host `from` to `address:port`: the time of each TCP connect

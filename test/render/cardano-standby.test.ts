@@ -143,17 +143,26 @@ test('lint refuses a guarded pair on a cardano-node without a non-producing star
   assert.equal(cardanoNonProducingFlag('8.7.1'), undefined);
 });
 
-/** A stand-in cardano-node: forges iff its three credential files exist at its last SIGHUP. */
+/**
+ * A stand-in cardano-node: forges iff its three credential files exist at its last SIGHUP.
+ * As cardano-node, it installs its SIGHUP handler only once started up (after `startupMs`),
+ * then opens its local socket; a SIGHUP before that ends it (the default action).
+ */
 const FAKE_NODE = `
 const { existsSync, writeFileSync } = require('node:fs');
 const { createServer } = require('node:http');
-const [dir, portFile] = process.argv.slice(2);
+const net = require('node:net');
+const [dir, portFile, socket, startupMs] = process.argv.slice(2);
 let forging = 0;
-process.on('SIGHUP', () => {
-  forging = ['kes.skey', 'vrf.skey', 'node.cert'].every((f) => existsSync(dir + '/' + f)) ? 1 : 0;
-});
 const server = createServer((_, res) => res.end('# TYPE x gauge\\ncardano_node_metrics_forging_enabled_int ' + forging + '\\n'));
 server.listen(0, '127.0.0.1', () => writeFileSync(portFile, String(server.address().port)));
+setTimeout(() => {
+  process.on('SIGHUP', () => {
+    forging = ['kes.skey', 'vrf.skey', 'node.cert'].every((f) => existsSync(dir + '/' + f)) ? 1 : 0;
+  });
+  // Like the node's mux, it holds a connection until it reads something it does not speak.
+  net.createServer((s) => { s.on('error', () => {}); s.once('data', () => s.destroy()); }).listen(socket);
+}, Number(startupMs));
 `;
 
 /** A stand-in systemctl: signals the fake node by its pid file; `show` reports its state. */
@@ -177,8 +186,13 @@ test('the rendered watchdog recipe promotes, demotes and kills a node that behav
     // The rendered file is a valid watchdog config before anything is re-rooted.
     const config = WatchdogConfigSchema.parse(parseYaml(rendered));
     const keys = join(dir, 'keys');
+    const socket = join(dir, 'node.socket');
     const rerooted = WatchdogConfigSchema.parse(
-      parseYaml(rendered.replaceAll('/etc/cardano/keys', keys)),
+      parseYaml(
+        rendered
+          .replaceAll('/etc/cardano/keys', keys)
+          .replaceAll('/var/lib/ada/node.socket', socket),
+      ),
     );
     for (const sub of ['forging', 'standby']) mkdirSync(join(keys, sub), { recursive: true });
     for (const f of ['kes.skey', 'vrf.skey', 'node.cert'])
@@ -189,9 +203,12 @@ test('the rendered watchdog recipe promotes, demotes and kills a node that behav
     writeFileSync(join(bin, 'systemctl'), FAKE_SYSTEMCTL, { mode: 0o755 });
     const portFile = join(dir, 'port');
     writeFileSync(join(dir, 'node.cjs'), FAKE_NODE);
-    node = spawn(process.execPath, [join(dir, 'node.cjs'), join(keys, 'forging'), portFile], {
-      stdio: 'ignore',
-    });
+    // Promoted right after its start (a restart, a boot): the SIGHUP waits for its socket.
+    node = spawn(
+      process.execPath,
+      [join(dir, 'node.cjs'), join(keys, 'forging'), portFile, socket, '1500'],
+      { stdio: 'ignore' },
+    );
     writeFileSync(join(dir, 'node.pid'), String(node.pid));
     for (let i = 0; i < 100 && !existsSync(portFile); i++)
       await new Promise((r) => setTimeout(r, 50));
@@ -217,9 +234,15 @@ test('the rendered watchdog recipe promotes, demotes and kills a node that behav
 
     assert.equal(await forging(), '0', 'started without forging');
     assert.equal(await checkPasses(confirm, 5000, env), true, 'a non-forging node is confirmed');
+    // Demoted before it is up: not signalled (it would die), and not forging anyway.
+    await runAll(rerooted.deactivate);
+    assert.equal(node.exitCode ?? node.signalCode, null, 'a SIGHUP before its handler ended it');
 
+    const t0 = Date.now();
     await runAll(rerooted.activate);
     await settle();
+    assert.equal(node.exitCode ?? node.signalCode, null, 'a SIGHUP before its handler ended it');
+    assert.ok(Date.now() - t0 >= 1000, 'the SIGHUP waited for the node to be up');
     assert.equal(await forging(), '1', 'promoted: keys in place and SIGHUP');
     assert.ok(existsSync(join(keys, 'forging', 'kes.skey')));
     assert.equal(await checkPasses(confirm, 5000, env), false, 'a forging node is never confirmed');

@@ -409,6 +409,8 @@ test('AWS hosts boot one pinned Ubuntu build, never the most recent', () => {
     assert.ok(amis.length > 0, 'the example has an AWS host');
     for (const ami of amis) {
       assert.equal(ami.most_recent, undefined);
+      // A pinned build outlives its deprecation date: the lookup must still find it.
+      assert.equal(ami.include_deprecated, true);
       assert.deepEqual(ami.owners, [CANONICAL_AWS_OWNER]);
       const names = (ami.filter as Array<{ name: string; values: string[] }>).find(
         (f) => f.name === 'name',

@@ -9,9 +9,22 @@
  * every validator key on every host goes through the devnet's EvidenceCollector, which reads
  * the position from the signed bytes, verifies the signature against the key the node was
  * configured with, and counts two different messages at one height/round/step as an
- * equivocation. Nothing the agents say about themselves is counted.
+ * equivocation. Polkadot validators, Cardano producers and Decred voting wallets are
+ * simulated units (sim-unit-main.ts) that append each block they author or forge, each vote
+ * they cast and each duty they are refused to their unit's evidence file (ProducedLine, one
+ * schema for the three); two different blocks (votes) at one slot (ticket) for one key, from
+ * whichever hosts, are an equivocation (ProducerTally). Nothing the agents say about
+ * themselves is counted.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Plan } from '../../topology/plan.js';
 import { VigilError, errorMessage } from '../../errors.js';
@@ -22,6 +35,11 @@ import { healAllSlowLinks, healSlowLink, slowLink } from './delay.js';
 import { healHost, killHost, partitionHost, type PartitionDirection } from './faults.js';
 import { NodeProcessConfigSchema, type EvidenceLine } from './node-config.js';
 import { restartHost } from './restart.js';
+import {
+  ProducedLineSchema,
+  SimUnitProcessConfigSchema,
+  type ProducedLine,
+} from './sim-unit-config.js';
 import type { RunRecordFile } from './run-record.js';
 
 export const LOCAL_FAULT_KINDS = [
@@ -176,7 +194,7 @@ export interface LocalChaosReport {
   /** Heal → next good signature, per fault. */
   readonly resumedMs: Percentiles & { readonly neverResumed: number };
   readonly faultLog: readonly LocalFaultOutcome[];
-  /** Validator nodes whose evidence was read (host names). */
+  /** Where evidence was read: validator nodes (host names) and producer units (`host/unit`). */
   readonly validatorNodes: readonly string[];
   /** True when the run was stopped early (Ctrl-C). */
   readonly interrupted: boolean;
@@ -216,13 +234,16 @@ export interface LocalChaosOptions {
   readonly onEvent?: (line: string) => void;
 }
 
-/** A validator node's evidence file, read as it grows. */
-class EvidenceTail {
+/** An evidence file (a validator node's, a producer unit's), read as it grows. */
+class EvidenceTail<T> {
   private offset = 0;
   private rest = '';
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly parse: (line: unknown) => T,
+  ) {}
 
-  read(): EvidenceLine[] {
+  read(): T[] {
     if (!existsSync(this.file)) return [];
     const size = statSync(this.file).size;
     if (size <= this.offset) return [];
@@ -238,16 +259,141 @@ class EvidenceTail {
     const lines = text.split('\n');
     // A line being appended right now is completed at the next read.
     this.rest = lines.pop() ?? '';
-    const out: EvidenceLine[] = [];
+    const out: T[] = [];
     for (const l of lines) {
       if (l.trim() === '') continue;
       try {
-        out.push(JSON.parse(l) as EvidenceLine);
+        out.push(this.parse(JSON.parse(l)));
       } catch {
         // Not a line the node wrote whole: nothing to count.
       }
     }
     return out;
+  }
+}
+
+/**
+ * When each position (height, slot, ticket) of each series (a key on a chain) was first done
+ * in time, and the window arithmetic both tallies share: position N lasts from N × period,
+ * and counts as done in time when done before the next one ended.
+ */
+class InTimeLog {
+  private readonly series = new Map<string, Map<bigint, number>>();
+  constructor(
+    readonly start: number,
+    readonly periodMs: number,
+  ) {}
+
+  /** Declares a series (it counts positions from now on, done or not). */
+  declare(series: string): Map<bigint, number> {
+    let m = this.series.get(series);
+    if (!m) this.series.set(series, (m = new Map()));
+    return m;
+  }
+
+  note(series: string, position: bigint, at: number): void {
+    const m = this.declare(series);
+    const earlier = m.get(position);
+    if (earlier === undefined || at < earlier) m.set(position, at);
+  }
+
+  private inTime(position: bigint, at: number): boolean {
+    return at <= (Number(position) + 2) * this.periodMs;
+  }
+
+  /** The first in-time position done at or after `t`, across series. */
+  firstAfter(t: number): number | undefined {
+    let best: number | undefined;
+    for (const positions of this.series.values())
+      for (const [p, at] of positions)
+        if (at >= t && this.inTime(p, at) && (best === undefined || at < best)) best = at;
+    return best;
+  }
+
+  /** Positions from the first begun after the start to the last one ended by `end`. */
+  window(end: number): { ticks: number; signed: number } {
+    const first = BigInt(Math.floor(this.start / this.periodMs)) + 1n;
+    const last = BigInt(Math.floor(end / this.periodMs)) - 1n;
+    let ticks = 0;
+    let signed = 0;
+    for (const positions of this.series.values())
+      for (let p = first; p <= last; p++) {
+        ticks++;
+        const at = positions.get(p);
+        if (at !== undefined && this.inTime(p, at)) signed++;
+      }
+    return { ticks, signed };
+  }
+}
+
+/** What `vigil chaos --local` tallies evidence with (CometBFT signatures, produced blocks and votes). */
+export interface LocalTally {
+  readonly signatures: number;
+  readonly refusals: number;
+  readonly equivocations: readonly Equivocation[];
+  firstSignedAfter(t: number): number | undefined;
+  totals(end: number): LocalChaosTotals;
+}
+
+/**
+ * What the simulated producers (Polkadot validators, Cardano producers, Decred voting
+ * wallets) produced, tallied from their evidence lines: two different blocks (or votes) at one
+ * slot (or ticket) for one key on one chain, from whichever hosts, are an equivocation; a
+ * position counts as produced when it was produced before the next one ended. Produced and
+ * refused duties are counted over the run's window; conflicts over everything seen.
+ */
+export class ProducerTally implements LocalTally {
+  private readonly seen = new Map<string, { produced: string; node: string }>();
+  readonly equivocations: Equivocation[] = [];
+  private readonly log: InTimeLog;
+  signatures = 0;
+  refusals = 0;
+
+  constructor(
+    readonly start: number,
+    readonly slotMs: number,
+  ) {
+    this.log = new InTimeLog(start, slotMs);
+  }
+
+  add(e: ProducedLine): void {
+    if (e.at >= this.start) {
+      if (e.produced !== undefined) this.signatures++;
+      else this.refusals++;
+    }
+    const series = `${e.chain}\0${e.key}`;
+    this.log.declare(series);
+    if (e.produced === undefined) return;
+    const position = `${e.duty === 'vote' ? 'ticket' : 'slot'} ${e.slot}`;
+    const at = `${series}\0${position}`;
+    const earlier = this.seen.get(at);
+    if (earlier === undefined) this.seen.set(at, { produced: e.produced, node: e.node });
+    else if (earlier.produced !== e.produced)
+      this.equivocations.push({
+        chainId: e.chain,
+        publicKey: e.key,
+        position,
+        nodes: [earlier.node, e.node],
+      });
+    this.log.note(series, BigInt(e.slot), e.at);
+  }
+
+  firstSignedAfter(t: number): number | undefined {
+    return this.log.firstAfter(t);
+  }
+
+  totals(end: number): LocalChaosTotals {
+    const { ticks, signed } = this.log.window(end);
+    return {
+      ticks,
+      signed,
+      missed: ticks - signed,
+      refusals: this.refusals,
+      signatures: this.signatures,
+      equivocations: this.equivocations.length,
+      invalidSignatures: 0,
+      equivocationDetails: [...this.equivocations],
+    };
   }
 }
 
@@ -258,10 +404,10 @@ class EvidenceTail {
  * when a verified precommit for it reached a node before the next height's block ended (a
  * later one is catch-up after an outage: the chain had moved on).
  */
-export class EvidenceTally {
+export class EvidenceTally implements LocalTally {
   private readonly collector = new EvidenceCollector();
   /** chainId\0key → height → when its first verified precommit signature arrived. */
-  private readonly precommits = new Map<string, Map<bigint, number>>();
+  private readonly log: InTimeLog;
   signatures = 0;
   refusals = 0;
 
@@ -269,7 +415,9 @@ export class EvidenceTally {
     /** When the run started (ms, wall clock). */
     readonly start: number,
     readonly blockMs: number,
-  ) {}
+  ) {
+    this.log = new InTimeLog(start, blockMs);
+  }
 
   get equivocations(): readonly Equivocation[] {
     return this.collector.equivocations;
@@ -282,7 +430,7 @@ export class EvidenceTally {
     }
     if (e.signBytes === undefined || e.signature === undefined) return;
     const key = `${e.chainId}\0${e.publicKey}`;
-    if (!this.precommits.has(key)) this.precommits.set(key, new Map());
+    this.log.declare(key);
     const invalidBefore = this.collector.invalidSignatures.length;
     this.collector.record({
       chainId: e.chainId,
@@ -294,37 +442,17 @@ export class EvidenceTally {
     });
     // A signature that does not verify signs nothing the chain would count.
     if (e.step !== 'precommit' || this.collector.invalidSignatures.length > invalidBefore) return;
-    const heights = this.precommits.get(key)!;
-    const h = BigInt(e.height);
-    const earlier = heights.get(h);
-    if (earlier === undefined || e.at < earlier) heights.set(h, e.at);
-  }
-
-  private inTime(h: bigint, at: number): boolean {
-    return at <= (Number(h) + 2) * this.blockMs;
+    this.log.note(key, BigInt(e.height), e.at);
   }
 
   /** The first in-time precommit that arrived at or after `t`, across keys. */
   firstSignedAfter(t: number): number | undefined {
-    let best: number | undefined;
-    for (const heights of this.precommits.values())
-      for (const [h, at] of heights)
-        if (at >= t && this.inTime(h, at) && (best === undefined || at < best)) best = at;
-    return best;
+    return this.log.firstAfter(t);
   }
 
   /** Positions from the first height begun after the start to the last one ended by `end`. */
   totals(end: number): LocalChaosTotals {
-    const firstHeight = BigInt(Math.floor(this.start / this.blockMs)) + 1n;
-    const lastHeight = BigInt(Math.floor(end / this.blockMs)) - 1n;
-    let ticks = 0;
-    let signed = 0;
-    for (const heights of this.precommits.values())
-      for (let h = firstHeight; h <= lastHeight; h++) {
-        ticks++;
-        const at = heights.get(h);
-        if (at !== undefined && this.inTime(h, at)) signed++;
-      }
+    const { ticks, signed } = this.log.window(end);
     return {
       ticks,
       signed,
@@ -338,40 +466,101 @@ export class EvidenceTally {
   }
 }
 
-interface ValidatorNode {
-  readonly host: string;
-  readonly tail: EvidenceTail;
-  readonly blockTimeMs: number;
+/** Where a fleet's evidence is written: a validator node's file or a producer unit's. */
+interface EvidenceSource {
+  /** Host name, and `/unit` for a producer unit. */
+  readonly name: string;
+  readonly periodMs: number;
+  /** Reads what was appended since the last read into the tally it belongs to. */
+  readonly kind: 'cometbft' | 'producer';
+  readonly tail: EvidenceTail<EvidenceLine> | EvidenceTail<ProducedLine>;
 }
 
-function validatorNodesOf(record: RunRecordFile): ValidatorNode[] {
-  const out: ValidatorNode[] = [];
+/**
+ * Every evidence file of a local fleet: each simulated CometBFT validator node's (its
+ * node.json), and each simulated producer unit's (its `units/<unit>.sim.json`).
+ */
+function evidenceSourcesOf(record: RunRecordFile): EvidenceSource[] {
+  const out: EvidenceSource[] = [];
   for (const h of record.record.hosts) {
-    const nodeJson = join(record.record.runDir, h.name, 'node.json');
-    if (!existsSync(nodeJson)) continue;
-    const cfg = NodeProcessConfigSchema.parse(JSON.parse(readFileSync(nodeJson, 'utf8')));
-    if (cfg.evidenceFile === undefined) continue;
-    out.push({
-      host: h.name,
-      tail: new EvidenceTail(cfg.evidenceFile),
-      blockTimeMs: cfg.blockTimeMs,
-    });
+    const hostDir = join(record.record.runDir, h.name);
+    const nodeJson = join(hostDir, 'node.json');
+    if (existsSync(nodeJson)) {
+      const cfg = NodeProcessConfigSchema.parse(JSON.parse(readFileSync(nodeJson, 'utf8')));
+      if (cfg.evidenceFile !== undefined)
+        out.push({
+          name: h.name,
+          periodMs: cfg.blockTimeMs,
+          kind: 'cometbft',
+          tail: new EvidenceTail(cfg.evidenceFile, (l) => l as EvidenceLine),
+        });
+    }
+    const unitsDir = join(hostDir, 'units');
+    if (!existsSync(unitsDir)) continue;
+    for (const f of readdirSync(unitsDir)
+      .filter((n) => n.endsWith('.sim.json'))
+      .sort()) {
+      const cfg = SimUnitProcessConfigSchema.parse(
+        JSON.parse(readFileSync(join(unitsDir, f), 'utf8')),
+      );
+      if (cfg.producer === undefined) continue;
+      out.push({
+        name: `${h.name}/${cfg.unit}`,
+        periodMs: cfg.producer.slotMs,
+        kind: 'producer',
+        tail: new EvidenceTail(cfg.producer.evidenceFile, (l) => ProducedLineSchema.parse(l)),
+      });
+    }
   }
   return out;
+}
+
+/** Both tallies as one: sums, and the earliest first signature. */
+function combined(a: EvidenceTally, b: ProducerTally): LocalTally {
+  return {
+    get signatures() {
+      return a.signatures + b.signatures;
+    },
+    get refusals() {
+      return a.refusals + b.refusals;
+    },
+    get equivocations() {
+      return [...a.equivocations, ...b.equivocations];
+    },
+    firstSignedAfter(t) {
+      const x = a.firstSignedAfter(t);
+      const y = b.firstSignedAfter(t);
+      return x === undefined ? y : y === undefined ? x : Math.min(x, y);
+    },
+    totals(end) {
+      const x = a.totals(end);
+      const y = b.totals(end);
+      return {
+        ticks: x.ticks + y.ticks,
+        signed: x.signed + y.signed,
+        missed: x.missed + y.missed,
+        refusals: x.refusals + y.refusals,
+        signatures: x.signatures + y.signatures,
+        equivocations: x.equivocations + y.equivocations,
+        invalidSignatures: x.invalidSignatures + y.invalidSignatures,
+        equivocationDetails: [...x.equivocationDetails, ...y.equivocationDetails],
+      };
+    },
+  };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaosReport> {
   const { record, plan } = opts;
-  const nodes = validatorNodesOf(record);
+  const nodes = evidenceSourcesOf(record);
   if (nodes.length === 0)
     throw new VigilError(
       'CHAOS_NO_VALIDATOR',
-      `the local fleet ${record.record.fleet} runs no simulated CometBFT validator node: there is nothing signed to count`,
-      'vigil chaos --local measures fleets with a CometBFT validator, e.g. examples/local/cosmos-guarded.yaml',
+      `the local fleet ${record.record.fleet} runs no simulated validator, producer or voting wallet: there is nothing signed to count`,
+      'vigil chaos --local measures fleets that sign or produce, e.g. examples/local/cosmos-ha.yaml or examples/local/cardano-guarded.yaml',
     );
-  const blockMs = Math.max(1, nodes[0]!.blockTimeMs);
+  const blockMs = Math.max(1, nodes[0]!.periodMs);
   const hostNames = record.record.hosts.map((h) => h.name);
   const targets = opts.targets ?? hostNames;
   const unknown = targets.filter((t) => !hostNames.includes(t));
@@ -392,11 +581,16 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
   });
 
   const start = Date.now();
-  const tally = new EvidenceTally(start, blockMs);
+  const signatures = new EvidenceTally(start, blockMs);
+  const produced = new ProducerTally(start, blockMs);
+  const tally = combined(signatures, produced);
   const since = (t: number) => `${((t - start) / 1000).toFixed(1).padStart(6)} s`;
   const say = (line: string) => opts.onEvent?.(`[${since(Date.now())}] ${line}`);
   const readEvidence = () => {
-    for (const n of nodes) for (const e of n.tail.read()) tally.add(e);
+    for (const n of nodes)
+      if (n.kind === 'cometbft')
+        for (const e of (n.tail as EvidenceTail<EvidenceLine>).read()) signatures.add(e);
+      else for (const e of (n.tail as EvidenceTail<ProducedLine>).read()) produced.add(e);
   };
 
   const outcomes: LocalFaultOutcome[] = [];
@@ -492,7 +686,7 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
   };
 
   say(
-    `${schedule.length} faults planned on ${targets.length} hosts; evidence from ${nodes.map((n) => n.host).join(', ')}`,
+    `${schedule.length} faults planned on ${targets.length} hosts; evidence from ${nodes.map((n) => n.name).join(', ')}`,
   );
   for (const f of schedule) later(f.atMs, () => inject(f));
   let lastSummary = start;
@@ -562,7 +756,7 @@ export async function runLocalChaos(opts: LocalChaosOptions): Promise<LocalChaos
     recoveryMs: percentiles(recoveries),
     resumedMs: { ...percentiles(resumes), neverResumed: injectedOk.length - resumes.length },
     faultLog: outcomes,
-    validatorNodes: nodes.map((n) => n.host),
+    validatorNodes: nodes.map((n) => n.name),
     interrupted: aborted(),
   };
 }

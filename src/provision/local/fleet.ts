@@ -4,13 +4,20 @@
  * namespace, link and process is recorded in the run record the moment it exists, and a
  * failed apply destroys exactly what the record lists before reporting the failure.
  */
-import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, PlannedHost } from '../../topology/plan.js';
 import { errorMessage } from '../../errors.js';
-import { chainDataDir, supervisedByVigil } from '../../render/chains.js';
+import { cardanoKeyPaths, chainDataDir, supervisedByVigil } from '../../render/chains.js';
 import { guardMembers } from '../../render/services.js';
 import { agentStoreEngine, prepareAgent, startAgent } from './agents.js';
 import { readNodeStatus, startChainNode } from './chain-nodes.js';
@@ -33,8 +40,8 @@ import {
   publicAddressOf,
 } from './network.js';
 import { startInNetns, pidRunning, stillOurs, stopProcess, waitFor } from './processes.js';
-import { simUnitsOf, type SimUnit } from './sim-services.js';
-import type { SimUnitProcessConfig } from './sim-unit-config.js';
+import { simUnitsOf, unitProduction, type SimUnit } from './sim-services.js';
+import type { ProducerConfig, SimUnitProcessConfig } from './sim-unit-config.js';
 import { prepareWatchdog, startWatchdog, writeUnitFile } from './supervised.js';
 import { RunRecordFile, type RunRecord } from './run-record.js';
 import {
@@ -163,6 +170,9 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
     internetNetns: internetNetns(fleetId),
     hosts,
     created: [],
+    ...(opts.monitorIntervalSeconds !== undefined
+      ? { monitorIntervalSeconds: opts.monitorIntervalSeconds }
+      : {}),
   });
   const nodeStatusFiles = new Map<string, string>();
   const units: LocalUnit[] = [];
@@ -329,12 +339,22 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
         const simConfig = join(unitsDir, `${u.unit}.sim.json`);
         const logFile = join(unitsDir, `${u.unit}.log`);
         const argv = [process.execPath, SIM_UNIT_MAIN, simConfig];
+        const producer = producerConfig(
+          host,
+          u.unit,
+          files,
+          join(hostDir(host), 'root'),
+          join(runDir, 'shared-keys'),
+          join(unitsDir, `${u.unit}.evidence.jsonl`),
+          opts.blockTimeMs ?? 200,
+        );
         const config: SimUnitProcessConfig = {
           name: host.name,
           unit: u.unit,
           statusFile,
           listeners: [...u.listeners],
           peers: [...u.peers],
+          ...(producer ? { producer } : {}),
         };
         writeUnitFile(unitsDir, u.unit, argv, logFile, u.conflicts);
         writeFileSync(simConfig, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
@@ -415,6 +435,58 @@ export async function applyLocal(opts: LocalApplyOptions): Promise<LocalFleet> {
       { cause: err },
     );
   }
+}
+
+/**
+ * The producer part of a simulated unit's config (sim-unit-config.ts), with paths under the
+ * host root. A Cardano producer's forging credentials are made here, once per chain and
+ * copied to each producer as an operator installs them: where its flags name them, or for a
+ * guarded pair in `standby/`, from where the watchdog moves them in on promotion. Its key in
+ * the evidence is the certificate's hash, the same on both hosts.
+ */
+function producerConfig(
+  host: PlannedHost,
+  unit: string,
+  files: ReadonlyMap<string, string>,
+  hostRoot: string,
+  sharedKeysDir: string,
+  evidenceFile: string,
+  slotMs: number,
+): ProducerConfig | undefined {
+  const p = unitProduction(host, unit, files);
+  if (!p) return undefined;
+  const under = (path: string) => join(hostRoot, path);
+  let key = `${p.chain} session keys`;
+  if (p.kind === 'cardano-forger') {
+    const paths = supervisedByVigil(host) ? cardanoKeyPaths('standby') : cardanoKeyPaths('single');
+    mkdirSync(sharedKeysDir, { recursive: true, mode: 0o700 });
+    const contents = (['kes', 'vrf', 'cert'] as const).map((k) => {
+      const shared = join(sharedKeysDir, `cardano-${p.chain}-${k}`);
+      if (!existsSync(shared))
+        writeFileSync(shared, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+      const content = readFileSync(shared, 'utf8');
+      const target = under(paths[k]);
+      mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+      if (!existsSync(target)) writeFileSync(target, content, { mode: 0o600 });
+      return content;
+    });
+    // For a guarded pair also the directory the watchdog moves them into.
+    mkdirSync(dirname(under(cardanoKeyPaths('forging').kes)), { recursive: true, mode: 0o700 });
+    key = `pool ${createHash('sha256').update(contents[2]!).digest('hex').slice(0, 16)}`;
+  } else if (p.kind === 'decred-voter') key = `${p.chain} tickets`;
+  return {
+    kind: p.kind,
+    chain: p.chain,
+    key,
+    slotMs,
+    evidenceFile,
+    ...(p.role !== undefined ? { role: p.role } : {}),
+    ...(p.agentSocket !== undefined ? { agentSocket: under(p.agentSocket) } : {}),
+    ...(p.forgingKeys !== undefined ? { forgingKeys: p.forgingKeys.map(under) } : {}),
+    ...(p.socketPath !== undefined ? { socketPath: under(p.socketPath) } : {}),
+    ...(p.startsNonProducing !== undefined ? { startsNonProducing: p.startsNonProducing } : {}),
+    ...(p.voteChoices !== undefined ? { voteChoices: p.voteChoices } : {}),
+  };
 }
 
 /** SIGKILLs every process in namespace `ns` (one of ours); returns those still there after 5 s. */

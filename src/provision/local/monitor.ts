@@ -19,7 +19,7 @@
  * TLS JSON-RPC (CA and password made on the host by the wallet setup unit) is not simulated.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
@@ -205,6 +205,11 @@ export interface MonitorContext {
   readonly intervalSeconds?: number;
   /** The simulated chain units, by host (which start at boot, which only while active). */
   readonly units?: readonly LocalUnitPorts[];
+  /**
+   * Start only what this host runs (a lost host restarted, restart.ts): its node exporter,
+   * its `vigil watch`, and on the monitor the alert sink, Alertmanager and Prometheus.
+   */
+  readonly onlyHost?: string;
 }
 
 export interface LocalUnitPorts {
@@ -242,12 +247,21 @@ export function httpGet(netns: string, url: string, timeoutSeconds = 5): string 
   return r.status === 0 ? r.stdout : undefined;
 }
 
-const logHas = (file: string, re: RegExp) => () => {
-  try {
-    return re.test(readFileSync(file, 'utf8'));
-  } catch {
-    return false;
-  }
+const sizeOf = (file: string) => (existsSync(file) ? statSync(file).size : 0);
+
+/**
+ * Waits for `re` in what `file` gains from now on: a restarted process appends to the log its
+ * lost predecessor wrote, whose old lines must not pass for the new one's.
+ */
+const logHas = (file: string, re: RegExp) => {
+  const from = sizeOf(file);
+  return () => {
+    try {
+      return re.test(readFileSync(file, 'utf8').slice(from));
+    } catch {
+      return false;
+    }
+  };
 };
 
 function writeUnder(hostRoot: string, path: string, content: string): string {
@@ -265,13 +279,16 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   const notRunHosts = new Map<string, string>();
   // Independent of each other: started together, one progress line each as it is ready.
   const starting: Promise<unknown>[] = [];
+  const runsHere = (host: PlannedHost) => ctx.onlyHost === undefined || ctx.onlyHost === host.name;
 
   for (const host of plan.hosts) {
+    if (!runsHere(host)) continue;
     const defaults = file(host, NODE_EXPORTER_DEFAULTS_PATH);
     if (defaults === undefined) continue;
     starting.push(
       step(`${host.name}: prometheus-node-exporter (rendered ARGS)`, async () => {
         const log = join(ctx.hostDir(host), 'node-exporter.log');
+        const listening = logHas(log, /Listening on/);
         const proc = startInNetns(
           record,
           ctx.netnsOf(host),
@@ -279,7 +296,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
           ['prometheus-node-exporter', ...defaultArgs(defaults)],
           log,
         );
-        await waitFor(`node exporter in ${ctx.netnsOf(host)}`, logHas(log, /Listening on/), proc);
+        await waitFor(`node exporter in ${ctx.netnsOf(host)}`, listening, proc);
       }),
     );
   }
@@ -292,9 +309,11 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
     if (config.chains.some((c) => c.kind === 'decred')) {
       const why = 'the Decred wallet TLS JSON-RPC it watches is not simulated';
       notRunHosts.set(host.name, `vigil watch not started: ${why}`);
-      await step(`${host.name}: vigil watch NOT started: ${why}`, () => undefined);
+      if (runsHere(host))
+        await step(`${host.name}: vigil watch NOT started: ${why}`, () => undefined);
       continue;
     }
+    if (!runsHere(host)) continue;
     starting.push(
       step(`${host.name}: vigil watch (rendered watch.yaml)`, async () => {
         const configFile = writeUnder(
@@ -303,6 +322,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
           stringify(rerootPaths(parse(text), root)),
         );
         const log = join(ctx.hostDir(host), 'watch.log');
+        const watching = logHas(log, /"msg":"watching/);
         const proc = startInNetns(
           record,
           ctx.netnsOf(host),
@@ -310,7 +330,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
           [process.execPath, CLI_ENTRY, 'watch', '--config', configFile],
           log,
         );
-        await waitFor(`vigil watch in ${ctx.netnsOf(host)}`, logHas(log, /"msg":"watching/), proc);
+        await waitFor(`vigil watch in ${ctx.netnsOf(host)}`, watching, proc);
       }),
     );
   }
@@ -330,9 +350,14 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   }
 
   const sinkFile = join(dir, 'alert-sink.jsonl');
-  starting.push(
+  // The monitor's own services, unless only another host is being started.
+  const push = (p: () => Promise<unknown>) => {
+    if (runsHere(monitor)) starting.push(p());
+  };
+  push(() =>
     step(`${monitor.name}: local alert sink on ${LOCAL_ALERT_SINK}`, async () => {
       const log = join(dir, 'alert-sink.log');
+      const listening = logHas(log, /listening/);
       const proc = startInNetns(
         record,
         netns,
@@ -340,7 +365,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
         [process.execPath, ALERT_SINK_MAIN, LOCAL_ALERT_SINK, sinkFile],
         log,
       );
-      await waitFor(`the alert sink in ${netns}`, logHas(log, /listening/), proc);
+      await waitFor(`the alert sink in ${netns}`, listening, proc);
     }),
   );
 
@@ -363,7 +388,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   if (amRendered === undefined || listen === undefined)
     throw new LocalFleetError(`${monitor.name}: no rendered alertmanager.yml or listen address`);
   const alertmanagerUrl = `http://${listen}`;
-  starting.push(
+  push(() =>
     step(`${monitor.name}: prometheus-alertmanager on ${listen} (receivers → local sink)`, () =>
       startAndWaitReady(ctx, monitor, 'prometheus-alertmanager', alertmanagerUrl, [
         'prometheus-alertmanager',
@@ -385,7 +410,7 @@ export async function startMonitorStack(ctx: MonitorContext): Promise<MonitorSta
   );
 
   const interval = ctx.intervalSeconds !== undefined ? `, ${ctx.intervalSeconds}s intervals` : '';
-  starting.push(
+  push(() =>
     step(
       `${monitor.name}: prometheus (rendered config, ${ruleGroups.length} rule groups${interval})`,
       () =>

@@ -6,17 +6,18 @@
  * boot-enabled simulated units, its Vigil watchdog and its Vigil agent on the store it had.
  * Nothing is created afresh: keys, data dirs, configs and certificates are the ones apply
  * left in the run dir, and every new process goes into the run record so destroy finds it.
- * Of the monitoring stack (monitor.ts) only the host's node exporter comes back: vigil watch
- * and the monitor's Prometheus and Alertmanager are not restarted yet.
+ * Last comes what the host runs of the monitoring stack, started by monitor.ts's own code:
+ * its node exporter and `vigil watch`, and on the monitor host the alert sink, Alertmanager
+ * and Prometheus, on the data dirs and with the intervals apply used.
  */
 import { existsSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plan } from '../../topology/plan.js';
+import type { Plan, PlannedHost } from '../../topology/plan.js';
 import { supervisedByVigil } from '../../render/chains.js';
 import { LocalFleetError, inNetns, run, tryRun } from './exec.js';
 import { prepareEtcd, startEtcd } from './etcd.js';
-import { NODE_EXPORTER_DEFAULTS_PATH, defaultArgs } from './monitor.js';
+import { startMonitorStack } from './monitor.js';
 import { renderedPath } from './fleet.js';
 import { startInNetns, waitFor, type StartedProcess } from './processes.js';
 import type { RunRecordFile } from './run-record.js';
@@ -98,21 +99,6 @@ export async function restartHost(opts: RestartOptions, hostName: string): Promi
     step(`etcd member ${prepared.name} rejoined`);
   }
 
-  const exporterDefaults = file(NODE_EXPORTER_DEFAULTS_PATH);
-  if (exporterDefaults !== undefined) {
-    const logFile = join(hostDir, 'node-exporter.log');
-    const from = sizeOf(logFile);
-    const proc = startInNetns(
-      record,
-      ns,
-      'prometheus-node-exporter (restarted)',
-      ['prometheus-node-exporter', ...defaultArgs(exporterDefaults)],
-      logFile,
-    );
-    await waitFor(`node exporter in ${ns}`, logSays(logFile, from, /Listening on/), proc);
-    step('prometheus-node-exporter started');
-  }
-
   const nodeConfig = join(hostDir, 'node.json');
   if (existsSync(nodeConfig)) {
     const statusFile = (JSON.parse(readFileSync(nodeConfig, 'utf8')) as { statusFile: string })
@@ -151,6 +137,27 @@ export async function restartHost(opts: RestartOptions, hostName: string): Promi
     await startAgentAgain(record, ns, agentConfig, join(hostDir, 'agent.log'));
     step('Vigil agent started');
   }
+
+  // Last, as apply starts it: what this host runs of the monitoring stack (its node exporter,
+  // its vigil watch; on the monitor the alert sink, Alertmanager and Prometheus), by the very
+  // code apply ran, on the data dirs and with the intervals apply used.
+  const netnsOf = (h: PlannedHost) => r.hosts.find((x) => x.name === h.name)!.netns;
+  await startMonitorStack({
+    record,
+    plan,
+    file: (h, p) => files.get(renderedPath(h.name, p)),
+    netnsOf,
+    hostDir: (h) => join(r.runDir, h.name),
+    step: async (label, fn) => {
+      const out = await fn();
+      step(`${label.replace(/^[^:]+: /, '')} started again`);
+      return out;
+    },
+    onlyHost: host.name,
+    ...(r.monitorIntervalSeconds !== undefined
+      ? { intervalSeconds: r.monitorIntervalSeconds }
+      : {}),
+  });
 }
 
 /** The agent on the store it already has (no `state init`: that is once per store). */

@@ -37,6 +37,8 @@ const RunRecordSchema = z.strictObject({
     }),
   ),
   created: z.array(CreatedSchema),
+  /** The monitor's Prometheus intervals apply set (monitor.ts), so a restart sets them again. */
+  monitorIntervalSeconds: z.number().positive().optional(),
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 

@@ -5,9 +5,11 @@
  * starts one simulated process per rendered chain unit with these listeners, and reachability
  * probes the same list. CometBFT hosts keep their own path (config.toml, privval).
  */
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Plan, PlannedHost } from '../../topology/plan.js';
 import { chainUnits, supervisedByVigil } from '../../render/chains.js';
+import { DCRWALLET_SETUP_CONFIG } from '../../render/decred.js';
 import { renderedPath } from './fleet.js';
 
 export interface SimListener {
@@ -153,4 +155,82 @@ export function simUnitsOf(
       out.push({ unit: spec.name, listeners, peers, startedBy, conflicts });
   }
   return out;
+}
+
+/**
+ * What a simulated unit produces, read (pure) from the host's rendered files; paths are as on
+ * the host (the fleet moves them under the host root). Undefined for a unit that produces
+ * nothing (a sentry, a relay, a sync node, dcrd).
+ */
+export interface UnitProduction {
+  readonly kind: 'substrate-author' | 'cardano-forger' | 'decred-voter';
+  readonly chain: string;
+  /** substrate-author on a supervised host: the role its agent holds, and the agent's socket. */
+  readonly role?: string;
+  readonly agentSocket?: string;
+  /** cardano-forger: the forging credentials its flags name, and its local socket. */
+  readonly forgingKeys?: readonly string[];
+  readonly socketPath?: string;
+  readonly startsNonProducing?: boolean;
+  /** decred-voter: `agenda=choice` pairs, sorted, as the wallet setup applies them. */
+  readonly voteChoices?: string;
+}
+
+const WatchdogRoleSchema = z.object({ role: z.string().min(1) });
+const AgentSocketSchema = z.object({
+  listen: z.object({ socket: z.object({ path: z.string().min(1) }).optional() }).optional(),
+});
+const WalletSetupSchema = z.object({ voteChoices: z.record(z.string(), z.string()) });
+
+export function unitProduction(
+  host: PlannedHost,
+  unit: string,
+  files: ReadonlyMap<string, string>,
+): UnitProduction | undefined {
+  const chain = host.chain;
+  if (!chain || chain.kind === 'cometbft') return undefined;
+  const file = (p: string) => files.get(renderedPath(host.name, p));
+  const argv = execStartOf(file(`/etc/systemd/system/${unit}`));
+  if (chain.kind === 'substrate') {
+    if (host.role !== 'validator' || !argv.includes('--validator')) return undefined;
+    if (!supervisedByVigil(host)) return { kind: 'substrate-author', chain: chain.name };
+    const role = WatchdogRoleSchema.parse(parseYaml(file('/etc/vigil/watchdog.yaml') ?? '')).role;
+    const socket = AgentSocketSchema.parse(parseYaml(file('/etc/vigil/agent.yaml') ?? '{}')).listen
+      ?.socket?.path;
+    return {
+      kind: 'substrate-author',
+      chain: chain.name,
+      role,
+      ...(socket !== undefined ? { agentSocket: socket } : {}),
+    };
+  }
+  if (chain.kind === 'cardano') {
+    if (host.role !== 'producer') return undefined;
+    const keys = [
+      '--shelley-kes-key',
+      '--shelley-vrf-key',
+      '--shelley-operational-certificate',
+    ].flatMap((f) => flag(argv, f) ?? []);
+    const socket = flag(argv, '--socket-path');
+    return {
+      kind: 'cardano-forger',
+      chain: chain.name,
+      forgingKeys: keys,
+      ...(socket !== undefined ? { socketPath: socket } : {}),
+      startsNonProducing: argv.some(
+        (a) => a === '--start-as-non-producing-node' || a === '--non-producing-node',
+      ),
+    };
+  }
+  if (host.role !== 'voting-wallet' || unit !== 'dcrwallet.service') return undefined;
+  const setup = file(DCRWALLET_SETUP_CONFIG);
+  const choices = setup === undefined ? {} : WalletSetupSchema.parse(JSON.parse(setup)).voteChoices;
+  return {
+    kind: 'decred-voter',
+    chain: chain.name,
+    voteChoices: Object.entries(choices)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(','),
+  };
 }

@@ -38,9 +38,41 @@ export function translateAction(
   if (moveFile && hostRoot !== undefined)
     return { moveFile: { from: join(hostRoot, moveFile.from), to: join(hostRoot, moveFile.to) } };
   if (run?.length === 3 && run[0] === 'sh' && run[1] === '-c') {
-    // The rendered stop check asks systemd for the unit's ActiveState (a Cardano hot standby
-    // first asks the node's forging metric, which no simulated node serves: the local check
-    // then confirms only a stopped node, which is the stricter answer).
+    // A Cardano hot standby's stop check first asks the node's forging metric, which the
+    // simulated producer serves: kept as rendered, with systemd's answer replaced.
+    const forging =
+      /^(curl --silent --fail --max-time \d+ http:\/\/[0-9.]+:\d+\/metrics \| grep -Eq '[^']+') \|\| \{ s=\$\(systemctl show --property=ActiveState --value (\S+)\)/.exec(
+        run[2]!,
+      );
+    if (forging) {
+      const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      return {
+        run: [
+          'sh',
+          '-c',
+          `${forging[1]} || ${[node, LOCAL_UNIT_MAIN, 'inactive', unitsDir, forging[2]!].map(q).join(' ')}`,
+        ],
+        ...('pollMs' in action ? { pollMs: action.pollMs } : {}),
+      };
+    }
+    // A Cardano SIGHUP sent only to a node that accepts on its local socket (render/services.ts
+    // cardanoSighup): the socket moved under the host root, the signal sent by pid file.
+    const hup = /systemctl kill --signal=SIGHUP ([A-Za-z0-9@._:-]+)/.exec(run[2]!);
+    const socket = /--unix-socket (\S+) /.exec(run[2]!);
+    if (hup && socket && hostRoot !== undefined) {
+      const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      return {
+        run: [
+          'sh',
+          '-c',
+          run[2]!
+            .replace(socket[0], `--unix-socket ${q(join(hostRoot, socket[1]!))} `)
+            .replace(hup[0], `kill -HUP "$(cat ${q(join(unitsDir, `${hup[1]!}.pid`))})"`),
+        ],
+        ...('timeoutMs' in action ? { timeoutMs: action.timeoutMs } : {}),
+      };
+    }
+    // The rendered stop check asks systemd for the unit's ActiveState.
     const m =
       /^! systemctl is-active --quiet (\S+)$/.exec(run[2]!) ??
       /systemctl show --property=ActiveState --value (\S+)\)/.exec(run[2]!);
