@@ -589,6 +589,15 @@ export function lintTopology(topology: Topology): LintFinding[] {
             'warning',
           ),
         );
+      else if (d.volumeGB !== undefined && d.planDiskChecked === false && d.planDiskGB! >= d.needGB)
+        out.push(
+          finding(
+            'disk-size',
+            `hosts[${i}].size`,
+            `Vigil's figure for ${h.provider} size ${h.size} (${d.planDiskGB} GB) was not checked against a source, so a ${d.volumeGB} GB volume is attached for ${chain!.name}'s data (billed apart) rather than trusting it`,
+            'warning',
+          ),
+        );
       continue;
     }
     if (d.planDiskGB === undefined)
@@ -605,7 +614,9 @@ export function lintTopology(topology: Topology): LintFinding[] {
         finding(
           'disk-size',
           `hosts[${i}].size`,
-          `${h.provider} size ${h.size} has a ${d.planDiskGB} GB disk; ${h.name} needs ${d.needGB} GB: pick a larger size` +
+          `${h.provider} size ${h.size} has a ${d.planDiskGB} GB disk` +
+            (d.planDiskChecked === false ? " (Vigil's figure, not checked against a source)" : '') +
+            `; ${h.name} needs ${d.needGB} GB: pick a larger size` +
             (chain && !VOLUME_PROVIDERS.has(h.provider)
               ? ` (no volume can be attached to ${h.provider} hosts by Terraform)`
               : ''),

@@ -258,7 +258,33 @@ test('lint: a fixed disk too small for the chain, with no volume possible, is an
   const err = lintTopology(topology(tiny)).find(
     (f) => f.code === 'disk-size' && f.severity === 'error',
   );
-  assert.match(err?.message ?? '', /25 GB disk; monitor needs 70 GB/);
+  assert.match(err?.message ?? '', /25 GB disk.*; monitor needs 70 GB/);
+});
+
+test("lint: a volume attached only because the size's figure is unchecked is said so", () => {
+  const input = sentriesEverywhere();
+  input.hosts = input.hosts!.filter((h) => h.provider !== 'ovh');
+  // 30 GB of data + the OS fits both sizes; only cpx22's 80 GB is read from a source.
+  const at = (size: string) => ({
+    name: `sentry-${size}`,
+    role: 'sentry' as const,
+    chain: 'hub',
+    provider: 'hetzner' as const,
+    region: 'r9',
+    size,
+    disk: 30,
+  });
+  input.hosts.push(at('ccx33'), at('cpx22'));
+  const findings = lintTopology(topology(input)).filter(
+    (f) => f.code === 'disk-size' && f.path.endsWith('.size'),
+  );
+  const hostIndex = (name: string) => input.hosts!.findIndex((h) => h.name === name);
+  const about = (name: string) =>
+    findings.filter((f) => f.path === `hosts[${hostIndex(name)}].size`);
+  assert.equal(about('sentry-ccx33').length, 1, JSON.stringify(findings));
+  assert.equal(about('sentry-ccx33')[0]!.severity, 'warning');
+  assert.match(about('sentry-ccx33')[0]!.message, /240 GB\) was not checked.*30 GB volume/);
+  assert.deepEqual(about('sentry-cpx22'), []);
 });
 
 const isRoot = process.getuid?.() === 0;

@@ -7,7 +7,11 @@ import { lintTopology } from '../../src/topology/lint.js';
 
 const EXAMPLES = 'examples/topologies';
 
-test('every example loads and lints clean apart from its placeholder checksums', () => {
+/** A volume attached because a size's disk figure is remembered, not read from a source. */
+const UNCHECKED_DISK =
+  /^Vigil's figure for .* was not checked against a source, so a \d+ GB volume/;
+
+test('every example loads and lints clean apart from its placeholder checksums and unchecked disk figures', () => {
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
   assert.ok(files.length >= 4);
   for (const f of files) {
@@ -15,6 +19,10 @@ test('every example loads and lints clean apart from its placeholder checksums',
     const findings = lintTopology(t);
     assert.ok(findings.length > 0, `${f}: placeholders are flagged`);
     for (const x of findings) {
+      if (x.code === 'disk-size' && UNCHECKED_DISK.test(x.message)) {
+        assert.equal(x.severity, 'warning');
+        continue;
+      }
       assert.equal(x.code, 'artifact-placeholder', `${f}: ${x.message}`);
       assert.equal(x.severity, 'warning');
     }
