@@ -120,3 +120,12 @@ function ignoredOf(err: unknown): IgnoredSetRecord {
   if (err instanceof RegistryError) return { code: err.code, message: err.message };
   throw err;
 }
+
+/**
+ * The current set of a live chain, recomputed only when its head moves (the head's epoch only
+ * grows, so it keys the cache): what a connection gater asks at every connection.
+ */
+export function followCurrentSet(chain: ValidatorSetChain): () => CurrentSet {
+  let cached = currentSetOf(chain);
+  return () => (cached.epoch === chain.head.epoch ? cached : (cached = currentSetOf(chain)));
+}

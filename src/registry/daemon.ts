@@ -23,7 +23,7 @@ import { RegistryPeer, RegistryValidator } from './service.js';
 import { EtcdRegistryCells } from './store-etcd.js';
 import { SqliteRegistryCells } from './store-sqlite.js';
 import { RegistryStore, type RegistryCells } from './store.js';
-import { allowListAdmission, type Submitted } from './submit.js';
+import type { Submitted } from './submit.js';
 import { Ed25519Key } from '../keys/ed25519.js';
 import { join } from 'node:path';
 import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
@@ -54,10 +54,12 @@ function identityOf(c: RegistryConfig): { seed: Uint8Array; peerId: string } {
   return { seed, peerId: peerIdFromEd25519(Ed25519Key.fromSeed(seed).publicKey) };
 }
 
-/** Only the listed peers and the validators, when the config has a connection allow-list. */
+/**
+ * The config's connection allow-list: the node adds the validators of the current set to it
+ * (service.ts), so a validator added by a set change gets in and a removed one no longer does.
+ */
 function connectionAllowList(c: RegistryConfig): string[] | undefined {
-  if (!c.connectionAllowList) return undefined;
-  return [...new Set([...c.connectionAllowList, ...c.validators.members.map((m) => m.peerId)])];
+  return c.connectionAllowList ? [...new Set(c.connectionAllowList)] : undefined;
 }
 
 /** The registry store a validator writes through: etcd across validators, or SQLite on one host. */
@@ -233,8 +235,8 @@ export async function startRegistryNodeFromConfig(
           store: new RegistryStore(cells, { validators: set, epochGraceMs: graceMs(c) }),
           countersignStatePath: join(c.dataDir, 'countersigned.db'),
           ...(c.admission.mode === 'allowList'
-            ? // The validators themselves are always admitted, as they always may connect.
-              { admission: allowListAdmission([...c.admission.peers, ...validatorIds]) }
+            ? // The validators of the current set are always admitted, as they may connect.
+              { admissionList: c.admission.peers }
             : {}),
           ratePoints: c.rateLimit.submissions,
           rateWindowS: c.rateLimit.windowSeconds,
@@ -274,11 +276,15 @@ export async function startRegistryNodeFromConfig(
   }
   // Reconnect to bootstrap peers we lost (they restarted, or a partition healed): the sync on
   // connect (distribution.ts) then brings either side up to date. Bounded: one dial each.
+  // The validators of the current set too, at their records' addresses (one added by a set
+  // change is in no bootstrap list); a validator removed by one is not redialled.
   const redial = setInterval(() => {
     const connected = new Set(node.node.getPeers().map(String));
+    const removed = new Set(node.currentSet().removed);
+    void node.dialValidators();
     for (const a of bootstrap) {
       const id = a.slice(a.lastIndexOf('/p2p/') + 5);
-      if (connected.has(id)) continue;
+      if (connected.has(id) || removed.has(id)) continue;
       node.node
         .dial(multiaddr(a), { signal: AbortSignal.timeout(REDIAL_MS) })
         .catch((err) =>

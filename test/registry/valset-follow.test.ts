@@ -1,0 +1,216 @@
+/**
+ * Nodes follow the current validator set (issue 15, src/registry/current-set.ts): real libp2p
+ * nodes on loopback, a real etcd store. A peer whose config names only the three genesis
+ * validators and allows connections only from validators reaches a fourth validator added by a
+ * set change (its gater lets it in, it dials it at the address of its record) and submits
+ * through it; after a validator is removed, the peer closes and refuses its connections, the
+ * removed node refuses submissions (REGISTRY_NOT_A_VALIDATOR, the client goes on to the next
+ * validator) and its own submissions are no longer admitted by an admission allow-list.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { multiaddr } from '@multiformats/multiaddr';
+import { Registry } from 'prom-client';
+import { EtcdClient } from '../../src/etcd/client.js';
+import type { Ed25519Key } from '../../src/keys/ed25519.js';
+import { openEtcdStore } from '../../src/store/etcd.js';
+import { encodeSubmission, signSubmission, type ValidatorSet } from '../../src/registry/record.js';
+import { NOT_A_VALIDATOR, RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
+import { EtcdRegistryCells } from '../../src/registry/store-etcd.js';
+import { RegistryStore } from '../../src/registry/store.js';
+import { isRefusal } from '../../src/registry/submit.js';
+import { EtcdTestCluster, etcdSkip } from '../helpers/etcd-cluster.js';
+import { tempDir } from '../helpers/guard-fixtures.js';
+import { keyOf, setOf } from './fixtures.js';
+import { counterValue, liveContent, seedOf, until } from './network-fixture.js';
+import { nextSet } from './validator-set-fixtures.js';
+
+const skip = etcdSkip();
+const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
+const PREFIX = '/vigil-registry-valset-follow/';
+const bare = (a: string) => a.slice(0, a.lastIndexOf('/p2p/'));
+
+describe('registry: nodes follow the current validator set', { skip, timeout: 120_000 }, () => {
+  let dir: string;
+  let cleanup: () => void;
+  let cluster: EtcdTestCluster;
+  before(async () => {
+    ({ dir, cleanup } = tempDir('vigil-registry-valset-follow-'));
+    cluster = await EtcdTestCluster.start({ size: 1 });
+    await (await openEtcdStore(cluster.storeConfig({ prefix: PREFIX }), { create: true })).close();
+  });
+  after(async () => {
+    await cluster?.close();
+    cleanup?.();
+  });
+
+  it('an added validator is trusted, dialled and submitted to; a removed one is cut off and refuses', async () => {
+    const [k140, k141, k142, k143] = [140, 141, 142, 143].map(keyOf) as Ed25519Key[];
+    const genesis: ValidatorSet = setOf([k140!, k141!, k142!]);
+    const validators = new Map<number, RegistryValidator>();
+    const metrics = new Map<string, Registry>();
+    const nodes: RegistryPeer[] = [];
+    const peerIdOf = (k: Ed25519Key) => signSubmission(liveContent(k), k).peerId;
+    const [pId, qId] = [peerIdOf(keyOf(11)), peerIdOf(keyOf(12))];
+    const startValidator = async (tag: number) => {
+      const reg = new Registry();
+      const v = await RegistryValidator.start({
+        seed: seedOf(tag),
+        listen: LOOPBACK,
+        bootstrap: [...validators.values()].map((n) => n.addresses[0]!),
+        validators: genesis,
+        viewPath: join(dir, `v${tag}-view.db`),
+        metrics: reg,
+        store: new RegistryStore(
+          await EtcdRegistryCells.open(
+            new EtcdClient({ endpoints: cluster.endpoints, callTimeoutMs: 2000 }),
+            { prefix: PREFIX },
+          ),
+          { validators: genesis },
+        ),
+        countersignStatePath: join(dir, `v${tag}-countersigned.db`),
+        // Only the two peers are listed: the validators get in as validators.
+        admissionList: [pId, qId],
+        ratePoints: 10_000,
+      });
+      metrics.set(v.peerId, reg);
+      validators.set(tag, v);
+      nodes.push(v);
+      return v;
+    };
+    const startPeer = async (tag: number, allowList?: string[]) => {
+      const p = await RegistryPeer.start({
+        seed: seedOf(tag),
+        listen: LOOPBACK,
+        // Its config names the genesis validators only.
+        bootstrap: [140, 141, 142].map((t) => validators.get(t)!.addresses[0]!),
+        validators: genesis,
+        viewPath: join(dir, `p${tag}-view.db`),
+        metrics: new Registry(),
+        ...(allowList ? { allowList } : {}),
+      });
+      nodes.push(p);
+      return p;
+    };
+    try {
+      for (const tag of [140, 141, 142]) await startValidator(tag);
+      const v140 = validators.get(140)!;
+      // P: connections from validators only; Q: an open node.
+      const p = await startPeer(11, []);
+      const q = await startPeer(12);
+      assert.equal(p.peerId, pId);
+      assert.equal(q.peerId, qId);
+      assert.equal(p.currentSet().epoch, 0n);
+
+      // The genesis validators are admitted as validators (not listed): v140's own record.
+      const own140 = await v140.submitOwn(liveContent(v140.key), [validators.get(141)!.peerId]);
+      assert.equal(own140.seq, 1n);
+
+      // Epoch 1 adds validator 143, which submits its own record with its address.
+      const store = v140.store;
+      await store.refreshSets();
+      assert.equal(
+        (
+          await store.commitSet(
+            nextSet(store.chain, [k140!, k141!], { add: [k143!], issuedAtMs: Date.now() }),
+          )
+        ).epoch,
+        1n,
+      );
+      const v143 = await startValidator(143);
+      await v143.store.submit(
+        encodeSubmission(
+          signSubmission(
+            liveContent(v143.key, { addresses: [bare(v143.addresses[0]!)] }),
+            v143.key,
+          ),
+        ),
+      );
+      await until(
+        'P is at epoch 1 and holds the new validator’s record',
+        () => p.currentSet().epoch === 1n && p.view.get(v143.peerId) !== undefined,
+        15_000,
+      );
+      assert.deepEqual(p.currentSet().added, [v143.peerId]);
+      // What `vigil registry run` does every few seconds: dial the current validators.
+      await until(
+        'P is connected to the added validator',
+        () => {
+          void p.dialValidators();
+          return p.node.getPeers().some((x) => x.toString() === v143.peerId);
+        },
+        15_000,
+      );
+      assert.ok(p.validatorTargets().includes(v143.peerId));
+      const viaNew = await p.submitOwn(liveContent(p.key), [v143.peerId]);
+      assert.equal(viaNew.seq, 1n);
+      assert.equal(
+        await counterValue(metrics.get(v143.peerId)!, 'vigil_registry_submissions_total', {
+          result: 'committed',
+        }),
+        1,
+        'the added validator committed P’s submission',
+      );
+
+      // Epoch 2 removes validator 140 (signed by 3 of the 4); it keeps running.
+      assert.equal(
+        (
+          await store.commitSet(
+            nextSet(store.chain, [k141!, k142!, k143!], {
+              remove: [k140!],
+              issuedAtMs: Date.now(),
+            }),
+          )
+        ).epoch,
+        2n,
+      );
+      await until(
+        'every node is at epoch 2',
+        () => nodes.every((n) => n.currentSet().epoch === 2n),
+        15_000,
+      );
+      assert.deepEqual(p.currentSet().removed, [v140.peerId]);
+      // P's gater: its connection to the removed validator closed, a new one refused both ways.
+      await until('P is no longer connected to the removed validator', () =>
+        p.node.getPeers().every((x) => x.toString() !== v140.peerId),
+      );
+      await assert.rejects(
+        p.node.dial(multiaddr(v140.addresses[0]!), { signal: AbortSignal.timeout(3000) }),
+        'P refuses to dial the removed validator',
+      );
+      await assert.rejects(
+        v140.node
+          .dial(multiaddr(p.addresses[0]!), { signal: AbortSignal.timeout(3000) })
+          .then(async (conn) => {
+            // Noise completes before the gater's inbound check closes it: wait for that.
+            await until('P closed the inbound connection', () => conn.status !== 'open', 3000);
+            throw new Error('closed');
+          }),
+        'P refuses the removed validator’s connection',
+      );
+      assert.ok(!p.validatorTargets().some((t) => t.includes(v140.peerId)));
+
+      // A submission sent to the removed validator is refused with a typed refusal …
+      await assert.rejects(q.submitOwn(liveContent(q.key), [v140.peerId]), (err) =>
+        isRefusal(err, NOT_A_VALIDATOR),
+      );
+      assert.equal(q.view.get(q.peerId), undefined, 'nothing was committed for Q');
+      // … and a client goes on to the next validator.
+      const viaNext = await q.submitOwn(liveContent(q.key), [
+        v140.peerId,
+        validators.get(141)!.peerId,
+      ]);
+      assert.equal(viaNext.seq, 1n);
+      // The removed validator is no longer admitted as a validator (it is not listed).
+      await assert.rejects(
+        v140.submitOwn(liveContent(v140.key, { prevSeq: own140.seq }), [
+          validators.get(141)!.peerId,
+        ]),
+        (err) => isRefusal(err, 'REGISTRY_NOT_ADMITTED'),
+      );
+    } finally {
+      for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
+    }
+  });
+});
