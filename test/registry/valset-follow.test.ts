@@ -10,6 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
 import { EtcdClient } from '../../src/etcd/client.js';
@@ -17,6 +18,9 @@ import type { Ed25519Key } from '../../src/keys/ed25519.js';
 import { openEtcdStore } from '../../src/store/etcd.js';
 import { encodeSubmission, signSubmission, type ValidatorSet } from '../../src/registry/record.js';
 import { NOT_A_VALIDATOR, RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
+import { RegistryConfigSchema, type RegistryConfig } from '../../src/registry/config.js';
+import { probeValidators, submitOwnRecord } from '../../src/registry/daemon.js';
+import { startRegistryHttp } from '../../src/registry/http.js';
 import { EtcdRegistryCells } from '../../src/registry/store-etcd.js';
 import { RegistryStore } from '../../src/registry/store.js';
 import { isRefusal } from '../../src/registry/submit.js';
@@ -30,6 +34,27 @@ const skip = etcdSkip();
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
 const PREFIX = '/vigil-registry-valset-follow/';
 const bare = (a: string) => a.slice(0, a.lastIndexOf('/p2p/'));
+
+/** A peer's config naming the genesis validators only (what `vigil registry submit` reads). */
+function genesisConfig(
+  dir: string,
+  tag: number,
+  genesis: RegistryValidator[],
+  http?: { host: string; port: number },
+): RegistryConfig {
+  const keyFile = join(dir, `${tag}.key`);
+  writeFileSync(keyFile, Buffer.from(seedOf(tag)).toString('hex') + '\n', { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
+  return RegistryConfigSchema.parse({
+    role: 'peer',
+    identity: { keyFile },
+    dataDir: join(dir, `data-${tag}`),
+    bootstrap: genesis.map((v) => v.addresses[0]!),
+    validators: { members: genesis.map((v) => ({ peerId: v.peerId })) },
+    connectionAllowList: [],
+    ...(http ? { http } : {}),
+  });
+}
 
 describe('registry: nodes follow the current validator set', { skip, timeout: 120_000 }, () => {
   let dir: string;
@@ -52,7 +77,7 @@ describe('registry: nodes follow the current validator set', { skip, timeout: 12
     const metrics = new Map<string, Registry>();
     const nodes: RegistryPeer[] = [];
     const peerIdOf = (k: Ed25519Key) => signSubmission(liveContent(k), k).peerId;
-    const [pId, qId] = [peerIdOf(keyOf(11)), peerIdOf(keyOf(12))];
+    const [pId, qId, rId] = [11, 12, 13].map((t) => peerIdOf(keyOf(t)));
     const startValidator = async (tag: number) => {
       const reg = new Registry();
       const v = await RegistryValidator.start({
@@ -71,7 +96,7 @@ describe('registry: nodes follow the current validator set', { skip, timeout: 12
         ),
         countersignStatePath: join(dir, `v${tag}-countersigned.db`),
         // Only the two peers are listed: the validators get in as validators.
-        admissionList: [pId, qId],
+        admissionList: [pId!, qId!, rId!],
         ratePoints: 10_000,
       });
       metrics.set(v.peerId, reg);
@@ -153,6 +178,18 @@ describe('registry: nodes follow the current validator set', { skip, timeout: 12
         'the added validator committed P’s submission',
       );
 
+      // The CLI's short-lived node (`vigil registry validators`) learns epoch 1 from the
+      // network and reaches the added validator at its record's address.
+      const genesisNodes = [140, 141, 142].map((t) => validators.get(t)!);
+      const r = genesisConfig(dir, 13, genesisNodes);
+      const probed1 = await probeValidators(r);
+      assert.equal(probed1.set.epoch, 1n);
+      assert.equal(probed1.source, 'network');
+      assert.deepEqual(
+        probed1.validators.map((x) => [x.peerId, x.reachable]),
+        [...genesisNodes, v143].map((v) => [v.peerId, true]),
+      );
+
       // Epoch 2 removes validator 140 (signed by 3 of the 4); it keeps running.
       assert.equal(
         (
@@ -190,6 +227,41 @@ describe('registry: nodes follow the current validator set', { skip, timeout: 12
         'P refuses the removed validator’s connection',
       );
       assert.ok(!p.validatorTargets().some((t) => t.includes(v140.peerId)));
+
+      // `vigil registry submit` and `validators` with the genesis config: the current set.
+      const probed2 = await probeValidators(r);
+      assert.equal(probed2.set.epoch, 2n);
+      assert.deepEqual(probed2.set.removed, [v140.peerId]);
+      assert.deepEqual(
+        probed2.validators.map((x) => x.peerId),
+        [141, 142, 143].map((t) => validators.get(t)!.peerId),
+      );
+      // With an HTTP listener in the config, the set comes from the node's own process first
+      // (verified against the genesis set here): the bootstrap's removed validator is then no
+      // longer let in.
+      const http = await startRegistryHttp({
+        node: p,
+        role: 'peer',
+        validators: genesis,
+        metrics: new Registry(),
+        host: '127.0.0.1',
+        port: 0,
+      });
+      try {
+        const port = Number(new URL(http.url).port);
+        const viaHttp = {
+          ...genesisConfig(dir, 14, genesisNodes, { host: '127.0.0.1', port }),
+          bootstrap: [v140.addresses[0]!],
+        };
+        const probedHttp = await probeValidators(viaHttp, { timeoutMs: 1000 });
+        assert.equal(probedHttp.set.epoch, 2n);
+        assert.equal(probedHttp.source, 'http');
+        const submitted = await submitOwnRecord(r);
+        assert.equal(submitted.epoch, 2n);
+        assert.equal(submitted.seq, 1n);
+      } finally {
+        await http.close();
+      }
 
       // A submission sent to the removed validator is refused with a typed refusal …
       await assert.rejects(q.submitOwn(liveContent(q.key), [v140.peerId]), (err) =>
