@@ -40,7 +40,7 @@ export const KAD_PROTOCOL = '/vigil/registry/kad/1.0.0';
 export const DHT_NAMESPACE = 'vigil-registry';
 /** This host's own addresses, exempt from per-host limits meant for remote peers. */
 const LOOPBACK_NETS = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'];
-/** A gossipsub RPC may batch several records plus control messages; one record is ≤ 8 KiB. */
+/** A gossipsub RPC may batch several records plus control messages; one record is ≤ LIMITS.envelopeBytes (about 12.7 KiB). */
 const MAX_GOSSIP_RPC_BYTES = 256 * 1024;
 
 export type RegistryLibp2p = Libp2p<{
