@@ -131,6 +131,7 @@ export class RegistryPeer {
     const parts = await startPeerParts(o);
     const peer = new RegistryPeer(parts.node, parts.view, parts.distribution, o, parts.allowed);
     await peer.dialBootstrap();
+    peer.fetchLateSets();
     peer.startRenewer();
     return peer;
   }
@@ -219,6 +220,11 @@ export class RegistryPeer {
     };
   }
 
+  /** A node that starts late takes the set records it missed from the DHT (in the background). */
+  protected fetchLateSets(): void {
+    void this.distribution.fetchSetsFromDht().catch((err) => this.options.onError?.(err));
+  }
+
   protected startRenewer(): void {
     const tuning = this.options.renew;
     if (!tuning) return;
@@ -305,6 +311,7 @@ async function startPeerParts(o: RegistryPeerOptions) {
     listen: o.listen,
     validators: o.validators,
     rules: () => chain.rules(nowMs()),
+    setChain: () => chain,
     metrics: o.metrics,
     ...(o.libp2pMetrics !== undefined ? { libp2pMetrics: o.libp2pMetrics } : {}),
     ...(allowed ? { allowList: allowed } : {}),
@@ -412,6 +419,7 @@ export class RegistryValidator extends RegistryPeer {
       publisher,
     );
     await v.dialBootstrap();
+    v.fetchLateSets();
     v.startRenewer();
     return v;
   }

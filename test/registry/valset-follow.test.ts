@@ -21,6 +21,10 @@ import { NOT_A_VALIDATOR, RegistryPeer, RegistryValidator } from '../../src/regi
 import { RegistryConfigSchema, type RegistryConfig } from '../../src/registry/config.js';
 import { probeValidators, submitOwnRecord } from '../../src/registry/daemon.js';
 import { startRegistryHttp } from '../../src/registry/http.js';
+import { RegistryDistribution } from '../../src/registry/distribution.js';
+import { createRegistryNode, dhtSetRecordValidator, setDhtKey } from '../../src/registry/node.js';
+import { ValidatorSetChain } from '../../src/registry/validator-set.js';
+import { RegistryView } from '../../src/registry/view.js';
 import { EtcdRegistryCells } from '../../src/registry/store-etcd.js';
 import { RegistryStore } from '../../src/registry/store.js';
 import { isRefusal } from '../../src/registry/submit.js';
@@ -281,6 +285,59 @@ describe('registry: nodes follow the current validator set', { skip, timeout: 12
         ]),
         (err) => isRefusal(err, 'REGISTRY_NOT_ADMITTED'),
       );
+
+      // Set records in the DHT: a node that starts late, with no view exchange and no gossip
+      // (a bare libp2p node and an unstarted distribution), fetches epochs 1 and 2 from it.
+      for (const v of validators.values()) await v.distribution.dhtIdle();
+      const chain = new ValidatorSetChain(genesis);
+      const late = await createRegistryNode({
+        seed: seedOf(15),
+        listen: LOOPBACK,
+        validators: genesis,
+        setChain: () => chain,
+        metrics: new Registry(),
+        libp2pMetrics: false,
+      });
+      const view = new RegistryView(':memory:');
+      const lateMetrics = new Registry();
+      try {
+        const dist = new RegistryDistribution({
+          node: late,
+          view,
+          validators: genesis,
+          chain,
+          metrics: lateMetrics,
+        });
+        for (const t of [141, 142, 143])
+          await late.dial(multiaddr(validators.get(t)!.addresses[0]!));
+        await until(
+          'the late node took epochs 1 and 2 from the DHT',
+          () => {
+            if (chain.head.epoch < 2n) void dist.fetchSetsFromDht({ timeoutMs: 2000 });
+            return chain.head.epoch === 2n;
+          },
+          20_000,
+        );
+        assert.equal(
+          await counterValue(lateMetrics, 'vigil_registry_records_received_total', {
+            source: 'dht',
+            result: 'accepted',
+          }),
+          2,
+          'both set records came from the DHT',
+        );
+        // The DHT validator refuses a record that does not follow the chain it holds.
+        const check = dhtSetRecordValidator(() => new ValidatorSetChain(genesis), Date.now);
+        assert.throws(() => check(setDhtKey(2n), chain.records()[1]!), /does not follow/);
+        assert.throws(() => check(setDhtKey(2n), chain.records()[0]!), /is for epoch 1/);
+        const forged = Uint8Array.from(chain.records()[0]!);
+        forged[forged.length - 1]! ^= 1;
+        assert.throws(() => check(setDhtKey(1n), forged), /does not verify/);
+        check(setDhtKey(1n), chain.records()[0]!);
+      } finally {
+        await late.stop();
+        view.close();
+      }
     } finally {
       for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
     }
