@@ -34,16 +34,18 @@ async function nodeUrl(opts: { config?: string; url?: string }): Promise<string>
       'name the node to ask',
       'pass --config <file> or --url <http://host:port>',
     );
-  const c = await loadConfig(opts.config);
-  if (!c.http)
+  const [c, { httpUrlOf }] = await Promise.all([
+    loadConfig(opts.config),
+    import('../registry/config.js'),
+  ]);
+  const url = httpUrlOf(c);
+  if (!url)
     throw new VigilError(
       'REGISTRY_NO_NODE',
       `${opts.config} has no http: listener to read the node's view from`,
       'add http: { host: 127.0.0.1, port: <port> } to it and restart the node, or pass --url',
     );
-  const host = c.http.host.includes(':') ? `[${c.http.host}]` : c.http.host;
-  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
-  return `http://${h}:${c.http.port}`;
+  return url;
 }
 
 async function readApi(base: string, path: string): Promise<{ status: number; body: unknown }> {
@@ -194,8 +196,8 @@ function submitCommand(): Command {
         });
         process.stdout.write(
           opts.json
-            ? `${JSON.stringify({ peerId: r.peerId, seq: r.seq.toString(), duplicate: r.duplicate })}\n`
-            : `committed ${r.peerId} seq ${r.seq}${r.duplicate ? ' (already committed)' : ''}\n`,
+            ? `${JSON.stringify({ peerId: r.peerId, seq: r.seq.toString(), duplicate: r.duplicate, epoch: r.epoch.toString() })}\n`
+            : `committed ${r.peerId} seq ${r.seq}${r.duplicate ? ' (already committed)' : ''}, validator-set epoch ${r.epoch}\n`,
         );
       },
     );
@@ -273,7 +275,9 @@ function listCommand(): Command {
 
 function validatorsCommand(): Command {
   return new Command('validators')
-    .description('show the configured validator set and quorum, and dial and ping each validator')
+    .description(
+      "show the current validator set (epoch, quorum; learned from the node's own HTTP listener if configured, else from the network, verified from the config's genesis set), and dial and ping each validator",
+    )
     .addOption(configOption())
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
@@ -281,13 +285,30 @@ function validatorsCommand(): Command {
         loadConfig(opts.config),
         import('../registry/daemon.js'),
       ]);
-      const { set, validators } = await probeValidators(c);
+      const { set, source, validators } = await probeValidators(c);
       if (opts.json) {
         process.stdout.write(
-          `${JSON.stringify({ quorum: set.quorum, size: set.members.length, validators }, null, 2)}\n`,
+          `${JSON.stringify(
+            {
+              epoch: set.epoch.toString(),
+              source,
+              quorum: set.quorum,
+              size: set.members.length,
+              added: set.added,
+              removed: set.removed,
+              validators,
+            },
+            null,
+            2,
+          )}\n`,
         );
       } else {
-        const lines = [`validators: ${set.members.length}, quorum: ${set.quorum}`];
+        const lines = [
+          `validator-set epoch ${set.epoch} (from ${source === 'config' ? 'the config: no node answered' : source === 'http' ? "this node's HTTP listener" : 'the network'}): ${set.members.length} validators, quorum ${set.quorum}`,
+        ];
+        if (set.added.length > 0)
+          lines.push(`added since the genesis set: ${set.added.join(', ')}`);
+        if (set.removed.length > 0) lines.push(`removed: ${set.removed.join(', ')}`);
         for (const v of validators)
           lines.push(
             v.reachable

@@ -271,6 +271,14 @@ export function validatorAddresses(c: RegistryConfig): Map<string, string[]> {
   return out;
 }
 
+/** The base URL of the node's own HTTP listener (a wildcard host is asked on loopback). */
+export function httpUrlOf(c: RegistryConfig): string | undefined {
+  if (!c.http) return undefined;
+  const host = c.http.host.includes(':') ? `[${c.http.host}]` : c.http.host;
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
+  return `http://${h}:${c.http.port}`;
+}
+
 export function viewPathOf(c: RegistryConfig): string {
   return c.viewPath ?? join(c.dataDir, 'view.db');
 }

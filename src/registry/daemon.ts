@@ -11,11 +11,13 @@ import { InputError, VigilError, errorMessage } from '../errors.js';
 import { EtcdClient } from '../etcd/client.js';
 import { loadEd25519Seed } from '../keys/key-file.js';
 import {
+  httpUrlOf,
   registryValidatorSet,
   validatorAddresses,
   viewPathOf,
   type RegistryConfig,
 } from './config.js';
+import type { CurrentSet } from './current-set.js';
 import { startRegistryHttp, type RegistryHttp } from './http.js';
 import { ed25519FromPeerId, peerIdFromEd25519 } from './peer-id.js';
 import { RegistryError, type RecordContent, type ValidatorSet } from './record.js';
@@ -23,7 +25,7 @@ import { RegistryPeer, RegistryValidator } from './service.js';
 import { EtcdRegistryCells } from './store-etcd.js';
 import { SqliteRegistryCells } from './store-sqlite.js';
 import { RegistryStore, type RegistryCells } from './store.js';
-import { allowListAdmission, type Submitted } from './submit.js';
+import type { Submitted } from './submit.js';
 import { Ed25519Key } from '../keys/ed25519.js';
 import { join } from 'node:path';
 import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
@@ -54,10 +56,12 @@ function identityOf(c: RegistryConfig): { seed: Uint8Array; peerId: string } {
   return { seed, peerId: peerIdFromEd25519(Ed25519Key.fromSeed(seed).publicKey) };
 }
 
-/** Only the listed peers and the validators, when the config has a connection allow-list. */
+/**
+ * The config's connection allow-list: the node adds the validators of the current set to it
+ * (service.ts), so a validator added by a set change gets in and a removed one no longer does.
+ */
 function connectionAllowList(c: RegistryConfig): string[] | undefined {
-  if (!c.connectionAllowList) return undefined;
-  return [...new Set([...c.connectionAllowList, ...c.validators.members.map((m) => m.peerId)])];
+  return c.connectionAllowList ? [...new Set(c.connectionAllowList)] : undefined;
 }
 
 /** The registry store a validator writes through: etcd across validators, or SQLite on one host. */
@@ -233,8 +237,8 @@ export async function startRegistryNodeFromConfig(
           store: new RegistryStore(cells, { validators: set, epochGraceMs: graceMs(c) }),
           countersignStatePath: join(c.dataDir, 'countersigned.db'),
           ...(c.admission.mode === 'allowList'
-            ? // The validators themselves are always admitted, as they always may connect.
-              { admission: allowListAdmission([...c.admission.peers, ...validatorIds]) }
+            ? // The validators of the current set are always admitted, as they may connect.
+              { admissionList: c.admission.peers }
             : {}),
           ratePoints: c.rateLimit.submissions,
           rateWindowS: c.rateLimit.windowSeconds,
@@ -274,11 +278,15 @@ export async function startRegistryNodeFromConfig(
   }
   // Reconnect to bootstrap peers we lost (they restarted, or a partition healed): the sync on
   // connect (distribution.ts) then brings either side up to date. Bounded: one dial each.
+  // The validators of the current set too, at their records' addresses (one added by a set
+  // change is in no bootstrap list); a validator removed by one is not redialled.
   const redial = setInterval(() => {
     const connected = new Set(node.node.getPeers().map(String));
+    const removed = new Set(node.currentSet().removed);
+    void node.dialValidators();
     for (const a of bootstrap) {
       const id = a.slice(a.lastIndexOf('/p2p/') + 5);
-      if (connected.has(id)) continue;
+      if (connected.has(id) || removed.has(id)) continue;
       node.node
         .dial(multiaddr(a), { signal: AbortSignal.timeout(REDIAL_MS) })
         .catch((err) =>
@@ -308,6 +316,63 @@ export async function startRegistryNodeFromConfig(
   };
 }
 
+/** Where a short-lived node learned the current validator set from. */
+export type SetSource = 'http' | 'network' | 'config';
+
+/**
+ * The set records the node's own HTTP listener serves (`/registry/validators`), when the config
+ * has one and the node answers; none otherwise. They are verified by whoever takes them.
+ */
+async function setRecordsFromHttp(c: RegistryConfig): Promise<Uint8Array[]> {
+  const url = httpUrlOf(c);
+  if (!url) return [];
+  try {
+    const res = await fetch(`${url}/registry/validators`, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) return [];
+    const body = (await res.json()) as { setRecords?: unknown };
+    if (!Array.isArray(body.setRecords)) return [];
+    return body.setRecords
+      .filter((h): h is string => typeof h === 'string' && /^(?:[0-9a-f]{2})+$/.test(h))
+      .map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Brings a short-lived node's chain of validator sets up to date: the set records of the
+ * node's own running process (its HTTP listener, if configured), then a view exchange with
+ * the first of the current validators, the configured ones and the bootstrap peers that
+ * answers (sets come first on that stream). Every set record is verified against the chain
+ * from the config's genesis set, whoever sent it. Answers the source of the newest epoch.
+ */
+async function learnCurrentSet(
+  peer: RegistryPeer,
+  c: RegistryConfig,
+  targets: readonly string[],
+): Promise<SetSource> {
+  for (const bytes of await setRecordsFromHttp(c)) peer.distribution.accept(bytes, 'sync');
+  const fromHttp = peer.currentSet().epoch;
+  const synced = await syncFromAny(peer, [
+    ...new Set([...peer.validatorTargets(), ...targets, ...c.bootstrap]),
+  ]);
+  if (peer.currentSet().epoch > fromHttp) return 'network';
+  if (fromHttp > 0n) return 'http';
+  return synced ? 'network' : 'config';
+}
+
+/**
+ * Where to submit to: the current validators (connected first, else at their records'
+ * addresses), then the configured addresses of those still in the set.
+ */
+function currentTargets(peer: RegistryPeer, c: RegistryConfig): string[] {
+  const current = new Set(peer.currentSet().members);
+  const configured = [...validatorAddresses(c)]
+    .filter(([id]) => current.has(id))
+    .flatMap(([, addrs]) => addrs);
+  return [...new Set([...peer.validatorTargets(), ...configured])];
+}
+
 export interface SubmitOwnOptions {
   readonly role?: string;
   readonly capabilities?: readonly string[];
@@ -320,6 +385,8 @@ export interface SubmitOwnOptions {
 export interface SubmittedOwn extends Submitted {
   readonly peerId: string;
   readonly prevSeq: bigint;
+  /** The validator-set epoch the submitting node knew. */
+  readonly epoch: bigint;
 }
 
 /**
@@ -347,10 +414,11 @@ export async function submitOwnRecord(
   const peerId = peer.peerId;
   const giveUpAt = Date.now() + (o.timeoutMs ?? 15_000);
   try {
+    await learnCurrentSet(peer, c, targets);
     let last: unknown;
     for (let attempt = 0; Date.now() < giveUpAt; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
-      await syncFromAny(peer, targets);
+      await syncFromAny(peer, currentTargets(peer, c));
       const cur = peer.view.get(peerId)?.record;
       const now = nowMs();
       const content: RecordContent = {
@@ -364,8 +432,8 @@ export async function submitOwnRecord(
         addresses: [...new Set(o.addresses ?? c.record.addresses)],
       };
       try {
-        const r = await peer.submitOwn(content, targets);
-        return { ...r, peerId, prevSeq: content.prevSeq };
+        const r = await peer.submitOwn(content, currentTargets(peer, c));
+        return { ...r, peerId, prevSeq: content.prevSeq, epoch: peer.currentSet().epoch };
       } catch (err) {
         last = err;
         const code = (err as { code?: string }).code;
@@ -380,11 +448,15 @@ export async function submitOwnRecord(
   }
 }
 
-/** Syncs the view from the first target that can be dialled; answers whether one was. */
+/**
+ * Syncs the view from the first target (a multiaddr, or the peer id of a connected or known
+ * peer) that can be dialled; answers whether one was.
+ */
 async function syncFromAny(peer: RegistryPeer, targets: readonly string[]): Promise<boolean> {
   for (const a of targets) {
     try {
-      const conn = await peer.node.dial(multiaddr(a), { signal: AbortSignal.timeout(3000) });
+      const target = a.startsWith('/') ? multiaddr(a) : peerIdFromString(a);
+      const conn = await peer.node.dial(target, { signal: AbortSignal.timeout(3000) });
       await peer.distribution.syncWith(conn.remotePeer);
       return true;
     } catch {
@@ -403,18 +475,32 @@ export interface ValidatorReach {
   readonly error?: string;
 }
 
-/** Dials and pings every configured validator from a short-lived node with this node's identity. */
+/**
+ * Learns the current validator set (learnCurrentSet) and dials and pings each of its members
+ * from a short-lived node with this node's identity: at its configured addresses (a genesis
+ * validator) and those of its own record.
+ */
 export async function probeValidators(
   c: RegistryConfig,
   options: { timeoutMs?: number } = {},
-): Promise<{ set: ValidatorSet; validators: ValidatorReach[] }> {
-  const set = registryValidatorSet(c);
+): Promise<{ set: CurrentSet; source: SetSource; validators: ValidatorReach[] }> {
   const addrs = validatorAddresses(c);
-  const peer = await transientPeer(c, set);
+  const peer = await transientPeer(c, registryValidatorSet(c));
   try {
+    const source = await learnCurrentSet(peer, c, [...addrs.values()].flat());
+    const set = peer.currentSet();
+    // The configured order for genesis validators still in the set, then the added ones.
+    const members = [
+      ...c.validators.members.map((m) => m.peerId).filter((id) => set.members.includes(id)),
+      ...set.added,
+    ];
     const validators = await Promise.all(
-      c.validators.members.map(async (m): Promise<ValidatorReach> => {
-        const list = addrs.get(m.peerId) ?? [];
+      members.map(async (id): Promise<ValidatorReach> => {
+        const m = { peerId: id };
+        const own = (peer.view.get(id)?.record.content.addresses ?? []).map((a) =>
+          a.includes('/p2p/') ? a : `${a}/p2p/${id}`,
+        );
+        const list = [...new Set([...(addrs.get(id) ?? []), ...own])];
         let error = list.length === 0 ? 'no address configured' : 'not reached';
         for (const a of list) {
           try {
@@ -431,7 +517,7 @@ export async function probeValidators(
         return { peerId: m.peerId, addresses: list, reachable: false, error };
       }),
     );
-    return { set, validators };
+    return { set, source, validators };
   } finally {
     await peer.stop().catch(() => undefined);
   }

@@ -28,8 +28,9 @@
  *   that was offline or partitioned catches up. Nothing is re-broadcast on a timer: an
  *   unchanged record crosses only to a peer whose summary lacks it.
  *
- * Validator-set records (src/registry/validator-set.ts) travel the same ways as records (not
- * the DHT): on the topic, told apart by their first byte, and first on every sync stream, so a
+ * Validator-set records (src/registry/validator-set.ts) travel the same ways as records: on
+ * the topic, told apart by their first byte; in the DHT under `/vigil-registry-set/<epoch>`
+ * (fetched epoch by epoch by a node that starts: fetchSetsFromDht); and first on every sync stream, so a
  * node that missed a set change learns the sets before the records attested under them. A
  * record countersigned under an epoch this node does not know yet is Ignored (not penalised)
  * and the node syncs from the peer that sent it; a set record for an epoch after the next is
@@ -54,7 +55,7 @@ import {
   type ValidatorSet,
 } from './record.js';
 import { ValidatorSetChain, isSetRecordBytes } from './validator-set.js';
-import { dhtKey, type RegistryLibp2p } from './node.js';
+import { dhtKey, setDhtKey, type RegistryLibp2p } from './node.js';
 import type { RegistryStore } from './store.js';
 import {
   SYNC_PROTOCOL,
@@ -74,6 +75,8 @@ export function recordVersion(seq: bigint, epoch: bigint): bigint {
 }
 
 export const GOSSIP_TOPIC = '/vigil/registry/records/1.0.0';
+/** DHT queue entries of set records: `validator-set/<epoch>` (no peer id looks like that). */
+const SET_ENTRY = 'validator-set/';
 export { MAX_SYNC_RECORDS, SYNC_PROTOCOL } from './sync.js';
 /** DHT puts waiting to run, at most (one per subject). */
 export const DEFAULT_DHT_QUEUE = 1024;
@@ -348,8 +351,9 @@ export class RegistryDistribution {
       // Duplicate: another validator's copy of the same record already went out.
       if (!/duplicate/i.test(errorMessage(err))) this.o.onError?.(err);
     }
-    // Set records stay out of the DHT: they travel by gossip and the view exchange.
-    if (!isSetRecordBytes(bytes)) this.queueDhtPut(decodeRecord(bytes).peerId, bytes);
+    // Set records go into the DHT under their epoch (node.ts), for nodes that start late.
+    if (isSetRecordBytes(bytes)) this.queueDhtPut(`${SET_ENTRY}${this.chain.head.epoch}`, bytes);
+    else this.queueDhtPut(decodeRecord(bytes).peerId, bytes);
     return true;
   }
 
@@ -394,8 +398,10 @@ export class RegistryDistribution {
         AbortSignal.timeout(DHT_PUT_TIMEOUT_MS),
       ]);
       try {
-        for await (const _ of this.o.node.services.dht.put(dhtKey(subject), bytes, { signal }))
-          void _;
+        const key = subject.startsWith(SET_ENTRY)
+          ? setDhtKey(BigInt(subject.slice(SET_ENTRY.length)))
+          : dhtKey(subject);
+        for await (const _ of this.o.node.services.dht.put(key, bytes, { signal })) void _;
         this.dhtPutAt.set(subject, this.nowMs());
         this.dhtPuts.inc({ result: 'ok' });
       } catch (err) {
@@ -431,6 +437,15 @@ export class RegistryDistribution {
     const now = this.nowMs();
     for (const [subject, at] of [...this.dhtPutAt]) {
       if (at !== 0 && now - at < everyMs) continue;
+      if (subject.startsWith(SET_ENTRY)) {
+        // A set record never expires.
+        const bytes = this.chain.records()[Number(subject.slice(SET_ENTRY.length)) - 1];
+        if (bytes && !this.dhtQueue.has(subject)) {
+          this.queueDhtPut(subject, bytes);
+          n++;
+        }
+        continue;
+      }
       const e = this.o.view.get(subject);
       if (!e || now >= e.record.content.expiresAtMs) {
         this.dhtPutAt.delete(subject);
@@ -439,6 +454,31 @@ export class RegistryDistribution {
       if (this.dhtQueue.has(subject)) continue;
       this.queueDhtPut(subject, e.bytes);
       n++;
+    }
+    return n;
+  }
+
+  /**
+   * Fetches the set records after this node's head from the DHT, epoch by epoch (each checked
+   * against the chain so far by the DHT validator and again here), until one is not found or
+   * `maxEpochs` were taken: how a node that starts late, or a short-lived node, learns the
+   * current set without a sync. Answers how many epochs it took.
+   */
+  async fetchSetsFromDht(
+    options: { timeoutMs?: number; maxEpochs?: number } = {},
+  ): Promise<number> {
+    let n = 0;
+    for (; n < (options.maxEpochs ?? 64) && !this.stopped; n++) {
+      const next = this.chain.head.epoch + 1n;
+      try {
+        for await (const ev of this.o.node.services.dht.get(setDhtKey(next), {
+          signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+        }))
+          if (ev.name === 'VALUE') this.accept(ev.value, 'dht');
+      } catch {
+        // Not found, or no peer answered in time.
+      }
+      if (this.chain.head.epoch < next) break;
     }
     return n;
   }

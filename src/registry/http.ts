@@ -5,7 +5,10 @@
  *
  * - `GET /registry/node`: this node's peer id, role and listen addresses;
  * - `GET /registry/records`: every record in this node's view;
- * - `GET /registry/records/<peer id>`: one record, from the view, else from the DHT.
+ * - `GET /registry/records/<peer id>`: one record, from the view, else from the DHT;
+ * - `GET /registry/validators`: the current validator set as this node follows it
+ *   (current-set.ts: epoch, quorum, members, added, removed) and the set records after the
+ *   genesis (hex, epoch order), which a reader verifies itself from its own genesis set.
  *
  * Records are public (they are gossiped to every node), so the read API needs no credentials;
  * nothing here writes. Bind it to loopback unless Prometheus scrapes it from elsewhere.
@@ -69,6 +72,17 @@ export interface RegistryHttp {
   close(): Promise<void>;
 }
 
+/** `GET /registry/validators`. */
+export interface ValidatorsJson {
+  readonly epoch: string;
+  readonly quorum: number;
+  readonly issuedAt?: string;
+  readonly members: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly setRecords: readonly string[];
+}
+
 export interface ReadyzBody {
   readonly ready: boolean;
   readonly components: Record<string, ComponentHealth>;
@@ -99,6 +113,18 @@ export async function startRegistryHttp(o: RegistryHttpOptions): Promise<Registr
         role: o.role,
         addresses: o.node.addresses,
       });
+    if (path === '/registry/validators') {
+      const s = o.node.currentSet();
+      return send(res, 200, {
+        epoch: s.epoch.toString(),
+        quorum: s.quorum,
+        ...(s.issuedAtMs ? { issuedAt: new Date(s.issuedAtMs).toISOString() } : {}),
+        members: s.members,
+        added: s.added,
+        removed: s.removed,
+        setRecords: o.node.distribution.chain.records().map((b) => Buffer.from(b).toString('hex')),
+      } satisfies ValidatorsJson);
+    }
     if (path === '/registry/records')
       return send(
         res,

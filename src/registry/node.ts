@@ -34,13 +34,19 @@ import { Gauge, type Registry } from 'prom-client';
 import { InputError } from '../errors.js';
 import { decodeRecord, verifyRecord, type AcceptRules, type ValidatorSet } from './record.js';
 import { ed25519FromPeerId } from './peer-id.js';
+import {
+  decodeSetRecord,
+  genesisBody,
+  verifySetRecord,
+  ValidatorSetChain,
+} from './validator-set.js';
 
 export const KAD_PROTOCOL = '/vigil/registry/kad/1.0.0';
 /** The DHT key namespace (the first path segment kad-dht picks a validator and selector by). */
 export const DHT_NAMESPACE = 'vigil-registry';
 /** This host's own addresses, exempt from per-host limits meant for remote peers. */
 const LOOPBACK_NETS = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'];
-/** A gossipsub RPC may batch several records plus control messages; one record is ≤ 8 KiB. */
+/** A gossipsub RPC may batch several records plus control messages; one record is ≤ LIMITS.envelopeBytes (about 12.7 KiB). */
 const MAX_GOSSIP_RPC_BYTES = 256 * 1024;
 
 export type RegistryLibp2p = Libp2p<{
@@ -49,6 +55,72 @@ export type RegistryLibp2p = Libp2p<{
   pubsub: GossipSub;
   dht: KadDHT;
 }>;
+
+/** The DHT key namespace of validator-set records: `/vigil-registry-set/<epoch>`. */
+export const DHT_SET_NAMESPACE = 'vigil-registry-set';
+
+export function setDhtKey(epoch: bigint): Uint8Array {
+  return new TextEncoder().encode(`/${DHT_SET_NAMESPACE}/${epoch}`);
+}
+
+/** The epoch a set DHT key names, or undefined. */
+export function epochOfSetDhtKey(key: Uint8Array): bigint | undefined {
+  const m = /^\/vigil-registry-set\/([1-9]\d{0,19})$/.exec(new TextDecoder().decode(key));
+  return m ? BigInt(m[1]!) : undefined;
+}
+
+/**
+ * The DHT's validator of set records: the key names the record's epoch, and the record is the
+ * next epoch after one this node holds, signed by a quorum of that set and bound to it (the
+ * chain rules of validator-set.ts). A record for an epoch after the next cannot be checked
+ * yet and is refused, as is one that does not verify. Throwing refuses the record.
+ */
+export function dhtSetRecordValidator(chain: () => ValidatorSetChain, nowMs: () => number) {
+  return (key: Uint8Array, value: Uint8Array): void => {
+    const epoch = epochOfSetDhtKey(key);
+    if (epoch === undefined)
+      throw new InputError('not a validator-set DHT key', undefined, 'REGISTRY_DHT_KEY');
+    const r = decodeSetRecord(value);
+    if (r.epoch !== epoch)
+      throw new InputError(
+        `a DHT set record under epoch ${epoch} is for epoch ${r.epoch}`,
+        undefined,
+        'REGISTRY_DHT_KEY',
+      );
+    const c = chain();
+    const prev = c.at(epoch - 1n);
+    if (!prev)
+      throw new InputError(
+        `validator-set epoch ${epoch} does not follow the epoch this node holds (${c.head.epoch})`,
+        'fetch the epochs in order',
+        'REGISTRY_UNKNOWN_EPOCH',
+      );
+    const prevBody =
+      epoch === 1n ? genesisBody(prev) : decodeSetRecord(c.records()[Number(epoch) - 2]!).bodyBytes;
+    verifySetRecord(value, prev, prevBody, nowMs());
+  };
+}
+
+/** Deterministic: the highest epoch wins, then the most signatures, then the first. */
+export function dhtSetRecordSelector(_key: Uint8Array, records: Uint8Array[]): number {
+  let best = 0;
+  let bestEpoch = -1n;
+  let bestSigs = -1;
+  records.forEach((bytes, i) => {
+    let r;
+    try {
+      r = decodeSetRecord(bytes);
+    } catch {
+      return;
+    }
+    if (r.epoch > bestEpoch || (r.epoch === bestEpoch && r.signatures.length > bestSigs)) {
+      best = i;
+      bestEpoch = r.epoch;
+      bestSigs = r.signatures.length;
+    }
+  });
+  return best;
+}
 
 export function dhtKey(subject: string): Uint8Array {
   return new TextEncoder().encode(`/${DHT_NAMESPACE}/${subject}`);
@@ -76,6 +148,8 @@ export interface RegistryNodeOptions {
   readonly validators: ValidatorSet;
   /** The rules records are checked under now (the node's validator-set chain); default: `validators`. */
   readonly rules?: () => AcceptRules;
+  /** The node's chain of validator sets, for the set records' DHT validator (default: genesis). */
+  readonly setChain?: () => ValidatorSetChain;
   /**
    * Peers allowed to connect (both ways): a list of peer ids, or a hook asked at each
    * connection; undefined lets anyone in.
@@ -176,6 +250,8 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
   const nowMs = o.nowMs ?? Date.now;
   const privateKey = await generateKeyPairFromSeed('Ed25519', o.seed);
   const metrics = libp2pMetricsFor(o.metrics, o.libp2pMetrics ?? true);
+  const genesis = new ValidatorSetChain(o.validators);
+  const genesisChain = () => genesis;
   const node = (await createLibp2p({
     privateKey,
     ...(metrics ? { metrics } : {}),
@@ -211,8 +287,14 @@ export async function createRegistryNode(o: RegistryNodeOptions): Promise<Regist
         protocol: KAD_PROTOCOL,
         clientMode: false,
         peerInfoMapper: passthroughMapper,
-        validators: { [DHT_NAMESPACE]: dhtRecordValidator(o.rules ?? o.validators, nowMs) },
-        selectors: { [DHT_NAMESPACE]: dhtRecordSelector },
+        validators: {
+          [DHT_NAMESPACE]: dhtRecordValidator(o.rules ?? o.validators, nowMs),
+          [DHT_SET_NAMESPACE]: dhtSetRecordValidator(o.setChain ?? genesisChain, nowMs),
+        },
+        selectors: {
+          [DHT_NAMESPACE]: dhtRecordSelector,
+          [DHT_SET_NAMESPACE]: dhtSetRecordSelector,
+        },
         allowQueryWithZeroPeers: true,
       }),
     },

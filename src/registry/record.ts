@@ -50,9 +50,7 @@ const LAYOUT_VERSION = 1;
 const EPOCH_LAYOUT_VERSION = 2;
 const U64_MAX = (1n << 64n) - 1n;
 
-export const LIMITS = {
-  /** A whole envelope, countersignatures included; checked before anything is decoded. */
-  envelopeBytes: 8192,
+const FIELD_LIMITS = {
   addresses: 8,
   addressBytes: 256,
   roleBytes: 32,
@@ -64,6 +62,36 @@ export const LIMITS = {
   countersignatures: 64,
   /** expiresAt − issuedAt. */
   lifetimeMs: 30 * 24 * 3600 * 1000,
+} as const;
+
+/** Layout, subject key, prevSeq, issuedAt, expiresAt, flags. */
+const CONTENT_HEAD_BYTES = 1 + 32 + 8 + 8 + 8 + 4;
+const MAX_CONTENT_BYTES =
+  CONTENT_HEAD_BYTES +
+  (1 + FIELD_LIMITS.roleBytes) +
+  (1 + FIELD_LIMITS.capabilities * (1 + FIELD_LIMITS.capabilityBytes)) +
+  (1 + FIELD_LIMITS.addresses * (2 + FIELD_LIMITS.addressBytes));
+/** Layout, subject key, baseSeq, flags, then (key, signature) per validator. */
+const MAX_GRANT_BYTES = 1 + 32 + 8 + 4 + 1 + FIELD_LIMITS.validators * (32 + 64);
+/** Layout, content length, content, subject signature, seq, then (epoch, key, signature)s. */
+const ENVELOPE_HEAD_BYTES = 1 + 2 + 64 + 8 + 1;
+/**
+ * The largest envelope the layouts can hold within the field limits, so every record that
+ * passes them fits: layout 2 (epoch-tagged countersignatures) with content at every limit,
+ * 32 validators × two epochs of countersignatures, and a flags grant signed by 32 validators.
+ * 13 050 bytes; it was a fixed 8192 before, which such a record exceeded (a node of that
+ * version refuses larger envelopes: see the README's mixed-version note).
+ */
+const MAX_ENVELOPE_BYTES =
+  ENVELOPE_HEAD_BYTES +
+  MAX_CONTENT_BYTES +
+  FIELD_LIMITS.countersignatures * (8 + 32 + 64) +
+  MAX_GRANT_BYTES;
+
+export const LIMITS = {
+  /** A whole envelope, countersignatures included; checked before anything is decoded. */
+  envelopeBytes: MAX_ENVELOPE_BYTES,
+  ...FIELD_LIMITS,
 } as const;
 
 export type RegistryErrorCode =

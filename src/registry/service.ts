@@ -13,7 +13,14 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
 import { Ed25519Key } from '../keys/ed25519.js';
+import { VigilError } from '../errors.js';
 import { Countersigner } from './countersigner.js';
+import {
+  connectionTrusted,
+  followCurrentSet,
+  isCurrentValidator,
+  type CurrentSet,
+} from './current-set.js';
 import { RegistryDistribution, StorePublisher, chainFromView } from './distribution.js';
 import { createRegistryNode, type RegistryLibp2p } from './node.js';
 import {
@@ -49,6 +56,12 @@ export interface RegistryPeerOptions {
   readonly metrics: Registry;
   /** libp2p's own metrics into `metrics` too (default true; node.ts: one node per process). */
   readonly libp2pMetrics?: boolean;
+  /**
+   * Who may connect, both ways: a list of peer ids — those peers plus the validators of the
+   * current set (current-set.ts: an added validator gets in, a removed one no longer does, and
+   * its open connections are closed on the change) — or a hook asked at each connection
+   * (taken as is). Undefined lets anyone in.
+   */
   readonly allowList?: readonly string[] | ((peerId: string) => boolean);
   readonly nowMs?: () => number;
   readonly dhtRepublishMs?: number;
@@ -72,6 +85,11 @@ export interface RegistryValidatorOptions extends RegistryPeerOptions {
   /** The countersigner's own local file. */
   readonly countersignStatePath: string;
   readonly admission?: AdmissionPolicy;
+  /**
+   * An admission allow-list: these peers and the validators of the current set may submit
+   * (ignored when `admission` is given).
+   */
+  readonly admissionList?: readonly string[];
   readonly ratePoints?: number;
   readonly rateWindowS?: number;
   readonly pollMs?: number;
@@ -84,43 +102,113 @@ interface OwnRecordAccess {
   refresh(): Promise<void>;
 }
 
+/** How long one dial of a validator may take (dialValidators). */
+const VALIDATOR_DIAL_MS = 5000;
+
 export class RegistryPeer {
   readonly key: Ed25519Key;
   protected renewer: RecordRenewer | undefined;
+  /** The current validator set (current-set.ts), following the distribution's chain. */
+  readonly currentSet: () => CurrentSet;
+  private readonly unfollow: () => void;
   protected constructor(
     readonly node: RegistryLibp2p,
     readonly view: RegistryView,
     readonly distribution: RegistryDistribution,
     protected readonly options: RegistryPeerOptions,
+    /** Whether a peer may be connected, both ways (undefined: anyone). */
+    private readonly allowed: ((peerId: string) => boolean) | undefined,
   ) {
     this.key = Ed25519Key.fromSeed(options.seed);
+    this.currentSet = followCurrentSet(distribution.chain);
+    // Called inside the gossip validator or a sync: the network work runs after it.
+    this.unfollow = distribution.chain.onChange(() =>
+      setImmediate(() => void this.onSetChange().catch((err) => this.options.onError?.(err))),
+    );
   }
 
   static async start(o: RegistryPeerOptions): Promise<RegistryPeer> {
     const parts = await startPeerParts(o);
-    const peer = new RegistryPeer(parts.node, parts.view, parts.distribution, o);
+    const peer = new RegistryPeer(parts.node, parts.view, parts.distribution, o, parts.allowed);
     await peer.dialBootstrap();
+    peer.fetchLateSets();
     peer.startRenewer();
     return peer;
   }
 
-  /** The validators' peer ids, those this node is connected to first; never itself. */
-  protected validatorPeerIds(): string[] {
+  /**
+   * A new validator set: connections to peers no longer allowed (a removed validator that no
+   * allow-list names) are closed, and the validators of the new set dialled.
+   */
+  private async onSetChange(): Promise<void> {
+    if (this.allowed)
+      await Promise.all(
+        this.node
+          .getPeers()
+          .filter((p) => !this.allowed!(p.toString()))
+          .map((p) => this.node.hangUp(p).catch((err) => this.options.onError?.(err))),
+      );
+    await this.dialValidators();
+  }
+
+  /** Where to reach a validator: the addresses of its own record in the view, with /p2p/. */
+  private validatorAddrs(id: string): string[] {
+    const rec = this.view.get(id)?.record;
+    return (rec?.content.addresses ?? []).map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${id}`));
+  }
+
+  /**
+   * Dials every validator of the current set this node is not connected to, at the addresses
+   * of its own record in the view (a validator added by a set change is in no config); answers
+   * how many it reached. One bounded dial per address, tried in turn.
+   */
+  async dialValidators(): Promise<number> {
     const connected = new Set(this.node.getPeers().map(String));
-    const ids = this.options.validators.members
-      .map((k) => peerIdFromEd25519(k))
-      .filter((id) => id !== this.peerId);
-    return [...ids.filter((id) => connected.has(id)), ...ids.filter((id) => !connected.has(id))];
+    const todo = this.currentSet().members.filter((id) => id !== this.peerId && !connected.has(id));
+    const reached = await Promise.all(
+      todo.map(async (id) => {
+        for (const a of this.validatorAddrs(id)) {
+          try {
+            await this.node.dial(multiaddr(a), { signal: AbortSignal.timeout(VALIDATOR_DIAL_MS) });
+            return true;
+          } catch (err) {
+            this.options.onError?.(err);
+          }
+        }
+        return false;
+      }),
+    );
+    return reached.filter(Boolean).length;
+  }
+
+  /**
+   * Where to submit: the current validators (never this node), those connected first as peer
+   * ids, the others at the addresses of their records (or by peer id, if the view has none).
+   */
+  validatorTargets(): string[] {
+    const connected = new Set(this.node.getPeers().map(String));
+    const ids = this.currentSet().members.filter((id) => id !== this.peerId);
+    return [
+      ...ids.filter((id) => connected.has(id)),
+      ...ids
+        .filter((id) => !connected.has(id))
+        .flatMap((id) => {
+          const addrs = this.validatorAddrs(id);
+          return addrs.length > 0 ? addrs : [id];
+        }),
+    ];
   }
 
   protected ownRecord(): OwnRecordAccess {
     return {
       current: async () => this.view.get(this.peerId)?.record,
-      submit: (content) => this.submitOwn(content, this.validatorPeerIds()),
+      submit: (content) => this.submitOwn(content, this.validatorTargets()),
       // A stale answer: the view lags a commit; one exchange with a validator catches up.
       refresh: async () => {
         const connected = new Set(this.node.getPeers().map(String));
-        for (const id of this.validatorPeerIds().filter((v) => connected.has(v))) {
+        for (const id of this.currentSet().members.filter(
+          (v) => v !== this.peerId && connected.has(v),
+        )) {
           try {
             await this.distribution.syncWith(peerIdFromString(id));
             return;
@@ -130,6 +218,11 @@ export class RegistryPeer {
         }
       },
     };
+  }
+
+  /** A node that starts late takes the set records it missed from the DHT (in the background). */
+  protected fetchLateSets(): void {
+    void this.distribution.fetchSetsFromDht().catch((err) => this.options.onError?.(err));
   }
 
   protected startRenewer(): void {
@@ -177,8 +270,10 @@ export class RegistryPeer {
         return await submitToValidator(this.node, target, bytes);
       } catch (err) {
         last = err;
-        // A refusal is the registry's answer: another validator would give the same one.
-        if ((err as { code?: string }).code !== 'REGISTRY_UNAVAILABLE') throw err;
+        // A refusal is the registry's answer: another validator would give the same one. Not
+        // so from a node that is no longer a validator (removed by a set change).
+        const code = (err as { code?: string }).code;
+        if (code !== 'REGISTRY_UNAVAILABLE' && code !== NOT_A_VALIDATOR) throw err;
       }
     }
     throw last;
@@ -189,6 +284,7 @@ export class RegistryPeer {
   }
 
   async stop(): Promise<void> {
+    this.unfollow();
     await this.renewer?.stop();
     await this.distribution.stop();
     await this.node.stop();
@@ -202,14 +298,23 @@ async function startPeerParts(o: RegistryPeerOptions) {
   // The validator sets this node accepts records under: the genesis set and what the view
   // kept of later ones; the gossip topic, sync and the DHT all check against it.
   const chain = chainFromView(o.validators, view, nowMs(), o.epochGraceMs, o.onError);
+  const current = followCurrentSet(chain);
+  const list = o.allowList;
+  const allowed =
+    list === undefined
+      ? undefined
+      : typeof list === 'function'
+        ? list
+        : (peerId: string) => connectionTrusted(current(), list, peerId);
   const node = await createRegistryNode({
     seed: o.seed,
     listen: o.listen,
     validators: o.validators,
     rules: () => chain.rules(nowMs()),
+    setChain: () => chain,
     metrics: o.metrics,
     ...(o.libp2pMetrics !== undefined ? { libp2pMetrics: o.libp2pMetrics } : {}),
-    ...(o.allowList ? { allowList: o.allowList } : {}),
+    ...(allowed ? { allowList: allowed } : {}),
     ...(o.nowMs ? { nowMs: o.nowMs } : {}),
   });
   const distribution = new RegistryDistribution({
@@ -225,8 +330,11 @@ async function startPeerParts(o: RegistryPeerOptions) {
     ...(o.onDhtPutFailed ? { onDhtPutFailed: o.onDhtPutFailed } : {}),
   });
   await distribution.start();
-  return { node, view, distribution };
+  return { node, view, distribution, allowed };
 }
+
+/** The refusal of a node that runs as a validator but is not in the current set. */
+export const NOT_A_VALIDATOR = 'REGISTRY_NOT_A_VALIDATOR';
 
 export class RegistryValidator extends RegistryPeer {
   private constructor(
@@ -234,19 +342,45 @@ export class RegistryValidator extends RegistryPeer {
     view: RegistryView,
     distribution: RegistryDistribution,
     options: RegistryValidatorOptions,
+    allowed: ((peerId: string) => boolean) | undefined,
     readonly store: RegistryStore,
     readonly countersigner: Countersigner,
     readonly submit: SubmitService,
     readonly publisher: StorePublisher,
   ) {
-    super(node, view, distribution, options);
+    super(node, view, distribution, options, allowed);
   }
 
   static override async start(o: RegistryValidatorOptions): Promise<RegistryValidator> {
     // The store's set records first: a validator added by a set change countersigns from the
     // start.
     await o.store.refreshSets();
-    const { node, view, distribution } = await startPeerParts(o);
+    const { node, view, distribution, allowed } = await startPeerParts(o);
+    const self = Ed25519Key.fromSeed(o.seed).publicKey;
+    const selfId = peerIdFromEd25519(self);
+    const storeSet = followCurrentSet(o.store.chain);
+    const netSet = followCurrentSet(distribution.chain);
+    /** The newer of the sets the store and the network have shown this node. */
+    const current = () => {
+      const a = storeSet();
+      const b = netSet();
+      return a.epoch >= b.epoch ? a : b;
+    };
+    const list = o.admissionList;
+    // A node removed from the set refuses submissions (the client tries the next validator);
+    // then the configured admission, or the admission list plus the current validators.
+    const admission: AdmissionPolicy = async (peer) => {
+      const set = current();
+      if (!isCurrentValidator(set, selfId))
+        throw new VigilError(
+          NOT_A_VALIDATOR,
+          `${selfId} is not in the validator set of epoch ${set.epoch}: it takes no submissions`,
+          'submit to a validator of the current set (`vigil registry validators`)',
+        );
+      if (o.admission) return o.admission(peer);
+      if (list) return list.includes(peer.toString()) || isCurrentValidator(set, peer.toString());
+      return true;
+    };
     const countersigner = new Countersigner({
       store: o.store,
       signer: Ed25519Key.fromSeed(o.seed),
@@ -260,7 +394,7 @@ export class RegistryValidator extends RegistryPeer {
       node,
       store: o.store,
       metrics: o.metrics,
-      ...(o.admission ? { admission: o.admission } : {}),
+      admission,
       ...(o.ratePoints ? { ratePoints: o.ratePoints } : {}),
       ...(o.rateWindowS ? { rateWindowS: o.rateWindowS } : {}),
     });
@@ -278,12 +412,14 @@ export class RegistryValidator extends RegistryPeer {
       view,
       distribution,
       o,
+      allowed,
       o.store,
       countersigner,
       submit,
       publisher,
     );
     await v.dialBootstrap();
+    v.fetchLateSets();
     v.startRenewer();
     return v;
   }

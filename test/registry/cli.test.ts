@@ -248,10 +248,12 @@ describe('vigil registry (processes, etcd)', { skip, timeout: 300_000 }, () => {
     ]);
     assert.equal(probe.code, 0, probe.stderr);
     const set = JSON.parse(probe.stdout) as {
+      epoch: string;
       quorum: number;
       validators: Array<{ peerId: string; reachable: boolean }>;
     };
     assert.equal(set.quorum, 2);
+    assert.equal(set.epoch, '0');
     assert.deepEqual(
       set.validators.map((v) => [v.peerId, v.reachable]),
       V.map((t) => [id(t), true]),
@@ -272,7 +274,12 @@ describe('vigil registry (processes, etcd)', { skip, timeout: 300_000 }, () => {
       '--json',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { peerId: id(p), seq: '1', duplicate: false });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      peerId: id(p),
+      seq: '1',
+      duplicate: false,
+      epoch: '0',
+    });
     // It went through etcd: the record is under the registry prefix on the cluster.
     const c = cluster.client();
     try {
@@ -299,7 +306,7 @@ describe('vigil registry (processes, etcd)', { skip, timeout: 300_000 }, () => {
     // A second submission replaces it (seq 2) and keeps the flags; `list` shows it.
     const r2 = await vigil(['registry', 'submit', '--config', configs.get(p)!, '--role', 'relay']);
     assert.equal(r2.code, 0, r2.stderr);
-    assert.equal(r2.stdout, `committed ${id(p)} seq 2\n`);
+    assert.equal(r2.stdout, `committed ${id(p)} seq 2, validator-set epoch 0\n`);
     await eventually('p2 lists seq 2', async () => {
       const l = await vigil(['registry', 'list', '--config', configs.get(P[1]!)!, '--json']);
       const rows = JSON.parse(l.stdout) as Array<{ peerId: string; seq: string; role: string }>;

@@ -84,10 +84,14 @@ describe('examples/registry/network.sh', { timeout: 400_000 }, () => {
     const demo = await script(['demo'], env, 180_000);
     assert.equal(demo.code, 0, demo.out);
     assert.match(demo.out, /3 of 3 reachable: a quorum/);
-    assert.equal(demo.out.match(/committed 12D3KooW\w+ seq 1$/gm)?.length, 3, demo.out);
+    assert.equal(
+      demo.out.match(/committed 12D3KooW\w+ seq 1, validator-set epoch 0$/gm)?.length,
+      3,
+      demo.out,
+    );
     assert.match(demo.out, /3 records on all 6 nodes, each with a quorum/);
     assert.match(demo.out, /^countersigned: [23] of quorum 2$/m);
-    assert.match(demo.out, /committed 12D3KooW\w+ seq 2$/m);
+    assert.match(demo.out, /committed 12D3KooW\w+ seq 2, validator-set epoch 0$/m);
     assert.match(demo.out, /vigil: error \[REGISTRY_NOT_ADMITTED\]: 12D3KooW\w+ is not admitted/);
     assert.match(demo.out, /peer-1 +\d+ record\(s\) received, mean \d+ ms/);
 
