@@ -69,14 +69,30 @@ import type { RegistryView } from './view.js';
 /** Epochs below 2^32: (seq, epoch) as one number that orders like the pair. */
 const EPOCH_BITS = 32n;
 
+/**
+ * Set records' subjects, in the view exchange and the DHT put queue: `validator-set/<epoch>`
+ * (no peer id looks like that); epoch 1 is the chain's first record after genesis.
+ */
+const SET_SUBJECT_PREFIX = 'validator-set/';
+
+/** The subject of the validator-set record of `epoch`. */
+function setSubject(epoch: number): string {
+  return `${SET_SUBJECT_PREFIX}${epoch}`;
+}
+
+/** The epoch a sync subject names, if it is a validator-set subject. */
+function setEpochOf(subject: string): number | undefined {
+  if (!subject.startsWith(SET_SUBJECT_PREFIX)) return undefined;
+  const n = Number(subject.slice(SET_SUBJECT_PREFIX.length));
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
 /** The version the view exchange compares: seq first, then the attested epoch. */
 export function recordVersion(seq: bigint, epoch: bigint): bigint {
   return (seq << EPOCH_BITS) | (epoch & ((1n << EPOCH_BITS) - 1n));
 }
 
 export const GOSSIP_TOPIC = '/vigil/registry/records/1.0.0';
-/** DHT queue entries of set records: `validator-set/<epoch>` (no peer id looks like that). */
-const SET_ENTRY = 'validator-set/';
 export { MAX_SYNC_RECORDS, SYNC_PROTOCOL } from './sync.js';
 /** DHT puts waiting to run, at most (one per subject). */
 export const DEFAULT_DHT_QUEUE = 1024;
@@ -134,27 +150,36 @@ export class RegistryDistribution {
       this.scheduleSync(peerId);
   };
   private lastGossipMs = 0;
+  /**
+   * This node's side of a view exchange. The summary comes from the view's version index and
+   * the chain's set records, and only the bodies sent are read (view v4), so an exchange costs
+   * in proportion to what differs, not to the view's size.
+   */
   private readonly side: SyncSide = {
-    records: () => {
-      const now = this.nowMs();
+    versions: () => {
       // The validator-set records first, in epoch order: the records after them may be
       // attested under them. A set record is present or absent, never newer.
-      const sets = this.chain.records().map((bytes, i) => ({
-        subject: `validator-set/${i + 1}`,
-        seq: 1n,
-        bytes,
-      }));
+      const sets = this.chain.records().map((_, i) => ({ subject: setSubject(i + 1), seq: 1n }));
       // A record's version is (seq, attested epoch): a version re-countersigned by a new set
       // replaces the same seq attested under an older one, so the exchange must see it newer.
       const records = this.o.view
-        .list()
-        .filter((e) => e.record.content.expiresAtMs > now)
-        .map((e) => ({
-          subject: e.record.peerId,
-          seq: recordVersion(e.record.seq, this.o.view.held(e.record.peerId)?.epoch ?? 0n),
-          bytes: e.bytes,
-        }));
+        .summary(this.nowMs())
+        .map((v) => ({ subject: v.subject, seq: recordVersion(v.seq, v.epoch) }));
       return [...sets, ...records];
+    },
+    bytesOf: (subjects) => {
+      const sets = this.chain.records();
+      return subjects.flatMap((subject) => {
+        const epoch = setEpochOf(subject);
+        if (epoch === undefined) return this.o.view.bytesOf([subject]);
+        const bytes = sets[epoch - 1];
+        return bytes ? [bytes] : [];
+      });
+    },
+    records: () => {
+      const versions = this.side.versions!();
+      const bytes = this.side.bytesOf!(versions.map((v) => v.subject));
+      return versions.flatMap((v, i) => (bytes[i] ? [{ ...v, bytes: bytes[i] }] : []));
     },
     accept: (bytes) => this.accept(bytes, 'sync') === 'accepted',
   };
@@ -352,7 +377,7 @@ export class RegistryDistribution {
       if (!/duplicate/i.test(errorMessage(err))) this.o.onError?.(err);
     }
     // Set records go into the DHT under their epoch (node.ts), for nodes that start late.
-    if (isSetRecordBytes(bytes)) this.queueDhtPut(`${SET_ENTRY}${this.chain.head.epoch}`, bytes);
+    if (isSetRecordBytes(bytes)) this.queueDhtPut(setSubject(Number(this.chain.head.epoch)), bytes);
     else this.queueDhtPut(decodeRecord(bytes).peerId, bytes);
     return true;
   }
@@ -398,9 +423,8 @@ export class RegistryDistribution {
         AbortSignal.timeout(DHT_PUT_TIMEOUT_MS),
       ]);
       try {
-        const key = subject.startsWith(SET_ENTRY)
-          ? setDhtKey(BigInt(subject.slice(SET_ENTRY.length)))
-          : dhtKey(subject);
+        const epoch = setEpochOf(subject);
+        const key = epoch === undefined ? dhtKey(subject) : setDhtKey(BigInt(epoch));
         for await (const _ of this.o.node.services.dht.put(key, bytes, { signal })) void _;
         this.dhtPutAt.set(subject, this.nowMs());
         this.dhtPuts.inc({ result: 'ok' });
@@ -437,9 +461,10 @@ export class RegistryDistribution {
     const now = this.nowMs();
     for (const [subject, at] of [...this.dhtPutAt]) {
       if (at !== 0 && now - at < everyMs) continue;
-      if (subject.startsWith(SET_ENTRY)) {
+      const epoch = setEpochOf(subject);
+      if (epoch !== undefined) {
         // A set record never expires.
-        const bytes = this.chain.records()[Number(subject.slice(SET_ENTRY.length)) - 1];
+        const bytes = this.chain.records()[epoch - 1];
         if (bytes && !this.dhtQueue.has(subject)) {
           this.queueDhtPut(subject, bytes);
           n++;
