@@ -5,9 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REQUIRED_TOOLS, missingTools } from '../../src/provision/local/exec.js';
+import {
+  applyLocal,
+  destroyLocal,
+  type LocalApplyOptions,
+  type LocalFleet,
+} from '../../src/provision/local/fleet.js';
+import { planFleet } from '../../src/render/fleet.js';
 import { CLI_ENTRY as CLI } from '../helpers/paths.js';
 
 export const HA = 'examples/local/cosmos-ha.yaml';
@@ -111,3 +119,40 @@ export function assertNothingLeft(fleetId: string, dir: string, state: string): 
 
 export const fleetIdOf = (stderr: string) =>
   /internet namespace vgl-([a-z0-9]{4})-net/.exec(stderr)?.[1];
+
+/** Where a `withLocalFleet` body's fleet lives, and the plan it was applied from. */
+export interface LocalFleetPlace {
+  readonly dir: string;
+  readonly state: string;
+  readonly plan: LocalApplyOptions['plan'];
+  readonly files: LocalApplyOptions['files'];
+}
+
+/**
+ * Plans `topology` into a fresh directory (named from `tmpPrefix`), applies it as a local fleet,
+ * runs `body`, then destroys the fleet and checks that nothing of it is left; when anything
+ * fails, the fleet is still destroyed and the directory removed.
+ */
+export async function withLocalFleet(
+  topology: string,
+  options: Omit<LocalApplyOptions, 'plan' | 'files' | 'stateDir'> & { readonly tmpPrefix: string },
+  body: (fleet: LocalFleet, where: LocalFleetPlace) => Promise<void>,
+): Promise<void> {
+  const { tmpPrefix, ...apply } = options;
+  const dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  const state = join(dir, 's');
+  let applied = false;
+  try {
+    const r = planFleet(topology, { state, write: false });
+    assert.ok(r.plan && r.files, JSON.stringify(r.findings));
+    const fleet = await applyLocal({ ...apply, plan: r.plan, files: r.files, stateDir: state });
+    applied = true;
+    await body(fleet, { dir, state, plan: r.plan, files: r.files });
+    await destroyLocal(state);
+    applied = false;
+    assertNothingLeft(fleet.record.fleetId, dir, state);
+  } finally {
+    if (applied) await destroyLocal(state).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -22,7 +22,6 @@ import {
   type LocalChaosReport,
   type LocalFaultKind,
 } from '../../src/provision/local/chaos.js';
-import { applyLocal, destroyLocal } from '../../src/provision/local/fleet.js';
 import { killHost } from '../../src/provision/local/faults.js';
 import { restartHost } from '../../src/provision/local/restart.js';
 import { RunRecordFile } from '../../src/provision/local/run-record.js';
@@ -43,7 +42,7 @@ import { planFleet } from '../../src/render/fleet.js';
 import { renderedPath } from '../../src/provision/local/fleet.js';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
-import { assertNothingLeft, chaosCli, localSkip } from './local-chaos-helpers.js';
+import { chaosCli, localSkip, withLocalFleet } from './local-chaos-helpers.js';
 
 const ADA = 'examples/local/cardano-guarded.yaml';
 const DOT = 'examples/topologies/polkadot-guarded.yaml';
@@ -248,120 +247,88 @@ async function chaosOn(
 test(
   'a guarded Cardano pair under chaos: the monitor restarts whole, 0 equivocations, forged conflicts counted',
   { skip: localSkip(), timeout: 240_000 },
-  async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vgl-lcp-'));
-    const state = join(dir, 's');
-    let applied = false;
-    try {
-      const r = planFleet(ADA, { state, write: false });
-      assert.ok(r.plan && r.files, JSON.stringify(r.findings));
-      const fleet = await applyLocal({
-        plan: r.plan!,
-        files: r.files!,
-        stateDir: state,
-        blockTimeMs: 500,
-        monitorIntervalSeconds: 1,
-      });
-      applied = true;
-      const record = RunRecordFile.load(fleet.recordFile);
-      const stack = fleet.monitor!;
+  () =>
+    withLocalFleet(
+      ADA,
+      { tmpPrefix: 'vgl-lcp-', blockTimeMs: 500, monitorIntervalSeconds: 1 },
+      async (fleet, { state, plan, files }) => {
+        const record = RunRecordFile.load(fleet.recordFile);
+        const stack = fleet.monitor!;
 
-      // The monitor host lost and restarted: Prometheus (and every target it scrapes),
-      // Alertmanager and the alert sink answer again.
-      const left = await killHost(record.record, 'monitor');
-      assert.deepEqual(left, []);
-      assert.equal(httpGet(stack.netns, `${stack.prometheusUrl}/-/ready`, 1), undefined);
-      const steps: string[] = [];
-      await restartHost(
-        { record, plan: r.plan!, files: r.files!, onStep: (s) => steps.push(s) },
-        'monitor',
-      );
-      assert.ok(
-        steps.some((s) => /prometheus \(rendered config/.test(s)),
-        steps.join('\n'),
-      );
-      assert.ok(httpGet(stack.netns, `${stack.prometheusUrl}/-/ready`) !== undefined);
-      assert.ok(httpGet(stack.netns, `${stack.alertmanagerUrl}/-/ready`) !== undefined);
-      const post = inNetns(stack.netns, [
-        'curl',
-        '-sSf',
-        '-X',
-        'POST',
-        '-d',
-        '{}',
-        `http://${LOCAL_ALERT_SINK}/`,
-      ]);
-      const sink = spawnSync(post[0]!, post.slice(1), { encoding: 'utf8' });
-      assert.equal(sink.status, 0, String(sink.stderr));
-      const up = await waitTargetsUp(stack, 30_000);
-      assert.ok(up.every(targetOk), JSON.stringify(up.filter((t) => !targetOk(t))));
-      // With the intervals apply used (1 s), not the rendered ones.
-      const cfg = readFileSync(
-        join(record.record.runDir, 'monitor', 'root', 'etc/prometheus/prometheus.yml'),
-        'utf8',
-      );
-      assert.match(cfg, /scrape_interval: 1s/);
+        // The monitor host lost and restarted: Prometheus (and every target it scrapes),
+        // Alertmanager and the alert sink answer again.
+        const left = await killHost(record.record, 'monitor');
+        assert.deepEqual(left, []);
+        assert.equal(httpGet(stack.netns, `${stack.prometheusUrl}/-/ready`, 1), undefined);
+        const steps: string[] = [];
+        await restartHost({ record, plan, files, onStep: (s) => steps.push(s) }, 'monitor');
+        assert.ok(
+          steps.some((s) => /prometheus \(rendered config/.test(s)),
+          steps.join('\n'),
+        );
+        assert.ok(httpGet(stack.netns, `${stack.prometheusUrl}/-/ready`) !== undefined);
+        assert.ok(httpGet(stack.netns, `${stack.alertmanagerUrl}/-/ready`) !== undefined);
+        const post = inNetns(stack.netns, [
+          'curl',
+          '-sSf',
+          '-X',
+          'POST',
+          '-d',
+          '{}',
+          `http://${LOCAL_ALERT_SINK}/`,
+        ]);
+        const sink = spawnSync(post[0]!, post.slice(1), { encoding: 'utf8' });
+        assert.equal(sink.status, 0, String(sink.stderr));
+        const up = await waitTargetsUp(stack, 30_000);
+        assert.ok(up.every(targetOk), JSON.stringify(up.filter((t) => !targetOk(t))));
+        // With the intervals apply used (1 s), not the rendered ones.
+        const cfg = readFileSync(
+          join(record.record.runDir, 'monitor', 'root', 'etc/prometheus/prometheus.yml'),
+          'utf8',
+        );
+        assert.match(cfg, /scrape_interval: 1s/);
 
-      await chaosOn(
-        ADA,
-        state,
-        ['producer-a', 'producer-b', 'relay-a', 'guard-1', 'guard-2', 'guard-3'],
-        ['producer-a', 'producer-b'],
-        ['guard-1', 'guard-2', 'guard-3'],
-      );
+        await chaosOn(
+          ADA,
+          state,
+          ['producer-a', 'producer-b', 'relay-a', 'guard-1', 'guard-2', 'guard-3'],
+          ['producer-a', 'producer-b'],
+          ['guard-1', 'guard-2', 'guard-3'],
+        );
 
-      // The counter can fail: a block producer-b never forged, for a slot producer-a did.
-      const evidence = (h: string) =>
-        join(record.record.runDir, h, 'units', 'cardano-node.service.evidence.jsonl');
-      const forged = readFileSync(evidence('producer-a'), 'utf8')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => ProducedLineSchema.parse(JSON.parse(l)))
-        .find((e) => e.produced !== undefined)!;
-      appendFileSync(
-        evidence('producer-b'),
-        JSON.stringify({ ...forged, node: 'producer-b', produced: 'f'.repeat(64) }) + '\n',
-      );
-      const check = await runLocalChaos({
-        record,
-        plan: r.plan!,
-        files: r.files!,
-        seed: 1,
-        durationMs: 1000,
-        meanIntervalMs: 1000,
-        maxFaultMs: 500,
-        kinds: [],
-      });
-      assert.equal(check.devnet.equivocations, 1);
-      assert.deepEqual(check.devnet.equivocationDetails[0]!.nodes, ['producer-a', 'producer-b']);
-
-      await destroyLocal(state);
-      applied = false;
-      assertNothingLeft(record.record.fleetId, dir, state);
-    } finally {
-      if (applied) await destroyLocal(state).catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  },
+        // The counter can fail: a block producer-b never forged, for a slot producer-a did.
+        const evidence = (h: string) =>
+          join(record.record.runDir, h, 'units', 'cardano-node.service.evidence.jsonl');
+        const forged = readFileSync(evidence('producer-a'), 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => ProducedLineSchema.parse(JSON.parse(l)))
+          .find((e) => e.produced !== undefined)!;
+        appendFileSync(
+          evidence('producer-b'),
+          JSON.stringify({ ...forged, node: 'producer-b', produced: 'f'.repeat(64) }) + '\n',
+        );
+        const check = await runLocalChaos({
+          record,
+          plan,
+          files,
+          seed: 1,
+          durationMs: 1000,
+          meanIntervalMs: 1000,
+          maxFaultMs: 500,
+          kinds: [],
+        });
+        assert.equal(check.devnet.equivocations, 1);
+        assert.deepEqual(check.devnet.equivocationDetails[0]!.nodes, ['producer-a', 'producer-b']);
+      },
+    ),
 );
 
 test(
   "a guarded Polkadot pair under chaos: the holder's node asks its agent each slot, 0 equivocations",
   { skip: localSkip(), timeout: 240_000 },
-  async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vgl-lcp-'));
-    const state = join(dir, 's');
-    let applied = false;
-    try {
-      const r = planFleet(DOT, { state, write: false });
-      assert.ok(r.plan && r.files, JSON.stringify(r.findings));
-      const fleet = await applyLocal({
-        plan: r.plan!,
-        files: r.files!,
-        stateDir: state,
-        blockTimeMs: 500,
-      });
-      applied = true;
+  () =>
+    withLocalFleet(DOT, { tmpPrefix: 'vgl-lcp-', blockTimeMs: 500 }, async (_fleet, { state }) => {
       await chaosOn(
         DOT,
         state,
@@ -369,12 +336,5 @@ test(
         ['validator-a', 'validator-b'],
         ['guard-hel', 'guard-lon', 'guard-gcp'],
       );
-      await destroyLocal(state);
-      applied = false;
-      assertNothingLeft(fleet.record.fleetId, dir, state);
-    } finally {
-      if (applied) await destroyLocal(state).catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  },
+    }),
 );

@@ -8,41 +8,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { planLocalFaults, type LocalChaosReport } from '../../src/provision/local/chaos.js';
 import type { EvidenceLine } from '../../src/provision/local/node-config.js';
-import { applyLocal, destroyLocal } from '../../src/provision/local/fleet.js';
 import { slowLinksOf } from '../../src/provision/local/delay.js';
-import { planFleet } from '../../src/render/fleet.js';
-import {
-  GUARD,
-  HA,
-  HA_HOSTS,
-  assertNothingLeft,
-  chaosCli,
-  localSkip,
-} from './local-chaos-helpers.js';
+import { GUARD, HA, HA_HOSTS, chaosCli, localSkip, withLocalFleet } from './local-chaos-helpers.js';
 
 test(
   'vigil chaos --local on a running fleet: Ctrl-C heals it, restarts a lost host and leaves it up',
   { skip: localSkip(), timeout: 240_000 },
-  async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vgl-lc-'));
-    const state = join(dir, 's');
-    let applied = false;
-    try {
-      const r = planFleet(HA, { state, write: false });
-      assert.ok(r.plan && r.files, JSON.stringify(r.findings));
-      const fleet = await applyLocal({
-        plan: r.plan!,
-        files: r.files!,
-        stateDir: state,
-        blockTimeMs: 500,
-      });
-      applied = true;
+  () =>
+    withLocalFleet(HA, { tmpPrefix: 'vgl-lc-', blockTimeMs: 500 }, async (fleet, { state }) => {
       const record = fleet.record;
       const evidence = ['validator-a', 'validator-b'].map((h) =>
         join(record.runDir, h, 'evidence.jsonl'),
@@ -116,13 +94,5 @@ test(
       const deadline = Date.now() + 30_000;
       while (!evidence.every(signedSince) && Date.now() < deadline) await sleep(250);
       for (const f of evidence) assert.ok(signedSince(f), `${f}: no signature after chaos`);
-
-      await destroyLocal(state);
-      applied = false;
-      assertNothingLeft(record.fleetId, dir, state);
-    } finally {
-      if (applied) await destroyLocal(state).catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  },
+    }),
 );
