@@ -336,25 +336,61 @@ export interface LocalTally {
 }
 
 /**
+ * What both tallies share: the run's window (signatures and refusals counted from `start`), the
+ * in-time log of positions, and the totals; a subclass adds its evidence and its conflicts.
+ */
+abstract class WindowTally implements LocalTally {
+  protected readonly log: InTimeLog;
+  signatures = 0;
+  refusals = 0;
+
+  constructor(
+    /** When the run started (ms, wall clock). */
+    readonly start: number,
+    /** A block's (or slot's) length: a position counts when it came before the next one ended. */
+    readonly blockMs: number,
+  ) {
+    this.log = new InTimeLog(start, blockMs);
+  }
+
+  abstract get equivocations(): readonly Equivocation[];
+
+  /** Signatures that did not verify (only CometBFT evidence carries signatures to verify). */
+  protected get invalidSignatures(): number {
+    return 0;
+  }
+
+  /** The first in-time position that arrived at or after `t`, across keys. */
+  firstSignedAfter(t: number): number | undefined {
+    return this.log.firstAfter(t);
+  }
+
+  /** Positions from the first begun after the start to the last one ended by `end`. */
+  totals(end: number): LocalChaosTotals {
+    const { ticks, signed } = this.log.window(end);
+    return {
+      ticks,
+      signed,
+      missed: ticks - signed,
+      refusals: this.refusals,
+      signatures: this.signatures,
+      equivocations: this.equivocations.length,
+      invalidSignatures: this.invalidSignatures,
+      equivocationDetails: [...this.equivocations],
+    };
+  }
+}
+
+/**
  * What the simulated producers (Polkadot validators, Cardano producers, Decred voting
  * wallets) produced, tallied from their evidence lines: two different blocks (or votes) at one
  * slot (or ticket) for one key on one chain, from whichever hosts, are an equivocation; a
  * position counts as produced when it was produced before the next one ended. Produced and
  * refused duties are counted over the run's window; conflicts over everything seen.
  */
-export class ProducerTally implements LocalTally {
+export class ProducerTally extends WindowTally {
   private readonly seen = new Map<string, { produced: string; node: string }>();
   readonly equivocations: Equivocation[] = [];
-  private readonly log: InTimeLog;
-  signatures = 0;
-  refusals = 0;
-
-  constructor(
-    readonly start: number,
-    readonly slotMs: number,
-  ) {
-    this.log = new InTimeLog(start, slotMs);
-  }
 
   add(e: ProducedLine): void {
     if (e.at >= this.start) {
@@ -377,24 +413,6 @@ export class ProducerTally implements LocalTally {
       });
     this.log.note(series, BigInt(e.slot), e.at);
   }
-
-  firstSignedAfter(t: number): number | undefined {
-    return this.log.firstAfter(t);
-  }
-
-  totals(end: number): LocalChaosTotals {
-    const { ticks, signed } = this.log.window(end);
-    return {
-      ticks,
-      signed,
-      missed: ticks - signed,
-      refusals: this.refusals,
-      signatures: this.signatures,
-      equivocations: this.equivocations.length,
-      invalidSignatures: 0,
-      equivocationDetails: [...this.equivocations],
-    };
-  }
 }
 
 /**
@@ -404,23 +422,15 @@ export class ProducerTally implements LocalTally {
  * when a verified precommit for it reached a node before the next height's block ended (a
  * later one is catch-up after an outage: the chain had moved on).
  */
-export class EvidenceTally implements LocalTally {
+export class EvidenceTally extends WindowTally {
   private readonly collector = new EvidenceCollector();
-  /** chainId\0key → height → when its first verified precommit signature arrived. */
-  private readonly log: InTimeLog;
-  signatures = 0;
-  refusals = 0;
-
-  constructor(
-    /** When the run started (ms, wall clock). */
-    readonly start: number,
-    readonly blockMs: number,
-  ) {
-    this.log = new InTimeLog(start, blockMs);
-  }
 
   get equivocations(): readonly Equivocation[] {
     return this.collector.equivocations;
+  }
+
+  protected override get invalidSignatures(): number {
+    return this.collector.invalidSignatures.length;
   }
 
   add(e: EvidenceLine): void {
@@ -442,27 +452,8 @@ export class EvidenceTally implements LocalTally {
     });
     // A signature that does not verify signs nothing the chain would count.
     if (e.step !== 'precommit' || this.collector.invalidSignatures.length > invalidBefore) return;
+    // chainId\0key → height → when its first verified precommit signature arrived.
     this.log.note(key, BigInt(e.height), e.at);
-  }
-
-  /** The first in-time precommit that arrived at or after `t`, across keys. */
-  firstSignedAfter(t: number): number | undefined {
-    return this.log.firstAfter(t);
-  }
-
-  /** Positions from the first height begun after the start to the last one ended by `end`. */
-  totals(end: number): LocalChaosTotals {
-    const { ticks, signed } = this.log.window(end);
-    return {
-      ticks,
-      signed,
-      missed: ticks - signed,
-      refusals: this.refusals,
-      signatures: this.signatures,
-      equivocations: this.collector.equivocations.length,
-      invalidSignatures: this.collector.invalidSignatures.length,
-      equivocationDetails: [...this.collector.equivocations],
-    };
   }
 }
 
