@@ -13,6 +13,7 @@ import {
 } from '../../src/registry/service.js';
 import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
 import { GOSSIP_TOPIC } from '../../src/registry/distribution.js';
+import { sleep } from '../helpers/etcd-cluster.js';
 import { SET, keyOf } from './fixtures.js';
 
 /** The seed keyOf(tag) is made from (fixtures.ts). */
@@ -119,6 +120,51 @@ export function liveContent(subject: Ed25519Key, over: Partial<RecordContent> = 
     addresses: ['/ip4/127.0.0.1/tcp/4001'],
     ...over,
   };
+}
+
+/**
+ * One peer submitting new versions of its record back to back (30 ms apart), each to another
+ * validator first, counting what happens: an answered seq other than the next one is a
+ * failure, and the first refusal ends the run (the next version would replace an unknown one).
+ */
+export class Submitter {
+  committed = 0n;
+  readonly failures: string[] = [];
+  private stopped = false;
+  private done: Promise<void> | undefined;
+
+  constructor(
+    readonly peer: RegistryPeer,
+    private readonly validators: () => string[],
+  ) {}
+
+  start(): void {
+    this.done = (async () => {
+      for (let i = 0; !this.stopped; i++) {
+        const content = liveContent(this.peer.key, {
+          prevSeq: this.committed,
+          addresses: [`/ip4/127.0.0.1/tcp/${4000 + (i % 1000)}`],
+        });
+        const vs = this.validators();
+        const order = [...vs.slice(i % vs.length), ...vs.slice(0, i % vs.length)];
+        try {
+          const r = await this.peer.submitOwn(content, order);
+          if (r.seq !== this.committed + 1n)
+            this.failures.push(`seq ${r.seq} answered, ${this.committed + 1n} expected`);
+          this.committed = r.seq;
+        } catch (err) {
+          this.failures.push((err as Error).message);
+          return;
+        }
+        await sleep(30);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
 }
 
 /** Polls `probe` every 25 ms until true; fails after `ms`. */

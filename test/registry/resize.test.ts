@@ -21,66 +21,17 @@ import { EtcdClient } from '../../src/etcd/client.js';
 import { newMemberFlags } from '../../src/etcd/membership.js';
 import { ClusterResizer } from '../../src/etcd/resize.js';
 import { openEtcdStore } from '../../src/store/etcd.js';
-import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
+import type { ValidatorSet } from '../../src/registry/record.js';
 import { RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
 import { EtcdRegistryCells } from '../../src/registry/store-etcd.js';
 import { RegistryStore } from '../../src/registry/store.js';
 import { EtcdTestCluster, etcdSkip, freePort, sleep } from '../helpers/etcd-cluster.js';
 import { tempDir } from '../helpers/guard-fixtures.js';
 import { keyOf, setOf } from './fixtures.js';
-import { seedOf, until } from './network-fixture.js';
+import { Submitter, seedOf, until } from './network-fixture.js';
 
 const skip = etcdSkip();
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
-
-/** One peer submitting new versions of its record back to back, counting what happens. */
-class Submitter {
-  committed = 0n;
-  readonly failures: string[] = [];
-  private stopped = false;
-  private done: Promise<void> | undefined;
-
-  constructor(
-    readonly peer: RegistryPeer,
-    private readonly validators: () => string[],
-  ) {}
-
-  start(): void {
-    this.done = (async () => {
-      for (let i = 0; !this.stopped; i++) {
-        const now = Date.now();
-        const content: RecordContent = {
-          subjectKey: this.peer.key.publicKey,
-          prevSeq: this.committed,
-          issuedAtMs: now,
-          expiresAtMs: now + 3_600_000,
-          flags: 1,
-          role: 'worker',
-          capabilities: ['oracle'],
-          addresses: [`/ip4/127.0.0.1/tcp/${4000 + (i % 1000)}`],
-        };
-        // Each submission starts at another validator: all of them take writes.
-        const vs = this.validators();
-        const order = [...vs.slice(i % vs.length), ...vs.slice(0, i % vs.length)];
-        try {
-          const r = await this.peer.submitOwn(content, order);
-          if (r.seq !== this.committed + 1n)
-            this.failures.push(`seq ${r.seq} answered, ${this.committed + 1n} expected`);
-          this.committed = r.seq;
-        } catch (err) {
-          this.failures.push((err as Error).message);
-          return; // the next version would replace an unknown one
-        }
-        await sleep(30);
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-}
 
 interface Net {
   validators: RegistryValidator[];

@@ -36,46 +36,11 @@ import {
 import { EtcdTestCluster, etcdSkip, sleep } from '../helpers/etcd-cluster.js';
 import { tempDir } from '../helpers/guard-fixtures.js';
 import { keyOf, setOf } from './fixtures.js';
-import { counterValue, liveContent, seedOf, until } from './network-fixture.js';
+import { Submitter, counterValue, liveContent, seedOf, until } from './network-fixture.js';
 
 const skip = etcdSkip();
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
 const PREFIX = '/vigil-registry-valset-net/';
-
-/** One peer submitting new versions of its record back to back. */
-class Submitter {
-  committed = 0n;
-  readonly failures: string[] = [];
-  private stopped = false;
-  private done: Promise<void> | undefined;
-  constructor(
-    readonly peer: RegistryPeer,
-    private readonly validators: () => string[],
-  ) {}
-  start(): void {
-    this.done = (async () => {
-      for (let i = 0; !this.stopped; i++) {
-        const content: RecordContent = liveContent(this.peer.key, {
-          prevSeq: this.committed,
-          addresses: [`/ip4/127.0.0.1/tcp/${4000 + (i % 1000)}`],
-        });
-        const vs = this.validators();
-        const order = [...vs.slice(i % vs.length), ...vs.slice(0, i % vs.length)];
-        try {
-          this.committed = (await this.peer.submitOwn(content, order)).seq;
-        } catch (err) {
-          this.failures.push((err as Error).message);
-          return;
-        }
-        await sleep(30);
-      }
-    })();
-  }
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-}
 
 describe('registry: the validator set changes live', { skip, timeout: 120_000 }, () => {
   let dir: string;
