@@ -625,6 +625,14 @@ export interface StorePublisherOptions {
  */
 export class StorePublisher {
   private readonly published = new Map<string, { seq: bigint; epoch: bigint }>();
+  /**
+   * Each subject's stored bytes when a pass last decided about them (published, older than
+   * what was published, or short of a quorum). Whether a record is attested changes only with
+   * its bytes (a countersignature added) or with the validator set, so a pass verifies only
+   * what changed since the last one, and starts over when the set's epoch moves.
+   */
+  private readonly examined = new Map<string, Uint8Array>();
+  private examinedEpoch = -1n;
   private setsPublished = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -657,23 +665,34 @@ export class StorePublisher {
   async scan(): Promise<number> {
     const store = this.o.store;
     await store.refreshSets();
-    const records = await store.list();
+    const stored = await store.listStored();
     this.lastOkMs = Date.now();
     this.lastError = undefined;
     let n = 0;
     const sets = store.chain.records();
     for (; this.setsPublished < sets.length; this.setsPublished++)
       if (await this.o.distribution.publish(sets[this.setsPublished]!)) n++;
+    if (store.chain.head.epoch !== this.examinedEpoch) {
+      this.examined.clear();
+      this.examinedEpoch = store.chain.head.epoch;
+    }
     const rules = store.chain.rules(Date.now());
-    for (const rec of records) {
+    for (const { subject, bytes } of stored) {
+      const before = this.examined.get(subject);
+      if (before && Buffer.compare(before, bytes) === 0) continue;
+      const rec = store.decodeStored(bytes, subject);
       let epoch: bigint;
       try {
         epoch = attestation(rec, rules);
       } catch {
+        this.examined.set(subject, bytes);
         continue; // no quorum yet
       }
       const last = this.published.get(rec.peerId);
-      if (last && (last.seq > rec.seq || (last.seq === rec.seq && last.epoch >= epoch))) continue;
+      if (last && (last.seq > rec.seq || (last.seq === rec.seq && last.epoch >= epoch))) {
+        this.examined.set(subject, bytes);
+        continue;
+      }
       try {
         await this.o.distribution.publish(encodeRecord(rec));
         this.published.set(rec.peerId, { seq: rec.seq, epoch });
@@ -681,6 +700,7 @@ export class StorePublisher {
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
       }
+      this.examined.set(subject, bytes);
     }
     return n;
   }

@@ -295,6 +295,16 @@ export class RegistryStore {
     return (await this.cells.list()).map((r) => decodeStored(r.bytes, r.subject));
   }
 
+  /** Every stored record as stored: subject and bytes, for a reader that decodes what changed. */
+  listStored(): Promise<Array<{ subject: string; bytes: Uint8Array }>> {
+    return this.cells.list();
+  }
+
+  /** One stored record decoded, checked to be filed under its own subject. */
+  decodeStored(bytes: Uint8Array, subject: string): SignedRecord {
+    return decodeStored(bytes, subject);
+  }
+
   close(): Promise<void> {
     return this.cells.close();
   }
