@@ -186,8 +186,16 @@ export class SubmitService {
     } catch {
       return refuse('REGISTRY_RATE_LIMITED', `${peer}: too many submissions`, 'rate_limited');
     }
-    if (this.o.admission && !(await this.o.admission(peer)))
-      return refuse('REGISTRY_NOT_ADMITTED', `${peer} is not admitted`, 'not_admitted');
+    try {
+      if (this.o.admission && !(await this.o.admission(peer)))
+        return refuse('REGISTRY_NOT_ADMITTED', `${peer} is not admitted`, 'not_admitted');
+    } catch (err) {
+      // A hook's typed refusal (a validator removed from the set takes no submissions) is an
+      // answer, counted as a refusal; anything else is the hook failing.
+      if (err instanceof VigilError && err.code.startsWith('REGISTRY_'))
+        return refuse(err.code, err.message, 'refused');
+      throw err;
+    }
     let bytes: Uint8Array;
     try {
       bytes = (await lp.read({ signal })).subarray();

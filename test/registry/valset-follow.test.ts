@@ -272,6 +272,18 @@ describe('registry: nodes follow the current validator set', { skip, timeout: 12
         isRefusal(err, NOT_A_VALIDATOR),
       );
       assert.equal(q.view.get(q.peerId), undefined, 'nothing was committed for Q');
+      // Counted as the refusal it is, not as the validator failing.
+      assert.ok(
+        (await counterValue(metrics.get(v140.peerId)!, 'vigil_registry_submissions_total', {
+          result: 'refused',
+        })) >= 1,
+      );
+      assert.equal(
+        await counterValue(metrics.get(v140.peerId)!, 'vigil_registry_submissions_total', {
+          result: 'error',
+        }),
+        0,
+      );
       // … and a client goes on to the next validator.
       const viaNext = await q.submitOwn(liveContent(q.key), [
         v140.peerId,
