@@ -28,8 +28,9 @@ export interface Service {
   readonly port: number;
   /**
    * Served only while the host's node runs: a supervised producer (its watchdog starts the
-   * node while it holds the role) or a standby the operator starts. Elsewhere it is refused,
-   * which still proves the firewall let the flow through.
+   * node while it holds the role), a standby the operator starts, or a unit that takes turns
+   * with a conflicting one on its host. Elsewhere it is refused, which still proves the
+   * firewall let the flow through.
    */
   readonly whileActive?: boolean;
 }
@@ -67,14 +68,19 @@ export function servicesOf(plan: Plan, files: ReadonlyMap<string, string>): Serv
         if (c.priv_validator_laddr) add('privval (signing)', c.priv_validator_laddr);
       }
     }
-    for (const u of simUnitsOf(plan, host, files))
+    const units = simUnitsOf(plan, host, files);
+    // Units in conflict take turns (a supervised Polkadot host's sync node gives way to its
+    // validator node on the same port): either may be down when probed, mid-handover included.
+    const takesTurns = (u: (typeof units)[number]) =>
+      u.conflicts.length > 0 || units.some((o) => o.conflicts.includes(u.unit));
+    for (const u of units)
       for (const l of u.listeners)
         out.push({
           host: host.name,
           purpose: l.purpose,
           bind: l.bind,
           port: l.port,
-          ...(u.startedBy === 'boot' ? {} : { whileActive: true }),
+          ...(u.startedBy === 'boot' && !takesTurns(u) ? {} : { whileActive: true }),
         });
     const etcdYaml = files.get(renderedPath(host.name, '/etc/vigil/etcd.yaml'));
     if (etcdYaml !== undefined) {
