@@ -1,5 +1,6 @@
 /** A registry network of real libp2p nodes on loopback, for the network tests. */
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { Ed25519Key } from '../../src/keys/ed25519.js';
@@ -13,7 +14,9 @@ import {
 } from '../../src/registry/service.js';
 import type { RecordContent, ValidatorSet } from '../../src/registry/record.js';
 import { GOSSIP_TOPIC } from '../../src/registry/distribution.js';
-import { sleep } from '../helpers/etcd-cluster.js';
+import { EtcdTestCluster, sleep } from '../helpers/etcd-cluster.js';
+import { tempDir } from '../helpers/guard-fixtures.js';
+import { openEtcdStore } from '../../src/store/etcd.js';
 import { SET, keyOf } from './fixtures.js';
 
 /** The seed keyOf(tag) is made from (fixtures.ts). */
@@ -212,4 +215,38 @@ export async function counterValue(
   return got.values
     .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
     .reduce((a, v) => a + v.value, 0);
+}
+
+/** What `etcdRegistrySuite` gives a describe block once its `before` hook has run. */
+export interface EtcdRegistrySuite {
+  readonly dir: string;
+  readonly cluster: EtcdTestCluster;
+}
+
+/**
+ * Registers, in the calling describe block, hooks for a temp dir and a one-member etcd cluster
+ * with Vigil's store initialised under `prefix`, both removed after the block; read the fields
+ * inside a test (they are set by the `before` hook).
+ */
+export function etcdRegistrySuite(prefix: string, tmpName: string): EtcdRegistrySuite {
+  const s: { dir?: string; cluster?: EtcdTestCluster; cleanup?: () => void } = {};
+  before(async () => {
+    const t = tempDir(tmpName);
+    s.dir = t.dir;
+    s.cleanup = t.cleanup;
+    s.cluster = await EtcdTestCluster.start({ size: 1 });
+    await (await openEtcdStore(s.cluster.storeConfig({ prefix }), { create: true })).close();
+  });
+  after(async () => {
+    await s.cluster?.close();
+    s.cleanup?.();
+  });
+  return {
+    get dir() {
+      return s.dir!;
+    },
+    get cluster() {
+      return s.cluster!;
+    },
+  };
 }

@@ -7,7 +7,7 @@
  * removed node refuses submissions (REGISTRY_NOT_A_VALIDATOR, the client goes on to the next
  * validator) and its own submissions are no longer admitted by an admission allow-list.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { chmodSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,6 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
 import { EtcdClient } from '../../src/etcd/client.js';
 import type { Ed25519Key } from '../../src/keys/ed25519.js';
-import { openEtcdStore } from '../../src/store/etcd.js';
 import { encodeSubmission, signSubmission, type ValidatorSet } from '../../src/registry/record.js';
 import { NOT_A_VALIDATOR, RegistryPeer, RegistryValidator } from '../../src/registry/service.js';
 import { RegistryConfigSchema, type RegistryConfig } from '../../src/registry/config.js';
@@ -28,10 +27,9 @@ import { RegistryView } from '../../src/registry/view.js';
 import { EtcdRegistryCells } from '../../src/registry/store-etcd.js';
 import { RegistryStore } from '../../src/registry/store.js';
 import { isRefusal } from '../../src/registry/submit.js';
-import { EtcdTestCluster, etcdSkip } from '../helpers/etcd-cluster.js';
-import { tempDir } from '../helpers/guard-fixtures.js';
+import { etcdSkip } from '../helpers/etcd-cluster.js';
 import { keyOf, setOf } from './fixtures.js';
-import { counterValue, liveContent, seedOf, until } from './network-fixture.js';
+import { counterValue, etcdRegistrySuite, liveContent, seedOf, until } from './network-fixture.js';
 import { nextSet } from './validator-set-fixtures.js';
 
 const skip = etcdSkip();
@@ -61,20 +59,10 @@ function genesisConfig(
 }
 
 describe('registry: nodes follow the current validator set', { skip, timeout: 120_000 }, () => {
-  let dir: string;
-  let cleanup: () => void;
-  let cluster: EtcdTestCluster;
-  before(async () => {
-    ({ dir, cleanup } = tempDir('vigil-registry-valset-follow-'));
-    cluster = await EtcdTestCluster.start({ size: 1 });
-    await (await openEtcdStore(cluster.storeConfig({ prefix: PREFIX }), { create: true })).close();
-  });
-  after(async () => {
-    await cluster?.close();
-    cleanup?.();
-  });
+  const suite = etcdRegistrySuite(PREFIX, 'vigil-registry-valset-follow-');
 
   it('an added validator is trusted, dialled and submitted to; a removed one is cut off and refuses', async () => {
+    const { dir, cluster } = suite;
     const [k140, k141, k142, k143] = [140, 141, 142, 143].map(keyOf) as Ed25519Key[];
     const genesis: ValidatorSet = setOf([k140!, k141!, k142!]);
     const validators = new Map<number, RegistryValidator>();

@@ -7,13 +7,12 @@
  * removed validator plus a minority is rejected by peers on gossip; a peer that was offline
  * during both changes catches up (sets first, then records) and accepts new records.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { EtcdClient } from '../../src/etcd/client.js';
 import type { Ed25519Key } from '../../src/keys/ed25519.js';
-import { openEtcdStore } from '../../src/store/etcd.js';
 import { GOSSIP_TOPIC } from '../../src/registry/distribution.js';
 import {
   attestation,
@@ -33,30 +32,26 @@ import {
   setRecord,
   signSetBody,
 } from '../../src/registry/validator-set.js';
-import { EtcdTestCluster, etcdSkip, sleep } from '../helpers/etcd-cluster.js';
-import { tempDir } from '../helpers/guard-fixtures.js';
+import { etcdSkip, sleep } from '../helpers/etcd-cluster.js';
 import { keyOf, setOf } from './fixtures.js';
-import { Submitter, counterValue, liveContent, seedOf, until } from './network-fixture.js';
+import {
+  Submitter,
+  counterValue,
+  etcdRegistrySuite,
+  liveContent,
+  seedOf,
+  until,
+} from './network-fixture.js';
 
 const skip = etcdSkip();
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0'];
 const PREFIX = '/vigil-registry-valset-net/';
 
 describe('registry: the validator set changes live', { skip, timeout: 120_000 }, () => {
-  let dir: string;
-  let cleanup: () => void;
-  let cluster: EtcdTestCluster;
-  before(async () => {
-    ({ dir, cleanup } = tempDir('vigil-registry-valset-net-'));
-    cluster = await EtcdTestCluster.start({ size: 1 });
-    await (await openEtcdStore(cluster.storeConfig({ prefix: PREFIX }), { create: true })).close();
-  });
-  after(async () => {
-    await cluster?.close();
-    cleanup?.();
-  });
+  const suite = etcdRegistrySuite(PREFIX, 'vigil-registry-valset-net-');
 
   it('adds a 4th validator, removes one, with no failed submission; the removed key has no power; an offline peer catches up', async (t) => {
+    const { dir, cluster } = suite;
     const [v130, v131, v132, v133] = [130, 131, 132, 133].map(keyOf) as Ed25519Key[];
     const genesis: ValidatorSet = setOf([v130!, v131!, v132!]);
     const validators: RegistryValidator[] = [];
